@@ -1,0 +1,9 @@
+import type { Command } from '../command.js';
+import { imagesCommand, tagCommand, rmiCommand, inspectCommand } from './images.js';
+
+/** Every subcommand, in the order `tsbuild --help` lists them. */
+export const commands: Command[] = [imagesCommand, tagCommand, rmiCommand, inspectCommand];
+
+export function findCommand(name: string): Command | undefined {
+  return commands.find((c) => c.name === name || c.aliases?.includes(name));
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { commands, findCommand } from './commands/index.js';
+import { type Command, type CommandContext, UsageError } from './command.js';
+import { defaultRoot } from '../config/index.js';
+import { version } from './version.js';
+
+const globalOptions = {
+  root: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function topHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: tsbuild [--root DIR] [--debug] COMMAND [ARGS]',
+    '       tsbuild -t REF [BUILD FLAGS] CONTEXT   (same as tsbuild build)',
+    '',
+    'Daemonless image builder, OCI registry and registry mirror.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global flags:',
+    '  --root DIR   state directory (env TSBUILD_ROOT; default $XDG_DATA_HOME/tsbuild, /var/lib/tsbuild as root)',
+    '  --debug      print stack traces with errors',
+    '  --version    print the version',
+    '',
+    "Run 'tsbuild COMMAND --help' for a command's flags.",
+  ].join('\n');
+}
+
+function commandHelp(cmd: Command, path: string): string {
+  const lines = [`Usage: tsbuild ${cmd.usage}`, '', cmd.summary];
+  if (cmd.subcommands?.length) {
+    lines.push('', 'Subcommands:', ...cmd.subcommands.map((s) => `  ${s.name.padEnd(14)} ${s.summary}`));
+  }
+  if (cmd.help) lines.push('', cmd.help.trimEnd());
+  lines.push('', `Global flags (--root DIR, --debug) are accepted too. See 'tsbuild --help'.`);
+  void path;
+  return lines.join('\n');
+}
+
+/** Splits argv into global flags and the rest; globals may stand anywhere before the command. */
+function takeGlobals(argv: string[]): { root?: string; debug: boolean; rest: string[] } {
+  const rest: string[] = [];
+  let root: string | undefined;
+  let debug = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--debug') debug = true;
+    else if (a === '--root') root = argv[++i];
+    else if (a.startsWith('--root=')) root = a.slice(7);
+    else rest.push(a);
+  }
+  return { root, debug, rest };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { root, debug, rest } = takeGlobals(argv);
+  try {
+    if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
+      if (rest[0] === 'help' && rest[1]) {
+        const c = findCommand(rest[1]);
+        if (!c) throw new UsageError(`unknown command "${rest[1]}"`);
+        process.stdout.write(commandHelp(c, rest[1]) + '\n');
+        return 0;
+      }
+      process.stdout.write(topHelp() + '\n');
+      return rest.length === 0 ? 0 : 0;
+    }
+    if (rest[0] === '--version' || rest[0] === '-v' || rest[0] === 'version') {
+      process.stdout.write(`tsbuild ${version}\n`);
+      return 0;
+    }
+    let args = rest;
+    let cmd: Command | undefined;
+    if (args[0]!.startsWith('-')) {
+      // `tsbuild -t app:v1 .` is `tsbuild build -t app:v1 .`, as the mission promises.
+      cmd = findCommand('build');
+    } else {
+      cmd = findCommand(args[0]!);
+      if (!cmd) throw new UsageError(`unknown command "${args[0]}"`);
+      args = args.slice(1);
+    }
+    if (!cmd) throw new UsageError('no build command available');
+    let path = cmd.name;
+    while (cmd.subcommands?.length && args[0] && !args[0].startsWith('-')) {
+      const sub: Command | undefined = cmd.subcommands.find((s) => s.name === args[0] || s.aliases?.includes(args[0]!));
+      if (!sub) throw new UsageError(`unknown subcommand "${args[0]}" for "${path}"`);
+      cmd = sub;
+      path += ` ${sub.name}`;
+      args = args.slice(1);
+    }
+    if (args.includes('--help') || args.includes('-h') || !cmd.run) {
+      process.stdout.write(commandHelp(cmd, path) + '\n');
+      return cmd.run ? 0 : 2;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args, options: { ...cmd.options, help: globalOptions.help }, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError(`${(e as Error).message.split('\n')[0]} (see 'tsbuild ${path} --help')`);
+    }
+    const ctx: CommandContext = {
+      values: parsed.values as CommandContext['values'],
+      positionals: parsed.positionals,
+      root: root ?? process.env.TSBUILD_ROOT ?? defaultRoot(),
+      debug,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    };
+    const code = await cmd.run(ctx);
+    return typeof code === 'number' ? code : 0;
+  } catch (e) {
+    const err = e as Error;
+    const message = (err?.message ?? String(e)).split('\n')[0];
+    process.stderr.write(`tsbuild: ${message}\n`);
+    if (debug && err?.stack) process.stderr.write(err.stack + '\n');
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.on('unhandledRejection', (e) => {
+  process.stderr.write(`tsbuild: ${(e as Error)?.message ?? String(e)}\n`);
+  process.exit(1);
+});
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

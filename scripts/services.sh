@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Starts the services the end-to-end tests use, if they are not running yet:
+#   dockerd on /var/run/docker.sock, loopback only (no bridge, no iptables), overlay2.
+# Registries (tsbuild's and distribution's) are started by the tests themselves on free loopback ports.
+set -euo pipefail
+DOCKER=/usr/bin/docker
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  mkdir -p /var/log
+  nohup dockerd --host unix:///var/run/docker.sock --bridge=none --iptables=false --ip-masq=false \
+    --storage-driver=overlay2 >/var/log/tsbuild-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    "$DOCKER" info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  "$DOCKER" info >/dev/null 2>&1 || { echo "services: dockerd did not start; see /var/log/tsbuild-dockerd.log" >&2; tail -20 /var/log/tsbuild-dockerd.log >&2; exit 1; }
+fi
+echo "services: dockerd ready ($("$DOCKER" version --format '{{.Server.Version}}'))"

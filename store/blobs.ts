@@ -1,0 +1,105 @@
+import { Readable } from 'node:stream';
+import { digestOf, parseDigest, type Digest } from '../oci/index.js';
+import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
+import { BlobNotFoundError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
+import type { IngestStore } from './ingests.js';
+import { blobPath } from './layout.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface WriteExpectation {
+  digest?: Digest;
+  size?: number;
+}
+
+/** Content-addressed blobs: a blob is visible under its digest only after its bytes were verified. */
+export class BlobStore {
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly ingests: IngestStore,
+  ) {}
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await this.driver.stat(blobPath(digest));
+      return { digest, size: info.size };
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
+  }
+
+  /** Streams a blob (or a byte range). Throws BlobNotFoundError. */
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.driver.reader(blobPath(digest), range);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
+      throw e;
+    }
+  }
+
+  /** A small blob's bytes (manifests, configs). */
+  async readBuffer(digest: Digest): Promise<Buffer> {
+    try {
+      return await this.driver.getContent(blobPath(digest));
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
+      throw e;
+    }
+  }
+
+  async readJson<T>(digest: Digest): Promise<T> {
+    return JSON.parse((await this.readBuffer(digest)).toString('utf8')) as T;
+  }
+
+  /** Stores bytes already in memory (verified against `expected` when given). */
+  async put(content: string | Uint8Array, expected?: WriteExpectation): Promise<BlobInfo> {
+    const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+    const digest = digestOf(bytes, expected?.digest ? expected.digest.split(':')[0] : 'sha256');
+    if (expected?.digest && expected.digest !== digest) throw new DigestMismatchError(expected.digest, digest);
+    if (expected?.size !== undefined && expected.size !== bytes.length) throw new SizeMismatchError(expected.size, bytes.length);
+    if (!(await this.has(digest))) await this.driver.putContent(blobPath(digest), bytes);
+    return { digest, size: bytes.length };
+  }
+
+  /**
+   * Streams content into the store: hashed on the way, verified, made durable and moved into place.
+   * A broken stream or a mismatch leaves nothing visible.
+   */
+  async write(source: Readable | AsyncIterable<Uint8Array>, expected?: WriteExpectation): Promise<BlobInfo> {
+    const ingest = await this.ingests.create();
+    try {
+      const stream = source instanceof Readable ? source : Readable.from(source);
+      await ingest.append(stream);
+      return await ingest.commit(expected?.digest, expected?.size);
+    } catch (e) {
+      await ingest.cancel().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    if (!(await this.has(digest))) throw new BlobNotFoundError(digest);
+    await this.driver.delete(blobPath(digest));
+  }
+
+  async *list(): AsyncGenerator<Digest> {
+    for (const alg of await this.driver.list('blobs')) {
+      for (const hex of await this.driver.list(`blobs/${alg}`)) {
+        try {
+          yield parseDigest(`${alg}:${hex}`);
+        } catch {
+          // not a blob (a stray name); ignore
+        }
+      }
+    }
+  }
+}

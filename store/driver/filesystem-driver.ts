@@ -1,0 +1,123 @@
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { checkPath, type ByteRange, type FileInfo, type StorageDriver } from './storage-driver.js';
+import { PathNotFoundError } from '../errors.js';
+
+const READ_CHUNK = 1 << 20;
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Temp files carry the writer's pid so a sweep can tell a crashed writer's leftovers from a live one's. */
+export function tempName(finalPath: string): string {
+  return `${finalPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+export const TEMP_PATTERN = /\.tmp-(\d+)-[0-9a-f]{12}$/;
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  constructor(readonly root: string) {}
+
+  localPath(path: string): string {
+    return join(this.root, checkPath(path));
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.localPath(path));
+    } catch (e) {
+      if (isMissing(e) || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(path);
+      throw e;
+    }
+  }
+
+  async putContent(path: string, content: string | Uint8Array): Promise<void> {
+    const full = this.localPath(path);
+    await fs.mkdir(dirname(full), { recursive: true });
+    const tmp = tempName(full);
+    const fh = await fs.open(tmp, 'w');
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fs.rename(tmp, full);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async reader(path: string, range?: ByteRange): Promise<Readable> {
+    const full = this.localPath(path);
+    let fh;
+    try {
+      fh = await fs.open(full, 'r');
+    } catch (e) {
+      if (isMissing(e)) throw new PathNotFoundError(path);
+      throw e;
+    }
+    // Reading from an open handle keeps the bytes readable even if the file is replaced or deleted meanwhile.
+    return createReadStream('', { fd: fh.fd, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  async appendFrom(path: string, source: Readable): Promise<number> {
+    const full = this.localPath(path);
+    await fs.mkdir(dirname(full), { recursive: true });
+    const fh = await fs.open(full, 'a');
+    let failure: unknown;
+    try {
+      await pipeline(source, createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: READ_CHUNK }));
+      await fh.sync();
+    } catch (e) {
+      failure = e;
+    }
+    const { size } = await fh.stat();
+    await fh.close();
+    if (failure) throw failure;
+    return size;
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    try {
+      const s = await fs.stat(this.localPath(path));
+      return { path, size: s.size, modTime: s.mtime, isDir: s.isDirectory() };
+    } catch (e) {
+      if (isMissing(e)) throw new PathNotFoundError(path);
+      throw e;
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const names = await fs.readdir(this.localPath(path));
+      return names.filter((n) => !TEMP_PATTERN.test(n)).sort();
+    } catch (e) {
+      if (isMissing(e)) return [];
+      throw e;
+    }
+  }
+
+  async move(source: string, destination: string): Promise<void> {
+    const dst = this.localPath(destination);
+    await fs.mkdir(dirname(dst), { recursive: true });
+    try {
+      await fs.rename(this.localPath(source), dst);
+    } catch (e) {
+      if (isMissing(e)) throw new PathNotFoundError(source);
+      throw e;
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    await fs.rm(this.localPath(path), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive; to the end when absent. */
+  end?: number;
+}
+
+/**
+ * The storage boundary under store/: a tree of named byte files addressed by '/'-separated paths
+ * relative to the driver's root. The filesystem implements it now; an object store (S3) can later,
+ * since nothing here needs rename of directories, hard links or random writes.
+ */
+export interface StorageDriver {
+  readonly name: string;
+  /** Whole small file (manifests, links, metadata). Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+  /** Atomically replaces (or creates) a small file: readers see the old or the new bytes, never a mix. */
+  putContent(path: string, content: string | Uint8Array): Promise<void>;
+  /** Streams a file or a byte range of it. Throws PathNotFoundError. */
+  reader(path: string, range?: ByteRange): Promise<Readable>;
+  /** Appends a stream to a file (creating it), durable when the promise resolves; returns the new size. */
+  appendFrom(path: string, source: Readable): Promise<number>;
+  /** Throws PathNotFoundError. */
+  stat(path: string): Promise<FileInfo>;
+  /** Names of the direct children of a directory, sorted; [] when it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Atomically moves a file into place, replacing any file there. */
+  move(source: string, destination: string): Promise<void>;
+  /** Removes a file or a whole subtree; no error when absent. */
+  delete(path: string): Promise<void>;
+  /** A local filesystem path for the file, when the driver has one (lets callers use sendfile-like paths). */
+  localPath?(path: string): string;
+}
+
+/** Rejects paths that could escape the driver root or are not in canonical form. */
+export function checkPath(path: string): string {
+  if (path.length === 0 || path.startsWith('/') || path.endsWith('/') || path.includes('\0')) {
+    throw new Error(`invalid storage path "${path}"`);
+  }
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.' || part === '..') throw new Error(`invalid storage path "${path}"`);
+  }
+  return path;
+}

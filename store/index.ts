@@ -1,0 +1,11 @@
+export { Store, type StoreOptions } from './store.js';
+export { BlobStore, type BlobInfo, type WriteExpectation } from './blobs.js';
+export { IngestStore, Ingest } from './ingests.js';
+export { RepositoryStore, paginate, lexicalCompare, type ManifestLink, type Page } from './repositories.js';
+export { ImageIndex, type ImageRecord, processAlive } from './image-index.js';
+export { resolveImage, selectPlatform, platformMatches, referencedBlobs, type ResolvedImage } from './image-reader.js';
+export { exportOciLayout, importOciLayout, readLayoutIndex, REF_NAME, IMAGE_NAME, type LayoutImage } from './oci-layout.js';
+export { sweepTempFiles } from './sweep.js';
+export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
+export type { StorageDriver, FileInfo, ByteRange } from './driver/storage-driver.js';
+export * from './errors.js';

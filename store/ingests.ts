@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
+import type { StorageDriver } from './driver/storage-driver.js';
+import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, PathNotFoundError, SizeMismatchError } from './errors.js';
+import { blobPath } from './layout.js';
+
+interface IngestMeta {
+  id: string;
+  startedAt: string;
+}
+
+/** Digest state kept in memory while the process lives; rebuilt from the bytes after a restart. */
+const digesters = new Map<string, Digester>();
+/** Appends to one ingest are serialized: a second writer waits for the first. */
+const appendLocks = new Map<string, Promise<unknown>>();
+
+const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
+
+class HashingPassThrough extends Transform {
+  constructor(private readonly digester: Digester) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.digester.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+/**
+ * A resumable write: bytes are appended (possibly across requests and process restarts), then committed
+ * under their verified digest. Until commit, nothing is visible as a blob.
+ */
+export class Ingest {
+  constructor(
+    private readonly driver: StorageDriver,
+    readonly id: string,
+    readonly startedAt: Date,
+  ) {}
+
+  private get dataPath(): string {
+    return `ingest/${this.id}/data`;
+  }
+
+  /** Bytes received so far. */
+  async size(): Promise<number> {
+    try {
+      return (await this.driver.stat(this.dataPath)).size;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) {
+        await this.assertExists();
+        return 0;
+      }
+      throw e;
+    }
+  }
+
+  /** When bytes last arrived (or the ingest started). */
+  async updatedAt(): Promise<Date> {
+    try {
+      return (await this.driver.stat(this.dataPath)).modTime;
+    } catch {
+      return this.startedAt;
+    }
+  }
+
+  private async assertExists(): Promise<void> {
+    try {
+      await this.driver.stat(`ingest/${this.id}/meta.json`);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new IngestNotFoundError(this.id);
+      throw e;
+    }
+  }
+
+  /**
+   * Appends a stream. With `offset`, the append must start exactly at the current size (chunked uploads
+   * sent out of order are refused). Returns the new size. A broken source leaves what arrived, resumable.
+   */
+  async append(source: Readable, offset?: number): Promise<number> {
+    const previous = appendLocks.get(this.id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.appendNow(source, offset));
+    appendLocks.set(this.id, run);
+    try {
+      return await run;
+    } finally {
+      if (appendLocks.get(this.id) === run) appendLocks.delete(this.id);
+    }
+  }
+
+  private async appendNow(source: Readable, offset?: number): Promise<number> {
+    const current = await this.size();
+    if (offset !== undefined && offset !== current) {
+      source.resume();
+      throw new IngestOffsetError(current, offset);
+    }
+    const digester = digesters.get(this.id);
+    if (digester && digester.size !== current) digesters.delete(this.id);
+    const tracking = digester && digester.size === current ? digester : undefined;
+    let input: Readable = source;
+    if (tracking) {
+      const hashing = new HashingPassThrough(tracking);
+      source.once('error', (e) => hashing.destroy(e));
+      input = source.pipe(hashing);
+    }
+    let size: number;
+    try {
+      size = await this.driver.appendFrom(this.dataPath, input);
+    } catch (e) {
+      source.destroy();
+      // What was hashed and what reached the disk may differ after a failure: rehash at commit.
+      digesters.delete(this.id);
+      throw e;
+    }
+    if (tracking && tracking.size !== size) digesters.delete(this.id);
+    return size;
+  }
+
+  /** Digests all bytes written so far (from memory when possible, else by reading them back). */
+  private async digestAll(algorithm: string): Promise<{ digest: Digest; size: number }> {
+    const size = await this.size();
+    const known = digesters.get(this.id);
+    if (known && known.size === size && known.algorithm === algorithm) {
+      digesters.delete(this.id);
+      return { digest: known.digest(), size };
+    }
+    const digester = new Digester(algorithm);
+    if (size > 0) {
+      const reader = await this.driver.reader(this.dataPath);
+      for await (const chunk of reader) digester.update(chunk as Buffer);
+    }
+    return { digest: digester.digest(), size: digester.size };
+  }
+
+  /**
+   * Verifies the bytes against `expected` and makes them the blob of that digest. On mismatch the ingest
+   * is removed and nothing becomes visible. Without `expected`, the bytes are committed under their own digest.
+   */
+  async commit(expected?: Digest, expectedSize?: number): Promise<{ digest: Digest; size: number }> {
+    await this.assertExists();
+    const { digest, size } = await this.digestAll(expected ? digestAlgorithm(expected) : 'sha256');
+    if (expected && digest !== expected) {
+      await this.cancel();
+      throw new DigestMismatchError(expected, digest);
+    }
+    if (expectedSize !== undefined && expectedSize !== size) {
+      await this.cancel();
+      throw new SizeMismatchError(expectedSize, size);
+    }
+    if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
+    await this.driver.move(this.dataPath, blobPath(digest));
+    await this.driver.delete(`ingest/${this.id}`);
+    return { digest, size };
+  }
+
+  async cancel(): Promise<void> {
+    digesters.delete(this.id);
+    await this.driver.delete(`ingest/${this.id}`);
+  }
+}
+
+/** Digest state is tracked only for ingests this process appended to from their first byte. */
+function trackFromStart(id: string): void {
+  digesters.set(id, new Digester('sha256'));
+}
+
+export class IngestStore {
+  constructor(private readonly driver: StorageDriver) {}
+
+  async create(): Promise<Ingest> {
+    const id = randomUUID();
+    const meta: IngestMeta = { id, startedAt: new Date().toISOString() };
+    await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta));
+    trackFromStart(id);
+    return new Ingest(this.driver, id, new Date(meta.startedAt));
+  }
+
+  async open(id: string): Promise<Ingest> {
+    if (!ID_PATTERN.test(id)) throw new IngestNotFoundError(id);
+    let meta: IngestMeta;
+    try {
+      meta = JSON.parse((await this.driver.getContent(`ingest/${id}/meta.json`)).toString('utf8')) as IngestMeta;
+    } catch (e) {
+      if (e instanceof PathNotFoundError || e instanceof SyntaxError) throw new IngestNotFoundError(id);
+      throw e;
+    }
+    return new Ingest(this.driver, id, new Date(meta.startedAt));
+  }
+
+  async list(): Promise<string[]> {
+    return (await this.driver.list('ingest')).filter((n) => ID_PATTERN.test(n));
+  }
+
+  /** Removes ingests that saw no bytes for `maxIdleMs`; returns their ids. */
+  async expire(maxIdleMs: number, now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await this.list()) {
+      let ingest: Ingest;
+      try {
+        ingest = await this.open(id);
+      } catch {
+        await this.driver.delete(`ingest/${id}`);
+        removed.push(id);
+        continue;
+      }
+      if (now - (await ingest.updatedAt()).getTime() > maxIdleMs) {
+        await ingest.cancel();
+        removed.push(id);
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,55 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { Digest } from '../oci/index.js';
+import { BlobStore } from './blobs.js';
+import { FilesystemDriver } from './driver/filesystem-driver.js';
+import type { StorageDriver } from './driver/storage-driver.js';
+import { ImageIndex } from './image-index.js';
+import { IngestStore } from './ingests.js';
+import { blobPath } from './layout.js';
+import { RepositoryStore } from './repositories.js';
+import { sweepTempFiles } from './sweep.js';
+
+export interface StoreOptions {
+  /** Storage underneath; the filesystem under `root` by default. */
+  driver?: StorageDriver;
+  /** Skip the start-up sweep of crash leftovers. */
+  noSweep?: boolean;
+}
+
+/** The one content-addressed store shared by the builder and the registry. */
+export class Store {
+  readonly blobs: BlobStore;
+  readonly ingests: IngestStore;
+  readonly repositories: RepositoryStore;
+  readonly images: ImageIndex;
+
+  private constructor(
+    readonly root: string,
+    readonly driver: StorageDriver,
+  ) {
+    this.ingests = new IngestStore(driver);
+    this.blobs = new BlobStore(driver, this.ingests);
+    this.repositories = new RepositoryStore(driver);
+    this.images = new ImageIndex(driver);
+  }
+
+  static async open(root: string, options: StoreOptions = {}): Promise<Store> {
+    await fs.mkdir(root, { recursive: true });
+    const store = new Store(root, options.driver ?? new FilesystemDriver(join(root, 'content')));
+    if (!options.noSweep) await sweepTempFiles(root);
+    return store;
+  }
+
+  /** A local directory for state that must be on a real filesystem (snapshots, build cache, temp dirs). */
+  async localDir(name: 'snapshots' | 'cache' | 'tmp' | string): Promise<string> {
+    const dir = join(this.root, name);
+    await fs.mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** The blob's file on disk, when the driver is a local filesystem. */
+  blobFile(digest: Digest): string | undefined {
+    return this.driver.localPath?.(blobPath(digest));
+  }
+}

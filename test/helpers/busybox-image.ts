@@ -20,8 +20,8 @@ export interface FixtureImage {
 export async function busyboxRootfsTar(): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   const mtime = new Date(0);
   const dir = (name: string, mode = 0o755) => pack.entry({ name, type: 'directory', mode, mtime, uid: 0, gid: 0 });
   for (const d of ['bin/', 'etc/', 'root/', 'var/', 'home/', 'usr/', 'usr/bin/']) dir(d, d === 'root/' ? 0o700 : 0o755);

@@ -1,0 +1,51 @@
+import { createReadStream, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { Digest } from '../../oci/index.js';
+import { walkTree, type WalkFilter } from './walk.js';
+
+/**
+ * Content checksums of trees for cache keys: per path its type, permission bits, size, link target and
+ * content hash — not times or owners, so a fresh checkout of the same files hits the cache.
+ * Content hashes are remembered per (inode, size, mtime) for the life of the process.
+ */
+export class TreeChecksummer {
+  private readonly contentHashes = new Map<string, Promise<string>>();
+
+  private contentHash(abs: string, stat: Stats): Promise<string> {
+    const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${abs}`;
+    let hit = this.contentHashes.get(key);
+    if (!hit) {
+      hit = new Promise<string>((resolve, reject) => {
+        const h = createHash('sha256');
+        createReadStream(abs, { highWaterMark: 1 << 20 })
+          .on('data', (c) => h.update(c))
+          .on('error', reject)
+          .on('end', () => resolve(h.digest('hex')));
+      });
+      this.contentHashes.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** One line describing an entry; files add their content hash. */
+  async describe(rel: string, abs: string, stat: Stats): Promise<string> {
+    const perm = (stat.mode & 0o7777).toString(8);
+    if (stat.isSymbolicLink()) return `l ${rel} ${perm} -> ${await fs.readlink(abs)}`;
+    if (stat.isDirectory()) return `d ${rel} ${perm}`;
+    if (stat.isFile()) return `f ${rel} ${perm} ${stat.size} ${await this.contentHash(abs, stat)}`;
+    return `o ${rel} ${perm} ${stat.rdev}`;
+  }
+
+  /** The checksum of each given tree (a file or a directory and everything under it), in order. */
+  async checksum(root: string, rels: string[], filter?: WalkFilter): Promise<Digest> {
+    const h = createHash('sha256');
+    for (const start of rels) {
+      h.update(`@${start}\n`);
+      for await (const e of walkTree(root, start, filter)) {
+        h.update((await this.describe(e.rel, e.abs, e.stat)) + '\n');
+      }
+    }
+    return `sha256:${h.digest('hex')}` as Digest;
+  }
+}

@@ -1,6 +1,6 @@
 export { Store, type StoreOptions } from './store.js';
 export { BlobStore, type BlobInfo, type WriteExpectation } from './blobs.js';
-export { IngestStore, Ingest } from './ingests.js';
+export { IngestStore, Ingest, type IngestCreateOptions } from './ingests.js';
 export { RepositoryStore, paginate, lexicalCompare, type ManifestLink, type Page } from './repositories.js';
 export { ImageIndex, type ImageRecord, processAlive } from './image-index.js';
 export { resolveImage, selectPlatform, platformMatches, referencedBlobs, type ResolvedImage } from './image-reader.js';

@@ -9,6 +9,12 @@ import { blobPath } from './layout.js';
 interface IngestMeta {
   id: string;
   startedAt: string;
+  /** Free-form owner data (e.g. the registry records the repository an upload session belongs to). */
+  labels?: Record<string, string>;
+}
+
+export interface IngestCreateOptions {
+  labels?: Record<string, string>;
 }
 
 /** Digest state kept in memory while the process lives; rebuilt from the bytes after a restart. */
@@ -37,6 +43,7 @@ export class Ingest {
     private readonly driver: StorageDriver,
     readonly id: string,
     readonly startedAt: Date,
+    readonly labels: Readonly<Record<string, string>> = {},
   ) {}
 
   private get dataPath(): string {
@@ -168,12 +175,12 @@ function trackFromStart(id: string): void {
 export class IngestStore {
   constructor(private readonly driver: StorageDriver) {}
 
-  async create(): Promise<Ingest> {
+  async create(options: IngestCreateOptions = {}): Promise<Ingest> {
     const id = randomUUID();
-    const meta: IngestMeta = { id, startedAt: new Date().toISOString() };
+    const meta: IngestMeta = { id, startedAt: new Date().toISOString(), ...(options.labels ? { labels: options.labels } : {}) };
     await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta));
     trackFromStart(id);
-    return new Ingest(this.driver, id, new Date(meta.startedAt));
+    return new Ingest(this.driver, id, new Date(meta.startedAt), meta.labels);
   }
 
   async open(id: string): Promise<Ingest> {
@@ -185,7 +192,7 @@ export class IngestStore {
       if (e instanceof PathNotFoundError || e instanceof SyntaxError) throw new IngestNotFoundError(id);
       throw e;
     }
-    return new Ingest(this.driver, id, new Date(meta.startedAt));
+    return new Ingest(this.driver, id, new Date(meta.startedAt), meta.labels ?? {});
   }
 
   async list(): Promise<string[]> {

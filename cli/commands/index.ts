@@ -1,8 +1,10 @@
 import type { Command } from '../command.js';
 import { imagesCommand, tagCommand, rmiCommand, inspectCommand } from './images.js';
+import { saveCommand } from './save.js';
+import { loadCommand } from './load.js';
 
 /** Every subcommand, in the order `tsbuild --help` lists them. */
-export const commands: Command[] = [imagesCommand, tagCommand, rmiCommand, inspectCommand];
+export const commands: Command[] = [imagesCommand, tagCommand, rmiCommand, inspectCommand, saveCommand, loadCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((c) => c.name === name || c.aliases?.includes(name));

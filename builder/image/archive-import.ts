@@ -1,0 +1,116 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import tar from 'tar-stream';
+import { MediaType, parseNormalized, type Digest, type ImageConfig, type ImageManifest } from '../../oci/index.js';
+import { importOciLayout, tempName, type Store } from '../../store/index.js';
+import { tagImage } from './write-image.js';
+
+export interface LoadedImage {
+  digest: Digest;
+  names: string[];
+}
+
+/** Unpacks a tar's regular files into dir, refusing names that would land outside it. */
+async function extractArchive(file: string, dir: string): Promise<void> {
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const name = posix.normalize('/' + header.name).slice(1);
+      if (header.type !== 'file' || name === '' || name.startsWith('..')) {
+        stream.resume();
+        stream.on('end', next);
+        return;
+      }
+      const target = join(dir, name);
+      fs.mkdir(dirname(target), { recursive: true })
+        .then(() => pipeline(stream, createWriteStream(target)))
+        .then(() => next(), reject);
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  await pipeline(createReadStream(file), extract);
+  await done;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.access(path).then(() => true, () => false);
+}
+
+/** The compression of a layer file, from its first bytes. */
+async function sniffLayer(path: string): Promise<string> {
+  const fh = await fs.open(path, 'r');
+  try {
+    const head = Buffer.alloc(6);
+    await fh.read(head, 0, 6, 0);
+    if (head[0] === 0x1f && head[1] === 0x8b) return MediaType.ociLayerGzip;
+    if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return MediaType.ociLayerZstd;
+    return MediaType.ociLayer;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function importDockerArchive(store: Store, dir: string): Promise<LoadedImage[]> {
+  const entries = JSON.parse(await fs.readFile(join(dir, 'manifest.json'), 'utf8')) as { Config: string; RepoTags?: string[] | null; Layers: string[] }[];
+  const out: LoadedImage[] = [];
+  for (const entry of entries) {
+    const inside = (p: string) => join(dir, posix.normalize('/' + p).slice(1));
+    const configBytes = await fs.readFile(inside(entry.Config));
+    const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    if ((config.rootfs?.diff_ids ?? []).length !== entry.Layers.length) {
+      throw new Error(`archive entry ${entry.Config} lists ${entry.Layers.length} layers but its config has ${config.rootfs?.diff_ids?.length ?? 0} diff_ids; the archive is damaged`);
+    }
+    const cfg = await store.blobs.put(configBytes);
+    const layers = [];
+    for (const layerPath of entry.Layers) {
+      const path = inside(layerPath);
+      const mediaType = await sniffLayer(path);
+      const blob = await store.blobs.write(createReadStream(path, { highWaterMark: 1 << 20 }));
+      layers.push({ mediaType, digest: blob.digest, size: blob.size });
+    }
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers,
+    };
+    const bytes = JSON.stringify(manifest);
+    const m = await store.blobs.put(bytes);
+    const names = entry.RepoTags ?? [];
+    await tagImage(store, { digest: m.digest, size: m.size, mediaType: MediaType.ociManifest, configDigest: cfg.digest, manifest }, names);
+    out.push({ digest: m.digest, names });
+  }
+  return out;
+}
+
+/**
+ * Loads a docker-archive (`docker save`) or an OCI image layout tar into the store and names its
+ * images as the archive says (RepoTags; or io.containerd.image.name / org.opencontainers.image.ref.name).
+ */
+export async function loadImageArchive(store: Store, file: string): Promise<LoadedImage[]> {
+  if (!(await exists(file))) throw new Error(`archive ${file} does not exist`);
+  const dir = tempName(join(await store.localDir('tmp'), 'load'));
+  await fs.mkdir(dir, { recursive: true });
+  try {
+    await extractArchive(file, dir);
+    if (await exists(join(dir, 'manifest.json'))) return await importDockerArchive(store, dir);
+    if (await exists(join(dir, 'index.json'))) {
+      const images = await importOciLayout(store.blobs, dir);
+      const out: LoadedImage[] = [];
+      for (const image of images) {
+        const name = image.name ?? (image.tag && /[/:]/.test(image.tag) ? image.tag : undefined);
+        const names = name ? [name] : [];
+        for (const n of names) await store.images.set(parseNormalized(n), image.digest, image.mediaType);
+        out.push({ digest: image.digest, names });
+      }
+      return out;
+    }
+    throw new Error(`${file} is neither a docker archive (manifest.json) nor an OCI layout (index.json)`);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+

@@ -1,0 +1,165 @@
+import {
+  defaultPlatform,
+  MediaType,
+  type ContainerConfig,
+  type Descriptor,
+  type DiffID,
+  type HealthConfig,
+  type ImageConfig,
+  type Platform,
+} from '../../oci/index.js';
+
+/** A layer as a manifest lists it plus its diffID (the uncompressed digest the config records). */
+export interface ImageLayer {
+  descriptor: Descriptor;
+  diffID: DiffID;
+}
+
+/**
+ * The image a stage is building: config, layers and history. Metadata instructions edit `container`;
+ * each step adds history (with `empty_layer` for steps that change only the config).
+ */
+export class ImageState {
+  private constructor(
+    public config: ImageConfig,
+    public layers: ImageLayer[],
+  ) {}
+
+  static scratch(platform: Platform = defaultPlatform()): ImageState {
+    return new ImageState(
+      {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [],
+      },
+      [],
+    );
+  }
+
+  /** Starts from a base image's config and layers (which must line up with its diff_ids). */
+  static fromBase(config: ImageConfig, layers: Descriptor[]): ImageState {
+    const copy = structuredClone(config);
+    const diffIDs = copy.rootfs?.diff_ids ?? [];
+    if (diffIDs.length !== layers.length) {
+      throw new Error(`base image is inconsistent: ${layers.length} layers but ${diffIDs.length} diff_ids in its config`);
+    }
+    copy.config ??= {};
+    copy.history ??= [];
+    copy.rootfs = { type: 'layers', diff_ids: [...diffIDs] };
+    return new ImageState(
+      copy,
+      layers.map((d, i) => ({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: diffIDs[i]! })),
+    );
+  }
+
+  clone(): ImageState {
+    return new ImageState(structuredClone(this.config), this.layers.map((l) => ({ descriptor: { ...l.descriptor }, diffID: l.diffID })));
+  }
+
+  get container(): ContainerConfig {
+    this.config.config ??= {};
+    return this.config.config;
+  }
+
+  get diffIDs(): DiffID[] {
+    return this.layers.map((l) => l.diffID);
+  }
+
+  addLayer(layer: ImageLayer, createdBy: string, created: string): void {
+    this.layers.push(layer);
+    this.config.rootfs.diff_ids.push(layer.diffID);
+    this.config.history!.push({ created, created_by: createdBy });
+  }
+
+  addEmptyHistory(createdBy: string, created: string): void {
+    this.config.history!.push({ created, created_by: createdBy, empty_layer: true });
+  }
+
+  // ---- metadata instructions, with docker's semantics ----
+
+  env(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const kv of this.container.Env ?? []) {
+      const eq = kv.indexOf('=');
+      out.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
+    }
+    return out;
+  }
+
+  /** ENV: replaces a variable in place or appends it. */
+  setEnv(key: string, value: string): void {
+    const list = (this.container.Env ??= []);
+    const i = list.findIndex((kv) => kv === key || kv.startsWith(`${key}=`));
+    if (i >= 0) list[i] = `${key}=${value}`;
+    else list.push(`${key}=${value}`);
+  }
+
+  setCmd(cmd: string[]): void {
+    this.container.Cmd = cmd;
+  }
+
+  /** ENTRYPOINT: a Cmd inherited from the base (not set in this stage) is reset, as docker does. */
+  setEntrypoint(entrypoint: string[] | null, cmdSetInStage: boolean): void {
+    this.container.Entrypoint = entrypoint;
+    if (!cmdSetInStage) this.container.Cmd = null;
+  }
+
+  setWorkingDir(dir: string): void {
+    this.container.WorkingDir = dir;
+  }
+
+  setUser(user: string): void {
+    this.container.User = user;
+  }
+
+  /** EXPOSE: `80` means `80/tcp`. */
+  expose(port: string): void {
+    const key = port.includes('/') ? port.toLowerCase() : `${port}/tcp`;
+    (this.container.ExposedPorts ??= {})[key] = {};
+  }
+
+  addVolume(path: string): void {
+    (this.container.Volumes ??= {})[path] = {};
+  }
+
+  setLabel(key: string, value: string): void {
+    (this.container.Labels ??= {})[key] = value;
+  }
+
+  setStopSignal(signal: string): void {
+    this.container.StopSignal = signal;
+  }
+
+  setHealthcheck(health: HealthConfig): void {
+    this.container.Healthcheck = health;
+  }
+
+  addOnBuild(trigger: string): void {
+    (this.container.OnBuild ??= []).push(trigger);
+  }
+
+  /** The triggers a child inherits; they run once and are not passed further down. */
+  takeOnBuild(): string[] {
+    const triggers = this.container.OnBuild ?? [];
+    this.container.OnBuild = null;
+    return triggers;
+  }
+
+  setShell(shell: string[]): void {
+    this.container.Shell = shell;
+  }
+
+  /** The shell RUN/CMD/ENTRYPOINT shell forms use. */
+  shell(): string[] {
+    return this.container.Shell?.length ? this.container.Shell : ['/bin/sh', '-c'];
+  }
+
+  setCreated(created: string): void {
+    this.config.created = created;
+  }
+}
+
+export const defaultLayerMediaType = MediaType.ociLayerGzip;

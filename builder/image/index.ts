@@ -1,0 +1,6 @@
+export { ImageState, type ImageLayer, defaultLayerMediaType } from './image-state.js';
+export { buildTimestamp, sourceDateEpoch } from './timestamp.js';
+export { writeImage, tagImage, type WrittenImage } from './write-image.js';
+export { writeImageArchive, writeOciDirectory, type ExportImage, type ArchiveFormat } from './archive-export.js';
+export { loadImageArchive, type LoadedImage } from './archive-import.js';
+export { parseOutputSpec, type OutputSpec } from './output-spec.js';

@@ -1,0 +1,30 @@
+import { resolve } from 'node:path';
+import { writeImageArchive, type ExportImage } from '../../builder/image/index.js';
+import { type Command, stringOption, UsageError } from '../command.js';
+import { openStore } from '../open-store.js';
+
+export const saveCommand: Command = {
+  name: 'save',
+  summary: 'Write local images to a tar archive that docker load accepts',
+  usage: 'save -o FILE REF [REF...]',
+  help: '  -o, --output FILE   the archive to write (docker-archive with an OCI layout inside)\n  --format oci        write a plain OCI layout tar instead',
+  options: { output: { type: 'string', short: 'o' }, format: { type: 'string' } },
+  async run(ctx) {
+    const output = stringOption(ctx, 'output');
+    if (!output) throw new UsageError('missing -o FILE: tsbuild save -o FILE REF [REF...]');
+    if (ctx.positionals.length === 0) throw new UsageError('expected at least one image: tsbuild save -o FILE REF [REF...]');
+    const format = stringOption(ctx, 'format') ?? 'docker';
+    if (format !== 'docker' && format !== 'oci') throw new UsageError(`--format must be docker or oci, not "${format}"`);
+    const store = await openStore(ctx);
+    const images: ExportImage[] = [];
+    for (const input of ctx.positionals) {
+      const rec = await store.images.get(input);
+      const info = await store.blobs.stat(rec.digest);
+      const named = /^(sha256:)?[a-f0-9]{4,64}$/.test(input) ? [] : [input];
+      const same = images.find((i) => i.digest === rec.digest);
+      if (same) same.names.push(...named);
+      else images.push({ digest: rec.digest, mediaType: rec.mediaType, size: info?.size ?? 0, names: named });
+    }
+    await writeImageArchive(store, images, resolve(output), format);
+  },
+};

@@ -9,3 +9,4 @@ export { sweepTempFiles } from './sweep.js';
 export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
 export type { StorageDriver, FileInfo, ByteRange } from './driver/storage-driver.js';
 export * from './errors.js';
+export { SnapshotStore, chainIdOf, chainIdsOf, SNAPSHOT_TEMP_PREFIX, type Snapshot } from './snapshots.js';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, PathNotFoundError, SizeMismatchError } from './errors.js';
@@ -24,13 +23,11 @@ const appendLocks = new Map<string, Promise<unknown>>();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
 
-class HashingPassThrough extends Transform {
-  constructor(private readonly digester: Digester) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.digester.update(chunk);
-    cb(null, chunk);
+/** Feeds every chunk to the digester on its way through; errors of the source propagate. */
+async function* hashedChunks(source: AsyncIterable<Buffer>, digester: Digester): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    digester.update(chunk);
+    yield chunk;
   }
 }
 
@@ -105,12 +102,7 @@ export class Ingest {
     const digester = digesters.get(this.id);
     if (digester && digester.size !== current) digesters.delete(this.id);
     const tracking = digester && digester.size === current ? digester : undefined;
-    let input: Readable = source;
-    if (tracking) {
-      const hashing = new HashingPassThrough(tracking);
-      source.once('error', (e) => hashing.destroy(e));
-      input = source.pipe(hashing);
-    }
+    const input = tracking ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
     let size: number;
     try {
       size = await this.driver.appendFrom(this.dataPath, input);

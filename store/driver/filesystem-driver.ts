@@ -1,12 +1,12 @@
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { checkPath, type ByteRange, type FileInfo, type StorageDriver } from './storage-driver.js';
 import { PathNotFoundError } from '../errors.js';
 
 const READ_CHUNK = 1 << 20;
+
 
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -66,24 +66,22 @@ export class FilesystemDriver implements StorageDriver {
       throw e;
     }
     // Reading from an open handle keeps the bytes readable even if the file is replaced or deleted meanwhile.
-    return createReadStream('', { fd: fh.fd, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
   async appendFrom(path: string, source: Readable): Promise<number> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
-    let failure: unknown;
     try {
-      await pipeline(source, createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: READ_CHUNK }));
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < chunk.length; ) offset += (await fh.write(chunk, offset)).bytesWritten;
+      }
       await fh.sync();
-    } catch (e) {
-      failure = e;
+      return (await fh.stat()).size;
+    } finally {
+      await fh.close();
     }
-    const { size } = await fh.stat();
-    await fh.close();
-    if (failure) throw failure;
-    return size;
   }
 
   async stat(path: string): Promise<FileInfo> {

@@ -1,0 +1,85 @@
+import {
+  MediaType,
+  digestOf,
+  familiarReference,
+  type Digest,
+  type ImageIndex,
+  type ImageManifest,
+  type Reference,
+} from '../../oci/index.js';
+import { repositoryScope } from './auth.js';
+import type { RegistryClient } from './client.js';
+import { ContentDigestError, NotFoundError, RegistryClientError } from './errors.js';
+import { describeEndpoint, endpointRepository, type Endpoint } from './hosts.js';
+import { discard, header, readBody } from './transport.js';
+
+/** Every manifest type tsbuild understands, OCI and Docker, images and indexes. */
+export const manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
+
+export interface FetchedManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+  document: ImageManifest & ImageIndex;
+  /** Where it came from (a mirror or the registry). */
+  endpoint: Endpoint;
+}
+
+const MAX_MANIFEST = 4 * 1024 * 1024;
+
+/** Whether an endpoint's failure should make us try the next endpoint. */
+function failureText(e: unknown): string {
+  return (e as Error)?.message ?? String(e);
+}
+
+/**
+ * Fetches a manifest or index by tag or digest, trying the endpoints in order (mirrors, then the registry).
+ * Content fetched by digest — or whose Docker-Content-Digest header disagrees with its bytes — is verified.
+ */
+export async function fetchManifest(client: RegistryClient, ref: Reference, endpoints?: Endpoint[], reference: string | undefined = ref.digest ?? ref.tag): Promise<FetchedManifest> {
+  if (!reference) throw new RegistryClientError(`reference ${familiarReference(ref)} has neither a tag nor a digest`);
+  const list = endpoints ?? (await client.endpoints(ref.registry));
+  let notFound = false;
+  let lastError: unknown;
+  for (const endpoint of list) {
+    const repository = endpointRepository(endpoint, ref.repository);
+    try {
+      const res = await client.request(endpoint, {
+        method: 'GET',
+        path: `/v2/${repository}/manifests/${reference}`,
+        headers: { accept: manifestAccept },
+        scopes: [repositoryScope(repository, ['pull'])],
+      });
+      if (res.status === 404) {
+        discard(res);
+        notFound = true;
+        continue;
+      }
+      const bytes = await readBody(res, MAX_MANIFEST);
+      const expected = reference.includes(':') ? (reference as Digest) : (header(res, 'docker-content-digest') as Digest | undefined);
+      const algorithm = expected?.split(':')[0] ?? 'sha256';
+      const digest = digestOf(bytes, algorithm === 'sha512' ? 'sha512' : 'sha256');
+      if (expected && expected !== digest) throw new ContentDigestError(`${describeEndpoint(endpoint)}/v2/${repository}/manifests/${reference}`, expected, digest);
+      let document: ImageManifest & ImageIndex;
+      try {
+        document = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        throw new RegistryClientError(`the manifest of ${familiarReference(ref)} from ${describeEndpoint(endpoint)} is not valid JSON`);
+      }
+      const contentType = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
+      const mediaType = document.mediaType ?? (contentType && contentType !== 'application/json' ? contentType : Array.isArray(document.manifests) ? MediaType.ociIndex : MediaType.ociManifest);
+      if (mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed || (document as { schemaVersion?: number }).schemaVersion === 1) {
+        throw new RegistryClientError(`${familiarReference(ref)} uses the retired Docker schema 1 manifest format, which tsbuild does not pull; push it again with a current docker or skopeo`);
+      }
+      return { digest, mediaType, bytes, document, endpoint };
+    } catch (e) {
+      lastError = e;
+      if (!endpoint.mirror) break;
+      client.onProgress?.({ type: 'notice', message: `${describeEndpoint(endpoint)} failed for ${familiarReference(ref)}: ${failureText(e)}; trying the next endpoint` });
+    }
+  }
+  if (notFound && (lastError === undefined || list[list.length - 1]?.mirror === false)) {
+    throw new NotFoundError(familiarReference(ref), lastError ? failureText(lastError) : undefined);
+  }
+  throw lastError ?? new NotFoundError(familiarReference(ref));
+}

@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { constants, promises as fs, type Stats } from 'node:fs';
+import { dirname, posix } from 'node:path';
+import { promisify } from 'node:util';
+import { walkTree, type WalkFilter } from '../context/index.js';
+import type { ModeChange } from './chmod.js';
+import type { Owner } from './passwd.js';
+
+const run = promisify(execFile);
+
+/** How one COPY/ADD writes what it copies. */
+export interface WriteOptions {
+  /** Owner for everything written; undefined keeps the source's owner (COPY --from). */
+  owner?: Owner;
+  /** --chmod for copied files and directories (not for created parents). */
+  mode?: ModeChange;
+  /** Source inode → destination path, so hardlinks within one instruction stay hardlinks. */
+  hardlinks: Map<string, string>;
+}
+
+/** mkdir -p where every directory created is owned by `owner` (root when undefined), mode 0755. */
+export async function makeParents(dir: string, owner: Owner | undefined): Promise<void> {
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    try {
+      const st = await fs.stat(at);
+      if (!st.isDirectory()) throw new Error(`cannot copy into ${at}: it exists and is not a directory`);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      missing.unshift(at);
+      const up = dirname(at);
+      if (up === at) break;
+      at = up;
+    }
+  }
+  for (const d of missing) {
+    await fs.mkdir(d, { mode: 0o755 });
+    await fs.chmod(d, 0o755);
+    await fs.lchown(d, owner?.uid ?? 0, owner?.gid ?? 0);
+  }
+}
+
+/** Removes what stands at `path` unless both it and the incoming entry are directories. */
+async function clearFor(path: string, incomingIsDir: boolean): Promise<boolean> {
+  let st: Stats;
+  try {
+    st = await fs.lstat(path);
+  } catch {
+    return false;
+  }
+  if (incomingIsDir && st.isDirectory()) return true;
+  await fs.rm(path, { recursive: true, force: true });
+  return false;
+}
+
+/**
+ * Writes one source entry at `dest` (the parent must exist): a directory, a regular file (hardlinked
+ * to an earlier copy of the same inode), a symlink as a symlink, or a device/fifo node.
+ */
+export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts: WriteOptions): Promise<void> {
+  const isDir = stat.isDirectory();
+  await clearFor(dest, isDir);
+  const uid = opts.owner?.uid ?? stat.uid;
+  const gid = opts.owner?.gid ?? stat.gid;
+  if (stat.isSymbolicLink()) {
+    await fs.symlink(await fs.readlink(srcAbs), dest);
+    await fs.lchown(dest, uid, gid);
+    await fs.lutimes(dest, stat.atime, stat.mtime).catch(() => undefined);
+    return;
+  }
+  if (isDir) {
+    await fs.mkdir(dest, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  } else if (stat.isFile()) {
+    const key = `${stat.dev}:${stat.ino}`;
+    const earlier = stat.nlink > 1 ? opts.hardlinks.get(key) : undefined;
+    if (earlier) {
+      await fs.link(earlier, dest);
+      return;
+    }
+    await fs.copyFile(srcAbs, dest, constants.COPYFILE_FICLONE);
+    if (stat.nlink > 1) opts.hardlinks.set(key, dest);
+  } else {
+    const type = stat.isFIFO() ? 'p' : stat.isCharacterDevice() ? 'c' : stat.isBlockDevice() ? 'b' : undefined;
+    if (!type) return; // sockets are not copied, as in docker
+    const args = [dest, type];
+    if (type !== 'p') args.push(String(Math.floor(stat.rdev / 256) & 0xfff), String((stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00)));
+    await run('mknod', args);
+  }
+  await fs.lchown(dest, uid, gid);
+  const perm = stat.mode & 0o7777;
+  await fs.chmod(dest, opts.mode ? opts.mode(perm, isDir) : perm);
+  if (!isDir) await fs.utimes(dest, stat.atime, stat.mtime);
+}
+
+/**
+ * Copies the tree at `root/rel` to `dest`: a directory's contents go into `dest` (created 0755 and
+ * owned like the copy when missing; an existing directory keeps its metadata), anything else
+ * becomes `dest` itself. `filter` (.dockerignore) sees root-relative paths; `exclude` sees paths
+ * relative to `rel`.
+ */
+export async function copyTree(
+  root: string,
+  rel: string,
+  dest: string,
+  opts: WriteOptions,
+  filter?: WalkFilter,
+  exclude?: (relToSource: string) => boolean,
+): Promise<void> {
+  const dirTimes: { path: string; stat: Stats }[] = [];
+  for await (const entry of walkTree(root, rel, filter)) {
+    const sub = entry.rel === rel ? '' : rel === '.' ? entry.rel : entry.rel.slice(rel.length + 1);
+    if (sub === '') {
+      if (!entry.stat.isDirectory()) {
+        await writeEntry(entry.abs, entry.stat, dest, opts);
+        continue;
+      }
+      const existed = await fs.lstat(dest).then((s) => s.isDirectory(), () => false);
+      if (!existed) {
+        await clearFor(dest, true);
+        await fs.mkdir(dest, { mode: 0o755 });
+        await fs.chmod(dest, opts.mode ? opts.mode(0o755, true) : 0o755);
+        await fs.lchown(dest, opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
+      }
+      continue;
+    }
+    if (exclude?.(sub)) continue;
+    if (sub.split('/').some((_, i, parts) => i < parts.length - 1 && exclude?.(parts.slice(0, i + 1).join('/')))) continue;
+    const target = posix.join(dest, sub);
+    await writeEntry(entry.abs, entry.stat, target, opts);
+    if (entry.stat.isDirectory()) dirTimes.push({ path: target, stat: entry.stat });
+  }
+  for (const { path, stat } of dirTimes.reverse()) await fs.utimes(path, stat.atime, stat.mtime).catch(() => undefined);
+}

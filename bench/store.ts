@@ -50,6 +50,7 @@ export async function run(): Promise<void> {
     });
     console.log(`store: ${BLOBS} blobs x ${BLOB_SIZE >> 20} MiB = ${(total / (1 << 30)).toFixed(0)} GiB`);
     console.log(`write+verify+fsync  tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp+sync   ${mbps(total, cpSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(cpSeconds / writeSeconds).toFixed(2)}`);
+    console.log(`write+verify        tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp, then sha256sum ${mbps(total, cpSeconds + shaSeconds).padStart(10)}   ratio ${((cpSeconds + shaSeconds) / writeSeconds).toFixed(2)}`);
     console.log(`read+verify         tsbuild ${mbps(total, readSeconds).padStart(10)}   sha256sum ${mbps(total, shaSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(shaSeconds / readSeconds).toFixed(2)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,10 @@ export function tempName(finalPath: string): string {
 
 export const TEMP_PATTERN = /\.tmp-(\d+)-[0-9a-f]{12}$/;
 
+async function writeFully(fh: fs.FileHandle, chunk: Buffer): Promise<void> {
+  for (let offset = 0; offset < chunk.length; ) offset += (await fh.write(chunk, offset)).bytesWritten;
+}
+
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   constructor(readonly root: string) {}
@@ -74,9 +78,18 @@ export class FilesystemDriver implements StorageDriver {
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        for (let offset = 0; offset < chunk.length; ) offset += (await fh.write(chunk, offset)).bytesWritten;
+      // One write in flight while the source produces (and hashes) the next chunk.
+      let pending: Promise<void> = Promise.resolve();
+      try {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          await pending;
+          pending = writeFully(fh, chunk);
+        }
+      } catch (e) {
+        await pending.catch(() => undefined);
+        throw e;
       }
+      await pending;
       await fh.sync();
       return (await fh.stat()).size;
     } finally {

@@ -1,0 +1,205 @@
+import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { DigestStream, layerMediaType, type Descriptor, type DiffID, type LayerCompression } from '../../oci/index.js';
+import type { Store } from '../../store/index.js';
+import { compressor } from './compression.js';
+import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
+import { isWhiteout, LowerView } from './lower-view.js';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
+import { readXattrTree } from './xattrs.js';
+
+export interface CommitOptions {
+  /** The overlay upper dir of a finished step (unmounted). */
+  upper: string;
+  /** The lower dirs it was mounted on, topmost first (snapshot diff dirs). */
+  lowers: string[];
+  /** Default gzip. */
+  compression?: LayerCompression;
+  gzipLevel?: number;
+  /** Clamp every mtime to this (seconds since the epoch) so rebuilds give the same bytes. */
+  sourceDateEpoch?: number;
+  /** Paths (relative, no leading slash) left out with everything below them, e.g. mount stubs. */
+  exclude?: Iterable<string>;
+}
+
+export interface CommitResult {
+  descriptor: Descriptor;
+  diffId: DiffID;
+  /** The step changed nothing: the tar holds no entries (docker history's `empty_layer`). */
+  emptyLayer: boolean;
+  /** Bytes of the uncompressed tar. */
+  uncompressedSize: number;
+}
+
+interface UpperEntry {
+  rel: string;
+  abs: string;
+  st: BigIntStats;
+}
+
+/** Which xattrs a layer records: security.capability among security.*, user.*, trusted.* but overlay's own. */
+export function keepXattr(name: string): boolean {
+  if (name.startsWith('trusted.overlay.')) return false;
+  return name === 'security.capability' || name.startsWith('user.') || name.startsWith('trusted.');
+}
+
+async function walk(root: string, exclude: Set<string>): Promise<UpperEntry[]> {
+  const out: UpperEntry[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    const names = (await fs.readdir(rel ? join(root, rel) : root)).sort();
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (exclude.has(childRel)) continue;
+      const abs = join(root, childRel);
+      const st = await fs.lstat(abs, { bigint: true });
+      out.push({ rel: childRel, abs, st });
+      if (st.isDirectory()) await visit(childRel);
+    }
+  };
+  await visit('');
+  return out;
+}
+
+function seconds(st: BigIntStats, clamp?: number): number {
+  const s = Number(st.mtimeNs / 1_000_000_000n);
+  return clamp !== undefined && s > clamp ? clamp : s;
+}
+
+function deviceNumbers(rdev: bigint): { devmajor: number; devminor: number } {
+  const r = Number(rdev);
+  return { devmajor: ((r >> 8) & 0xfff) | (Number(rdev >> 32n) & ~0xfff), devminor: (r & 0xff) | ((r >> 12) & ~0xff & 0xfffff) };
+}
+
+function parentName(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i === -1 ? '' : rel.slice(0, i + 1);
+}
+
+function baseName(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+/**
+ * The tar entries of an overlay upper dir as an image layer, in a stable order (depth first, names
+ * sorted), plus the files whose bytes follow each header.
+ */
+export async function planLayer(options: CommitOptions): Promise<Array<{ header: TarHeader; file?: string }>> {
+  const exclude = new Set(options.exclude ?? []);
+  const entries = await walk(options.upper, exclude);
+  const xattrs = await readXattrTree(options.upper);
+  const attrsOf = (abs: string) => xattrs.get(abs) ?? new Map<string, Buffer>();
+  const kept = (abs: string) => {
+    const m = new Map<string, Buffer>();
+    for (const [k, v] of attrsOf(abs)) if (keepXattr(k)) m.set(k, v);
+    return m.size ? m : undefined;
+  };
+  const lookups = entries.filter((e) => e.st.isDirectory() || isWhiteout(e.st)).map((e) => e.rel);
+  const lowers = await LowerView.load(options.lowers, lookups);
+  const clamp = options.sourceDateEpoch;
+  const plan: Array<{ header: TarHeader; file?: string }> = [];
+  const firstPathOfInode = new Map<string, string>();
+
+  for (const e of entries) {
+    const { st, rel, abs } = e;
+    const base = { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) & 0o7777, mtime: seconds(st, clamp), size: 0 };
+    if (isWhiteout(st)) {
+      if (!lowers.lookup(rel)) continue; // nothing below to hide
+      plan.push({ header: { ...base, uid: 0, gid: 0, name: `${parentName(rel)}${WHITEOUT_PREFIX}${baseName(rel)}`, type: 'file' } });
+      continue;
+    }
+    if (st.isDirectory()) {
+      const below = lowers.lookup(rel);
+      const opaque = attrsOf(abs).get(OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
+      const attrs = kept(abs);
+      if (below?.isDirectory() && !opaque && !attrs && below.mode === st.mode && below.uid === st.uid && below.gid === st.gid && below.mtimeNs === st.mtimeNs) {
+        continue; // only copied up to hold a changed child
+      }
+      plan.push({ header: { ...base, name: `${rel}/`, type: 'directory', xattrs: attrs } });
+      if (opaque && below?.isDirectory()) {
+        plan.push({ header: { ...base, name: `${rel}/${OPAQUE_WHITEOUT}`, type: 'file', mode: base.mode & 0o777, xattrs: undefined } });
+      }
+      continue;
+    }
+    const attrs = kept(abs);
+    if (st.isSymbolicLink()) {
+      plan.push({ header: { ...base, mode: 0o777, name: rel, type: 'symlink', linkname: await fs.readlink(abs), xattrs: attrs } });
+      continue;
+    }
+    if (st.isFile()) {
+      if (st.nlink > 1n) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = firstPathOfInode.get(key);
+        if (first) {
+          plan.push({ header: { ...base, name: rel, type: 'hardlink', linkname: first } });
+          continue;
+        }
+        firstPathOfInode.set(key, rel);
+      }
+      plan.push({ header: { ...base, name: rel, type: 'file', size: Number(st.size), xattrs: attrs }, file: abs });
+      continue;
+    }
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      plan.push({ header: { ...base, name: rel, type: st.isCharacterDevice() ? 'char' : 'block', ...deviceNumbers(st.rdev), xattrs: attrs } });
+      continue;
+    }
+    if (st.isFIFO()) plan.push({ header: { ...base, name: rel, type: 'fifo', xattrs: attrs } });
+    // sockets cannot be stored in a tar; like docker, leave them out
+  }
+  return plan;
+}
+
+async function* fileBytes(path: string, size: number): AsyncGenerator<Buffer> {
+  let sent = 0;
+  if (size > 0) {
+    for await (const chunk of createReadStream(path, { highWaterMark: 512 * 1024, end: size - 1 })) {
+      const buf = chunk as Buffer;
+      sent += buf.length;
+      yield buf;
+    }
+  }
+  // a file that shrank under us still yields exactly the size its header promised
+  if (sent < size) yield Buffer.alloc(size - sent);
+}
+
+/** The layer as an uncompressed tar stream. */
+export function tarStream(plan: Array<{ header: TarHeader; file?: string }>): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const { header, file } of plan) {
+        yield encodeHeader(header);
+        if (file && header.size > 0) {
+          yield* fileBytes(file, header.size);
+          const pad = padding(header.size);
+          if (pad.length) yield pad;
+        }
+      }
+      yield END_OF_ARCHIVE;
+    })(),
+    { objectMode: false, highWaterMark: 1024 * 1024 },
+  );
+}
+
+/**
+ * Turns an overlay upper dir into a layer blob in the store: whiteouts, opaque dirs, xattrs, hardlinks,
+ * clamped times; compressed while streaming, with the layer digest and the diffID computed in the same
+ * single pass over the bytes.
+ */
+export async function commitUpperDir(store: Store, options: CommitOptions): Promise<CommitResult> {
+  const plan = await planLayer(options);
+  const compression = options.compression ?? 'gzip';
+  const tar = tarStream(plan);
+  const diff = new DigestStream();
+  const squeeze = compressor(compression, { gzipLevel: options.gzipLevel });
+  const out = squeeze ? diff.pipe(squeeze) : diff;
+  tar.on('error', (e) => out.destroy(e));
+  diff.on('error', (e) => out.destroy(e));
+  tar.pipe(diff);
+  const blob = await store.blobs.write(out);
+  return {
+    descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
+    diffId: diff.digest() as DiffID,
+    emptyLayer: plan.length === 0,
+    uncompressedSize: diff.size,
+  };
+}

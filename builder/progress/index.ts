@@ -1,0 +1,15 @@
+import { PlainProgress } from './plain.js';
+import type { ProgressDisplay } from './progress.js';
+import { TtyProgress } from './tty.js';
+
+export { PlainProgress } from './plain.js';
+export { TtyProgress } from './tty.js';
+export { TailBuffer, formatSeconds, type ProgressDisplay, type StepHandle } from './progress.js';
+
+/** `auto` is the live display on a terminal and plain lines otherwise, like `docker build --progress`. */
+export function createProgress(mode: 'auto' | 'plain' | 'tty' | string, out: NodeJS.WritableStream): ProgressDisplay {
+  if (mode !== 'auto' && mode !== 'plain' && mode !== 'tty') throw new Error(`--progress must be auto, plain or tty, not "${mode}"`);
+  const stream = out as NodeJS.WriteStream;
+  if (mode === 'tty' || (mode === 'auto' && stream.isTTY)) return new TtyProgress(stream);
+  return new PlainProgress(out);
+}

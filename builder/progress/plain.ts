@@ -1,0 +1,52 @@
+import { formatSeconds, type ProgressDisplay, type StepHandle } from './progress.js';
+
+/**
+ * BuildKit's plain output: `#N [stage i/n] INSTR`, then `#N 0.123 output line` for each line of
+ * output, and `#N DONE 0.4s` / `#N CACHED` / `#N ERROR: ...`.
+ */
+export class PlainProgress implements ProgressDisplay {
+  private counter = 0;
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  step(name: string): StepHandle {
+    const id = ++this.counter;
+    const started = Date.now();
+    const out = this.out;
+    out.write(`#${id} ${name}\n`);
+    let partial = '';
+    const flush = (final: boolean) => {
+      const lines = partial.split('\n');
+      partial = final ? '' : lines.pop()!;
+      for (const line of final ? lines.filter((l, i) => l !== '' || i < lines.length - 1) : lines) {
+        out.write(`#${id} ${formatSeconds(Date.now() - started).replace('s', '')} ${line.replace(/\r/g, '')}\n`);
+      }
+    };
+    return {
+      log(chunk) {
+        partial += chunk.toString();
+        flush(false);
+      },
+      note(text) {
+        out.write(`#${id} ${text}\n`);
+      },
+      cached() {
+        out.write(`#${id} CACHED\n\n`);
+      },
+      done() {
+        flush(true);
+        out.write(`#${id} DONE ${formatSeconds(Date.now() - started)}\n\n`);
+      },
+      error(message) {
+        flush(true);
+        out.write(`#${id} ERROR: ${message}\n\n`);
+      },
+    };
+  }
+
+  message(text: string): void {
+    this.out.write(text + '\n');
+  }
+
+  close(): void {}
+}

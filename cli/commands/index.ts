@@ -2,9 +2,10 @@ import type { Command } from '../command.js';
 import { imagesCommand, tagCommand, rmiCommand, inspectCommand } from './images.js';
 import { saveCommand } from './save.js';
 import { loadCommand } from './load.js';
+import { registryCommand } from './registry.js';
 
 /** Every subcommand, in the order `tsbuild --help` lists them. */
-export const commands: Command[] = [imagesCommand, tagCommand, rmiCommand, inspectCommand, saveCommand, loadCommand];
+export const commands: Command[] = [imagesCommand, tagCommand, rmiCommand, inspectCommand, saveCommand, loadCommand, registryCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((c) => c.name === name || c.aliases?.includes(name));

@@ -1,0 +1,84 @@
+import { dirname, resolve } from 'node:path';
+import { listenAddress, loadConfigFile, registryConfigSchema, validateConfig, type RegistryConfig } from '../../config/index.js';
+import { createRegistryServer } from '../../registry/index.js';
+import { type Command, stringOption, UsageError } from '../command.js';
+
+function splitListen(value: string, source: string): { host: string; port: number } {
+  const parsed = listenAddress.safeParse(value);
+  const port = Number(value.slice(value.lastIndexOf(':') + 1));
+  if (!parsed.success || port > 65535) throw new UsageError(`${source} "${value}" must be HOST:PORT, e.g. 127.0.0.1:5000`);
+  const host = value.slice(0, value.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export const registryCommand: Command = {
+  name: 'registry',
+  summary: 'Serve the store as an OCI registry (distribution spec v1.1, what docker push/pull speak)',
+  usage: 'registry [--config FILE] [--listen HOST:PORT] [--storage DIR] [--tls-cert F --tls-key F] [--htpasswd FILE] [--read-only] [--log-level L]',
+  help: [
+    '  --config FILE        YAML config (see config/registry.yaml); flags override it',
+    '  --listen HOST:PORT   address to serve on (default 127.0.0.1:5000)',
+    '  --storage DIR        store root to serve (default: the tsbuild root)',
+    '  --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)',
+    '  --tls-key FILE       the certificate\'s PEM private key',
+    '  --htpasswd FILE      require basic auth against this htpasswd file (bcrypt: htpasswd -B)',
+    '  --read-only          refuse pushes and deletes (405 UNSUPPORTED)',
+    '  --log-level L        fatal|error|warn|info|debug|trace|silent (default info: one JSON line per request)',
+  ].join('\n'),
+  options: {
+    config: { type: 'string' },
+    listen: { type: 'string' },
+    storage: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    htpasswd: { type: 'string' },
+    'read-only': { type: 'boolean' },
+    'log-level': { type: 'string' },
+  },
+  async run(ctx) {
+    if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry --help')`);
+    const configFile = stringOption(ctx, 'config');
+    const config: RegistryConfig = configFile ? loadConfigFile(registryConfigSchema, configFile) : validateConfig(registryConfigSchema, {}, 'defaults');
+    // Paths in the file are relative to the file; paths on the command line to the working directory.
+    const fromFile = (p: string | undefined) => (p && configFile ? resolve(dirname(configFile), p) : p);
+    const tlsCert = stringOption(ctx, 'tls-cert') ?? fromFile(config.tls?.certificate);
+    const tlsKey = stringOption(ctx, 'tls-key') ?? fromFile(config.tls?.key);
+    if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new UsageError('--tls-cert and --tls-key go together: give both or neither');
+    const logLevel = stringOption(ctx, 'log-level') ?? config.log.level;
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+      throw new UsageError(`--log-level "${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
+    }
+    const listen = stringOption(ctx, 'listen') ?? config.listen ?? '127.0.0.1:5000';
+    const { host, port } = splitListen(listen, stringOption(ctx, 'listen') ? '--listen' : 'listen');
+    const htpasswd = stringOption(ctx, 'htpasswd') ?? fromFile(config.auth?.htpasswd);
+    const server = createRegistryServer({
+      storage: resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root),
+      host,
+      port,
+      tls: tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : undefined,
+      htpasswd,
+      anonymousRead: config.auth?.['anonymous-read'] ?? false,
+      realm: config.auth?.realm,
+      readOnly: ctx.values['read-only'] === true || config['read-only'],
+      logLevel,
+      uploadExpiryMs: config.uploads['expire-after'],
+      uploadPurgeIntervalMs: config.uploads['purge-interval'],
+      maxManifestBytes: config.limits['manifest-size'],
+      manifestCacheSeconds: config.cache['manifest-ttl'] / 1000,
+      metrics: config.metrics,
+      headersTimeoutMs: config.http['headers-timeout'],
+      keepAliveTimeoutMs: config.http['keep-alive-timeout'],
+    });
+    const url = await server.listen();
+    ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void server.close().then(done);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  },
+};

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** `90s`, `30m`, `24h`, `7d`, `500ms`, or a number of seconds → milliseconds. */
+export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v * 1000);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 90s, 30m, 24h, 7d)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+});
+
+/** `4MiB`, `512KiB`, `1GB` or a number of bytes → bytes. */
+export const byteSize = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use e.g. 4MiB, 512KiB, 1GB)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * unit);
+});
+
+/** `HOST:PORT` (IPv6 hosts in brackets); validated, kept as written. */
+export const listenAddress = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:5000 or 0.0.0.0:5000');
+
+/**
+ * `tsbuild registry --config FILE` (YAML). Every key is optional; command-line flags override the file.
+ * config/registry.yaml is the annotated example.
+ */
+export const registryConfigSchema = z
+  .object({
+    /** Address to listen on (HOST:PORT). Default 127.0.0.1:5000. */
+    listen: listenAddress.optional(),
+    /** Store root served by the registry. Default: the tsbuild root (--root, TSBUILD_ROOT). */
+    storage: z.string().min(1).optional(),
+    /** HTTPS: PEM certificate (chain) and key files. Both or neither; plain HTTP without them. */
+    tls: z.object({ certificate: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    auth: z
+      .object({
+        /** htpasswd file with bcrypt entries (`htpasswd -B`). Turns basic auth on. */
+        htpasswd: z.string().min(1),
+        /** Realm named in the WWW-Authenticate challenge. */
+        realm: z.string().default('tsbuild registry'),
+        /** Allow reading content without credentials (pushes always need a login). */
+        'anonymous-read': z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /** Refuse every write with 405 UNSUPPORTED (maintenance, mirrors of a frozen store). */
+    'read-only': z.boolean().default(false),
+    log: z
+      .object({
+        /** pino level: fatal, error, warn, info (one line per request), debug, trace, silent. */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    uploads: z
+      .object({
+        /** An upload session that received nothing for this long is removed. */
+        'expire-after': duration.default(24 * 3_600_000),
+        /** How often abandoned uploads are looked for. */
+        'purge-interval': duration.default(10 * 60_000),
+      })
+      .strict()
+      .default({ 'expire-after': 24 * 3_600_000, 'purge-interval': 10 * 60_000 }),
+    limits: z
+      .object({
+        /** Largest manifest accepted on push (413 beyond). */
+        'manifest-size': byteSize.default(4 * 1024 * 1024),
+      })
+      .strict()
+      .default({ 'manifest-size': 4 * 1024 * 1024 }),
+    cache: z
+      .object({
+        /** How long tag → digest and manifest lookups are cached in memory (0 turns the cache off). */
+        'manifest-ttl': duration.default(5000),
+      })
+      .strict()
+      .default({ 'manifest-ttl': 5000 }),
+    http: z
+      .object({
+        /** Time allowed for request headers to arrive (requests themselves are never timed: uploads can be slow). */
+        'headers-timeout': duration.default(60_000),
+        /** Idle keep-alive connections are closed after this. */
+        'keep-alive-timeout': duration.default(75_000),
+      })
+      .strict()
+      .default({ 'headers-timeout': 60_000, 'keep-alive-timeout': 75_000 }),
+    /** Serve Prometheus metrics at /metrics. */
+    metrics: z.boolean().default(true),
+  })
+  .strict();
+
+export type RegistryConfig = z.infer<typeof registryConfigSchema>;

@@ -1,0 +1,69 @@
+import Koa, { type Context, type Next } from 'koa';
+import type { Logger } from 'pino';
+import { accessLog } from './access-log.js';
+import { basicAuth, type AuthOptions } from './auth.js';
+import { baseRoutes } from './base.js';
+import { blobRoutes } from './blobs.js';
+import type { MethodTable, RegistryDeps, RouteName } from './context.js';
+import { dispatch, recognizeRoute } from './dispatch.js';
+import { errorHandler } from './errors.js';
+import { health } from './health.js';
+import { manifestRoutes } from './manifests.js';
+import { readOnly } from './read-only.js';
+import { referrerRoutes } from './referrers.js';
+import { catalogRoutes, tagRoutes } from './tags.js';
+import { uploadRoutes } from './uploads.js';
+
+export interface AppOptions {
+  auth?: AuthOptions;
+  readOnly: boolean;
+  /** Serve `/metrics` (Prometheus text format). */
+  exposeMetrics: boolean;
+}
+
+async function apiVersion(ctx: Context, next: Next): Promise<void> {
+  ctx.set('Docker-Distribution-API-Version', 'registry/2.0');
+  await next();
+}
+
+/** `/healthz` and `/metrics` sit outside the API: no auth, no read-only gate. */
+function operational(deps: RegistryDeps, exposeMetrics: boolean) {
+  const healthz = health(deps.store);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (ctx.path === '/healthz' && (ctx.method === 'GET' || ctx.method === 'HEAD')) return healthz(ctx);
+    if (exposeMetrics && ctx.path === '/metrics' && ctx.method === 'GET') return deps.metrics.serve(ctx);
+    return next();
+  };
+}
+
+/**
+ * The registry as a Koa app, outermost first: access log, metrics, the API version header, the error
+ * mapper, health and metrics endpoints, route recognition, read-only gate, auth, then the endpoint.
+ */
+export function createRegistryApp(deps: RegistryDeps, options: AppOptions, logger: Logger): Koa {
+  const app = new Koa();
+  app.silent = true;
+  // Errors after the answer started (a client closing mid-download) are the client's business.
+  app.on('error', (e: Error) => logger.debug({ err: e }, 'response stream ended early'));
+  const uploads = uploadRoutes(deps);
+  const table: Record<RouteName, MethodTable> = {
+    base: baseRoutes(),
+    catalog: catalogRoutes(deps),
+    manifest: manifestRoutes(deps),
+    blob: blobRoutes(deps),
+    'upload-start': uploads.start,
+    upload: uploads.session,
+    tags: tagRoutes(deps),
+    referrers: referrerRoutes(deps),
+  };
+  app.use(accessLog(logger));
+  app.use(deps.metrics.middleware());
+  app.use(apiVersion);
+  app.use(errorHandler);
+  app.use(operational(deps, options.exposeMetrics));
+  app.use(recognizeRoute);
+  if (options.readOnly) app.use(readOnly);
+  if (options.auth) app.use(basicAuth(options.auth));
+  app.use(dispatch(table));
+  return app;
+}

@@ -1,0 +1,42 @@
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.js';
+import type { ManifestCache } from './manifest-cache.js';
+import type { RegistryMetrics } from './metrics.js';
+
+/** The endpoints of the distribution spec (one name each, used by dispatch, auth, metrics and logs). */
+export type RouteName = 'base' | 'catalog' | 'manifest' | 'blob' | 'upload-start' | 'upload' | 'tags' | 'referrers';
+
+export interface RouteMatch {
+  route: RouteName;
+  /** Repository name, already validated. */
+  name: string;
+  /** Tag or digest (manifests), digest (blobs, referrers) or upload id. */
+  reference: string;
+}
+
+/** What every handler needs, built once per server. */
+export interface RegistryDeps {
+  store: Store;
+  cache: ManifestCache;
+  metrics: RegistryMetrics;
+  logger: Logger;
+  /** Largest manifest accepted on PUT, in bytes. */
+  maxManifestBytes: number;
+}
+
+export type Handler = (ctx: Context, match: RouteMatch) => Promise<void>;
+export type MethodTable = Partial<Record<'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', Handler>>;
+
+/** The route a request matched (set by dispatch; read by auth, read-only, metrics and logs). */
+export function routeOf(ctx: Context): RouteMatch | undefined {
+  return ctx.state.route as RouteMatch | undefined;
+}
+
+/** A status with an empty body (202/201/204 answers carry their meaning in headers). */
+export function answerEmpty(ctx: Context, status: number): void {
+  ctx.status = status;
+  ctx.body = status === 204 ? null : '';
+  ctx.status = status;
+  ctx.remove('Content-Type');
+}

@@ -1,0 +1,165 @@
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type Koa from 'koa';
+import pino, { type Logger } from 'pino';
+import { Store } from '../../store/index.js';
+import { createRegistryApp } from './app.js';
+import type { RegistryDeps } from './context.js';
+import { Htpasswd } from './htpasswd.js';
+import { createHttpServer, type TlsFiles } from './http-server.js';
+import { ManifestCache } from './manifest-cache.js';
+import { RegistryMetrics } from './metrics.js';
+import { startUploadExpiry } from './upload-expiry.js';
+
+export interface RegistryServerOptions {
+  /** An open store to serve; or `storage`, a store root to open. */
+  store?: Store;
+  storage?: string;
+  /** Listen address; default 127.0.0.1. */
+  host?: string;
+  /** Listen port; default 5000, 0 picks a free one. */
+  port?: number;
+  /** HTTPS with this certificate and key (PEM files); plain HTTP otherwise. */
+  tls?: TlsFiles;
+  /** htpasswd file (bcrypt entries): turns on basic auth. */
+  htpasswd?: string;
+  /** With auth: let requests without credentials read content. */
+  anonymousRead?: boolean;
+  realm?: string;
+  /** Answer every write with 405 UNSUPPORTED. */
+  readOnly?: boolean;
+  /** pino level for access and event logs; default info. 'silent' turns them off. */
+  logLevel?: string;
+  /** Where logs go: a file descriptor (default 1, stdout) or a file path. */
+  logDestination?: number | string;
+  /** Use this logger instead of making one. */
+  logger?: Logger;
+  /** Uploads idle this long are removed; default 24 hours. */
+  uploadExpiryMs?: number;
+  /** How often abandoned uploads are looked for; default 10 minutes. */
+  uploadPurgeIntervalMs?: number;
+  /** Largest manifest accepted; default 4 MiB. */
+  maxManifestBytes?: number;
+  /** How long tag and manifest lookups are cached (seconds; 0 disables); default 5. */
+  manifestCacheSeconds?: number;
+  /** Serve /metrics; default true. */
+  metrics?: boolean;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+}
+
+export interface RegistryServer {
+  /** Starts listening; resolves with the base URL (http://host:port). */
+  listen(): Promise<string>;
+  /** Stops accepting, ends idle connections and timers. */
+  close(): Promise<void>;
+  /** Base URL once listening. */
+  readonly url: string;
+  /** `host:port` as clients name the registry (e.g. in image references). */
+  readonly host: string;
+  /** The store served (after listen). */
+  readonly store: Store;
+  /** The Koa app (after listen), for mounting elsewhere. */
+  readonly app: Koa;
+}
+
+export const DEFAULT_PORT = 5000;
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function makeLogger(options: RegistryServerOptions): Logger {
+  if (options.logger) return options.logger;
+  const level = options.logLevel ?? 'info';
+  if (level === 'silent') return pino({ level: 'silent' });
+  const destination = pino.destination({ dest: options.logDestination ?? 1, sync: false });
+  return pino({ level, base: { service: 'tsbuild-registry' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+}
+
+/** The registry server: `await createRegistryServer({ storage }).listen()` serves the store over HTTP. */
+export function createRegistryServer(options: RegistryServerOptions): RegistryServer {
+  if (!options.store && !options.storage) throw new Error('createRegistryServer needs a store or a storage directory');
+  const users = options.htpasswd ? Htpasswd.fromFile(options.htpasswd) : undefined;
+  const logger = makeLogger(options);
+  let server: http.Server | undefined;
+  let store: Store | undefined = options.store;
+  let app: Koa | undefined;
+  let cache: ManifestCache | undefined;
+  let stopExpiry: (() => void) | undefined;
+  let url = '';
+  let host = '';
+
+  return {
+    get url() {
+      return url;
+    },
+    get host() {
+      return host;
+    },
+    get store() {
+      if (!store) throw new Error('the registry server is not listening yet');
+      return store;
+    },
+    get app() {
+      if (!app) throw new Error('the registry server is not listening yet');
+      return app;
+    },
+
+    async listen() {
+      store ??= await Store.open(options.storage!);
+      cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
+      const deps: RegistryDeps = {
+        store,
+        cache,
+        metrics: new RegistryMetrics(store),
+        logger,
+        maxManifestBytes: options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
+      };
+      app = createRegistryApp(
+        deps,
+        {
+          readOnly: options.readOnly ?? false,
+          exposeMetrics: options.metrics ?? true,
+          auth: users ? { users, realm: options.realm ?? 'tsbuild registry', anonymousRead: options.anonymousRead ?? false } : undefined,
+        },
+        logger,
+      );
+      server = createHttpServer(app.callback(), options.tls, {
+        headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
+        keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 75_000,
+      });
+      const bindHost = options.host ?? '127.0.0.1';
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', (e: NodeJS.ErrnoException) =>
+          reject(new Error(e.code === 'EADDRINUSE' ? `cannot listen on ${bindHost}:${options.port ?? DEFAULT_PORT}: the address is in use; pick another with --listen` : `cannot listen on ${bindHost}: ${e.message}`)),
+        );
+        server!.listen(options.port ?? DEFAULT_PORT, bindHost, () => resolve());
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      host = `${shownHost === '0.0.0.0' || shownHost === '[::]' ? '127.0.0.1' : shownHost}:${address.port}`;
+      url = `${options.tls ? 'https' : 'http'}://${host}`;
+      stopExpiry = startUploadExpiry(store, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
+      logger.info({ url, storage: store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
+      return url;
+    },
+
+    async close() {
+      stopExpiry?.();
+      cache?.close();
+      if (server) {
+        const s = server;
+        server = undefined;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+          // Uploads in flight are resumable sessions: cut them rather than wait for slow clients.
+          setTimeout(() => s.closeAllConnections(), 1000).unref();
+        });
+      }
+      logger.flush?.();
+    },
+  };
+}
+
+export { Htpasswd } from './htpasswd.js';
+export { RegistryError, ErrorCodes, type ErrorCode } from './errors.js';
+export { matchRoute } from './dispatch.js';

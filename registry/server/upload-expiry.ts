@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.js';
+
+export interface UploadExpiryOptions {
+  /** An upload that received no bytes for this long is removed. */
+  expireAfterMs: number;
+  /** How often to look. */
+  intervalMs: number;
+}
+
+/** Periodically removes abandoned upload sessions (idle ingests); returns a stop function. */
+export function startUploadExpiry(store: Store, options: UploadExpiryOptions, logger: Logger): () => void {
+  let running = false;
+  const sweep = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      const removed = await store.ingests.expire(options.expireAfterMs);
+      if (removed.length > 0) logger.info({ removed: removed.length }, 'expired abandoned uploads');
+    } catch (e) {
+      logger.warn({ err: e }, 'could not expire abandoned uploads');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void sweep(), options.intervalMs);
+  timer.unref();
+  void sweep();
+  return () => clearInterval(timer);
+}

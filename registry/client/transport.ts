@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { TlsError, UnreachableError } from './errors.js';
 
@@ -81,7 +81,7 @@ export class Transport {
       method: req.method,
       headers,
       agent: secure ? this.httpsAgent : this.httpAgent,
-      ...(secure ? { rejectUnauthorized: req.verifyTls !== false, servername: url.hostname.startsWith('[') ? undefined : url.hostname } : {}),
+      ...(secure ? { rejectUnauthorized: req.verifyTls !== false, ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: url.hostname }) } : {}),
     };
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;

@@ -1,0 +1,25 @@
+import { loadRegistrySettings, ProgressPrinter, RegistryClient, type RegistrySettings } from '../registry/index.js';
+import { listOption, type CommandContext, type OptionSpec } from './command.js';
+
+/** Flags every command that talks to registries takes (build, pull, push). */
+export const registryOptions: OptionSpec = {
+  'registry-mirror': { type: 'string', multiple: true },
+  'insecure-registry': { type: 'string', multiple: true },
+};
+
+export const registryHelp = [
+  '  --registry-mirror URL          try this mirror for docker.io images first (repeatable; also registry-mirrors in the config file)',
+  '  --insecure-registry HOST[:PORT] use plain HTTP or unverified TLS for this host or CIDR (repeatable; 127.0.0.0/8 and localhost always are)',
+].join('\n');
+
+/** Settings from the flags, the tsbuild config file and /etc/containers/registries.conf. */
+export function registrySettings(ctx: CommandContext): RegistrySettings {
+  return loadRegistrySettings({ registryMirrors: listOption(ctx, 'registry-mirror'), insecureRegistries: listOption(ctx, 'insecure-registry') });
+}
+
+/** A client with progress on the command's stdout (bars on a terminal, plain lines otherwise). */
+export function registryClient(ctx: CommandContext, quiet = false): { client: RegistryClient; progress?: ProgressPrinter } {
+  const progress = quiet ? undefined : new ProgressPrinter(ctx.stdout as NodeJS.WriteStream);
+  const client = new RegistryClient({ settings: registrySettings(ctx), ...(progress ? { onProgress: progress.listener } : {}) });
+  return { client, ...(progress ? { progress } : {}) };
+}

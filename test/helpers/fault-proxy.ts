@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface ProxiedRequest {
@@ -14,6 +15,8 @@ export interface FaultRules {
   cutBlobAfter?: number;
   /** Answer the first N manifest GETs with 429 and this Retry-After (seconds). */
   tooManyRequests?: { times: number; retryAfter: number };
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: string; cert: string };
 }
 
 export interface FaultProxy {
@@ -29,7 +32,7 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
   const requests: ProxiedRequest[] = [];
   let cutDone = false;
   let throttled = 0;
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     requests.push({ method: req.method!, url: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}) });
     const isBlobGet = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url!);
     if (rules.tooManyRequests && req.method === 'GET' && /\/manifests\//.test(req.url!) && throttled < rules.tooManyRequests.times) {
@@ -41,7 +44,7 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
     const headers = { ...req.headers, host: targetUrl.host };
     const upstream = http.request({ host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers }, (up) => {
       const outHeaders = { ...up.headers };
-      if (outHeaders.location) outHeaders.location = outHeaders.location.replace(targetUrl.origin, `http://${req.headers.host}`);
+      if (outHeaders.location) outHeaders.location = outHeaders.location.replace(targetUrl.origin, `${rules.tls ? 'https' : 'http'}://${req.headers.host}`);
       res.writeHead(up.statusCode!, outHeaders);
       const cut = isBlobGet && up.statusCode === 200 && rules.cutBlobAfter !== undefined && !cutDone && Number(up.headers['content-length'] ?? 0) > rules.cutBlobAfter;
       if (cut) cutDone = true;
@@ -71,11 +74,12 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
-  });
+  };
+  const server = rules.tls ? https.createServer({ key: rules.tls.key, cert: rules.tls.cert }, handler) : http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${rules.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     requests,
     close: () =>

@@ -1,0 +1,276 @@
+/**
+ * Registry throughput: `tsbuild registry` against distribution's `docker-registry` (Debian), both started
+ * here as child processes on loopback, same client, same run. Measures a 512 MiB blob push (POST, one
+ * streamed PATCH, PUT ?digest= — what docker sends) and pull, 8 parallel pushes of 32 MiB blobs, and
+ * manifest GETs per second by tag at 64 keep-alive connections (wrk when installed, else a Node load
+ * generator). Prints each figure and the ratio tsbuild / distribution (higher is better for tsbuild).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { mbps, row, time } from './_measure.js';
+
+const BIG = 512 << 20;
+const SMALL = 32 << 20;
+const PARALLEL = 8;
+const CONNECTIONS = 64;
+const LOAD_SECONDS = 10;
+
+const tsbuildBin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+interface Peer {
+  name: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early: ${log().slice(-500)}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${url}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * Logs go to a file, never to a pipe this process drains: while the load generator runs, a full pipe
+ * would stall the server on its own log writes.
+ */
+function startChild(name: string, cmd: string, args: string[], url: string, logFile: string): Promise<Peer> {
+  const fd = openSync(logFile, 'w');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const log = () => readFileSync(logFile, 'utf8').slice(-4000);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return waitUp(url, child, log).then(() => ({ name, url, stop }));
+}
+
+/** Both log one line per request at info, to a discarded stdout, so logging costs the same kind of work. */
+async function startTsbuild(dir: string): Promise<Peer> {
+  const port = await freePort();
+  return startChild('tsbuild', process.execPath, [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], `http://127.0.0.1:${port}`, join(dir, 'tsbuild.log'));
+}
+
+async function startDistribution(dir: string): Promise<Peer> {
+  const port = await freePort();
+  const config = join(dir, 'distribution.yml');
+  writeFileSync(
+    config,
+    `version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, 'distribution')}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${port}
+`,
+  );
+  return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function request(method: string, url: string, headers: Record<string, string | number> = {}, body?: Buffer | NodeJS.ReadableStream): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else pipeline(body, req).catch(reject);
+  });
+}
+
+function expectStatus(what: string, got: number, want: number): void {
+  if (got !== want) throw new Error(`${what}: HTTP ${got}, expected ${want}`);
+}
+
+/** docker's upload sequence: POST, one streamed PATCH of the whole blob, PUT ?digest=. */
+async function pushBlob(base: string, repo: string, file: string, digest: string): Promise<void> {
+  const start = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
+  expectStatus('POST upload', start.status, 202);
+  const location = new URL(start.headers.location!, base).toString();
+  const patch = await request('PATCH', location, { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' }, createReadStream(file, { highWaterMark: 1 << 20 }));
+  expectStatus('PATCH upload', patch.status, 202);
+  const next = new URL(patch.headers.location!, base);
+  next.searchParams.set('digest', digest);
+  const put = await request('PUT', next.toString(), { 'Content-Length': 0 });
+  expectStatus('PUT upload', put.status, 201);
+}
+
+async function pullBlob(base: string, repo: string, digest: string, size: number): Promise<void> {
+  const res = await request('GET', `${base}/v2/${repo}/blobs/${digest}`);
+  expectStatus('GET blob', res.status, 200);
+  if (res.bytes !== size) throw new Error(`GET blob: ${res.bytes} bytes, expected ${size}`);
+}
+
+async function makeFile(path: string, size: number, seed: number): Promise<string> {
+  const block = randomBytes(1 << 20);
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let done = 0; done < size; done += block.length) {
+    block.writeUInt32LE(seed, 0);
+    block.writeUInt32LE(done, 4);
+    hash.update(block);
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Pushes a config and a layer blob and a manifest tagged `v1`; returns the manifest path to load. */
+async function pushManifest(base: string): Promise<string> {
+  const repo = 'bench/app';
+  const blob = async (bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    // POST then PUT with the body: distribution 2.8 has no single-request (POST ?digest=) upload.
+    const start = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
+    expectStatus('POST upload', start.status, 202);
+    const url = new URL(start.headers.location!, base);
+    url.searchParams.set('digest', digest);
+    const res = await request('PUT', url.toString(), { 'Content-Length': bytes.length, 'Content-Type': 'application/octet-stream' }, bytes);
+    expectStatus('PUT upload', res.status, 201);
+    return { digest, size: bytes.length };
+  };
+  const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
+  const layer = await blob(randomBytes(4096));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    }),
+  );
+  const put = await request('PUT', `${base}/v2/${repo}/manifests/v1`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length }, manifest);
+  expectStatus('PUT manifest', put.status, 201);
+  return `/v2/${repo}/manifests/v1`;
+}
+
+const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json';
+
+/** Requests per second with wrk, or with a bounded Node load generator when wrk is not installed. */
+async function manifestLoad(base: string, path: string): Promise<number> {
+  if (existsSync('/usr/bin/wrk')) {
+    const r = spawnSync('/usr/bin/wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', `${LOAD_SECONDS}s`, '-H', `Accept: ${ACCEPT}`, `${base}${path}`], { encoding: 'utf8' });
+    const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+    if (!m || /Non-2xx/.test(r.stdout)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
+    return Number(m[1]);
+  }
+  const loadAgent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const until = Date.now() + LOAD_SECONDS * 1000;
+  let done = 0;
+  const worker = async () => {
+    while (Date.now() < until) {
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get(`${base}${path}`, { agent: loadAgent, headers: { Accept: ACCEPT } }, (res) => {
+            if (res.statusCode !== 200) reject(new Error(`manifest GET: HTTP ${res.statusCode}`));
+            res.resume();
+            res.on('end', () => resolve());
+          })
+          .on('error', reject);
+      });
+      done++;
+    }
+  };
+  const start = Date.now();
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  loadAgent.destroy();
+  return done / ((Date.now() - start) / 1000);
+}
+
+interface Figures {
+  push: number;
+  pull: number;
+  parallel: number;
+  manifests: number;
+}
+
+async function measure(peer: Peer, big: { path: string; digest: string }, smalls: { path: string; digest: string }[]): Promise<Figures> {
+  const push = await time(() => pushBlob(peer.url, 'bench/big', big.path, big.digest));
+  const pull = await time(() => pullBlob(peer.url, 'bench/big', big.digest, BIG));
+  const parallel = await time(() => Promise.all(smalls.map((s, i) => pushBlob(peer.url, `bench/small${i}`, s.path, s.digest))));
+  const path = await pushManifest(peer.url);
+  const manifests = await manifestLoad(peer.url, path);
+  return { push: BIG / push, pull: BIG / pull, parallel: (SMALL * PARALLEL) / parallel, manifests };
+}
+
+export async function run(): Promise<void> {
+  if (!existsSync('/usr/bin/docker-registry')) {
+    console.log('registry bench: /usr/bin/docker-registry (Debian docker-registry) is not installed; run scripts/setup.sh');
+    return;
+  }
+  const dir = join(tmpdir(), `tsbuild-bench-registry-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const big = { path: join(dir, 'big'), digest: '' };
+    big.digest = await makeFile(big.path, BIG, 1);
+    const smalls: { path: string; digest: string }[] = [];
+    for (let i = 0; i < PARALLEL; i++) {
+      const path = join(dir, `small${i}`);
+      smalls.push({ path, digest: await makeFile(path, SMALL, 100 + i) });
+    }
+    const results: Record<string, Figures> = {};
+    for (const start of [startDistribution, startTsbuild]) {
+      const peer = await start(dir);
+      try {
+        results[peer.name] = await measure(peer, big, smalls);
+      } finally {
+        await peer.stop();
+      }
+    }
+    const t = results.tsbuild!;
+    const d = results.distribution!;
+    const w = [34, 16, 16, 8];
+    console.log(row(['', 'tsbuild', 'distribution', 'ratio'], w));
+    const line = (label: string, a: number, b: number, fmt: (v: number) => string) => console.log(row([label, fmt(a), fmt(b), (a / b).toFixed(2)], w));
+    const rate = (v: number) => mbps(v, 1);
+    line('push 512 MiB blob', t.push, d.push, rate);
+    line('pull 512 MiB blob', t.pull, d.pull, rate);
+    line(`${PARALLEL} parallel pushes of 32 MiB`, t.parallel, d.parallel, rate);
+    line(`manifest GET/s, ${CONNECTIONS} connections`, t.manifests, d.manifests, (v) => `${v.toFixed(0)}/s`);
+    console.log(`(targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
+  } finally {
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/** The kernel's mount option page: the whole `-o` string must fit in it. */
+export const MOUNT_OPTIONS_LIMIT = 4095;
+
+let featureOptions: string[] | undefined;
+
+/**
+ * `redirect_dir=off,index=off,metacopy=off` where this kernel knows the option: a rename then copies data
+ * up instead of leaving a redirect xattr, and no index/metacopy state ties the upper dir to the mount, so
+ * the upper dir can be read as a plain tree and turned into a tar.
+ */
+export function overlayFeatureOptions(): string[] {
+  if (!featureOptions) {
+    featureOptions = ['redirect_dir', 'index', 'metacopy']
+      .filter((name) => existsSync(`/sys/module/overlay/parameters/${name}`))
+      .map((name) => `${name}=off`);
+  }
+  return featureOptions;
+}
+
+export interface OverlayMount {
+  /** Lower dirs, topmost first. Relative paths resolve against `cwd` (short snapshot links). */
+  lowers: string[];
+  upper?: string;
+  work?: string;
+  target: string;
+  /** Working directory for the mount call (the snapshots root when `lowers` are `l/<short>` links). */
+  cwd?: string;
+  readonly?: boolean;
+}
+
+export function overlayOptions(m: OverlayMount): string {
+  const parts = [`lowerdir=${m.lowers.join(':')}`];
+  if (m.upper && m.work && !m.readonly) parts.push(`upperdir=${m.upper}`, `workdir=${m.work}`);
+  parts.push(...overlayFeatureOptions());
+  return parts.join(',');
+}
+
+export async function mountOverlay(m: OverlayMount): Promise<void> {
+  if (m.lowers.length === 0) throw new Error('an overlay mount needs at least one lower dir');
+  const options = overlayOptions(m);
+  if (options.length > MOUNT_OPTIONS_LIMIT) {
+    throw new Error(`overlay mount options for ${m.lowers.length} layers are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`);
+  }
+  try {
+    await exec('mount', ['-t', 'overlay', 'overlay', '-o', options, m.target], { cwd: m.cwd });
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+    throw new Error(`mounting the overlay for ${m.target} failed: ${stderr} (needs root and overlayfs)`);
+  }
+}
+
+/** Unmounts; a busy mount is detached lazily so it disappears once the last user is gone. */
+export async function unmount(target: string): Promise<void> {
+  try {
+    await exec('umount', [target]);
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? '');
+    if (/not mounted|no mount point|not found/i.test(stderr)) return;
+    await exec('umount', ['-l', target]);
+  }
+}
+
+/** Mount points listed in /proc/self/mountinfo (decoded), in mount order. */
+export async function mountPoints(): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}

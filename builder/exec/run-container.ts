@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ChainID } from '../../oci/index.js';
+import type { Store } from '../../store/index.js';
+import { openSnapshots } from '../snapshot/index.js';
+import { containerNofile, runtimeSpec, standardMountTargets } from './bundle.js';
+import { trackDir, trackMount } from './cleanup.js';
+import { MountStubs } from './mount-stubs.js';
+import { prepareMounts, type RunMount } from './mounts.js';
+import { mountOverlay, unmount } from './overlay.js';
+import { runcRun } from './runc.js';
+import { resolveUser } from './user.js';
+
+export interface RunOptions {
+  /**
+   * The step's parent filesystem: a snapshot chainID (mounted through short links, works for 100+
+   * layers), explicit lower dirs (topmost first), or nothing for `FROM scratch`.
+   */
+  lowers?: ChainID | string[];
+  /** A fresh, empty dir that receives the step's changes (e.g. from `snapshots.tempDir('upper')`). */
+  upperDir: string;
+  args: string[];
+  env?: string[];
+  /** Working directory inside the container; created when missing. Default `/`. */
+  cwd?: string;
+  /** `name`, `uid`, `name:group`, `uid:gid`, resolved in the image's /etc/passwd and /etc/group. */
+  user?: string;
+  /** Default `host`, like `docker build`. */
+  network?: 'host' | 'none';
+  mounts?: RunMount[];
+  hostname?: string;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Aborting kills the container; the call then resolves with exit code 137 and cleans up. */
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  exitCode: number;
+}
+
+function hostsFile(hostname: string, network: 'host' | 'none', hostHosts: string): string {
+  const base = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+  const own = `127.0.1.1\t${hostname}\n`;
+  return network === 'host' && hostHosts ? `${hostHosts.trimEnd()}\n${own}` : `${base}${own}`;
+}
+
+/**
+ * Runs one RUN step: mounts an overlay (lower = parent snapshots, upper = `upperDir`), runs `args` with
+ * runc in it, and takes everything down again — also on failure, abort, SIGINT or SIGTERM. The upper dir
+ * then holds exactly the step's changes (no mount stubs), ready for `commitUpperDir`.
+ */
+export async function runInContainer(store: Store, options: RunOptions): Promise<RunResult> {
+  const snapshots = await openSnapshots(store);
+  const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const runDir = join(await store.localDir('tmp'), `run-${tag}`);
+  const workDir = join(dirname(options.upperDir), `tmp-work-${tag}`);
+  await fs.mkdir(join(runDir, 'rootfs'), { recursive: true });
+  const untrackRunDir = trackDir(runDir);
+  await fs.mkdir(workDir, { recursive: true });
+  const untrackWorkDir = trackDir(workDir);
+  await fs.mkdir(options.upperDir, { recursive: true });
+  const rootfs = join(runDir, 'rootfs');
+  let untrackMount: (() => void) | undefined;
+  let mounted = false;
+  try {
+    let lowers: string[];
+    let cwd: string | undefined;
+    if (typeof options.lowers === 'string') {
+      lowers = (await snapshots.chain(options.lowers)).map((s) => s.link);
+      cwd = snapshots.root;
+    } else if (options.lowers && options.lowers.length > 0) lowers = options.lowers;
+    else lowers = [await snapshots.emptyLower()];
+    await mountOverlay({ lowers, upper: options.upperDir, work: workDir, target: rootfs, cwd });
+    mounted = true;
+    untrackMount = trackMount(rootfs, unmount);
+
+    const network = options.network ?? 'host';
+    const hostname = options.hostname ?? 'tsbuild';
+    const hostHosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '');
+    const etcFiles = { hosts: join(runDir, 'hosts'), resolvConf: join(runDir, 'resolv.conf'), hostname: join(runDir, 'hostname') };
+    await fs.writeFile(etcFiles.hosts, hostsFile(hostname, network, hostHosts));
+    await fs.writeFile(etcFiles.resolvConf, await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+    await fs.writeFile(etcFiles.hostname, `${hostname}\n`);
+
+    const user = await resolveUser(rootfs, options.user);
+    const prepared = await prepareMounts(store, runDir, options.mounts ?? []);
+    try {
+      const stubs = await MountStubs.create(rootfs, [...standardMountTargets(), ...prepared.targets]);
+      try {
+        const spec = runtimeSpec({
+          rootfs,
+          args: options.args,
+          env: options.env ?? [],
+          cwd: options.cwd || '/',
+          user,
+          hostname,
+          network,
+          etcFiles,
+          mounts: prepared.spec,
+          nofile: containerNofile(),
+        });
+        await fs.writeFile(join(runDir, 'config.json'), JSON.stringify(spec, null, 2));
+        const exitCode = await runcRun({ bundle: runDir, onStdout: options.onStdout, onStderr: options.onStderr, signal: options.signal });
+        return { exitCode };
+      } finally {
+        await stubs.remove();
+      }
+    } finally {
+      await prepared.release();
+    }
+  } finally {
+    if (mounted) await unmount(rootfs);
+    untrackMount?.();
+    await fs.rm(workDir, { recursive: true, force: true });
+    untrackWorkDir();
+    await fs.rm(runDir, { recursive: true, force: true });
+    untrackRunDir();
+  }
+}

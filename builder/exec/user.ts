@@ -1,0 +1,81 @@
+import { promises as fs } from 'node:fs';
+import { resolveInRoot } from '../snapshot/index.js';
+
+export interface ExecUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+async function readInRoot(rootfs: string, path: string): Promise<string> {
+  try {
+    return await fs.readFile(await resolveInRoot(rootfs, path, true), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function parsePasswd(text: string): PasswdEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 7 && !f[0].startsWith('#'))
+    .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] }));
+}
+
+function parseGroup(text: string): GroupEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4 && !f[0].startsWith('#'))
+    .map((f) => ({ name: f[0], gid: Number(f[2]), members: f[3].split(',').filter(Boolean) }));
+}
+
+const numeric = (s: string) => /^\d+$/.test(s);
+
+/**
+ * Resolves a Dockerfile `USER` value (`name`, `uid`, `name:group`, `uid:gid`) against the image's own
+ * /etc/passwd and /etc/group, as docker does: names must exist there, numeric ids need not.
+ */
+export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ExecUser> {
+  const value = (spec ?? '').trim() || 'root';
+  const [userPart, groupPart] = value.split(':', 2);
+  const passwd = parsePasswd(await readInRoot(rootfs, 'etc/passwd'));
+  const groups = parseGroup(await readInRoot(rootfs, 'etc/group'));
+  let entry: PasswdEntry | undefined;
+  let uid: number;
+  if (numeric(userPart)) {
+    uid = Number(userPart);
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === userPart);
+    if (!entry) throw new Error(`unable to find user ${userPart}: no matching entries in the image's /etc/passwd`);
+    uid = entry.uid;
+  }
+  let gid = entry?.gid ?? 0;
+  if (groupPart !== undefined && groupPart !== '') {
+    if (numeric(groupPart)) gid = Number(groupPart);
+    else {
+      const g = groups.find((x) => x.name === groupPart);
+      if (!g) throw new Error(`unable to find group ${groupPart}: no matching entries in the image's /etc/group`);
+      gid = g.gid;
+    }
+  }
+  const additionalGids =
+    groupPart === undefined && entry ? [...new Set(groups.filter((g) => g.members.includes(entry!.name) && g.gid !== gid).map((g) => g.gid))] : [];
+  return { uid, gid, additionalGids, home: entry?.home || '/' };
+}

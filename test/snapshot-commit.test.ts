@@ -1,0 +1,140 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { commitUpperDir, openSnapshots, readXattrs, unpackLayer } from '../builder/snapshot/index.js';
+import { runInContainer } from '../builder/exec/index.js';
+import { Store, type Snapshot } from '../store/index.js';
+import { baseSnapshot, listLayer, type FixtureEntry } from './helpers/layers.js';
+import { tempDir } from './helpers/temp.js';
+import { testWith } from './helpers/tools.js';
+
+const test = testWith(['runc', 'getfattr']);
+
+const dataLayer: FixtureEntry[] = [
+  { name: 'data/' },
+  { name: 'data/keep.txt', body: 'keep' },
+  { name: 'data/del.txt', body: 'delete me' },
+  { name: 'data/dir/' },
+  { name: 'data/dir/a', body: 'a' },
+  { name: 'data/dir/b', body: 'b' },
+  { name: 'data/rename-me/' },
+  { name: 'data/rename-me/f', body: 'f' },
+  { name: 'data/chmod.txt', body: 'c', mode: 0o644 },
+  { name: 'data/sub/' },
+  { name: 'data/sub/deep/' },
+  { name: 'data/sub/deep/file.txt', body: 'deep' },
+];
+
+async function step(store: Store, lower: Snapshot, script: string, after?: (upper: string) => void) {
+  const snapshots = await openSnapshots(store);
+  const upper = await snapshots.tempDir('upper');
+  let output = '';
+  const { exitCode } = await runInContainer(store, {
+    lowers: lower.chainId,
+    upperDir: upper,
+    args: ['/bin/sh', '-c', script],
+    network: 'none',
+    onStdout: (d) => (output += d),
+    onStderr: (d) => (output += d),
+  });
+  if (exitCode !== 0) throw new Error(`step failed (${exitCode}): ${output}`);
+  after?.(upper);
+  const lowers = (await snapshots.chain(lower.chainId)).map((s) => s.diffDir);
+  return { upper, lowers };
+}
+
+test('a RUN step becomes exactly the expected layer: whiteouts, opaque dir, hardlink, xattr, no stubs, no unchanged parents', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store, [dataLayer]);
+  const script = [
+    'echo new > /data/new.txt',
+    'rm /data/del.txt',
+    'rm -rf /data/dir && mkdir /data/dir && echo c > /data/dir/c',
+    'mv /data/rename-me /data/renamed',
+    'chmod 600 /data/chmod.txt',
+    'ln /data/new.txt /data/new-link',
+    'echo more >> /data/sub/deep/file.txt',
+    'mkdir -p /fresh/tree && echo x > /fresh/tree/x && rm -rf /fresh/tree',
+  ].join(' && ');
+  const { upper, lowers } = await step(store, base, script, (u) => execFileSync('setfattr', ['-n', 'user.note', '-v', 'hello', join(u, 'data/new.txt')]));
+  const result = await commitUpperDir(store, { upper, lowers, sourceDateEpoch: 1_700_000_000 });
+  t.false(result.emptyLayer);
+  const entries = await listLayer(store, result.descriptor);
+  const names = entries.map((e) => `${e.header.type} ${e.header.name}${e.header.linkname ? ` -> ${e.header.linkname}` : ''}`);
+  t.deepEqual(names, [
+    'directory data/',
+    'file data/chmod.txt',
+    'file data/.wh.del.txt',
+    'directory data/dir/',
+    'file data/dir/.wh..wh..opq',
+    'file data/dir/c',
+    'file data/new-link',
+    'hardlink data/new.txt -> data/new-link',
+    'file data/.wh.rename-me',
+    'directory data/renamed/',
+    'file data/renamed/f',
+    'file data/sub/deep/file.txt',
+    'directory fresh/',
+  ]);
+  const byName = new Map(entries.map((e) => [e.header.name, e]));
+  t.is(byName.get('data/chmod.txt')!.header.mode, 0o600);
+  t.is(byName.get('data/sub/deep/file.txt')!.body, 'deepmore\n');
+  t.is(byName.get('data/new-link')!.header.xattrs?.get('user.note')?.toString(), 'hello');
+  t.true(entries.every((e) => e.header.mtime <= 1_700_000_000), 'SOURCE_DATE_EPOCH clamps every mtime');
+  t.true(entries.every((e) => !e.header.xattrs || [...e.header.xattrs.keys()].every((k) => !k.startsWith('trusted.overlay.'))));
+  // GNU tar reads it too
+  const listing = execFileSync('tar', ['-tzf', store.blobFile(result.descriptor.digest)!]).toString().trim().split('\n');
+  t.is(listing.length, names.length);
+});
+
+test('the layer applies back onto the lowers to give the merged view', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store, [dataLayer]);
+  const { upper, lowers } = await step(store, base, 'rm -rf /data/dir && mkdir /data/dir && echo c > /data/dir/c && rm /data/del.txt && ln -s keep.txt /data/sym');
+  const result = await commitUpperDir(store, { upper, lowers, compression: 'none' });
+  t.is(result.descriptor.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+  const rootfs = tempDir();
+  for (const lower of [...lowers].reverse()) execFileSync('cp', ['-a', `${lower}/.`, rootfs]);
+  await unpackLayer(await store.blobs.read(result.descriptor.digest), rootfs, { mode: 'apply', expectedDiffId: result.diffId });
+  t.false(existsSync(join(rootfs, 'data/del.txt')));
+  t.false(existsSync(join(rootfs, 'data/dir/a')));
+  t.is(readFileSync(join(rootfs, 'data/dir/c'), 'utf8'), 'c\n');
+  t.is(readFileSync(join(rootfs, 'data/sym'), 'utf8'), 'keep');
+});
+
+test('two commits of the same step with SOURCE_DATE_EPOCH give the same digest', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store, [dataLayer]);
+  const script = 'mkdir -p /out/a && echo hi > /out/a/f && ln /out/a/f /out/a/g && rm /data/keep.txt && chmod 700 /data/sub';
+  const digests: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const { upper, lowers } = await step(store, base, script);
+    const r = await commitUpperDir(store, { upper, lowers, sourceDateEpoch: 1_000_000 });
+    digests.push(`${r.descriptor.digest} ${r.diffId}`);
+    await new Promise((r) => setTimeout(r, 1100)); // make the second run's times differ
+  }
+  t.is(digests[0], digests[1]);
+});
+
+test('a step that changes nothing is an empty layer; security.* other than capability is dropped', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store);
+  const { upper, lowers } = await step(store, base, 'true');
+  const r = await commitUpperDir(store, { upper, lowers });
+  t.true(r.emptyLayer);
+  const { upper: u2, lowers: l2 } = await step(store, base, 'echo x > /f', (u) => {
+    execFileSync('setfattr', ['-n', 'security.capability', '-v', '0x0100000200040000000000000000000000000000', join(u, 'f')]);
+    execFileSync('setfattr', ['-n', 'trusted.keep', '-v', 'yes', join(u, 'f')]);
+  });
+  writeFileSync(join(u2, 'g'), 'plain');
+  const r2 = await commitUpperDir(store, { upper: u2, lowers: l2 });
+  const entries = await listLayer(store, r2.descriptor);
+  const f = entries.find((e) => e.header.name === 'f')!;
+  t.deepEqual([...(f.header.xattrs?.keys() ?? [])].sort(), ['security.capability', 'trusted.keep']);
+  t.deepEqual(f.header.xattrs?.get('security.capability'), Buffer.from('0100000200040000000000000000000000000000', 'hex'));
+  // and they come back on unpack
+  const root = tempDir();
+  await unpackLayer(await store.blobs.read(r2.descriptor.digest), root);
+  const attrs = (await readXattrs([join(root, 'f')])).get(join(root, 'f'));
+  t.deepEqual(attrs?.get('security.capability'), Buffer.from('0100000200040000000000000000000000000000', 'hex'));
+});

@@ -227,6 +227,7 @@ class ShellWord {
     if (first === EOF) throw new FrontendProblem("syntax error: missing '}'");
     if (first === '{' || first === '}' || first === ':') throw new FrontendProblem('syntax error: bad substitution');
     const name = this.processName();
+    if (this.peek() === EOF) throw new FrontendProblem("syntax error: missing '}'");
     let ch = this.next();
     let chs = ch;
     let nullIsUnset = false;

@@ -1,4 +1,4 @@
-import { loadRegistrySettings, ProgressPrinter, RegistryClient, type RegistrySettings } from '../registry/index.js';
+import { loadRegistrySettings, ProgressPrinter, RegistryClient, type RegistrySettings } from '../registry/client/index.js';
 import { listOption, type CommandContext, type OptionSpec } from './command.js';
 
 /** Flags every command that talks to registries takes (build, pull, push). */

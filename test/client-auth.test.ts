@@ -65,7 +65,7 @@ withTools('htpasswd auth: login writes config.json, push and pull use it, wrong 
 });
 
 withTools('token auth: pull and push through a token server, anonymous pull-only, cross-repo mount', async (t) => {
-  const tokens = await startTokenServer({ bob: 'hunter2' });
+  const tokens = await startTokenServer({ bob: 'hunter2' }, { 'refresh-bob': 'bob' });
   const registry = await startDistribution(tokens.registryYaml());
   try {
     const store = await Store.open(tempDir());
@@ -90,6 +90,12 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
     const denied = await t.throwsAsync(anonymous.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/three:v1`));
     t.true(denied instanceof UnauthorizedError, denied?.message);
     t.regex(denied!.message, new RegExp(`run tsbuild login ${registry.host}$`));
+
+    const viaIdentityToken = new RegistryClient({ credentials: async () => ({ identityToken: 'refresh-bob' }) });
+    const tokenPush = await viaIdentityToken.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/four:v1`);
+    t.is(tokenPush.mounted + tokenPush.existing, 2);
+    t.true(tokens.requests.some((r) => r.account === 'bob' && r.scopes.includes('repository:proj/four:pull,push')));
+    viaIdentityToken.close();
 
     const wrong = new RegistryClient({ credentials: async () => ({ username: 'bob', password: 'nope' }) });
     const e = await t.throwsAsync(wrong.pullImage(await Store.open(tempDir()), `${registry.host}/proj/one:v1`));

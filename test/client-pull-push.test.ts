@@ -5,7 +5,9 @@ import { makeBusyboxImage } from './helpers/busybox-image.js';
 import { tempDir } from './helpers/temp.js';
 import { run } from './helpers/run.js';
 import { Store, resolveImage } from '../store/index.js';
-import { RegistryClient, NotFoundError } from '../registry/client/index.js';
+import { PassThrough } from 'node:stream';
+import { MediaType, parseNormalized, parsePlatform } from '../oci/index.js';
+import { RegistryClient, NotFoundError, ProgressPrinter } from '../registry/client/index.js';
 
 const withTools = testWith(['docker-registry', 'skopeo']);
 let registry: RegistryRunning | undefined;
@@ -53,5 +55,56 @@ withTools('an unknown image fails with "not found: REF"', async (t) => {
   const e = await t.throwsAsync(client.pullImage(dest, `${registry!.host}/tests/nope:v1`));
   t.true(e instanceof NotFoundError);
   t.regex(e!.message, new RegExp(`^not found: ${registry!.host.replace(/\./g, '\\.')}/tests/nope:v1`));
+  client.close();
+});
+
+withTools('multi-platform index: pushed by digest and tag, pulled for the default and a chosen platform', async (t) => {
+  const source = await Store.open(tempDir());
+  const base = await makeBusyboxImage(source, 'scratch/base:latest');
+  const manifests = [];
+  for (const architecture of ['arm64', 'amd64']) {
+    const cfg = await source.blobs.put(JSON.stringify({ ...base.config, architecture }));
+    const manifest = { ...base.manifest, config: { ...base.manifest.config, digest: cfg.digest, size: cfg.size } };
+    const m = await source.blobs.put(JSON.stringify(manifest));
+    manifests.push({ mediaType: MediaType.ociManifest, digest: m.digest, size: m.size, platform: { os: 'linux', architecture } });
+  }
+  const index = await source.blobs.put(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+  const name = `${registry!.host}/tests/multi:v1`;
+  await source.images.set(parseNormalized(name), index.digest, MediaType.ociIndex);
+  const client = new RegistryClient({ credentials: anonymous, concurrency: 2 });
+  const pushed = await client.pushImage(source, name, [name, `${registry!.host}/tests/multi@${index.digest}`], { chunkSize: 256 * 1024 });
+  t.deepEqual(pushed.pushed, [name, `${registry!.host}/tests/multi@${index.digest}`]);
+  t.is(pushed.uploaded, 3); // two configs, one shared layer (sent in 256 KiB chunks)
+  t.regex(registry!.logs(), /"PATCH \/v2\/tests\/multi\/blobs\/uploads\/[^ ]+ HTTP\/1.1" 202/);
+  const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`]);
+  t.is(JSON.parse(raw.stdout).manifests.length, 2);
+
+  const dest = await Store.open(tempDir());
+  const amd = await client.pullImage(dest, name);
+  t.is(amd.indexDigest, index.digest);
+  t.is(amd.digest, manifests[1]!.digest);
+  const arm = await client.pullImage(dest, `${registry!.host}/tests/multi@${index.digest}`, { platform: parsePlatform('linux/arm64') });
+  t.is(arm.digest, manifests[0]!.digest);
+  t.is(arm.downloadedBytes, arm.config.size); // the shared layer was already there
+  const e = await t.throwsAsync(client.pullImage(dest, name, { platform: parsePlatform('linux/s390x') }));
+  t.regex(e!.message, /no image for platform linux\/s390x/);
+  client.close();
+});
+
+withTools('progress: plain lines when not on a terminal', async (t) => {
+  const source = await Store.open(tempDir());
+  await makeBusyboxImage(source, `${registry!.host}/tests/progress:v1`);
+  let out = '';
+  const sink = Object.assign(new PassThrough(), { isTTY: false });
+  sink.on('data', (d) => (out += d));
+  const printer = new ProgressPrinter(sink);
+  const client = new RegistryClient({ credentials: anonymous, onProgress: printer.listener });
+  await client.pushImage(source, `${registry!.host}/tests/progress:v1`);
+  await client.pullImage(await Store.open(tempDir()), `${registry!.host}/tests/progress:v1`);
+  printer.finish();
+  t.regex(out, /^[a-f0-9]{12}: Pushing$/m);
+  t.regex(out, /^[a-f0-9]{12}: Downloading$/m);
+  t.regex(out, /^[a-f0-9]{12}: Done \d/m);
+  t.notRegex(out, /\x1b\[/);
   client.close();
 });

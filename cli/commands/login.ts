@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { login, dockerConfigFile } from '../../registry/index.js';
+import { login, dockerConfigFile } from '../../registry/client/index.js';
 import { type Command, type CommandContext, UsageError, stringOption } from '../command.js';
 import { registrySettings, registryOptions } from '../registry-flags.js';
 

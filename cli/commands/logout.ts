@@ -1,4 +1,4 @@
-import { logout } from '../../registry/index.js';
+import { logout } from '../../registry/client/index.js';
 import { type Command, UsageError } from '../command.js';
 
 export const logoutCommand: Command = {

@@ -25,7 +25,7 @@ const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url'
  * A Docker token server (the registry token auth spec) issuing RS256 JWTs with an x5c chain that
  * distribution's `auth.token` verifies. Users in `users` get what they ask for; anonymous callers get pull only.
  */
-export async function startTokenServer(users: Record<string, string>): Promise<TokenServer> {
+export async function startTokenServer(users: Record<string, string>, refreshTokens: Record<string, string> = {}): Promise<TokenServer> {
   const dir = tempDir('token-server-');
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
@@ -35,10 +35,22 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
   const service = 'tsbuild-test-registry';
   const issuer = 'tsbuild-test-issuer';
   const requests: TokenServer['requests'] = [];
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url!, 'http://x');
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const form = new URLSearchParams(req.method === 'POST' ? body : '');
+    const scopes = [...url.searchParams.getAll('scope'), ...form.getAll('scope')].flatMap((s) => s.split(' ')).filter(Boolean);
     let account: string | undefined;
+    if (form.get('grant_type') === 'refresh_token') {
+      // OAuth2 refresh: the identity token docker stores after a login with an identity provider.
+      account = refreshTokens[form.get('refresh_token') ?? ''];
+      if (!account) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid_grant"}');
+        return;
+      }
+    }
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
     if (basic) {
       const [user, ...rest] = Buffer.from(basic[1]!, 'base64').toString().split(':');

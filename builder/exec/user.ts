@@ -52,7 +52,8 @@ const numeric = (s: string) => /^\d+$/.test(s);
  * /etc/passwd and /etc/group, as docker does: names must exist there, numeric ids need not.
  */
 export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ExecUser> {
-  const value = (spec ?? '').trim() || 'root';
+  // no USER: root, whether or not the image has an /etc/passwd (FROM scratch has none)
+  const value = (spec ?? '').trim() || '0';
   const [userPart, groupPart] = value.split(':', 2);
   const passwd = parsePasswd(await readInRoot(rootfs, 'etc/passwd'));
   const groups = parseGroup(await readInRoot(rootfs, 'etc/group'));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { posix } from 'node:path';
 import type { Digest } from '../../oci/index.js';
+import { tempName } from '../../store/index.js';
 import { DockerignoreMatcher, type TreeChecksummer } from '../context/index.js';
 import { isTarArchive, extractTarInto } from './archive.js';
 import { parseChmod, type ModeChange } from './chmod.js';
@@ -65,7 +66,7 @@ export async function prepareCopy(
       items.push({ kind: 'heredoc', name: body.name, content: body.content });
     } else if (isUrl(src)) {
       if (spec.instruction !== 'ADD') throw new Error(`COPY cannot fetch ${src}: use ADD for URLs`);
-      const file = posix.join(scratchDir, `add-${items.length}-${process.pid}`);
+      const file = tempName(posix.join(scratchDir, 'add-url'));
       downloads.push(file);
       items.push({ kind: 'url', url: src, fetched: await fetchUrl(src, file, spec.checksum) });
     } else {

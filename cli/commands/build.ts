@@ -1,6 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkDockerfile } from '../../builder/frontend/index.js';
+import { parseOutputSpec } from '../../builder/image/index.js';
+import { createProgress } from '../../builder/progress/index.js';
+import { build, BuildStepError, type SecretSource } from '../../builder/solver/index.js';
+import { openStore } from '../open-store.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
 
 /** Everything `tsbuild build` was asked to do, flags parsed; the builder consumes this. */
@@ -91,15 +95,23 @@ async function runCheck(req: BuildRequest, ctx: CommandContext): Promise<number>
 export const buildCommand: Command = {
   name: 'build',
   summary: 'Build an image from a Dockerfile (--check: only evaluate it)',
-  usage: 'build [-f Dockerfile] [-t REF]... [--build-arg K=V]... [--target STAGE] [--check] CONTEXT',
+  usage: 'build [-t REF]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--check] CONTEXT',
   help: [
     '  -f, --file PATH            Dockerfile (default CONTEXT/Dockerfile; - reads stdin)',
     '  --build-arg K=V            set a build argument (repeatable; K alone takes it from the environment)',
     '  --target STAGE             build this stage and only the stages it needs',
     '  --check                    evaluate the Dockerfile and report problems without building',
     '  -t, --tag REF              name the result (repeatable)',
-    '  --no-cache, --pull, --push, -o/--output, --progress, --network, --platform, --secret,',
-    '  --registry-mirror, --insecure-registry',
+    '  --no-cache                 build every step again (the cache is still refreshed)',
+    '  --pull                     ask the registry for base images even when the store has them',
+    '  --push                     push every -t name to its registry after the build',
+    '  -o, --output SPEC          type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar (repeatable)',
+    '  --progress MODE            auto (default), plain (one line per event) or tty (live display)',
+    '  --network MODE             host (default, like docker build) or none for RUN steps',
+    '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
+    '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
+    '  --registry-mirror URL      mirror for docker.io pulls (repeatable)',
+    '  --insecure-registry HOST   registry spoken to over plain HTTP / unverified TLS (repeatable)',
   ].join('\n'),
   options: {
     file: { type: 'string', short: 'f' },
@@ -121,6 +133,73 @@ export const buildCommand: Command = {
   async run(ctx) {
     const req = parseBuildRequest(ctx);
     if (req.check) return runCheck(req, ctx);
-    throw new Error('building images is not implemented yet');
+    return runBuild(req, ctx);
   },
 };
+
+function parseSecret(spec: string): SecretSource {
+  const fields = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw new UsageError(`--secret "${spec}": expected id=ID,src=FILE (or env=VAR)`);
+    fields.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const id = fields.get('id');
+  if (!id) throw new UsageError(`--secret "${spec}": id=ID is required`);
+  const src = fields.get('src') ?? fields.get('source');
+  const env = fields.get('env');
+  if (!src && env === undefined) {
+    if (process.env[id] !== undefined) return { id, env: id };
+    throw new UsageError(`--secret "${spec}": give src=FILE or env=VAR`);
+  }
+  return { id, ...(src ? { src: path.resolve(src) } : {}), ...(env !== undefined ? { env } : {}) };
+}
+
+async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number> {
+  if (req.dockerfile === '-') throw new UsageError('building from a Dockerfile on stdin is not supported yet; pass -f FILE');
+  if (req.network && req.network !== 'host' && req.network !== 'none' && req.network !== 'default') {
+    throw new UsageError(`--network must be host or none, not "${req.network}"`);
+  }
+  if (req.push && req.tags.length === 0) throw new UsageError('--push needs at least one -t REGISTRY/NAME:TAG to push to');
+  const outputs = req.outputs.map((o) => {
+    try {
+      return parseOutputSpec(o);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  });
+  const secrets = req.secrets.map(parseSecret);
+  const progress = createProgress(req.progress ?? 'auto', ctx.stderr);
+  const store = await openStore(ctx);
+  const started = Date.now();
+  try {
+    const result = await build({
+      store,
+      contextDir: req.context,
+      dockerfile: req.dockerfile,
+      tags: req.tags,
+      buildArgs: req.buildArgs,
+      ...(req.target ? { target: req.target } : {}),
+      noCache: req.noCache,
+      pull: req.pull,
+      push: req.push,
+      outputs,
+      network: req.network === 'none' ? 'none' : 'host',
+      ...(req.platform ? { platform: req.platform } : {}),
+      secrets,
+      registry: { registryMirrors: req.registryMirrors, insecureRegistries: req.insecureRegistries },
+      progress,
+    });
+    progress.close();
+    ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    ctx.stdout.write(`${result.imageId}\n`);
+    return 0;
+  } catch (e) {
+    progress.close();
+    if (e instanceof BuildStepError) {
+      ctx.stderr.write(e.report());
+      throw new Error(e.summary());
+    }
+    throw e;
+  }
+}

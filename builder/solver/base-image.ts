@@ -1,0 +1,59 @@
+import { defaultPlatform, familiarReference, parseNormalized, type Platform } from '../../oci/index.js';
+import { ImageNotFoundError, resolveImage, type ResolvedImage, type Store } from '../../store/index.js';
+import { pullImage, type RegistryClient } from '../../registry/client/index.js';
+
+export interface BaseResolverOptions {
+  store: Store;
+  client: () => RegistryClient;
+  platform?: Platform;
+  /** --pull: always ask the registry, even when the store has the image. */
+  pull: boolean;
+  onNote?: (text: string) => void;
+}
+
+/**
+ * Finds a base image: the local store first (unless --pull), otherwise the registry through the
+ * client's mirrors and insecure-registry settings; a pulled image is stored and named locally.
+ * Concurrent requests for the same reference share one pull.
+ */
+export class BaseResolver {
+  private readonly inflight = new Map<string, Promise<ResolvedImage & { reference: string }>>();
+
+  constructor(private readonly options: BaseResolverOptions) {}
+
+  resolve(input: string): Promise<ResolvedImage & { reference: string }> {
+    const ref = parseNormalized(input);
+    const key = `${ref.registry}/${ref.repository}:${ref.tag ?? ''}@${ref.digest ?? ''}`;
+    let hit = this.inflight.get(key);
+    if (!hit) {
+      hit = this.lookup(input);
+      this.inflight.set(key, hit);
+    }
+    return hit;
+  }
+
+  private async lookup(input: string): Promise<ResolvedImage & { reference: string }> {
+    const { store, platform } = this.options;
+    const ref = parseNormalized(input);
+    const name = familiarReference(ref);
+    if (!this.options.pull) {
+      try {
+        const rec = await store.images.get(input);
+        return { ...(await resolveImage(store.blobs, rec.digest, platform ?? defaultPlatform())), reference: name };
+      } catch (e) {
+        if (!(e instanceof ImageNotFoundError)) throw e;
+      }
+      if (ref.digest && (await store.blobs.has(ref.digest))) {
+        return { ...(await resolveImage(store.blobs, ref.digest, platform ?? defaultPlatform())), reference: name };
+      }
+    }
+    this.options.onNote?.(`pulling ${name}`);
+    let pulled;
+    try {
+      pulled = await pullImage(this.options.client(), store, ref, { ...(platform ? { platform } : {}) });
+    } catch (e) {
+      throw new Error(`base image ${name} is not in the local store and pulling it failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+    return { ...(await resolveImage(store.blobs, pulled.digest, platform ?? defaultPlatform())), reference: name };
+  }
+}

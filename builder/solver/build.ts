@@ -1,0 +1,131 @@
+import { promises as fs } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { familiarReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
+import type { Store } from '../../store/index.js';
+import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
+import { BuildContext, TreeChecksummer } from '../context/index.js';
+import { sweepLeftovers } from '../exec/index.js';
+import { buildTimestamp, sourceDateEpoch, tagImage, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
+import { openSnapshots } from '../snapshot/index.js';
+import type { ProgressDisplay } from '../progress/index.js';
+import { BaseResolver } from './base-image.js';
+import { BuildCache } from './build-cache.js';
+import { buildPlan, type Plan } from './plan.js';
+import type { SecretSource } from './solve-context.js';
+import { solve } from './solver.js';
+import { BuildStepError } from './errors.js';
+
+export interface BuildOptions {
+  store: Store;
+  contextDir: string;
+  /** Default `<context>/Dockerfile`. */
+  dockerfile?: string;
+  tags: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  pull?: boolean;
+  push?: boolean;
+  outputs?: OutputSpec[];
+  network?: 'host' | 'none';
+  platform?: string;
+  secrets?: SecretSource[];
+  registry?: RegistrySettingsSources;
+  progress: ProgressDisplay;
+}
+
+export interface BuildResult {
+  /** Manifest digest. */
+  digest: Digest;
+  /** Config digest (the image id). */
+  imageId: Digest;
+  tags: string[];
+}
+
+/** `tsbuild build`: Dockerfile + context → image in the store, tagged, exported and pushed as asked. */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { store, progress } = options;
+  const contextDir = resolve(options.contextDir);
+  const dockerfilePath = options.dockerfile ? (isAbsolute(options.dockerfile) ? options.dockerfile : resolve(options.dockerfile)) : join(contextDir, 'Dockerfile');
+  let text: string;
+  try {
+    text = await fs.readFile(dockerfilePath, 'utf8');
+  } catch {
+    throw new Error(`cannot read the Dockerfile ${dockerfilePath}: pass -f FILE or put a Dockerfile in the context`);
+  }
+  await sweepLeftovers(store).catch(() => undefined);
+  const plan: Plan = buildPlan(text, {
+    file: dockerfilePath === join(contextDir, 'Dockerfile') ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || dockerfilePath,
+    buildArgs: options.buildArgs ?? {},
+    ...(options.target ? { target: options.target } : {}),
+    ...(options.platform ? { platform: options.platform } : {}),
+  });
+  const platform: Platform | undefined = options.platform ? parsePlatform(options.platform) : undefined;
+  if (platform && (platform.os !== 'linux' || platform.architecture !== (process.arch === 'x64' ? 'amd64' : process.arch))) {
+    throw new Error(`--platform ${options.platform} cannot run on this ${process.arch} machine (no emulation); use linux/${process.arch === 'x64' ? 'amd64' : process.arch}`);
+  }
+  for (const s of options.secrets ?? []) {
+    if (s.src) await fs.access(s.src).catch(() => {
+      throw new Error(`secret "${s.id}": file ${s.src} cannot be read`);
+    });
+  }
+  let client: RegistryClient | undefined;
+  const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}) }));
+  const abort = new AbortController();
+  const context = await BuildContext.open(contextDir);
+  const epoch = sourceDateEpoch();
+  const created = buildTimestamp();
+  const result = await solve(
+    {
+      store,
+      snapshots: await openSnapshots(store),
+      cache: await BuildCache.open(store),
+      plan,
+      context,
+      checksummer: new TreeChecksummer(),
+      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull }),
+      progress,
+      noCache: !!options.noCache,
+      ...(platform ? { platform } : {}),
+      network: options.network ?? 'host',
+      secrets: new Map((options.secrets ?? []).map((s) => [s.id, s])),
+      ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+      created,
+      signal: abort.signal,
+    },
+    plan,
+    abort,
+  ).catch((e: unknown) => {
+    if (e instanceof BuildStepError) e.dockerfileLines = plan.ast.lines;
+    throw e;
+  });
+
+  const exportStep = progress.step('exporting to image');
+  const written = await writeImage(store, result.image, created);
+  exportStep.note(`writing image ${written.configDigest}`);
+  await tagImage(store, written, options.tags);
+  for (const t of options.tags) exportStep.note(`naming to ${familiarReference(parseNormalized(t))}`);
+  exportStep.done();
+
+  for (const out of options.outputs ?? []) {
+    const step = progress.step(`exporting to ${out.type} ${out.directory ? 'layout' : 'archive'} ${out.dest}`);
+    const images = [{ digest: written.digest, mediaType: written.mediaType, size: written.size, names: options.tags }];
+    const dest = resolve(out.dest);
+    if (out.directory) await writeOciDirectory(store, images, dest);
+    else await writeImageArchive(store, images, dest, out.type);
+    step.done();
+  }
+  if (options.push) {
+    for (const t of options.tags) {
+      const step = progress.step(`pushing ${familiarReference(parseNormalized(t))}`);
+      try {
+        await pushImage(getClient(), store, t);
+      } catch (e) {
+        step.error((e as Error).message);
+        throw new Error(`pushing ${t} failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+      step.done();
+    }
+  }
+  return { digest: written.digest, imageId: written.configDigest, tags: options.tags };
+}

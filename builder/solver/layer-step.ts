@@ -1,0 +1,119 @@
+import { layerCompression, type ChainID, type Digest } from '../../oci/index.js';
+import { chainIdOf } from '../../store/index.js';
+import { commitUpperDir, unpackLayer } from '../snapshot/index.js';
+import type { StepHandle } from '../progress/index.js';
+import type { ImageLayer, ImageState } from '../image/index.js';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { trackDir } from '../exec/cleanup.js';
+import { lowersOf, mountWritable, type WritableRootfs } from './overlay.js';
+import type { SolveContext } from './solve-context.js';
+
+/** The part of a stage that moves step by step. */
+export interface StageState {
+  image: ImageState;
+  top: ChainID | undefined;
+  key: string;
+}
+
+/** Makes sure the snapshot for `layer` on top of `parent` exists (a cache hit from another machine state). */
+async function ensureSnapshot(ctx: SolveContext, parent: ChainID | undefined, layer: ImageLayer): Promise<ChainID> {
+  const chainId = chainIdOf(parent, layer.diffID);
+  await ctx.snapshots.prepare(chainId, parent, async (diffDir) => {
+    const blob = await ctx.store.blobs.read(layer.descriptor.digest);
+    await unpackLayer(blob, diffDir, {
+      compression: layerCompression(layer.descriptor.mediaType) ?? 'auto',
+      expectedDiffId: layer.diffID,
+      label: `layer ${layer.descriptor.digest}`,
+    });
+  });
+  return chainId;
+}
+
+/**
+ * One step that changes the filesystem: a cache hit reuses the recorded layer; a miss mounts an overlay
+ * of the current chain, lets `mutate` write into it, turns the upper dir into a layer and keeps the upper
+ * dir as the next snapshot. A step that changed nothing adds history with `empty_layer`.
+ */
+export interface StepFs {
+  /** The step's upper dir (becomes the layer). */
+  upper: string;
+  /** Parent snapshot diff dirs, topmost first. */
+  lowers: string[];
+  /** The merged view (only when the step asked for a mounted overlay). */
+  merged?: string;
+}
+
+export async function layerStep(
+  ctx: SolveContext,
+  state: StageState,
+  key: Digest,
+  createdBy: string,
+  step: StepHandle,
+  mode: 'mounted' | 'upper-only',
+  mutate: (fs: StepFs) => Promise<{ exclude?: string[] } | void>,
+): Promise<void> {
+  if (!ctx.noCache) {
+    const hit = await ctx.cache.get(key);
+    if (hit) {
+      if (hit.layer) {
+        const layer: ImageLayer = { descriptor: hit.layer.descriptor, diffID: hit.layer.diffID };
+        state.top = await ensureSnapshot(ctx, state.top, layer);
+        state.image.addLayer(layer, createdBy, ctx.created);
+      } else {
+        state.image.addEmptyHistory(createdBy, ctx.created);
+      }
+      state.key = key;
+      step.cached();
+      return;
+    }
+  }
+  let rootfs: WritableRootfs;
+  if (mode === 'mounted') {
+    rootfs = await mountWritable(ctx.snapshots, state.top);
+  } else {
+    const { dirs } = await lowersOf(ctx.snapshots, state.top);
+    const base = await ctx.snapshots.tempDir('step');
+    const untrack = trackDir(base);
+    const upper = join(base, 'upper');
+    await fs.mkdir(upper);
+    rootfs = {
+      merged: '',
+      upper,
+      lowers: dirs,
+      release: async () => undefined,
+      discard: async () => {
+        await fs.rm(base, { recursive: true, force: true });
+        untrack();
+      },
+    };
+  }
+  try {
+    const result = (await mutate({ upper: rootfs.upper, lowers: rootfs.lowers, ...(mode === 'mounted' ? { merged: rootfs.merged } : {}) })) ?? {};
+    await rootfs.release();
+    if (ctx.signal.aborted) throw new Error('build cancelled');
+    const commit = await commitUpperDir(ctx.store, {
+      upper: rootfs.upper,
+      lowers: rootfs.lowers,
+      compression: 'gzip',
+      gzipLevel: 1,
+      ...(ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.sourceDateEpoch } : {}),
+      ...(result.exclude ? { exclude: result.exclude } : {}),
+    });
+    if (commit.emptyLayer) {
+      state.image.addEmptyHistory(createdBy, ctx.created);
+      await ctx.cache.put(key, { emptyLayer: true });
+    } else {
+      const layer: ImageLayer = { descriptor: commit.descriptor, diffID: commit.diffId };
+      const chainId = chainIdOf(state.top, commit.diffId);
+      await ctx.snapshots.adopt(chainId, state.top, rootfs.upper);
+      state.top = chainId;
+      state.image.addLayer(layer, createdBy, ctx.created);
+      await ctx.cache.put(key, { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false });
+    }
+    state.key = key;
+  } finally {
+    // After adoption the upper dir lives on as the snapshot; the rest of the scratch dirs go.
+    await rootfs.discard();
+  }
+}

@@ -1,0 +1,158 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { tempName } from '../../store/index.js';
+import { trackDir } from '../exec/cleanup.js';
+import { runInContainer, type RunMount as ExecMount } from '../exec/index.js';
+import { TailBuffer, type StepHandle } from '../progress/index.js';
+import { cacheKey } from './build-cache.js';
+import { BuildStepError } from './errors.js';
+import type { StageScope } from '../frontend/index.js';
+import { layerStep, type StageState } from './layer-step.js';
+import { mountReadOnly } from './overlay.js';
+import { resolveStageRef, runCommandLine, type RunInstruction, type RunMount } from './plan.js';
+import type { SolveContext } from './solve-context.js';
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+interface ResolvedMounts {
+  mounts: ExecMount[];
+  /** Part of the cache key: what the mounts bring in. */
+  key: string;
+  release(): Promise<void>;
+}
+
+/** RUN --mount specs → mounts the runtime understands (bind sources resolved, secrets located). */
+async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: string): Promise<ResolvedMounts> {
+  const mounts: ExecMount[] = [];
+  const keyParts: string[] = [];
+  const releases: Array<() => Promise<void>> = [];
+  const release = async () => {
+    for (const r of releases.reverse()) await r().catch(() => undefined);
+  };
+  try {
+    for (const m of specs) {
+      const target = m.target;
+      switch (m.type) {
+        case 'cache':
+          mounts.push({ type: 'cache', target: target!, ...(m.id ? { id: m.id } : {}), ...(m.sharing ? { sharing: m.sharing } : {}), readonly: m.readOnly, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          keyParts.push(`cache ${target} ${m.id ?? ''}`);
+          break;
+        case 'tmpfs':
+          mounts.push({ type: 'tmpfs', target: target!, ...(m.size ? { size: m.size } : {}) });
+          keyParts.push(`tmpfs ${target}`);
+          break;
+        case 'secret': {
+          const id = m.id ? m.id : target ? target.split('/').pop()! : '';
+          const secret = ctx.secrets.get(id);
+          if (!secret) {
+            if (m.required) throw new Error(`secret "${id}" is required by RUN --mount=type=secret but was not given: pass --secret id=${id},src=FILE`);
+            continue;
+          }
+          let source = secret.src;
+          if (!source && secret.env !== undefined) {
+            source = join(scratch, `secret-${id}`);
+            await fs.writeFile(source, process.env[secret.env] ?? '', { mode: 0o600 });
+          }
+          mounts.push({ type: 'secret', id, source: source!, ...(target ? { target } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          keyParts.push(`secret ${id} ${target ?? ''}`); // never the secret's content
+          break;
+        }
+        case 'bind': {
+          let root = ctx.context.dir;
+          let fromKey = 'context';
+          if (m.from) {
+            const from = m.from;
+            const ref = resolveStageRef(ctx.plan, from);
+            let top;
+            if (ref.type === 'stage') {
+              const result = await ctx.stage(ref.index);
+              top = result.top;
+              fromKey = result.key;
+            } else {
+              const image = await ctx.bases.resolve(from);
+              const { unpackImageLayers } = await import('../snapshot/index.js');
+              const snap = await unpackImageLayers(ctx.store, ctx.snapshots, image.manifest.layers.map((d, i) => ({ descriptor: d, diffId: image.config.rootfs.diff_ids[i]! })));
+              top = snap?.chainId;
+              fromKey = image.manifestDigest;
+            }
+            const view = await mountReadOnly(ctx.snapshots, top);
+            releases.push(view.release);
+            root = view.root;
+          }
+          const source = join(root, (m.source ?? '/').replace(/^\/+/, ''));
+          if (!source.startsWith(root)) throw new Error(`RUN --mount=type=bind source ${m.source} leaves its root`);
+          if (!m.from) fromKey = await ctx.checksummer.checksum(ctx.context.dir, [(m.source ?? '.').replace(/^\/+/, '') || '.'], ctx.context.ignore);
+          mounts.push({ type: 'bind', target: target!, source, readwrite: !m.readOnly });
+          keyParts.push(`bind ${target} ${m.source ?? ''} ${fromKey}`);
+          break;
+        }
+        default:
+          throw new Error(`RUN --mount=type=${m.type} is not supported by tsbuild`);
+      }
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  return { mounts, key: keyParts.join('\n'), release };
+}
+
+/** RUN: the command in a runc container on the stage's overlay; its changes become a layer. */
+export async function runStep(ctx: SolveContext, state: StageState, inst: RunInstruction, scope: StageScope, step: StepHandle): Promise<void> {
+  const image = state.image;
+  const line = runCommandLine(inst);
+  const scratch = tempName(join(await ctx.store.localDir('tmp'), 'run-files'));
+  await fs.mkdir(scratch);
+  const untrackScratch = trackDir(scratch);
+  const specs = [...inst.mounts];
+  let args: string[];
+  const fileMounts: ExecMount[] = [];
+  if (line.kind === 'exec') args = line.args;
+  else if (line.kind === 'shell') args = [...image.shell(), line.script];
+  else {
+    const file = join(scratch, line.name.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    await fs.writeFile(file, line.data, { mode: 0o755 });
+    const target = `/dev/pipes/${line.name}`;
+    fileMounts.push({ type: 'bind', target, source: file });
+    args = [target];
+  }
+  const runEnv = scope.runEnvironment();
+  if (!runEnv.some((e) => e.startsWith('PATH='))) runEnv.unshift(DEFAULT_PATH);
+  const network = inst.network === 'default' ? ctx.network : inst.network;
+  const user = image.container.User ?? '';
+  const cwd = image.container.WorkingDir || '/';
+  const resolved = await resolveMounts(ctx, specs, scratch);
+  const createdBy = `RUN ${args.join(' ')}`;
+  const key = cacheKey(state.key, 'RUN', JSON.stringify(args), JSON.stringify(runEnv), user, cwd, network, resolved.key, line.kind === 'file' ? line.data : '');
+  const tail = new TailBuffer();
+  try {
+    await layerStep(ctx, state, key, createdBy, step, 'upper-only', async ({ upper }) => {
+      const onOutput = (chunk: Buffer) => {
+        tail.push(chunk);
+        step.log(chunk);
+      };
+      const { exitCode } = await runInContainer(ctx.store, {
+        lowers: state.top,
+        upperDir: upper,
+        args,
+        env: runEnv,
+        cwd,
+        ...(user ? { user } : {}),
+        network,
+        mounts: [...resolved.mounts, ...fileMounts],
+        onStdout: onOutput,
+        onStderr: onOutput,
+        signal: ctx.signal,
+      });
+      if (ctx.signal.aborted) throw new Error('build cancelled');
+      if (exitCode !== 0) {
+        const shown = line.kind === 'shell' ? [...image.shell(), line.script].join(' ') : args.join(' ');
+        throw new BuildStepError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, '', inst.location, tail.lines(20), exitCode);
+      }
+    });
+  } finally {
+    await resolved.release();
+    await fs.rm(scratch, { recursive: true, force: true });
+    untrackScratch();
+  }
+}

@@ -1,0 +1,126 @@
+import { ImageState } from '../image/index.js';
+import { unpackImageLayers } from '../snapshot/index.js';
+import { cacheKey } from './build-cache.js';
+import { copyStep, makeWorkdir } from './copy-step.js';
+import { BuildStepError } from './errors.js';
+import { layerStep, type StageState } from './layer-step.js';
+import { applyMetadata, type StageFlags } from './metadata.js';
+import { parseOnbuildTrigger, StageScope, type Instruction, type PlanStage } from './plan.js';
+import { runStep } from './run-step.js';
+import type { SolveContext } from './solve-context.js';
+import type { StageResult } from './stage-result.js';
+
+interface Started {
+  state: StageState;
+  scope: StageScope;
+  triggers: string[];
+}
+
+/** FROM: a stage, scratch or an image (store or registry); its layers unpacked into snapshots. */
+async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started> {
+  const base = stage.base;
+  if (base.type === 'stage') {
+    const result = await ctx.stage(base.index);
+    const image = result.image.clone();
+    return { state: { image, top: result.top, key: cacheKey('stage', result.key) }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
+  }
+  if (base.type === 'scratch') {
+    return {
+      state: { image: ImageState.scratch(ctx.platform), top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})) },
+      scope: new StageScope(ctx.plan, {}),
+      triggers: [],
+    };
+  }
+  let resolved;
+  try {
+    resolved = await ctx.bases.resolve(base.ref);
+  } catch (e) {
+    throw new BuildStepError((e as Error).message, '', stage.from.location);
+  }
+  const image = ImageState.fromBase(resolved.config, resolved.manifest.layers);
+  const top = await unpackImageLayers(ctx.store, ctx.snapshots, image.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffID })));
+  return {
+    state: { image, top: top?.chainId, key: cacheKey('image', resolved.manifestDigest) },
+    scope: new StageScope(ctx.plan, { imageEnv: resolved.config.config?.Env ?? [] }),
+    triggers: image.takeOnBuild(),
+  };
+}
+
+function describe(inst: Instruction): string {
+  return inst.original.replace(/\s+/g, ' ').trim();
+}
+
+/** Runs one stage's instructions in order; returns its image and rootfs chain. */
+export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<StageResult> {
+  const label = ctx.stageLabel(stage.index);
+  const total = stage.instructions.length + 1;
+  const prefix = (i: number | string) => `[${label ? label + ' ' : ''}${i}${typeof i === 'number' ? `/${total}` : ''}]`;
+  const fromStep = ctx.progress.step(`${prefix(1)} ${describe(stage.from)}`);
+  let started: Started;
+  try {
+    started = await startStage(ctx, stage);
+  } catch (e) {
+    fromStep.error((e as Error).message);
+    throw e;
+  }
+  fromStep.done();
+  const { state, scope } = started;
+  const flags: StageFlags = { cmdSet: false };
+  let pendingWorkdir: string | undefined;
+  const triggers = started.triggers.length ? parseOnbuildTrigger(started.triggers, { file: `ONBUILD of ${stage.baseName}`, escapeToken: ctx.plan.escapeToken }) : [];
+  const instructions = [...triggers, ...stage.instructions];
+
+  for (const [i, raw] of instructions.entries()) {
+    if (ctx.signal.aborted) throw new Error('build cancelled');
+    const name = i < triggers.length ? `${prefix('ONBUILD')} ${describe(raw)}` : `${prefix(i - triggers.length + 2)} ${describe(raw)}`;
+    let inst: Instruction;
+    try {
+      inst = scope.apply(raw);
+    } catch (e) {
+      throw new BuildStepError((e as Error).message, name, raw.location);
+    }
+    if (inst.kind === 'ARG') {
+      for (const def of inst.args) state.key = cacheKey(state.key, 'ARG', def.key, def.value ?? '\0unset');
+      continue;
+    }
+    const step = ctx.progress.step(name);
+    try {
+      if (inst.kind === 'RUN') {
+        await runStep(ctx, state, inst, scope, step);
+        pendingWorkdir = undefined;
+      } else if (inst.kind === 'COPY' || inst.kind === 'ADD') {
+        await copyStep(ctx, state, inst, scope, step, pendingWorkdir);
+        pendingWorkdir = undefined;
+      } else {
+        const text = applyMetadata(state.image, inst, flags);
+        if (text === undefined) throw new Error(`${inst.kind} cannot be used here`);
+        if (inst.kind === 'WORKDIR') pendingWorkdir = state.image.container.WorkingDir;
+        state.image.addEmptyHistory(text, ctx.created);
+        state.key = cacheKey(state.key, text);
+      }
+      step.done();
+    } catch (e) {
+      const err = e instanceof BuildStepError ? e : new BuildStepError((e as Error).message, '', inst.location);
+      step.error(err.message);
+      throw new BuildStepError(err.message, name, err.location ?? inst.location, err.outputTail, err.exitCode);
+    }
+  }
+  if (pendingWorkdir) await createPendingWorkdir(ctx, state, pendingWorkdir, prefix(total));
+  return { image: state.image, top: state.top, key: state.key, scope };
+}
+
+/** A WORKDIR no later step created: docker creates it, so the image has it (in a layer of its own). */
+async function createPendingWorkdir(ctx: SolveContext, state: StageState, dir: string, prefix: string): Promise<void> {
+  const step = ctx.progress.step(`${prefix} WORKDIR ${dir} (create)`);
+  const history = state.image.config.history!;
+  const before = history.length;
+  await layerStep(ctx, state, cacheKey(state.key, 'MKDIR', dir), `WORKDIR ${dir}`, step, 'mounted', async ({ merged }) => makeWorkdir(merged!, dir));
+  // The WORKDIR has its history entry already: fold the one layerStep added into it.
+  const [added] = history.splice(before, 1);
+  const own = [...history].reverse().find((h) => h.created_by === `WORKDIR ${dir}` && h.empty_layer);
+  if (added && !added.empty_layer) {
+    if (own) delete own.empty_layer;
+    else history.push(added);
+  }
+  step.done();
+}

@@ -17,7 +17,7 @@
 export { runInContainer, type RunOptions, type RunResult } from './run-container.js';
 export { type RunMount } from './mounts.js';
 export { sweepLeftovers, type SweepReport } from './sweep.js';
-export { track, releaseAll, installCleanupHandlers, liveResources, type Resource } from './cleanup.js';
+export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveResources, type Resource } from './cleanup.js';
 export { mountOverlay, unmount, overlayFeatureOptions, mountPoints, type OverlayMount } from './overlay.js';
 export { runcRun, listContainers, deleteContainer, RUNC_ROOT, CONTAINER_PREFIX } from './runc.js';
 export { runtimeSpec, DEFAULT_CAPABILITIES, type BundleOptions, type SpecMount } from './bundle.js';

@@ -159,18 +159,17 @@ function parseString(rest: string): ParsedArgs {
   return { args: rest === '' ? [] : [rest], json: false };
 }
 
-class NotJSON extends Error {}
-
-function parseJSON(rest: string): ParsedArgs {
+/** The JSON (exec) form, or undefined when `rest` is not a JSON array (then it is shell form). */
+function parseJSON(rest: string): ParsedArgs | undefined {
   rest = trimLeftSpace(rest);
-  if (!rest.startsWith('[')) throw new NotJSON();
+  if (!rest.startsWith('[')) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(rest);
   } catch {
-    throw new NotJSON();
+    return undefined;
   }
-  if (!Array.isArray(parsed)) throw new NotJSON();
+  if (!Array.isArray(parsed)) return undefined;
   for (const v of parsed) {
     if (typeof v !== 'string') {
       throw new FrontendProblem('when using JSON array syntax, arrays must be comprised of strings only', rest);
@@ -181,21 +180,11 @@ function parseJSON(rest: string): ParsedArgs {
 
 function parseMaybeJSON(rest: string): ParsedArgs {
   if (rest === '') return { args: [], json: false };
-  try {
-    return parseJSON(rest);
-  } catch (e) {
-    if (!(e instanceof NotJSON)) throw e;
-  }
-  return { args: [rest], json: false };
+  return parseJSON(rest) ?? { args: [rest], json: false };
 }
 
 function parseMaybeJSONToList(rest: string): ParsedArgs {
-  try {
-    return parseJSON(rest);
-  } catch (e) {
-    if (!(e instanceof NotJSON)) throw e;
-  }
-  return parseStringsWhitespaceDelimited(rest);
+  return parseJSON(rest) ?? parseStringsWhitespaceDelimited(rest);
 }
 
 /** HEALTHCHECK: the first word is the type (CMD, NONE), the rest like CMD's arguments. */

@@ -38,10 +38,13 @@ test('stage name casing, FROM/AS casing, duplicate and reserved stage names', (t
 
 test('JSON form recommended for CMD and ENTRYPOINT; repeated CMD; other warnings', (t) => {
   t.deepEqual(rules(df('FROM a', 'MAINTAINER me', 'ENV k v', 'CMD run me', 'ENTRYPOINT ["ok"]', 'CMD ["again"]', 'WORKDIR rel', 'EXPOSE 80/TCP', 'ARG GITHUB_TOKEN', 'run x')), [
-    '1:ConsistentInstructionCasing'.replace('1:', '10:'),
     '2:MaintainerDeprecated', '3:LegacyKeyValueFormat', '4:JSONArgsRecommended', '4:MultipleInstructionsDisallowed',
-    '7:WorkdirRelativePath', '8:ExposeProtoCasing', '9:SecretsUsedInArgOrEnv',
-  ].sort((a, b) => parseInt(a) - parseInt(b)));
+    '7:WorkdirRelativePath', '8:ExposeProtoCasing', '9:SecretsUsedInArgOrEnv', '10:ConsistentInstructionCasing',
+  ]);
+});
+
+test('no JSONArgsRecommended after an explicit SHELL', (t) => {
+  t.deepEqual(rules(df('FROM a', 'SHELL ["/bin/bash", "-c"]', 'CMD echo hi', 'FROM b', 'ENTRYPOINT run')), ['5:JSONArgsRecommended']);
 });
 
 test('a missing --target is reported', (t) => {

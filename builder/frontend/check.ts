@@ -95,6 +95,7 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
   const stageNames = new Set<string>();
   let once = new Map<string, InstructionNode>();
   let hasWorkdir = false;
+  let shellSet = false;
   for (const n of ast.instructions) {
     const kw = n.keyword;
     if (majorityLower && kw !== kw.toLowerCase()) warn(n, 'ConsistentInstructionCasing', `Command '${kw}' should match the case of the command majority (lowercase)`);
@@ -105,6 +106,7 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
       case 'FROM': {
         once = new Map();
         hasWorkdir = false;
+        shellSet = false;
         const asWord = n.args[1];
         const written = n.args[2];
         if (written !== undefined && written !== written.toLowerCase()) warn(n, 'StageNameCasing', `Stage name '${written}' should be lowercase`);
@@ -124,7 +126,8 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
       case 'CMD':
       case 'ENTRYPOINT':
       case 'HEALTHCHECK': {
-        if (ins.kind !== 'HEALTHCHECK' && ins.form === 'shell' && ins.args.length > 0) {
+        // With an explicit SHELL the shell form is deliberate, so BuildKit stays quiet.
+        if (ins.kind !== 'HEALTHCHECK' && ins.form === 'shell' && ins.args.length > 0 && !shellSet) {
           warn(n, 'JSONArgsRecommended', `JSON arguments recommended for ${ins.kind} to prevent unintended behavior related to OS signals`);
         }
         const prev = once.get(ins.kind);
@@ -132,6 +135,9 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
         once.set(ins.kind, n);
         break;
       }
+      case 'SHELL':
+        shellSet = true;
+        break;
       case 'MAINTAINER':
         warn(n, 'MaintainerDeprecated', 'Maintainer instruction is deprecated in favor of using label');
         break;

@@ -25,6 +25,7 @@
  *       const scope = new StageScope(plan, stage.base.type === 'stage'
  *           ? { parent: scopeOf[stage.base.index] }         // FROM <stage>: its ENV and ARGs carry over
  *           : { imageEnv: baseImageConfig.config?.Env });    // FROM <image>: the image's ENV
+ *                                                            // (FROM scratch: scratchImageEnv, i.e. PATH)
  *       for (const raw of stage.instructions) {
  *         const ins = scope.apply(raw);   // expanded against the env *before* this instruction
  *         switch (ins.kind) { case 'RUN': run(runCommandLine(ins), scope.runEnvironment(), ins.mounts) ... }
@@ -56,7 +57,9 @@ export type { RunMount, MountType, CacheSharing } from './mounts.js';
 export { parseMount } from './mounts.js';
 export { typeInstruction, runCommandLine } from './typed.js';
 export { buildPlan, resolveStageRef, type Plan, type PlanOptions, type PlanStage, type StageSource } from './plan.js';
-export { StageScope, expandWord, expandInstruction, type ExpandOptions, type ScopeSettings, type ScopeStart } from './scope.js';
+export {
+  StageScope, expandWord, expandInstruction, scratchImageEnv, type ExpandOptions, type ScopeSettings, type ScopeStart,
+} from './scope.js';
 export { checkDockerfile, type CheckProblem, type CheckOptions } from './check.js';
 export { parsePlatform, formatPlatform, hostPlatform, type PlatformSpec } from './platform.js';
 export { parseOnbuildTrigger } from './onbuild.js';

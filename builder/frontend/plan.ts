@@ -184,7 +184,7 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
 
   let target: PlanStage | undefined;
   if (opts.target) {
-    target = stages.find((s) => s.name === opts.target!.toLowerCase());
+    target = [...stages].reverse().find((s) => s.name === opts.target!.toLowerCase()); // a repeated name means its last stage, as in BuildKit
     if (!target) {
       const names = stages.filter((s) => s.name).map((s) => s.name);
       throw new DockerfileError(`target stage "${opts.target}" could not be found${names.length ? ` (stages: ${names.join(', ')})` : ' (no stage has a name)'}`, { file, line: 1 });

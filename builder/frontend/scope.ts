@@ -89,6 +89,9 @@ export function expandInstruction<T extends Instruction>(ins: T, env: EnvSource,
   }
 }
 
+/** The environment BuildKit gives a `FROM scratch` stage (its image config starts with it too). */
+export const scratchImageEnv: readonly string[] = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+
 /** What a stage scope needs from the plan. */
 export interface ScopeSettings {
   escapeToken: string;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { createGunzip, createGzip, constants as zlib } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { ParallelGzip } from './parallel-gzip.js';
 import type { LayerCompression } from '../../oci/index.js';
 
 export type DecompressMode = LayerCompression | 'auto';
@@ -92,6 +93,6 @@ export interface CompressOptions {
 /** A compressing transform for a layer, or undefined for `none`. */
 export function compressor(compression: LayerCompression, options: CompressOptions = {}): Duplex | undefined {
   if (compression === 'none') return undefined;
-  if (compression === 'gzip') return createGzip({ level: options.gzipLevel ?? 6, chunkSize: 128 * 1024, strategy: zlib.Z_DEFAULT_STRATEGY });
+  if (compression === 'gzip') return new ParallelGzip(options.gzipLevel ?? 6);
   return processFilter('zstd', ['-c', '-q', `-${options.zstdLevel ?? 3}`, '-T0']);
 }

@@ -27,7 +27,7 @@ async function fromRoot(ctx: SolveContext, from: string): Promise<{ view: ReadOn
   return { view: await mountReadOnly(ctx.snapshots, top?.chainId), key: image.manifestDigest, label: `image ${image.reference}` };
 }
 
-/** Creates a WORKDIR set earlier in the stage that no step has created yet (root-owned, 0755). */
+/** Creates the WORKDIR when it is missing (root-owned, 0755, as docker does). */
 export async function makeWorkdir(merged: string, dir: string): Promise<void> {
   const host = await resolveInRoot(merged, dir);
   const st = await fs.stat(host).catch(() => undefined);
@@ -48,7 +48,6 @@ export async function copyStep(
   inst: CopyInstruction | AddInstruction,
   scope: StageScope,
   step: StepHandle,
-  pendingWorkdir: string | undefined,
 ): Promise<void> {
   const from = inst.kind === 'COPY' && inst.from ? scope.expand(inst.from) : undefined;
   const spec: CopySpec = {
@@ -84,10 +83,9 @@ export async function copyStep(
     }
     const { heredocs, ...shape } = spec;
     const createdBy = `${inst.kind} ${[...spec.sources, spec.dest].join(' ')}`;
-    const key = cacheKey(state.key, inst.kind, JSON.stringify(shape), JSON.stringify(heredocs ?? []), prepared.inputs, fromKey, pendingWorkdir ?? '');
+    const key = cacheKey(state.key, inst.kind, JSON.stringify(shape), JSON.stringify(heredocs ?? []), prepared.inputs, fromKey);
     try {
       await layerStep(ctx, state, key, createdBy, step, 'mounted', async ({ merged }) => {
-        if (pendingWorkdir) await makeWorkdir(merged!, pendingWorkdir);
         try {
           await prepared.apply(merged!);
         } catch (e) {

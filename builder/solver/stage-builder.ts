@@ -61,12 +61,12 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
     started = await startStage(ctx, stage);
   } catch (e) {
     fromStep.error((e as Error).message);
-    throw e;
+    const err = e as BuildStepError;
+    throw new BuildStepError(err.message, `${prefix(1)} ${describe(stage.from)}`, err.location ?? stage.from.location, err.outputTail ?? []);
   }
   fromStep.done();
   const { state, scope } = started;
   const flags: StageFlags = { cmdSet: false };
-  let pendingWorkdir: string | undefined;
   const triggers = started.triggers.length ? parseOnbuildTrigger(started.triggers, { file: `ONBUILD of ${stage.baseName}`, escapeToken: ctx.plan.escapeToken }) : [];
   const instructions = [...triggers, ...stage.instructions];
 
@@ -87,14 +87,16 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
     try {
       if (inst.kind === 'RUN') {
         await runStep(ctx, state, inst, scope, step);
-        pendingWorkdir = undefined;
       } else if (inst.kind === 'COPY' || inst.kind === 'ADD') {
-        await copyStep(ctx, state, inst, scope, step, pendingWorkdir);
-        pendingWorkdir = undefined;
+        await copyStep(ctx, state, inst, scope, step);
+      } else if (inst.kind === 'WORKDIR') {
+        // docker creates the directory right away (root-owned, 0755), in a layer of its own.
+        const text = applyMetadata(state.image, inst, flags)!;
+        const dir = state.image.container.WorkingDir!;
+        await layerStep(ctx, state, cacheKey(state.key, text), text, step, 'mounted', async ({ merged }) => makeWorkdir(merged!, dir));
       } else {
         const text = applyMetadata(state.image, inst, flags);
         if (text === undefined) throw new Error(`${inst.kind} cannot be used here`);
-        if (inst.kind === 'WORKDIR') pendingWorkdir = state.image.container.WorkingDir;
         state.image.addEmptyHistory(text, ctx.created);
         state.key = cacheKey(state.key, text);
       }
@@ -105,22 +107,5 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       throw new BuildStepError(err.message, name, err.location ?? inst.location, err.outputTail, err.exitCode);
     }
   }
-  if (pendingWorkdir) await createPendingWorkdir(ctx, state, pendingWorkdir, prefix(total));
   return { image: state.image, top: state.top, key: state.key, scope };
-}
-
-/** A WORKDIR no later step created: docker creates it, so the image has it (in a layer of its own). */
-async function createPendingWorkdir(ctx: SolveContext, state: StageState, dir: string, prefix: string): Promise<void> {
-  const step = ctx.progress.step(`${prefix} WORKDIR ${dir} (create)`);
-  const history = state.image.config.history!;
-  const before = history.length;
-  await layerStep(ctx, state, cacheKey(state.key, 'MKDIR', dir), `WORKDIR ${dir}`, step, 'mounted', async ({ merged }) => makeWorkdir(merged!, dir));
-  // The WORKDIR has its history entry already: fold the one layerStep added into it.
-  const [added] = history.splice(before, 1);
-  const own = [...history].reverse().find((h) => h.created_by === `WORKDIR ${dir}` && h.empty_layer);
-  if (added && !added.empty_layer) {
-    if (own) delete own.empty_layer;
-    else history.push(added);
-  }
-  step.done();
 }

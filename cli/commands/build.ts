@@ -107,6 +107,7 @@ export const buildCommand: Command = {
     '  --push                     push every -t name to its registry after the build',
     '  -o, --output SPEC          type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar (repeatable)',
     '  --progress MODE            auto (default), plain (one line per event) or tty (live display)',
+    '  -q, --quiet                print only the image id',
     '  --network MODE             host (default, like docker build) or none for RUN steps',
     '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
     '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
@@ -129,6 +130,7 @@ export const buildCommand: Command = {
     secret: { type: 'string', multiple: true },
     'registry-mirror': { type: 'string', multiple: true },
     'insecure-registry': { type: 'string', multiple: true },
+    quiet: { type: 'boolean', short: 'q' },
   },
   async run(ctx) {
     const req = parseBuildRequest(ctx);
@@ -169,7 +171,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
     }
   });
   const secrets = req.secrets.map(parseSecret);
-  const progress = createProgress(req.progress ?? 'auto', ctx.stderr);
+  const progress = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
   const store = await openStore(ctx);
   const started = Date.now();
   try {
@@ -191,7 +193,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       progress,
     });
     progress.close();
-    ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     ctx.stdout.write(`${result.imageId}\n`);
     return 0;
   } catch (e) {

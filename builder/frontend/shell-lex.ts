@@ -5,6 +5,7 @@
  * It is not a shell: no command substitution, no globbing, no arithmetic.
  */
 import { FrontendProblem } from './errors.js';
+import { shellPatternToRegex, trimPrefix, trimSuffix } from './shell-pattern.js';
 import { isDigit, isLetter, isSpace } from './text.js';
 
 /** Variables visible to an expansion. A Map, a plain object, or a lookup function. */
@@ -332,68 +333,4 @@ class ShellWord {
     while (this.peek() === ' ' || this.peek() === '\t' || this.peek() === '\r') space += this.next();
     return '<<' + space;
   }
-}
-
-/** Shell wildcard pattern (`*`, `?`, escapes; no brackets) → RegExp, as BuildKit converts it. */
-function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
-  const chars = Array.from(pattern);
-  let out = anchored ? '^' : '';
-  for (let i = 0; i < chars.length; i++) {
-    let tok = chars[i]!;
-    switch (tok) {
-      case '*':
-        out += greedy ? '.*' : '.*?';
-        continue;
-      case '?':
-        out += '.';
-        continue;
-      case '\\': {
-        const nx = chars[i + 1];
-        if (nx === '}' || nx === '/') continue;
-        out += '\\';
-        tok = chars[++i] ?? '';
-        if (tok !== '*' && tok !== '?' && tok !== '\\') {
-          throw new FrontendProblem(`invalid pattern (${pattern}) in substitution: invalid escape '\\${tok}'`);
-        }
-        break;
-      }
-      case '[': case ']': case '{': case '}': case '.': case '+': case '(': case ')': case '|': case '^': case '$':
-        out += '\\';
-        break;
-    }
-    out += tok;
-  }
-  return new RegExp(out, global ? 'gu' : 'u');
-}
-
-function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const m = shellPatternToRegex(pattern, greedy, true).exec(value);
-  return m ? value.slice(m[0].length) : value;
-}
-
-/** Reverses a pattern but keeps each escape before the character it escapes. */
-function reversePattern(pattern: string): string {
-  const p = Array.from(pattern);
-  const out: string[] = new Array(p.length);
-  const last = p.length - 1;
-  for (let i = 0; i <= last; ) {
-    const o = last - i;
-    if (p[i] === '\\' && i !== last) {
-      out[o - 1] = '\\';
-      out[o] = p[i + 1]!;
-      i += 2;
-    } else {
-      out[o] = p[i]!;
-      i++;
-    }
-  }
-  return out.join('');
-}
-
-function reverse(s: string): string {
-  return Array.from(s).reverse().join('');
-}
-
-function trimSuffix(pattern: string, value: string, greedy: boolean): string {
-  return reverse(trimPrefix(reversePattern(pattern), reverse(value), greedy));
 }

@@ -14,7 +14,7 @@ export function accessLog(logger: Logger) {
         path: ctx.path,
         status: ctx.status,
         ms: Math.round((performance.now() - start) * 100) / 100,
-        remote: ctx.req.socket.remoteAddress,
+        remote: ctx.req.socket?.remoteAddress,
       };
       if (ctx.length !== undefined) fields.bytes = ctx.length;
       if (ctx.state.user) fields.user = ctx.state.user;

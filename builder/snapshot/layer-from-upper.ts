@@ -1,4 +1,4 @@
-import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, promises as fs, readdirSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestStream, layerMediaType, type Descriptor, type DiffID, type LayerCompression } from '../../oci/index.js';
@@ -44,20 +44,21 @@ export function keepXattr(name: string): boolean {
   return name === 'security.capability' || name.startsWith('user.') || name.startsWith('trusted.');
 }
 
-async function walk(root: string, exclude: Set<string>): Promise<UpperEntry[]> {
+/** Depth first, names sorted. Synchronous on purpose: per-entry async stats cost more than the walk. */
+function walk(root: string, exclude: Set<string>): UpperEntry[] {
   const out: UpperEntry[] = [];
-  const visit = async (rel: string): Promise<void> => {
-    const names = (await fs.readdir(rel ? join(root, rel) : root)).sort();
+  const visit = (rel: string): void => {
+    const names = readdirSync(rel ? join(root, rel) : root).sort();
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       if (exclude.has(childRel)) continue;
       const abs = join(root, childRel);
-      const st = await fs.lstat(abs, { bigint: true });
+      const st = lstatSync(abs, { bigint: true });
       out.push({ rel: childRel, abs, st });
-      if (st.isDirectory()) await visit(childRel);
+      if (st.isDirectory()) visit(childRel);
     }
   };
-  await visit('');
+  visit('');
   return out;
 }
 
@@ -86,7 +87,7 @@ function baseName(rel: string): string {
  */
 export async function planLayer(options: CommitOptions): Promise<Array<{ header: TarHeader; file?: string }>> {
   const exclude = new Set(options.exclude ?? []);
-  const entries = await walk(options.upper, exclude);
+  const entries = walk(options.upper, exclude);
   const xattrs = await readXattrTree(options.upper);
   const attrsOf = (abs: string) => xattrs.get(abs) ?? new Map<string, Buffer>();
   const kept = (abs: string) => {
@@ -162,19 +163,67 @@ async function* fileBytes(path: string, size: number): AsyncGenerator<Buffer> {
   if (sent < size) yield Buffer.alloc(size - sent);
 }
 
-/** The layer as an uncompressed tar stream. */
+const SMALL_FILE = 1024 * 1024;
+const OUTPUT_CHUNK = 512 * 1024;
+
+/**
+ * A small file's bytes, read synchronously: for thousands of small files the thread-pool round trips of
+ * async reads cost ten times the reads themselves. Always exactly `size` bytes (zero-filled if the file
+ * shrank), so the tar stays consistent with its header.
+ */
+function readSmallFile(path: string, size: number): Buffer {
+  const data = Buffer.alloc(size);
+  const fd = openSync(path, 'r');
+  try {
+    let filled = 0;
+    while (filled < size) {
+      const n = readSync(fd, data, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return data;
+}
+
+/**
+ * The layer as an uncompressed tar stream: headers and small bodies batched into larger chunks, big
+ * files streamed through.
+ */
 export function tarStream(plan: Array<{ header: TarHeader; file?: string }>): Readable {
   return Readable.from(
     (async function* () {
-      for (const { header, file } of plan) {
-        yield encodeHeader(header);
+      const isSmall = (i: number) => plan[i].file !== undefined && plan[i].header.size > 0 && plan[i].header.size <= SMALL_FILE;
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const add = (b: Buffer) => {
+        batch.push(b);
+        batched += b.length;
+      };
+      const flush = () => {
+        const out = batch.length === 1 ? batch[0] : Buffer.concat(batch);
+        batch = [];
+        batched = 0;
+        return out;
+      };
+      for (let i = 0; i < plan.length; i++) {
+        const { header, file } = plan[i];
+        add(encodeHeader(header));
         if (file && header.size > 0) {
-          yield* fileBytes(file, header.size);
+          if (isSmall(i)) {
+            add(readSmallFile(file, header.size));
+          } else {
+            yield flush();
+            yield* fileBytes(file, header.size);
+          }
           const pad = padding(header.size);
-          if (pad.length) yield pad;
+          if (pad.length) add(pad);
         }
+        if (batched >= OUTPUT_CHUNK) yield flush();
       }
-      yield END_OF_ARCHIVE;
+      add(END_OF_ARCHIVE);
+      yield flush();
     })(),
     { objectMode: false, highWaterMark: 1024 * 1024 },
   );
@@ -189,9 +238,19 @@ export async function commitUpperDir(store: Store, options: CommitOptions): Prom
   const plan = await planLayer(options);
   const compression = options.compression ?? 'gzip';
   const tar = tarStream(plan);
-  const diff = new DigestStream();
   const squeeze = compressor(compression, { gzipLevel: options.gzipLevel });
-  const out = squeeze ? diff.pipe(squeeze) : diff;
+  if (!squeeze) {
+    // uncompressed: the store's own digest of the bytes is the diffID
+    const blob = await store.blobs.write(tar);
+    return {
+      descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
+      diffId: blob.digest as DiffID,
+      emptyLayer: plan.length === 0,
+      uncompressedSize: blob.size,
+    };
+  }
+  const diff = new DigestStream();
+  const out = diff.pipe(squeeze);
   tar.on('error', (e) => out.destroy(e));
   diff.on('error', (e) => out.destroy(e));
   tar.pipe(diff);

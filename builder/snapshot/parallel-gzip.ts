@@ -52,7 +52,7 @@ export class ParallelGzip extends Transform {
   }
 
   /** The first n pending bytes (copied only when they span chunks). */
-  private take(n: number): Buffer {
+  private takeBytes(n: number): Buffer {
     const first = this.pending[0];
     let block: Buffer;
     if (first.length >= n) {
@@ -80,7 +80,7 @@ export class ParallelGzip extends Transform {
     this.pendingSize += chunk.length;
     const work = async () => {
       while (this.pendingSize >= BLOCK) {
-        this.schedule(this.take(BLOCK), false);
+        this.schedule(this.takeBytes(BLOCK), false);
         await this.drain(this.maxInFlight - 1);
       }
     };
@@ -88,7 +88,7 @@ export class ParallelGzip extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.schedule(this.pendingSize ? this.take(this.pendingSize) : Buffer.alloc(0), true);
+    this.schedule(this.pendingSize ? this.takeBytes(this.pendingSize) : Buffer.alloc(0), true);
     this.drain(0)
       .then(() => {
         const trailer = Buffer.alloc(8);

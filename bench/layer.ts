@@ -1,0 +1,57 @@
+/**
+ * Export speed of a layer: commitUpperDir over a 64 MiB upper dir (2,048 small files + one 32 MiB file,
+ * half compressible text, half random bytes) against `tar -czf` of the same dir, in the same run.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commitUpperDir } from '../builder/snapshot/index.js';
+import { Store } from '../store/index.js';
+import { mbps, row, time, timeCommand } from './_measure.js';
+
+const MiB = 1024 * 1024;
+
+function mixed(size: number, seed: number): Buffer {
+  const words = ['layer', 'overlay', 'snapshot', 'digest', 'tar', 'gzip', 'runc', 'mount', 'build', 'image'];
+  const text = Buffer.alloc(size / 2);
+  let pos = 0;
+  for (let i = seed; pos < text.length; i++) pos += text.write(`${words[(i * 7) % words.length]}-${i % 977} `, pos);
+  return Buffer.concat([text, randomBytes(size / 2)]);
+}
+
+export async function run(): Promise<void> {
+  const base = mkdtempSync(join(process.env.TSBUILD_BENCH_TMP ?? tmpdir(), 'tsbuild-bench-layer-'));
+  try {
+    const upper = join(base, 'upper');
+    for (let d = 0; d < 32; d++) {
+      mkdirSync(join(upper, 'usr/share/data', `d${d}`), { recursive: true });
+      for (let f = 0; f < 64; f++) writeFileSync(join(upper, 'usr/share/data', `d${d}`, `f${f}.txt`), mixed(16 * 1024, d * 64 + f));
+    }
+    writeFileSync(join(upper, 'usr/share/big.bin'), mixed(32 * MiB, 1));
+    const total = 64 * MiB;
+    const store = await Store.open(join(base, 'store'));
+    const results: Array<[string, number, string]> = [];
+    for (const [label, options] of [
+      ['tsbuild gzip -6', { compression: 'gzip' as const, gzipLevel: 6 }],
+      ['tsbuild gzip -1', { compression: 'gzip' as const, gzipLevel: 1 }],
+      ['tsbuild uncompressed', { compression: 'none' as const }],
+    ] as const) {
+      let size = 0;
+      const seconds = await time(async () => {
+        const r = await commitUpperDir(store, { upper, lowers: [], sourceDateEpoch: 0, ...options });
+        size = r.descriptor.size;
+      });
+      results.push([label, seconds, `${(size / MiB).toFixed(1)} MiB`]);
+    }
+    const tarSeconds = timeCommand('tar', ['--numeric-owner', '-czf', join(base, 'peer.tar.gz'), '-C', upper, '.']);
+    const tarOnly = timeCommand('tar', ['--numeric-owner', '-cf', join(base, 'peer.tar'), '-C', upper, '.']);
+    results.push(['tar -czf (peer)', tarSeconds, ''], ['tar -cf (peer)', tarOnly, '']);
+    const widths = [24, 10, 12, 12];
+    console.log(row(['export of 64 MiB', 'seconds', 'throughput', 'blob'], widths));
+    for (const [label, seconds, size] of results) console.log(row([label, seconds.toFixed(2), mbps(total, seconds), size], widths));
+    console.log(`ratio tsbuild gzip -6 / tar -czf: ${(results[0][1] / tarSeconds).toFixed(2)}x time (lower is better)`);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}

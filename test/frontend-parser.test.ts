@@ -131,6 +131,9 @@ const bad: [string, string, RegExp][] = [
   ['COPY --from with a variable', df('FROM a', 'COPY --from=$X x /y'), /^Dockerfile:2:13: variable expansion is not supported for --from/],
   ['copy from a bad stage index', df('FROM a', 'COPY --from=5 x /y'), /^Dockerfile:2:13: invalid stage index 5/],
   ['ONBUILD FROM', df('FROM a', 'ONBUILD FROM b'), /^Dockerfile:2:9: FROM isn't allowed as an ONBUILD trigger/],
+  ['unterminated quote', df('FROM a', 'COPY "a /b'), /^Dockerfile:2:6: failed to process ""a": unexpected end of statement while looking for matching double-quote/],
+  ['bad substitution', df('FROM a', 'WORKDIR ${}'), /^Dockerfile:2:9: failed to process "\$\{\}": syntax error: bad substitution/],
+  ['unterminated single quote in ENV', df('FROM a', "ENV X='abc"), /^Dockerfile:2:\d+: failed to process "'abc": unexpected end of statement while looking for matching single-quote/],
   ['COPY without destination', df('FROM a', 'COPY x'), /^Dockerfile:2:1: COPY requires at least two arguments/],
 ];
 

@@ -7,7 +7,7 @@ import { DockerfileError, columnOf, type SourceLocation } from './errors.js';
 import type { ArgInstruction, FromInstruction, Instruction } from './instructions.js';
 import { parseDockerfile } from './parser.js';
 import { formatPlatform, hostPlatform, parsePlatform, type PlatformSpec } from './platform.js';
-import type { ScopeSettings } from './scope.js';
+import { expandInstruction, type ScopeSettings } from './scope.js';
 import { processWordWithMatches } from './shell-lex.js';
 import { typeInstruction, type TypingContext } from './typed.js';
 
@@ -192,7 +192,11 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
   } else target = stages[stages.length - 1]!;
 
   const needed = dependencyOrder(stages, target, file, ast.lines);
-  for (const s of needed) if (s.problem) throw s.problem;
+  for (const s of needed) {
+    if (s.problem) throw s.problem;
+    // Syntax of the words expanded later (quotes, `${...}`), so a typo fails now and not after minutes of RUN.
+    for (const ins of s.instructions) expandInstruction(ins, new Map(), { escapeToken: ast.escapeToken, skipUnsetEnv: true });
+  }
 
   const proxyEnv: Record<string, string> = {};
   for (const k of proxyArgs) if (Object.prototype.hasOwnProperty.call(buildArgs, k)) proxyEnv[k] = buildArgs[k]!;

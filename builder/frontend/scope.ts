@@ -14,18 +14,20 @@ export interface ExpandOptions {
   escapeToken?: string;
   /** Called with each variable name that was referenced but not set. */
   onUnmatched?: (name: string) => void;
+  /** Leave unset variables as written: checks syntax (quotes, `${...}`) without knowing the environment. */
+  skipUnsetEnv?: boolean;
 }
 
 /** Expands one word with BuildKit's rules (quotes removed, `$VAR` substituted); unset → "". */
 export function expandWord(word: string, env: EnvSource, opts: ExpandOptions = {}): string {
-  const r = processWordWithMatches(word, env, { escapeToken: opts.escapeToken });
+  const r = processWordWithMatches(word, env, { escapeToken: opts.escapeToken, skipUnsetEnv: opts.skipUnsetEnv });
   if (opts.onUnmatched) for (const n of r.unmatched) opts.onUnmatched(n);
   return r.result;
 }
 
 /** Heredoc bodies: `$VAR` expands, quotes stay literal, the escape is always `\`. */
 function expandHeredocBody(data: string, env: EnvSource, opts: ExpandOptions): string {
-  const r = processWordWithMatches(data, env, { skipProcessQuotes: true });
+  const r = processWordWithMatches(data, env, { skipProcessQuotes: true, skipUnsetEnv: opts.skipUnsetEnv });
   if (opts.onUnmatched) for (const n of r.unmatched) opts.onUnmatched(n);
   return r.result;
 }
@@ -70,9 +72,10 @@ export function expandInstruction<T extends Instruction>(ins: T, env: EnvSource,
       case 'STOPSIGNAL':
         return patch(ins, { signal: x(ins.signal) });
       case 'EXPOSE':
-        return patch(ins, { ports: ins.ports.flatMap((p) => processWords(p, env, { escapeToken: opts.escapeToken })) });
+        return patch(ins, { ports: ins.ports.flatMap((p) => processWords(p, env, { escapeToken: opts.escapeToken, skipUnsetEnv: opts.skipUnsetEnv })) });
       case 'RUN':
-        if (ins.mountSpecs.length === 0) return ins;
+        // Mount values are checked when typed; with unknown variables there is nothing more to check.
+        if (ins.mountSpecs.length === 0 || opts.skipUnsetEnv) return ins;
         return patch(ins, { mounts: ins.mountSpecs.map((m) => parseMount(m, x)) });
       default:
         return ins;

@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitUpperDir, openSnapshots, readXattrs, unpackLayer } from '../builder/snapshot/index.js';
 import { runInContainer } from '../builder/exec/index.js';
-import { Store, type Snapshot } from '../store/index.js';
+import { chainIdOf, Store, type Snapshot } from '../store/index.js';
 import { baseSnapshot, listLayer, type FixtureEntry } from './helpers/layers.js';
 import { tempDir } from './helpers/temp.js';
 import { testWith } from './helpers/tools.js';
 
-const test = testWith(['runc', 'getfattr']);
+const test = testWith(['runc', 'getfattr', 'zstd']);
 
 const dataLayer: FixtureEntry[] = [
   { name: 'data/' },
@@ -137,4 +137,48 @@ test('a step that changes nothing is an empty layer; security.* other than capab
   await unpackLayer(await store.blobs.read(r2.descriptor.digest), root);
   const attrs = (await readXattrs([join(root, 'f')])).get(join(root, 'f'));
   t.deepEqual(attrs?.get('security.capability'), Buffer.from('0100000200040000000000000000000000000000', 'hex'));
+});
+
+test('a dir deleted in one step and recreated in the next, and hardlinks broken by copy-up, give correct layers', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store, [[...dataLayer, { name: 'data/hl-a', body: 'linked' }, { name: 'data/hl-b', type: 'link', linkname: 'data/hl-a' }]]);
+  const snapshots = await openSnapshots(store);
+  // step 1 deletes the dir; its upper dir becomes the next snapshot (as the solver does)
+  const s1 = await step(store, base, 'rm -rf /data/dir && echo changed >> /data/hl-a');
+  const c1 = await commitUpperDir(store, { upper: s1.upper, lowers: s1.lowers });
+  const top1 = await snapshots.adopt(chainIdOf(base.chainId, c1.diffId), base.chainId, s1.upper);
+  t.deepEqual(
+    (await listLayer(store, c1.descriptor)).map((e) => `${e.header.type} ${e.header.name}`),
+    ['directory data/', 'file data/.wh.dir', 'file data/hl-a'],
+    'copy-up breaks the hardlink: only the written name is in the layer',
+  );
+  // step 2 recreates it: the whiteout below already hides the old contents, so no opaque marker is needed
+  const s2 = await step(store, top1, 'mkdir /data/dir && echo again > /data/dir/new && cat /data/hl-b');
+  const c2 = await commitUpperDir(store, { upper: s2.upper, lowers: s2.lowers });
+  t.deepEqual(
+    (await listLayer(store, c2.descriptor)).map((e) => `${e.header.type} ${e.header.name}`),
+    ['directory data/', 'directory data/dir/', 'file data/dir/new'],
+  );
+  // the three layers applied in order give what the steps saw
+  const rootfs = tempDir();
+  const baseLayers = (await snapshots.chain(base.chainId)).reverse().map((s) => s.diffDir);
+  for (const dir of baseLayers) execFileSync('cp', ['-a', `${dir}/.`, rootfs]);
+  for (const c of [c1, c2]) await unpackLayer(await store.blobs.read(c.descriptor.digest), rootfs, { mode: 'apply' });
+  t.deepEqual(readdirSync(join(rootfs, 'data/dir')), ['new']);
+  t.is(readFileSync(join(rootfs, 'data/hl-a'), 'utf8'), 'linkedchanged\n');
+  t.is(readFileSync(join(rootfs, 'data/hl-b'), 'utf8'), 'linked');
+});
+
+test('zstd layers unpack (auto-detected) and commit', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store);
+  const s = await step(store, base, 'mkdir /z && echo zstd > /z/file');
+  const c = await commitUpperDir(store, { upper: s.upper, lowers: s.lowers, compression: 'zstd' });
+  t.is(c.descriptor.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+  const head = readFileSync(store.blobFile(c.descriptor.digest)!).subarray(0, 4);
+  t.deepEqual([...head], [0x28, 0xb5, 0x2f, 0xfd]);
+  const root = tempDir();
+  const r = await unpackLayer(await store.blobs.read(c.descriptor.digest), root);
+  t.is(r.diffId, c.diffId);
+  t.is(readFileSync(join(root, 'z/file'), 'utf8'), 'zstd\n');
 });

@@ -36,10 +36,19 @@ export function splitWhitespace(s: string, n: number): string[] {
   return [s.slice(0, m.index), s.slice(m.index + m[0].length)];
 }
 
+const digit = /^\p{Nd}$/u;
+const letter = /^\p{L}$/u;
+
+/** Go's unicode.IsDigit (ASCII answered without a regular expression). */
 export function isDigit(ch: string): boolean {
-  return /^\p{Nd}$/u.test(ch);
+  const c = ch.charCodeAt(0);
+  if (c < 0x80) return c >= 0x30 && c <= 0x39;
+  return digit.test(ch);
 }
 
+/** Go's unicode.IsLetter. */
 export function isLetter(ch: string): boolean {
-  return /^\p{L}$/u.test(ch);
+  const c = ch.charCodeAt(0);
+  if (c < 0x80) return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  return letter.test(ch);
 }

@@ -1,7 +1,7 @@
 /** Build plan: RUN mounts, ARG/ENV scoping across stages, --target pruning, the stage graph, expansion rules. */
 import test from 'ava';
 import {
-  buildPlan, StageScope, expandWord, DockerfileError, type Instruction, type Plan, type PlanStage, type RunInstruction,
+  buildPlan, StageScope, expandWord, parseOnbuildTrigger, DockerfileError, type Instruction, type Plan, type PlanStage, type RunInstruction,
 } from '../builder/frontend/index.js';
 
 const df = (...lines: string[]) => lines.join('\n') + '\n';
@@ -250,4 +250,13 @@ test('expansion errors point at the instruction', (t) => {
   const scope = new StageScope(plan);
   const err = t.throws(() => scope.apply(plan.target.instructions[0]!), { instanceOf: DockerfileError });
   t.is(err!.message, 'Dockerfile:2:7: failed to process "${NEEDED:?must-be-set}": NEEDED: must-be-set');
+});
+
+test('ONBUILD triggers from a base image config parse back into instructions', (t) => {
+  const plan = buildPlan(df('FROM a', 'ONBUILD COPY <<EOF /x', 'hi $X', 'EOF', 'ONBUILD RUN make'));
+  const exprs = plan.target.instructions.map((i) => (i.kind === 'ONBUILD' ? i.expression : ''));
+  const triggers = parseOnbuildTrigger(exprs, { file: 'ONBUILD of a' });
+  t.deepEqual(triggers.map((i) => i.kind), ['COPY', 'RUN']);
+  t.like(triggers[0], { kind: 'COPY', dest: '/x', inlineSources: [{ path: 'EOF', data: 'hi $X\n', expand: true }] });
+  t.throws(() => parseOnbuildTrigger(['FROM x']), { message: /FROM isn't allowed as an ONBUILD trigger/ });
 });

@@ -1,4 +1,5 @@
 /** ONBUILD triggers stored in a base image's config, parsed back into instructions for the child build. */
+import { DockerfileError } from './errors.js';
 import type { Instruction } from './instructions.js';
 import { parseDockerfile } from './parser.js';
 import { typeInstruction } from './typed.js';
@@ -14,7 +15,7 @@ export function parseOnbuildTrigger(triggers: readonly string[], opts: { file?: 
   return ast.instructions.map((node) => {
     const ins = typeInstruction(node, { file, lines: ast.lines });
     if (ins.kind === 'ONBUILD' || ins.kind === 'FROM' || ins.kind === 'MAINTAINER') {
-      throw new Error(`${file}: ${ins.kind} isn't allowed as an ONBUILD trigger`);
+      throw new DockerfileError(`${ins.kind} isn't allowed as an ONBUILD trigger`, ins.location);
     }
     return ins;
   });

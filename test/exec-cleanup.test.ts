@@ -8,7 +8,7 @@ import { baseSnapshot, leftovers } from './helpers/layers.js';
 import { tempDir } from './helpers/temp.js';
 import { testWith } from './helpers/tools.js';
 
-const test = testWith(['runc']);
+const test = testWith(['runc', 'ip']);
 const dist = fileURLToPath(new URL('../', import.meta.url));
 
 /** A separate tsbuild-like process running a long RUN step; resolves once the step printed "started". */
@@ -42,10 +42,11 @@ test('SIGINT during a long RUN leaves no mount, container or temp dir behind', a
   const during = await leftovers(store.root, child.pid);
   t.is(during.mounts.length, 1, 'the step had its overlay mounted');
   t.is(during.containers.length, 1, 'and its container running');
+  t.is(during.networks.length, 1, 'in its own network namespace');
   child.kill('SIGINT');
   const end = await exited;
   t.is(end.signal, 'SIGINT', 'the process ends the way SIGINT ends it, after cleaning up');
-  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [] });
+  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [], networks: [] });
 });
 
 test('SIGTERM cleans up the same way', async (t) => {
@@ -54,7 +55,7 @@ test('SIGTERM cleans up the same way', async (t) => {
   const { child, exited } = await longRun(store.root, base.chainId);
   child.kill('SIGTERM');
   t.is((await exited).signal, 'SIGTERM');
-  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [] });
+  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [], networks: [] });
 });
 
 test('a crashed (SIGKILLed) build is swept at the next start', async (t) => {
@@ -70,7 +71,8 @@ test('a crashed (SIGKILLed) build is swept at the next start', async (t) => {
   const report = await sweepLeftovers(store);
   t.deepEqual(report.containers, before.containers);
   t.deepEqual(report.mounts, before.mounts);
-  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [] });
+  t.deepEqual(report.networks, before.networks);
+  t.deepEqual(await leftovers(store.root, child.pid), { mounts: [], containers: [], dirs: [], networks: [] });
   // the snapshots the crashed build used are intact
   t.true((await (await import('../builder/snapshot/index.js')).openSnapshots(store).then((s) => s.chain(base.chainId))).length === 1);
 });

@@ -9,7 +9,8 @@ import { baseSnapshot, leftovers, listLayer } from './helpers/layers.js';
 import { tempDir } from './helpers/temp.js';
 import { testWith } from './helpers/tools.js';
 
-const test = testWith(['runc']);
+// Tests that look for leftovers of this process run serially, so no other test's live step is counted.
+const test = testWith(['runc', 'ip']);
 
 interface Ran {
   exitCode: number;
@@ -39,13 +40,13 @@ async function setup() {
   return { store, base: await baseSnapshot(store) };
 }
 
-test('echo runs in the busybox rootfs and its output streams back', async (t) => {
+test.serial('echo runs in the busybox rootfs and its output streams back', async (t) => {
   const { store, base } = await setup();
   const r = await sh(store, base, 'echo hello; echo oops >&2');
   t.is(r.exitCode, 0);
   t.is(r.stdout, 'hello\n');
   t.is(r.stderr, 'oops\n');
-  t.deepEqual(await leftovers(store.root, process.pid), { mounts: [], containers: [], dirs: [join(store.root, 'snapshots', r.upper.split('/').pop()!)] });
+  t.deepEqual(await leftovers(store.root, process.pid), { mounts: [], containers: [], dirs: [join(store.root, 'snapshots', r.upper.split('/').pop()!)], networks: [] });
 });
 
 test('exit codes come back, including death by signal', async (t) => {
@@ -74,8 +75,8 @@ test('env, cwd (created when missing) and user names resolved from the image', a
 
 test('network none isolates, host shares the host network; hostname and hosts files are provided', async (t) => {
   const { store, base } = await setup();
-  const none = await sh(store, base, 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "', { network: 'none' });
-  t.deepEqual(none.stdout.trim().split('\n'), ['lo']);
+  const none = await sh(store, base, 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; ip link show lo | grep -o "<.*UP.*>" >/dev/null && echo lo-up', { network: 'none' });
+  t.deepEqual(none.stdout.trim().split('\n'), ['lo', 'lo-up'], 'only loopback, and it is up as in docker');
   const hostIfaces = readFileSync('/proc/net/dev', 'utf8').trim().split('\n').slice(2).map((l) => l.split(':')[0].trim()).sort();
   const host = await sh(store, base, 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "', { network: 'host' });
   t.deepEqual(host.stdout.trim().split('\n').sort(), hostIfaces);
@@ -119,7 +120,7 @@ test('FROM scratch: a step with no lowers runs a static binary bind-mounted in',
   t.deepEqual((await listLayer(store, c.descriptor)).map((e) => e.header.name), ['made/'], 'the bind target stub is not in the layer');
 });
 
-test('failures leave no mounts, containers or run dirs behind', async (t) => {
+test.serial('failures leave no mounts, containers or run dirs behind', async (t) => {
   const { store, base } = await setup();
   const r = await sh(store, base, 'exit 3', { cwd: '/x' });
   t.is(r.exitCode, 3);
@@ -130,11 +131,12 @@ test('failures leave no mounts, containers or run dirs behind', async (t) => {
   const left = await leftovers(store.root, process.pid);
   t.deepEqual(left.mounts, []);
   t.deepEqual(left.containers, []);
+  t.deepEqual(left.networks, []);
   t.deepEqual(left.dirs.filter((d) => !d.includes('/tmp-upper-')), []);
   t.deepEqual(readdirSync(join(store.root, 'tmp')), []);
 });
 
-test('an aborted step is killed and cleaned up', async (t) => {
+test.serial('an aborted step is killed and cleaned up', async (t) => {
   const { store, base } = await setup();
   const abort = new AbortController();
   const running = sh(store, base, 'echo started; sleep 300', {
@@ -146,7 +148,7 @@ test('an aborted step is killed and cleaned up', async (t) => {
   const r = await running;
   t.is(r.exitCode, 137);
   const left = await leftovers(store.root, process.pid);
-  t.deepEqual([left.mounts, left.containers], [[], []]);
+  t.deepEqual([left.mounts, left.containers, left.networks], [[], [], []]);
 });
 
 test('a secret is readable in the step and never in the layer', async (t) => {

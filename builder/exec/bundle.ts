@@ -19,6 +19,8 @@ export interface BundleOptions {
   hostname: string;
   /** `host` (docker build's default) shares the host's network; `none` gets a namespace with only lo. */
   network: 'host' | 'none';
+  /** For `none`: an existing namespace to join (one with lo up); a fresh one from runc otherwise. */
+  netnsPath?: string;
   /** Files bind-mounted at /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles: { hosts: string; resolvConf: string; hostname: string };
   /** RLIMIT_NOFILE for the step (docker: 1048576); never above what this process may grant. */
@@ -65,8 +67,8 @@ export function runtimeSpec(o: BundleOptions): Record<string, unknown> {
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${o.user.home}`);
   const root = o.user.uid === 0;
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (o.network === 'none') namespaces.push({ type: 'network' });
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (o.network === 'none') namespaces.push(o.netnsPath ? { type: 'network', path: o.netnsPath } : { type: 'network' });
   const bindFile = (destination: string, source: string): SpecMount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate'] });
   return {
     ociVersion: '1.0.2-dev',

@@ -8,6 +8,7 @@ import { containerNofile, runtimeSpec, standardMountTargets } from './bundle.js'
 import { trackDir, trackMount } from './cleanup.js';
 import { MountStubs } from './mount-stubs.js';
 import { prepareMounts, type RunMount } from './mounts.js';
+import { isolatedNetwork, type IsolatedNetwork } from './netns.js';
 import { mountOverlay, unmount } from './overlay.js';
 import { runcRun } from './runc.js';
 import { resolveUser } from './user.js';
@@ -86,7 +87,9 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
 
     const user = await resolveUser(rootfs, options.user);
     const prepared = await prepareMounts(store, runDir, options.mounts ?? []);
+    let netns: IsolatedNetwork | undefined;
     try {
+      if (network === 'none') netns = await isolatedNetwork();
       const stubs = await MountStubs.create(rootfs, [...standardMountTargets(), ...prepared.targets]);
       try {
         const spec = runtimeSpec({
@@ -97,6 +100,7 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
           user,
           hostname,
           network,
+          netnsPath: netns?.path,
           etcFiles,
           mounts: prepared.spec,
           nofile: containerNofile(),
@@ -108,6 +112,7 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
         await stubs.remove();
       }
     } finally {
+      await netns?.release();
       await prepared.release();
     }
   } finally {

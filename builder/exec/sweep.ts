@@ -2,11 +2,13 @@ import { promises as fs } from 'node:fs';
 import { join, sep } from 'node:path';
 import { processAlive, type Store } from '../../store/index.js';
 import { openSnapshots } from '../snapshot/index.js';
+import { sweepNetworks } from './netns.js';
 import { mountPoints, unmount } from './overlay.js';
 import { CONTAINER_PREFIX, deleteContainer, listContainers } from './runc.js';
 
 export interface SweepReport {
   containers: string[];
+  networks: string[];
   mounts: string[];
   dirs: string[];
 }
@@ -24,7 +26,7 @@ function ownerOf(name: string): number | undefined {
  * store root (from /proc/self/mountinfo, deepest first) and their temp dirs. Live processes' things stay.
  */
 export async function sweepLeftovers(store: Store): Promise<SweepReport> {
-  const report: SweepReport = { containers: [], mounts: [], dirs: [] };
+  const report: SweepReport = { containers: [], networks: [], mounts: [], dirs: [] };
   for (const c of await listContainers()) {
     if (!c.id.startsWith(CONTAINER_PREFIX)) continue;
     const owner = Number(c.id.slice(CONTAINER_PREFIX.length).split('-')[0]);
@@ -33,6 +35,7 @@ export async function sweepLeftovers(store: Store): Promise<SweepReport> {
     await deleteContainer(c.id);
     report.containers.push(c.id);
   }
+  report.networks = await sweepNetworks();
   const root = await fs.realpath(store.root);
   const stale = (await mountPoints())
     .filter((m) => m.startsWith(root + sep))

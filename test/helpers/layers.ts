@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { promises as fs, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -79,8 +80,8 @@ export async function listLayer(store: Store, descriptor: Descriptor): Promise<L
   return out;
 }
 
-/** What a build could have left behind under a store root: mounts, our runc containers, run dirs. */
-export async function leftovers(root: string, pid?: number): Promise<{ mounts: string[]; containers: string[]; dirs: string[] }> {
+/** What a build could have left behind: mounts under the store root, runc containers, run dirs, network namespaces. */
+export async function leftovers(root: string, pid?: number): Promise<{ mounts: string[]; containers: string[]; dirs: string[]; networks: string[] }> {
   const real = realpathSync(root);
   const mounts = (await mountPoints()).filter((m) => m.startsWith(real + '/'));
   const containers = (await listContainers()).map((c) => c.id).filter((id) => pid === undefined || id.startsWith(`tsbuild-${pid}-`));
@@ -88,5 +89,10 @@ export async function leftovers(root: string, pid?: number): Promise<{ mounts: s
   for (const d of [join(real, 'tmp'), join(real, 'snapshots')]) {
     for (const n of await fs.readdir(d).catch(() => [] as string[])) if (/^(run|tmp-[a-z]+)-\d+-/.test(n)) dirs.push(join(d, n));
   }
-  return { mounts, containers, dirs };
+  const networks = execFileSync('ip', ['netns', 'list'])
+    .toString()
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n && n.startsWith(pid === undefined ? 'tsbuild-' : `tsbuild-${pid}-`));
+  return { mounts, containers, dirs, networks };
 }

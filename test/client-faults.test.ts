@@ -28,10 +28,11 @@ withTools.after.always(async () => {
   await registry?.stop();
 });
 
-withTools('a download cut in the middle resumes with a Range request', async (t) => {
+for (const [how, workerThreshold] of [['on the main thread', Infinity], ['in a worker thread', 0]] as const) {
+withTools(`a download cut in the middle resumes with a Range request (${how})`, async (t) => {
   const proxy = await startFaultProxy(registry!.url, { cutBlobAfter: 300_000 });
   try {
-    const client = new RegistryClient({ credentials: anonymous, retry: { baseDelayMs: 10 } });
+    const client = new RegistryClient({ credentials: anonymous, retry: { baseDelayMs: 10 }, workerThreshold });
     const store = await Store.open(tempDir());
     const pulled = await client.pullImage(store, `${proxy.host}/${REF}`);
     t.is(pulled.digest, image.digest);
@@ -48,10 +49,10 @@ withTools('a download cut in the middle resumes with a Range request', async (t)
   }
 });
 
-withTools('bytes that do not match the digest are rejected and never stored', async (t) => {
+withTools(`bytes that do not match the digest are rejected and never stored (${how})`, async (t) => {
   const proxy = await startFaultProxy(registry!.url, { corruptBlobs: true });
   try {
-    const client = new RegistryClient({ credentials: anonymous });
+    const client = new RegistryClient({ credentials: anonymous, workerThreshold });
     const store = await Store.open(tempDir());
     const e = await t.throwsAsync(client.pullImage(store, `${proxy.host}/${REF}`));
     t.true(e instanceof ContentDigestError, e?.message);
@@ -64,6 +65,7 @@ withTools('bytes that do not match the digest are rejected and never stored', as
     await proxy.close();
   }
 });
+}
 
 withTools('429 with Retry-After is waited out', async (t) => {
   const proxy = await startFaultProxy(registry!.url, { tooManyRequests: { times: 1, retryAfter: 1 } });

@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { endpointsFor, emptySettings, type Endpoint, type RegistrySettings } from './hosts.js';
 import { backoffDelay, defaultRetryPolicy, retryAfterMs, sleep, type RetryPolicy } from './retry.js';
-import { discard, header, readBody, Transport, type HttpResponse, type TransportOptions } from './transport.js';
+import { discard, header, readBody, Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
 import type { ProgressListener } from './progress-events.js';
 import type { Descriptor, Reference } from '../../oci/index.js';
 import { parseNormalized } from '../../oci/index.js';
@@ -32,6 +32,11 @@ export interface RegistryClientOptions {
   concurrency?: number;
   /** Progress of pulls and pushes. */
   onProgress?: ProgressListener;
+  /**
+   * Blobs at least this big (default 8 MiB) are downloaded in a worker thread, so that hashing — the
+   * CPU-heavy part of a pull — runs in parallel for parallel layers.
+   */
+  workerThreshold?: number;
 }
 
 export interface RegistryRequest {
@@ -49,6 +54,8 @@ export interface RegistryRequest {
   accept?: number[];
   /** Follow redirects (blob downloads are often redirected to storage). */
   followRedirects?: boolean;
+  /** Sends through this instead of the client's transport (the blob download worker). */
+  via?: { request(req: HttpRequest): Promise<HttpResponse> };
 }
 
 interface EndpointState {
@@ -63,16 +70,20 @@ export class RegistryClient {
   readonly auth: Authenticator;
   readonly retry: RetryPolicy;
   readonly concurrency: number;
+  readonly transportOptions: TransportOptions;
+  readonly workerThreshold: number;
   onProgress: ProgressListener | undefined;
   private readonly origins = new Map<string, Promise<EndpointState>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.settings = options.settings ?? emptySettings();
+    this.transportOptions = options.transport ?? {};
     this.transport = new Transport(options.transport);
     const docker = new DockerCredentials();
     this.auth = new Authenticator(this.transport, options.credentials ?? ((host) => docker.get(host)));
     this.retry = { ...defaultRetryPolicy, ...options.retry };
     this.concurrency = options.concurrency ?? 4;
+    this.workerThreshold = options.workerThreshold ?? 8 << 20;
     this.onProgress = options.onProgress;
   }
 
@@ -129,7 +140,7 @@ export class RegistryClient {
       const body = typeof req.body === 'function' ? await req.body() : req.body;
       let res: HttpResponse;
       try {
-        res = await this.transport.request({ method: req.method, url, headers, ...(body ? { body } : {}), verifyTls: sameOrigin ? state.verifyTls : true });
+        res = await (req.via ?? this.transport).request({ method: req.method, url, headers, ...(body ? { body } : {}), verifyTls: sameOrigin ? state.verifyTls : true });
       } catch (e) {
         if (typeof body === 'object' && !Buffer.isBuffer(body)) body.destroy();
         if (isTransient(e) && !req.noRetry && attempt < this.retry.retries) {

@@ -168,3 +168,20 @@ test('snapshots: each chain is unpacked once, concurrent requests share it, shor
   t.is(again!.link, a!.link);
   t.deepEqual(readdirSync(snapshots.root).filter((n) => n.startsWith('tmp-')), [], 'no temp dirs left');
 });
+
+test('hostile layer: a dir swapped for a symlink after its whiteouts, xattrs and times were queued stays inside', async (t) => {
+  const { root, sentinel } = arena();
+  writeFileSync(join(sentinel, 'x'), 'keep');
+  const before = statSync(sentinel).mtimeMs;
+  await unpack(root, [
+    { name: 'a/', mtime: new Date(0) },
+    { name: 'a/.wh.x' },
+    { name: 'a/.wh..wh..opq' },
+    { name: 'a', type: 'symlink', linkname: sentinel },
+  ]);
+  t.deepEqual(readdirSync(sentinel).sort(), ['secret', 'x']);
+  t.is(readFileSync(join(sentinel, 'x'), 'utf8'), 'keep', 'the whiteout was not made through the symlink');
+  t.is(statSync(sentinel).mtimeMs, before, 'no times were set through the symlink');
+  t.deepEqual(await readXattrs([sentinel]), new Map(), 'no opaque marker on the outside dir');
+  t.true(lstatSync(join(root, sentinel.slice(1), 'x')).isCharacterDevice(), 'the whiteout landed where the symlink points inside the root');
+});

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DigestStream, type DiffID } from '../../oci/index.js';
@@ -38,8 +38,10 @@ export interface UnpackResult {
 }
 
 class Applier {
-  private readonly dirTimes: Array<{ path: string; mtime: number }> = [];
-  private readonly xattrs: XattrMap = new Map();
+  // Deferred work is recorded by path relative to the root and re-resolved inside the root when it runs:
+  // a later entry of the same layer may have turned a parent dir into a symlink pointing outside.
+  private readonly dirTimes: Array<{ rel: string; mtime: number }> = [];
+  private readonly xattrs = new Map<string, Map<string, Buffer>>();
   private readonly whiteouts: string[] = [];
   private readonly created = new Set<string>();
 
@@ -56,7 +58,9 @@ class Applier {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       await this.ensureDir(dirname(path));
     }
-    await fs.mkdir(path, { mode: 0o755 });
+    await fs.mkdir(path, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
     this.created.add(path);
   }
 
@@ -91,7 +95,7 @@ class Applier {
     if (name.startsWith(WHITEOUT_PREFIX)) {
       const target = join(parent, name.slice(WHITEOUT_PREFIX.length));
       await this.removeExisting(target, false);
-      if (this.mode === 'overlay') this.whiteouts.push(target);
+      if (this.mode === 'overlay') this.whiteouts.push(relative(this.root, target));
       return;
     }
 
@@ -141,28 +145,40 @@ class Applier {
       if (key.startsWith('trusted.overlay.')) continue;
       this.setXattr(target, key, value);
     }
-    if (h.type === 'directory') this.dirTimes.push({ path: target, mtime: h.mtime });
+    if (h.type === 'directory') this.dirTimes.push({ rel: relative(this.root, target), mtime: h.mtime });
     else await fs.lutimes(target, h.mtime, h.mtime);
   }
 
   private setXattr(path: string, key: string, value: Buffer): void {
-    let attrs = this.xattrs.get(path);
-    if (!attrs) this.xattrs.set(path, (attrs = new Map()));
+    const rel = relative(this.root, path);
+    let attrs = this.xattrs.get(rel);
+    if (!attrs) this.xattrs.set(rel, (attrs = new Map()));
     attrs.set(key, value);
+  }
+
+  /** Where a recorded path is now, resolved inside the root (the last component is never followed). */
+  private async locate(rel: string): Promise<string> {
+    if (rel === '') return this.root;
+    const parent = dirname(rel);
+    return join(parent === '.' ? this.root : await resolveInRoot(this.root, parent, true), basename(rel));
   }
 
   async finish(): Promise<void> {
     const queue = [...this.whiteouts];
     const worker = async () => {
-      for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+      for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
+        const p = await this.locate(rel);
+        await this.ensureDir(dirname(p));
         await fs.rm(p, { recursive: true, force: true });
         await run('mknod', ['-m', '000', p, 'c', '0', '0']);
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
-    await writeXattrs(this.xattrs);
-    this.dirTimes.sort((a, b) => b.path.length - a.path.length);
-    for (const d of this.dirTimes) await fs.utimes(d.path, d.mtime, d.mtime).catch(() => undefined);
+    const xattrs: XattrMap = new Map();
+    for (const [rel, attrs] of this.xattrs) xattrs.set(await this.locate(rel), attrs);
+    await writeXattrs(xattrs);
+    this.dirTimes.sort((a, b) => b.rel.length - a.rel.length);
+    for (const d of this.dirTimes) await fs.lutimes(await this.locate(d.rel), d.mtime, d.mtime).catch(() => undefined);
   }
 }
 

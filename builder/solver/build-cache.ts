@@ -8,6 +8,8 @@ import { tempName, type Store } from '../../store/index.js';
 export interface CacheRecord {
   layer?: { descriptor: Descriptor; diffID: DiffID };
   emptyLayer: boolean;
+  /** When the step ran (its history time). */
+  created?: string;
 }
 
 /** Hashes the parts of a cache key (each part length-prefixed, so parts cannot run into each other). */

@@ -101,7 +101,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
 
   const exportStep = progress.step('exporting to image');
-  const written = await writeImage(store, result.image, created);
+  const written = await writeImage(store, result.image, result.created);
   exportStep.note(`writing image ${written.configDigest}`);
   await tagImage(store, written, options.tags);
   for (const t of options.tags) exportStep.note(`naming to ${familiarReference(parseNormalized(t))}`);

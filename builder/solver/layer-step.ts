@@ -14,6 +14,11 @@ export interface StageState {
   image: ImageState;
   top: ChainID | undefined;
   key: string;
+  /**
+   * The time of the latest step: a cache hit keeps the time recorded when the layer was made, so a
+   * fully cached rebuild gives the same config and digest (as docker's cache does).
+   */
+  created: string;
 }
 
 /** Makes sure the snapshot for `layer` on top of `parent` exists (a cache hit from another machine state). */
@@ -56,12 +61,14 @@ export async function layerStep(
   if (!ctx.noCache) {
     const hit = await ctx.cache.get(key);
     if (hit) {
+      if (ctx.sourceDateEpoch === undefined && hit.created) state.created = hit.created;
+      else state.created = ctx.created;
       if (hit.layer) {
         const layer: ImageLayer = { descriptor: hit.layer.descriptor, diffID: hit.layer.diffID };
         state.top = await ensureSnapshot(ctx, state.top, layer);
-        state.image.addLayer(layer, createdBy, ctx.created);
+        state.image.addLayer(layer, createdBy, state.created);
       } else {
-        state.image.addEmptyHistory(createdBy, ctx.created);
+        state.image.addEmptyHistory(createdBy, state.created);
       }
       state.key = key;
       step.cached();
@@ -100,16 +107,17 @@ export async function layerStep(
       ...(ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.sourceDateEpoch } : {}),
       ...(result.exclude ? { exclude: result.exclude } : {}),
     });
+    state.created = ctx.created;
     if (commit.emptyLayer) {
-      state.image.addEmptyHistory(createdBy, ctx.created);
-      await ctx.cache.put(key, { emptyLayer: true });
+      state.image.addEmptyHistory(createdBy, state.created);
+      await ctx.cache.put(key, { emptyLayer: true, created: state.created });
     } else {
       const layer: ImageLayer = { descriptor: commit.descriptor, diffID: commit.diffId };
       const chainId = chainIdOf(state.top, commit.diffId);
       await ctx.snapshots.adopt(chainId, state.top, rootfs.upper);
       state.top = chainId;
-      state.image.addLayer(layer, createdBy, ctx.created);
-      await ctx.cache.put(key, { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false });
+      state.image.addLayer(layer, createdBy, state.created);
+      await ctx.cache.put(key, { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false, created: state.created });
     }
     state.key = key;
   } finally {

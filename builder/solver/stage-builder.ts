@@ -22,11 +22,11 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
   if (base.type === 'stage') {
     const result = await ctx.stage(base.index);
     const image = result.image.clone();
-    return { state: { image, top: result.top, key: cacheKey('stage', result.key) }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
+    return { state: { image, top: result.top, key: cacheKey('stage', result.key), created: result.created }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
   }
   if (base.type === 'scratch') {
     return {
-      state: { image: ImageState.scratch(ctx.platform), top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})) },
+      state: { image: ImageState.scratch(ctx.platform), top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created },
       scope: new StageScope(ctx.plan, {}),
       triggers: [],
     };
@@ -40,7 +40,12 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
   const image = ImageState.fromBase(resolved.config, resolved.manifest.layers);
   const top = await unpackImageLayers(ctx.store, ctx.snapshots, image.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffID })));
   return {
-    state: { image, top: top?.chainId, key: cacheKey('image', resolved.manifestDigest) },
+    state: {
+      image,
+      top: top?.chainId,
+      key: cacheKey('image', resolved.manifestDigest),
+      created: ctx.sourceDateEpoch === undefined && resolved.config.created ? resolved.config.created : ctx.created,
+    },
     scope: new StageScope(ctx.plan, { imageEnv: resolved.config.config?.Env ?? [] }),
     triggers: image.takeOnBuild(),
   };
@@ -97,7 +102,7 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       } else {
         const text = applyMetadata(state.image, inst, flags);
         if (text === undefined) throw new Error(`${inst.kind} cannot be used here`);
-        state.image.addEmptyHistory(text, ctx.created);
+        state.image.addEmptyHistory(text, state.created);
         state.key = cacheKey(state.key, text);
       }
       step.done();
@@ -107,5 +112,5 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       throw new BuildStepError(err.message, name, err.location ?? inst.location, err.outputTail, err.exitCode);
     }
   }
-  return { image: state.image, top: state.top, key: state.key, scope };
+  return { image: state.image, top: state.top, key: state.key, scope, created: state.created };
 }

@@ -8,6 +8,8 @@ export interface StageResult {
   top: ChainID | undefined;
   /** The cache state key after the last step (children's keys build on it). */
   key: string;
+  /** The time of its latest step (the image's `created`). */
+  created: string;
   /** ENV and ARGs at the end of the stage (a child stage starts with them). */
   scope: StageScope;
 }

@@ -1,0 +1,119 @@
+/**
+ * What a build leaves behind: the tagged image, --output OCI layouts (dir and tar) and docker archives,
+ * save/load, the build cache, --target, and reproducible digests with SOURCE_DATE_EPOCH.
+ */
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { testWith } from './helpers/tools.js';
+import { projectRoot, run, tsbuild } from './helpers/run.js';
+import { tempDir } from './helpers/temp.js';
+import { DOCKER, dockerRun, loadBusyboxIntoDocker, removeImages, storeWithBusybox } from './helpers/build-compare.js';
+
+const test = testWith(['runc', 'skopeo', 'dockerd']);
+const fixture = (name: string) => join(projectRoot, 'fixtures', name);
+
+async function ok(root: string, args: string[], env: Record<string, string> = {}) {
+  const r = await tsbuild(root, args, { env: { ...process.env, ...env } });
+  if (r.code !== 0) throw new Error(`tsbuild ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+async function manifestDigest(root: string, ref: string): Promise<string> {
+  return (JSON.parse((await ok(root, ['inspect', ref])).stdout) as { Digest: string }).Digest;
+}
+
+/** A copy of a fixture in a temp dir, so a test may change files. */
+async function copyFixture(name: string): Promise<string> {
+  const dir = join(tempDir('ctx-'), name);
+  await fs.cp(fixture(name), dir, { recursive: true });
+  return dir;
+}
+
+test('--output type=oci (dir and tar) and type=docker write layouts skopeo reads and archives docker loads', async (t) => {
+  const root = await storeWithBusybox();
+  const out = tempDir('outputs-');
+  const ociDir = join(out, 'layout');
+  const ociTar = join(out, 'image-oci.tar');
+  const dockerTar = join(out, 'image-docker.tar');
+  await ok(root, ['build', '--progress', 'plain', '-t', 'outputs:v1', '--output', `type=oci,dest=${ociDir}`, '--output', `type=oci,dest=${ociTar}`, '--output', `type=docker,dest=${dockerTar}`, fixture('basic')]);
+  const fromDir = await run('skopeo', ['inspect', `oci:${ociDir}:v1`]);
+  t.is(fromDir.code, 0, fromDir.stderr);
+  t.is((JSON.parse(fromDir.stdout) as { Layers: string[] }).Layers.length, 5);
+  const fromTar = await run('skopeo', ['inspect', `oci-archive:${ociTar}:v1`]);
+  t.is(fromTar.code, 0, fromTar.stderr);
+  t.is(JSON.parse(fromTar.stdout).Digest, await manifestDigest(root, 'outputs:v1'));
+  await loadBusyboxIntoDocker();
+  const loaded = await run(DOCKER, ['load', '-i', dockerTar]);
+  t.is(loaded.code, 0, loaded.stderr);
+  t.regex(loaded.stdout, /Loaded image: outputs:v1/);
+  try {
+    t.is((await dockerRun('outputs:v1')).stdout, 'hello world\n');
+  } finally {
+    await removeImages('outputs:v1');
+  }
+});
+
+test('save and load round-trip between stores, and load reads what docker save wrote', async (t) => {
+  const root = await storeWithBusybox();
+  await ok(root, ['build', '-q', '-t', 'roundtrip:v1', fixture('basic')]);
+  const archive = join(tempDir('save-'), 'roundtrip.tar');
+  await ok(root, ['save', '-o', archive, 'roundtrip:v1']);
+  const other = join(tempDir('other-root-'), 'root');
+  const loaded = await ok(other, ['load', '-i', archive]);
+  t.regex(loaded.stdout, /Loaded image: roundtrip:v1/);
+  t.is(await manifestDigest(other, 'roundtrip:v1'), await manifestDigest(root, 'roundtrip:v1'));
+
+  await loadBusyboxIntoDocker();
+  const fromDocker = join(tempDir('docker-save-'), 'busybox.tar');
+  const saved = await run(DOCKER, ['save', '-o', fromDocker, 'busybox:latest']);
+  t.is(saved.code, 0, saved.stderr);
+  const fresh = join(tempDir('fresh-root-'), 'root');
+  await ok(fresh, ['load', '-i', fromDocker]);
+  // The loaded base is usable for a build.
+  await ok(fresh, ['build', '-q', '-t', 'on-docker-base:v1', fixture('basic')]);
+  const images = await ok(fresh, ['images', '--format', 'json']);
+  t.regex(images.stdout, /"repository":"busybox"/);
+  t.regex(images.stdout, /"repository":"on-docker-base"/);
+});
+
+test('the build cache: a second build reuses every layer; a changed context file rebuilds from its COPY on', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await copyFixture('from-arg');
+  const first = await ok(root, ['build', '--progress', 'plain', '-t', 'cached:v1', ctx]);
+  t.notRegex(first.stderr, /CACHED/);
+  const second = await ok(root, ['build', '--progress', 'plain', '-t', 'cached:v2', ctx]);
+  t.is((second.stderr.match(/CACHED/g) ?? []).length, 2, second.stderr);
+  t.is(await manifestDigest(root, 'cached:v2'), await manifestDigest(root, 'cached:v1'));
+  await fs.writeFile(join(ctx, 'payload.txt'), 'payload v2\n');
+  const third = await ok(root, ['build', '--progress', 'plain', '-t', 'cached:v3', ctx]);
+  t.notRegex(third.stderr, /CACHED/);
+  const noCache = await ok(root, ['build', '--progress', 'plain', '--no-cache', '-t', 'cached:v4', ctx]);
+  t.notRegex(noCache.stderr, /CACHED/);
+});
+
+test('two --no-cache builds with SOURCE_DATE_EPOCH give the same digest', async (t) => {
+  const root = await storeWithBusybox();
+  const env = { SOURCE_DATE_EPOCH: '1700000000' };
+  await ok(root, ['build', '-q', '--no-cache', '-t', 'repro:a', fixture('copy-rules')], env);
+  await ok(root, ['build', '-q', '--no-cache', '-t', 'repro:b', fixture('copy-rules')], env);
+  const a = await manifestDigest(root, 'repro:a');
+  t.is(await manifestDigest(root, 'repro:b'), a);
+  const inspect = JSON.parse((await ok(root, ['inspect', 'repro:a'])).stdout) as { Created: string; History: { created: string }[] };
+  t.is(inspect.Created, '2023-11-14T22:13:20Z');
+  t.true(inspect.History.slice(1).every((h) => h.created === '2023-11-14T22:13:20Z'));
+});
+
+test('--target builds the named stage and only what it needs; --build-arg reaches ARGs', async (t) => {
+  const root = await storeWithBusybox();
+  const r = await ok(root, ['build', '--progress', 'plain', '--target', 'builder', '--build-arg', 'VERSION=9.9', '-t', 'target:v1', fixture('multistage')]);
+  t.notRegex(r.stderr, /\[(other|unused|tiny) /);
+  const out = tempDir('target-');
+  await ok(root, ['save', '-o', join(out, 'x.tar'), 'target:v1']);
+  await loadBusyboxIntoDocker();
+  await run(DOCKER, ['load', '-i', join(out, 'x.tar')]);
+  try {
+    t.is((await dockerRun('target:v1', ['cat', '/out/artifact'])).stdout, 'built 9.9\n');
+  } finally {
+    await removeImages('target:v1');
+  }
+});

@@ -108,3 +108,21 @@ withTools('progress: plain lines when not on a terminal', async (t) => {
   t.notRegex(out, /\x1b\[/);
   client.close();
 });
+
+withTools('headManifest and openBlob (the mirror\'s upstream calls)', async (t) => {
+  const source = await Store.open(tempDir());
+  const image = await makeBusyboxImage(source, `${registry!.host}/tests/upstream:v1`);
+  const client = new RegistryClient({ credentials: anonymous });
+  await client.pushImage(source, `${registry!.host}/tests/upstream:v1`);
+  const head = await client.headManifest(`${registry!.host}/tests/upstream:v1`);
+  t.is(head.digest, image.digest);
+  t.is(head.mediaType, MediaType.ociManifest);
+  const layer = image.manifest.layers[0]!;
+  const opened = await client.openBlob(`${registry!.host}/tests/upstream`, layer.digest, { offset: 1000 });
+  t.is(opened.offset, 1000);
+  t.is(opened.size, layer.size);
+  const chunks: Buffer[] = [];
+  for await (const c of opened.stream) chunks.push(c as Buffer);
+  t.true(Buffer.concat(chunks).equals(image.layer.subarray(1000)));
+  client.close();
+});

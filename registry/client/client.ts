@@ -17,7 +17,9 @@ import type { Descriptor, Reference } from '../../oci/index.js';
 import { parseNormalized } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import { fetchBlob } from './blob-fetch.js';
-import { fetchManifest, type FetchedManifest } from './manifest.js';
+import { fetchManifest, headManifest, type FetchedManifest, type ManifestHead } from './manifest.js';
+import { openBlob, type OpenedBlob } from './blob-open.js';
+import type { Digest } from '../../oci/index.js';
 import { pullImage, type PullOptions, type PullResult } from './pull.js';
 import { pushImage, type PushOptions, type PushResult } from './push.js';
 
@@ -206,6 +208,16 @@ export class RegistryClient {
   /** The manifest or index a reference points at, with its digest (mirrors first for pulls). */
   resolveManifest(ref: string | Reference, endpoints?: Endpoint[]): Promise<FetchedManifest> {
     return fetchManifest(this, typeof ref === 'string' ? parseNormalized(ref) : ref, endpoints);
+  }
+
+  /** What a tag points at (HEAD), for cheap freshness checks. */
+  headManifest(ref: string | Reference, endpoints?: Endpoint[]): Promise<ManifestHead> {
+    return headManifest(this, typeof ref === 'string' ? parseNormalized(ref) : ref, endpoints);
+  }
+
+  /** Streams a blob (unverified; optionally from an offset) from the first endpoint that has it. */
+  openBlob(ref: string | Pick<Reference, 'registry' | 'repository'>, digest: Digest, options?: { offset?: number; endpoints?: Endpoint[] }): Promise<OpenedBlob> {
+    return openBlob(this, typeof ref === 'string' ? parseNormalized(ref) : ref, digest, options);
   }
 
   /** Downloads one blob of a repository into the store, verified. */

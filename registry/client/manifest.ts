@@ -83,3 +83,38 @@ export async function fetchManifest(client: RegistryClient, ref: Reference, endp
   }
   throw lastError ?? new NotFoundError(familiarReference(ref));
 }
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  endpoint: Endpoint;
+}
+
+/**
+ * What a tag points at, without downloading the manifest (HEAD; registries answer with
+ * Docker-Content-Digest). Falls back to a GET when a registry leaves the digest out.
+ */
+export async function headManifest(client: RegistryClient, ref: Reference, endpoints?: Endpoint[]): Promise<ManifestHead> {
+  const reference = ref.digest ?? ref.tag;
+  if (!reference) throw new RegistryClientError(`reference ${familiarReference(ref)} has neither a tag nor a digest`);
+  const list = endpoints ?? (await client.endpoints(ref.registry));
+  let lastError: unknown;
+  for (const endpoint of list) {
+    const repository = endpointRepository(endpoint, ref.repository);
+    try {
+      const res = await client.request(endpoint, { method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifestAccept }, scopes: [repositoryScope(repository, ['pull'])] });
+      discard(res);
+      if (res.status === 404) continue;
+      const digest = header(res, 'docker-content-digest');
+      if (!digest || (ref.digest && digest !== ref.digest)) break;
+      return { digest: digest as Digest, mediaType: (header(res, 'content-type') ?? '').split(';')[0]!.trim(), size: Number(header(res, 'content-length') ?? 0), endpoint };
+    } catch (e) {
+      lastError = e;
+      if (!endpoint.mirror) throw e;
+    }
+  }
+  void lastError;
+  const full = await fetchManifest(client, ref, list);
+  return { digest: full.digest, mediaType: full.mediaType, size: full.bytes.length, endpoint: full.endpoint };
+}

@@ -62,6 +62,7 @@ export class ProgressPrinter {
       row = { digest: event.digest, phase: event.phase, current: 0, total: event.total, startedAt: Date.now() };
       this.rows.set(event.digest, row);
     }
+    if (changed && (event.phase === 'downloading' || event.phase === 'uploading') && row.phase === 'waiting') row.startedAt = Date.now();
     row.phase = event.phase;
     row.current = event.current;
     row.total = event.total;

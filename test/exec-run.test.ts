@@ -199,3 +199,14 @@ test('bind mounts are read-only by default; read-write changes are discarded', a
   t.is(readFileSync(join(src, 'sub/in.txt'), 'utf8'), 'from host');
   t.deepEqual((await leftovers(store.root, process.pid)).mounts, []);
 });
+
+test('a step that swaps a stub parent for a symlink cannot make the stub cleanup touch the host', async (t) => {
+  const { store, base } = await setup();
+  const host = tempDir();
+  mkdirSync(join(host, 'y/cache'), { recursive: true });
+  const r = await sh(store, base, `mv /x /x-old && ln -s ${host} /x && echo swapped`, {
+    mounts: [{ type: 'cache', target: '/x/y/cache', id: 'swap' }],
+  });
+  t.is(r.stdout, 'swapped\n', r.stderr);
+  t.true(existsSync(join(host, 'y/cache')), 'the host dir the symlink points at is untouched');
+});

@@ -4,7 +4,7 @@ import { startDistribution, type RunningRegistry } from './helpers/distribution.
 import { makeBusyboxImage } from './helpers/busybox-image.js';
 import { tempDir } from './helpers/temp.js';
 import { run } from './helpers/run.js';
-import { Store, resolveImage } from '../store/index.js';
+import { Store, resolveImage, exportOciLayout } from '../store/index.js';
 import { PassThrough } from 'node:stream';
 import { MediaType, parseNormalized, parsePlatform } from '../oci/index.js';
 import { RegistryClient, NotFoundError, ProgressPrinter } from '../registry/client/index.js';
@@ -124,5 +124,27 @@ withTools('headManifest and openBlob (the mirror\'s upstream calls)', async (t) 
   const chunks: Buffer[] = [];
   for await (const c of opened.stream) chunks.push(c as Buffer);
   t.true(Buffer.concat(chunks).equals(image.layer.subarray(1000)));
+  client.close();
+});
+
+withTools('interop: pulls a Docker schema 2 image that skopeo pushed, and skopeo pulls what we push', async (t) => {
+  const source = await Store.open(tempDir());
+  const image = await makeBusyboxImage(source, 'local/busybox:latest');
+  const layout = tempDir();
+  await exportOciLayout(source.blobs, layout, [{ digest: image.digest, mediaType: MediaType.ociManifest, size: image.manifestBytes.length, tag: 'v1' }]);
+  const copy = await run('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${registry!.host}/tests/from-skopeo:v1`]);
+  t.is(copy.code, 0, copy.stderr);
+  const client = new RegistryClient({ credentials: anonymous });
+  const dest = await Store.open(tempDir());
+  const pulled = await client.pullImage(dest, `${registry!.host}/tests/from-skopeo:v1`);
+  t.is(pulled.mediaType, MediaType.dockerManifest);
+  t.is(pulled.layers[0]!.mediaType, MediaType.dockerLayerGzip);
+  const resolved = await resolveImage(dest.blobs, pulled.digest);
+  t.deepEqual(resolved.config.rootfs.diff_ids, [image.diffId]);
+  // and back: push the Docker-typed image elsewhere, skopeo copies it to an OCI layout
+  await client.pushImage(dest, `${registry!.host}/tests/from-skopeo:v1`, `${registry!.host}/tests/roundtrip:v1`);
+  const out = tempDir();
+  const back = await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry!.host}/tests/roundtrip:v1`, `oci:${out}:v1`]);
+  t.is(back.code, 0, back.stderr);
   client.close();
 });

@@ -176,7 +176,8 @@ export class RegistryClient {
         const text = await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
         throw new DeniedError(endpoint.host, registryErrorDetail(text) || `access to ${url.pathname} was denied`);
       }
-      if (status === 404) return res;
+      // A missing manifest or blob is an answer for reads; for writes it is a failure.
+      if (status === 404 && (req.method === 'GET' || req.method === 'HEAD')) return res;
       const text = await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
       const error = new HttpStatusError(status, req.method, `${url.origin}${url.pathname}`, registryErrorDetail(text));
       if ((status === 429 || status >= 500) && !req.noRetry && attempt < this.retry.retries) {

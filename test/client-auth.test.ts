@@ -87,6 +87,10 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
     const dest = await Store.open(tempDir());
     const pulled = await anonymous.pullImage(dest, `${registry.host}/proj/two:v1`);
     t.is(pulled.digest, image.digest);
+    // Tokens are cached until they expire: a second pull asks the token server for nothing new.
+    const before = tokens.requests.length;
+    await anonymous.pullImage(await Store.open(tempDir()), `${registry.host}/proj/two:v1`);
+    t.is(tokens.requests.length, before);
     const denied = await t.throwsAsync(anonymous.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/three:v1`));
     t.true(denied instanceof UnauthorizedError, denied?.message);
     t.regex(denied!.message, new RegExp(`run tsbuild login ${registry.host}$`));

@@ -117,3 +117,27 @@ withTools('TLS: an untrusted certificate names --insecure-registry; insecure hos
     await proxy.close();
   }
 });
+
+withTools('an upload cut in the middle is retried with a new upload session', async (t) => {
+  const proxy = await startFaultProxy(registry!.url, { cutUploadAfter: 100_000 });
+  try {
+    const source = await Store.open(tempDir());
+    const fresh = await makeBusyboxImage(source, `${proxy.host}/tests/upload-retry:v1`);
+    const client = new RegistryClient({ credentials: anonymous, retry: { baseDelayMs: 10 }, concurrency: 1 });
+    const pushed = await client.pushImage(source, `${proxy.host}/tests/upload-retry:v1`);
+    t.is(pushed.digest, fresh.digest);
+    const uploads = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/'));
+    const perBlob = new Map<string, number>();
+    for (const u of uploads) {
+      const digest = new URL(u.url, 'http://x').searchParams.get('digest')!;
+      perBlob.set(digest, (perBlob.get(digest) ?? 0) + 1);
+    }
+    t.deepEqual([...perBlob.values()].sort(), [1, 2], 'the cut upload was sent again, the other once');
+    t.is(proxy.requests.filter((r) => r.method === 'POST').length, 3, 'a new session for the retry');
+    const pulled = await client.pullImage(await Store.open(tempDir()), `${registry!.host}/tests/upload-retry:v1`);
+    t.is(pulled.digest, fresh.digest);
+    client.close();
+  } finally {
+    await proxy.close();
+  }
+});

@@ -76,3 +76,24 @@ withTools('a mirror serving wrong bytes is detected by digest and skipped for th
     await corrupt.close();
   }
 });
+
+withTools('mirrors of any registry: a dead mirror and a mirror without the image fall through to the registry', async (t) => {
+  const empty = await startDistribution();
+  try {
+    const notices: string[] = [];
+    const client = new RegistryClient({
+      credentials: async () => undefined,
+      settings: { mirrors: { [registry!.host]: [{ location: '127.0.0.1:1' }, { location: `${empty.host}/cache` }] }, insecureRegistries: [] },
+      onProgress: (e) => void (e.type === 'notice' && notices.push(e.message)),
+    });
+    const pulled = await client.pullImage(await Store.open(tempDir()), `${registry!.host}/library/busybox:latest`);
+    t.is(pulled.digest, image.digest);
+    t.regex(notices.join('\n'), /127\.0\.0\.1:1 failed .*connection refused/);
+    t.regex(empty.logs(), /GET \/v2\/cache\/library\/busybox\/manifests\/latest HTTP\/1.1" 404/);
+    const missing = await t.throwsAsync(client.pullImage(await Store.open(tempDir()), `${registry!.host}/library/nothing:here`));
+    t.regex(missing!.message, /^not found: 127\.0\.0\.1:\d+\/library\/nothing:here/);
+    client.close();
+  } finally {
+    await empty.stop();
+  }
+});

@@ -15,6 +15,8 @@ export interface FaultRules {
   cutBlobAfter?: number;
   /** Answer the first N manifest GETs with 429 and this Retry-After (seconds). */
   tooManyRequests?: { times: number; retryAfter: number };
+  /** Drop the connection of the first blob upload (PUT or PATCH) after this many request bytes. */
+  cutUploadAfter?: number;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: string; cert: string };
 }
@@ -32,6 +34,7 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
   const requests: ProxiedRequest[] = [];
   let cutDone = false;
   let throttled = 0;
+  let uploadCut = false;
   const handler: http.RequestListener = (req, res) => {
     requests.push({ method: req.method!, url: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}) });
     const isBlobGet = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url!);
@@ -39,6 +42,16 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
       throttled++;
       res.writeHead(429, { 'retry-after': String(rules.tooManyRequests.retryAfter), 'content-type': 'application/json' });
       res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
+      return;
+    }
+    if (rules.cutUploadAfter !== undefined && !uploadCut && (req.method === 'PUT' || req.method === 'PATCH') && /\/blobs\/uploads\//.test(req.url!)) {
+      uploadCut = true;
+      let seen = 0;
+      req.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen >= rules.cutUploadAfter!) req.socket.destroy();
+      });
+      req.on('end', () => req.socket.destroy());
       return;
     }
     const headers = { ...req.headers, host: targetUrl.host };

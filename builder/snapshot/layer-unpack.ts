@@ -1,11 +1,28 @@
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  promises as fs,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DigestStream, type DiffID } from '../../oci/index.js';
 import { decompress, type DecompressMode } from './compression.js';
-import { cleanInside, resolveInRoot } from './safe-path.js';
+import { cleanInside, resolveInRoot, resolveInRootSync } from './safe-path.js';
 import { readTar, type TarHeader } from './tar-format.js';
 import { writeXattrs, type XattrMap } from './xattrs.js';
 
@@ -37,6 +54,10 @@ export interface UnpackResult {
   entries: number;
 }
 
+/**
+ * Applies entries one by one. File system calls are synchronous on purpose: a layer is thousands of
+ * tiny operations, and the thread-pool round trip of each async call costs more than the call.
+ */
 class Applier {
   // Deferred work is recorded by path relative to the root and re-resolved inside the root when it runs:
   // a later entry of the same layer may have turned a parent dir into a symlink pointing outside.
@@ -44,90 +65,131 @@ class Applier {
   private readonly xattrs = new Map<string, Map<string, Buffer>>();
   private readonly whiteouts: string[] = [];
   private readonly created = new Set<string>();
+  /**
+   * Parent names already resolved to real directories. Every component of a cached path is a real dir,
+   * so it stays valid until something is removed or replaced — which clears the cache.
+   */
+  private readonly parents = new Map<string, string>();
 
   constructor(
     private readonly root: string,
     private readonly mode: 'overlay' | 'apply',
   ) {}
 
-  private async ensureDir(path: string): Promise<void> {
+  private ensureDir(path: string): void {
+    let st;
     try {
-      if ((await fs.lstat(path)).isDirectory()) return;
-      await fs.rm(path, { recursive: true, force: true });
+      st = lstatSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await this.ensureDir(dirname(path));
     }
-    await fs.mkdir(path, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
+    if (st?.isDirectory()) return;
+    if (st) this.remove(path);
+    else this.ensureDir(dirname(path));
+    try {
+      mkdirSync(path, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
     this.created.add(path);
   }
 
-  private async removeExisting(path: string, keepDir: boolean): Promise<void> {
+  private remove(path: string): void {
+    rmSync(path, { recursive: true, force: true });
+    this.parents.clear();
+  }
+
+  private removeExisting(path: string, keepDir: boolean): void {
+    let st;
     try {
-      const st = await fs.lstat(path);
-      if (keepDir && st.isDirectory()) return;
-      await fs.rm(path, { recursive: true, force: true });
+      st = lstatSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return;
     }
+    if (keepDir && st.isDirectory()) return;
+    this.remove(path);
+  }
+
+  private parentDir(parentRel: string): string {
+    if (parentRel === '.') return this.root;
+    let dir = this.parents.get(parentRel);
+    if (!dir) {
+      dir = resolveInRootSync(this.root, parentRel, true);
+      this.ensureDir(dir);
+      this.parents.set(parentRel, dir);
+    }
+    return dir;
   }
 
   async apply(h: TarHeader, body: AsyncGenerator<Buffer>): Promise<void> {
     const rel = cleanInside(h.name);
     if (!rel) return; // the root itself
     const name = basename(rel);
-    const parentRel = dirname(rel);
-    const parent = parentRel === '.' ? this.root : await resolveInRoot(this.root, parentRel, true);
-    await this.ensureDir(parent);
+    const parent = this.parentDir(dirname(rel));
 
     if (name === OPAQUE_WHITEOUT) {
       if (this.mode === 'overlay') this.setXattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
       else {
-        for (const child of await fs.readdir(parent)) {
+        for (const child of readdirSync(parent)) {
           const p = join(parent, child);
-          if (!this.created.has(p)) await fs.rm(p, { recursive: true, force: true });
+          if (!this.created.has(p)) this.remove(p);
         }
       }
       return;
     }
     if (name.startsWith(WHITEOUT_PREFIX)) {
       const target = join(parent, name.slice(WHITEOUT_PREFIX.length));
-      await this.removeExisting(target, false);
+      this.removeExisting(target, false);
       if (this.mode === 'overlay') this.whiteouts.push(relative(this.root, target));
       return;
     }
 
     const target = join(parent, name);
-    await this.removeExisting(target, h.type === 'directory');
+    this.removeExisting(target, h.type === 'directory');
     this.created.add(target);
     switch (h.type) {
       case 'directory':
-        await fs.mkdir(target, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-        break;
-      case 'file': {
-        const fh = await fs.open(target, 'wx', 0o600);
         try {
-          for await (const chunk of body) await fh.write(chunk);
-        } finally {
-          await fh.close();
+          mkdirSync(target, { mode: 0o700 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         }
         break;
+      case 'file': {
+        const fd = openSync(target, 'wx', 0o600);
+        try {
+          for await (const chunk of body) {
+            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+          }
+          fchownSync(fd, h.uid, h.gid);
+          fchmodSync(fd, h.mode & 0o7777);
+          futimesSync(fd, h.mtime, h.mtime);
+        } finally {
+          closeSync(fd);
+        }
+        this.keepXattrs(target, h);
+        return;
       }
       case 'symlink':
-        await fs.symlink(h.linkname ?? '', target);
-        break;
+        symlinkSync(h.linkname ?? '', target);
+        lchownSync(target, h.uid, h.gid);
+        lutimesSync(target, h.mtime, h.mtime);
+        this.keepXattrs(target, h);
+        return;
       case 'hardlink': {
         const linkRel = cleanInside(h.linkname ?? '');
-        const source = linkRel ? await resolveInRoot(this.root, linkRel, false) : this.root;
-        const st = await fs.lstat(source).catch(() => undefined);
+        const source = linkRel ? resolveInRootSync(this.root, linkRel, false) : this.root;
+        let st;
+        try {
+          st = lstatSync(source);
+        } catch {
+          st = undefined;
+        }
         if (!st || st.isDirectory() || !linkRel) {
           throw new Error(`hardlink ${h.name} → ${h.linkname} does not point at a file inside the layer; refusing it`);
         }
-        await fs.link(source, target);
+        linkSync(source, target);
         return; // shares the inode (and metadata) of its source
       }
       case 'char':
@@ -138,15 +200,19 @@ class Applier {
         await run('mknod', ['-m', (h.mode & 0o7777).toString(8), target, 'p']);
         break;
     }
-    await fs.lchown(target, h.uid, h.gid);
-    if (h.type !== 'symlink') await fs.chmod(target, h.mode & 0o7777);
+    lchownSync(target, h.uid, h.gid);
+    chmodSync(target, h.mode & 0o7777);
+    this.keepXattrs(target, h);
+    if (h.type === 'directory') this.dirTimes.push({ rel: relative(this.root, target), mtime: h.mtime });
+    else lutimesSync(target, h.mtime, h.mtime);
+  }
+
+  private keepXattrs(target: string, h: TarHeader): void {
     for (const [key, value] of h.xattrs ?? []) {
       // overlay's own attributes from a layer could redirect lookups; never take them from a tar
       if (key.startsWith('trusted.overlay.')) continue;
       this.setXattr(target, key, value);
     }
-    if (h.type === 'directory') this.dirTimes.push({ rel: relative(this.root, target), mtime: h.mtime });
-    else await fs.lutimes(target, h.mtime, h.mtime);
   }
 
   private setXattr(path: string, key: string, value: Buffer): void {
@@ -168,8 +234,8 @@ class Applier {
     const worker = async () => {
       for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
         const p = await this.locate(rel);
-        await this.ensureDir(dirname(p));
-        await fs.rm(p, { recursive: true, force: true });
+        this.ensureDir(dirname(p));
+        this.remove(p);
         await run('mknod', ['-m', '000', p, 'c', '0', '0']);
       }
     };

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Path components of a name inside a root: `.` and empty parts dropped, `..` kept for the resolver. */
@@ -51,6 +51,41 @@ export async function resolveInRoot(root: string, name: string, followFinal = fa
     }
     if (++links > 255) throw new Error(`too many levels of symbolic links resolving ${name} inside ${root}`);
     const target = await fs.readlink(candidate);
+    if (target.startsWith('/')) resolved = [];
+    pending = [...components(target), ...pending];
+  }
+  return join(root, ...resolved);
+}
+
+/** `resolveInRoot` with synchronous calls (for the per-entry hot path of layer unpacking). */
+export function resolveInRootSync(root: string, name: string, followFinal = false): string {
+  let pending = components(name);
+  let resolved: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    if (pending.length === 0 && !followFinal) {
+      resolved.push(part);
+      break;
+    }
+    const candidate = join(root, ...resolved, part);
+    let isLink = false;
+    try {
+      isLink = lstatSync(candidate).isSymbolicLink();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+    }
+    if (!isLink) {
+      resolved.push(part);
+      continue;
+    }
+    if (++links > 255) throw new Error(`too many levels of symbolic links resolving ${name} inside ${root}`);
+    const target = readlinkSync(candidate);
     if (target.startsWith('/')) resolved = [];
     pending = [...components(target), ...pending];
   }

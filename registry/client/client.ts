@@ -104,7 +104,8 @@ export class RegistryClient {
     if (!state) {
       state = this.ping(endpoint);
       this.origins.set(key, state);
-      state.catch(() => this.origins.delete(key));
+      // A dead endpoint stays dead for a while, so a pull does not wait for it once per blob.
+      state.catch(() => setTimeout(() => this.origins.get(key) === state && this.origins.delete(key), 30_000).unref());
     }
     return state;
   }

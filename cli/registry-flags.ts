@@ -8,8 +8,8 @@ export const registryOptions: OptionSpec = {
 };
 
 export const registryHelp = [
-  '  --registry-mirror URL          try this mirror for docker.io images first (repeatable; also registry-mirrors in the config file)',
-  '  --insecure-registry HOST[:PORT] use plain HTTP or unverified TLS for this host or CIDR (repeatable; 127.0.0.0/8 and localhost always are)',
+  '  --registry-mirror URL            try this mirror for docker.io images first (repeatable; also registry-mirrors in the config file)',
+  '  --insecure-registry HOST[:PORT]  use plain HTTP or unverified TLS for this host or CIDR (repeatable; 127.0.0.0/8 and localhost always are)',
 ].join('\n');
 
 /** Settings from the flags, the tsbuild config file and /etc/containers/registries.conf. */

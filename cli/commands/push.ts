@@ -9,7 +9,7 @@ export const pushCommand: Command = {
   help: [
     '  REF is a local image name; DEST (default: REF) are the references to push it as. Blobs are sent once',
     '  per repository, skipped when the registry has them and mounted from another repository when possible.',
-    '  -q, --quiet   print only the pushed references',
+    '  -q, --quiet                      print only the pushed references',
     registryHelp,
   ].join('\n'),
   options: { ...registryOptions, quiet: { type: 'boolean', short: 'q' } },

@@ -133,14 +133,20 @@ class WorkerSink implements BlobSink {
       this.waiting.delete(reply.id);
       w?.resolve(reply);
     });
-    this.worker.on('error', (e) => {
+    const die = (e: Error) => {
+      this.dead ??= e;
       for (const w of this.waiting.values()) w.reject(e);
       this.waiting.clear();
-    });
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => die(new RegistryClientError(`the download worker exited (code ${code})`)));
   }
+
+  private dead: Error | undefined;
 
   private call(msg: WithoutId<WorkerRequest>): Promise<WorkerReply> {
     const id = this.nextId++;
+    if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ ...msg, id });

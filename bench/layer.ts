@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commitUpperDir } from '../builder/snapshot/index.js';
+import { commitUpperDir, unpackLayer } from '../builder/snapshot/index.js';
 import { Store } from '../store/index.js';
 import { mbps, row, time, timeCommand } from './_measure.js';
 
@@ -51,6 +51,19 @@ export async function run(): Promise<void> {
     console.log(row(['export of 64 MiB', 'seconds', 'throughput', 'blob'], widths));
     for (const [label, seconds, size] of results) console.log(row([label, seconds.toFixed(2), mbps(total, seconds), size], widths));
     console.log(`ratio tsbuild gzip -6 / tar -czf: ${(results[0][1] / tarSeconds).toFixed(2)}x time (lower is better)`);
+
+    // and back: unpack the gzip -6 layer into a snapshot dir vs `tar -xzf` of the peer's archive
+    const layer = await commitUpperDir(store, { upper, lowers: [], sourceDateEpoch: 0, compression: 'gzip', gzipLevel: 6 });
+    const into = join(base, 'unpacked');
+    mkdirSync(into);
+    const unpackSeconds = await time(async () => unpackLayer(await store.blobs.read(layer.descriptor.digest), into));
+    const peerInto = join(base, 'peer-unpacked');
+    mkdirSync(peerInto);
+    const tarX = timeCommand('tar', ['--numeric-owner', '-xzf', join(base, 'peer.tar.gz'), '-C', peerInto]);
+    console.log(row(['unpack of 64 MiB', 'seconds', 'throughput'], widths));
+    console.log(row(['tsbuild unpackLayer', unpackSeconds.toFixed(2), mbps(total, unpackSeconds)], widths));
+    console.log(row(['tar -xzf (peer)', tarX.toFixed(2), mbps(total, tarX)], widths));
+    console.log(`ratio tsbuild unpack / tar -xzf: ${(unpackSeconds / tarX).toFixed(2)}x time (lower is better)`);
   } finally {
     rmSync(base, { recursive: true, force: true });
   }

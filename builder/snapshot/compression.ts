@@ -79,7 +79,7 @@ export async function decompress(source: Readable, mode: DecompressMode = 'auto'
     );
   }
   if (compression === 'none') return input;
-  const filter = compression === 'gzip' ? createGunzip() : processFilter('zstd', ['-d', '-c', '-q']);
+  const filter = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : processFilter('zstd', ['-d', '-c', '-q']);
   input.on('error', (e) => filter.destroy(e));
   return input.pipe(filter);
 }

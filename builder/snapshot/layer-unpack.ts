@@ -20,7 +20,7 @@ import {
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { DigestStream, type DiffID } from '../../oci/index.js';
+import { Digester, type DiffID } from '../../oci/index.js';
 import { decompress, type DecompressMode } from './compression.js';
 import { cleanInside, resolveInRoot, resolveInRootSync } from './safe-path.js';
 import { readTar, type TarHeader } from './tar-format.js';
@@ -256,13 +256,18 @@ class Applier {
  */
 export async function unpackLayer(source: Readable, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const plain = await decompress(source, options.compression ?? 'auto');
-  const digest = new DigestStream();
-  plain.on('error', (e) => digest.destroy(e));
-  plain.pipe(digest);
+  const digest = new Digester();
+  // hashed as the tar reader pulls the bytes: no extra stream hop; readTar reads to the very end
+  const hashed = (async function* () {
+    for await (const chunk of plain) {
+      digest.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+  })();
   const applier = new Applier(dir, options.mode ?? 'overlay');
   let entries = 0;
   try {
-    for await (const { header, body } of readTar(digest)) {
+    for await (const { header, body } of readTar(hashed)) {
       entries++;
       try {
         await applier.apply(header, body);
@@ -273,7 +278,6 @@ export async function unpackLayer(source: Readable, dir: string, options: Unpack
     await applier.finish();
   } catch (e) {
     plain.destroy();
-    digest.destroy();
     throw e;
   }
   const diffId = digest.digest() as DiffID;

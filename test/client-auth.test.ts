@@ -7,7 +7,7 @@ import { tempDir } from './helpers/temp.js';
 import { run, tsbuild } from './helpers/run.js';
 import { startTokenServer } from './helpers/token-server.js';
 import { Store } from '../store/index.js';
-import { RegistryClient, UnauthorizedError } from '../registry/client/index.js';
+import { DockerCredentials, login, RegistryClient, UnauthorizedError } from '../registry/client/index.js';
 
 const withTools = testWith(['docker-registry', 'htpasswd', 'openssl']);
 
@@ -100,6 +100,13 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
     t.is(tokenPush.mounted + tokenPush.existing, 2);
     t.true(tokens.requests.some((r) => r.account === 'bob' && r.scopes.includes('repository:proj/four:pull,push')));
     viaIdentityToken.close();
+
+    // login checks the password through the token server before saving it
+    const credentials = new DockerCredentials(join(tempDir(), 'config.json'));
+    const refused = await t.throwsAsync(login(registry.host, { username: 'bob', password: 'bad' }, { credentials }));
+    t.regex(refused!.message, new RegExp(`^unauthorized: .*, run tsbuild login ${registry.host}$`));
+    await login(registry.host, { username: 'bob', password: 'hunter2' }, { credentials });
+    t.deepEqual(await credentials.get(registry.host), { username: 'bob', password: 'hunter2' });
 
     const wrong = new RegistryClient({ credentials: async () => ({ username: 'bob', password: 'nope' }) });
     const e = await t.throwsAsync(wrong.pullImage(await Store.open(tempDir()), `${registry.host}/proj/one:v1`));

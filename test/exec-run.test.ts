@@ -210,3 +210,25 @@ test('a step that swaps a stub parent for a symlink cannot make the stub cleanup
   t.is(r.stdout, 'swapped\n', r.stderr);
   t.true(existsSync(join(host, 'y/cache')), 'the host dir the symlink points at is untouched');
 });
+
+test('cache sharing: locked waits for the holder, private gets its own dir while the cache is in use', async (t) => {
+  const { store, base } = await setup();
+  const cache = (sharing: 'locked' | 'private') => [{ type: 'cache' as const, target: '/c', id: `share-${sharing}`, sharing }];
+  for (const sharing of ['locked', 'private'] as const) {
+    let startedA!: () => void;
+    const aStarted = new Promise<void>((r) => (startedA = r));
+    const a = sh(store, base, 'echo a > /c/who; echo go; sleep 1; cat /c/who', {
+      mounts: cache(sharing),
+      onStdout: (d) => d.toString().includes('go') && startedA(),
+    });
+    await aStarted;
+    const b = await sh(store, base, 'cat /c/who 2>/dev/null || echo none; echo b > /c/who', { mounts: cache(sharing) });
+    const ra = await a;
+    if (sharing === 'locked') {
+      t.is(ra.exitCode, 0);
+      t.is(b.stdout, 'a\n', 'locked: b ran after a released the cache, and saw its file');
+    } else {
+      t.is(b.stdout, 'none\n', 'private: b got a fresh dir while a held the cache');
+    }
+  }
+});

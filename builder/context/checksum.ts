@@ -2,7 +2,8 @@ import { createReadStream, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Digest } from '../../oci/index.js';
-import { walkTree, type WalkFilter } from './walk.js';
+import { mapLimit } from './parallel.js';
+import { listTree, type WalkFilter } from './walk.js';
 
 /**
  * Content checksums of trees for cache keys: per path its type, permission bits, size, link target and
@@ -16,7 +17,10 @@ export class TreeChecksummer {
     const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${abs}`;
     let hit = this.contentHashes.get(key);
     if (!hit) {
-      hit = new Promise<string>((resolve, reject) => {
+      hit =
+        stat.size <= 256 * 1024
+          ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex'))
+          : new Promise<string>((resolve, reject) => {
         const h = createHash('sha256');
         createReadStream(abs, { highWaterMark: 1 << 20 })
           .on('data', (c) => h.update(c))
@@ -42,9 +46,9 @@ export class TreeChecksummer {
     const h = createHash('sha256');
     for (const start of rels) {
       h.update(`@${start}\n`);
-      for await (const e of walkTree(root, start, filter)) {
-        h.update((await this.describe(e.rel, e.abs, e.stat)) + '\n');
-      }
+      const entries = await listTree(root, start, filter);
+      const lines = await mapLimit(entries, 32, (e) => this.describe(e.rel, e.abs, e.stat));
+      for (const line of lines) h.update(line + '\n');
     }
     return `sha256:${h.digest('hex')}` as Digest;
   }

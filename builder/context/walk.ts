@@ -15,6 +15,26 @@ export interface WalkFilter {
 }
 
 /**
+ * Every entry of a walk at once (the lstat calls of one directory run in parallel), in walk order.
+ */
+export async function listTree(root: string, start = '.', filter?: WalkFilter): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const visit = async (rel: string, stat: Stats): Promise<void> => {
+    const abs = rel === '.' ? root : join(root, rel);
+    const excluded = rel !== '.' && filter?.excludes(rel);
+    if (!excluded) out.push({ rel, abs, stat });
+    if (!stat.isDirectory()) return;
+    if (excluded && filter?.canSkipDirectory(rel)) return;
+    const names = (await fs.readdir(abs)).sort(byteOrder);
+    const children = names.map((name) => (rel === '.' ? name : `${rel}/${name}`));
+    const stats = await Promise.all(children.map((c) => fs.lstat(join(root, c))));
+    for (const [i, child] of children.entries()) await visit(child, stats[i]!);
+  };
+  await visit(start, await fs.lstat(start === '.' ? root : join(root, start)));
+  return out;
+}
+
+/**
  * Walks `root/start` depth-first in byte order of names (a stable order for checksums and layers),
  * yielding `start` itself first. Symlinks are not followed. Excluded entries are not yielded, but an
  * excluded directory is still descended when the filter says something below may be re-included.

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { walkTree, type WalkFilter } from '../context/index.js';
+import { listTree, mapLimit, type TreeEntry, type WalkFilter } from '../context/index.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './passwd.js';
 
@@ -59,14 +59,17 @@ async function clearFor(path: string, incomingIsDir: boolean): Promise<boolean> 
  * Writes one source entry at `dest` (the parent must exist): a directory, a regular file (hardlinked
  * to an earlier copy of the same inode), a symlink as a symlink, or a device/fifo node.
  */
-export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts: WriteOptions): Promise<void> {
+export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts: WriteOptions, fresh = false): Promise<void> {
   const isDir = stat.isDirectory();
-  await clearFor(dest, isDir);
+  // Under a directory this copy created, nothing can be in the way.
+  if (!fresh) await clearFor(dest, isDir);
   const uid = opts.owner?.uid ?? stat.uid;
   const gid = opts.owner?.gid ?? stat.gid;
+  // New entries belong to this (root) process already; only other owners need a chown.
+  const chown = (path: string) => (uid === ownUid && gid === ownGid && (fresh || !isDir) ? Promise.resolve() : fs.lchown(path, uid, gid));
   if (stat.isSymbolicLink()) {
     await fs.symlink(await fs.readlink(srcAbs), dest);
-    await fs.lchown(dest, uid, gid);
+    await chown(dest);
     await fs.lutimes(dest, stat.atime, stat.mtime).catch(() => undefined);
     return;
   }
@@ -90,17 +93,22 @@ export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts
     if (type !== 'p') args.push(String(Math.floor(stat.rdev / 256) & 0xfff), String((stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00)));
     await run('mknod', args);
   }
-  await fs.lchown(dest, uid, gid);
+  await chown(dest);
   const perm = stat.mode & 0o7777;
-  await fs.chmod(dest, opts.mode ? opts.mode(perm, isDir) : perm);
+  // copyFile already gave a regular file its source's mode.
+  if (opts.mode || !stat.isFile() || ownUid !== 0) await fs.chmod(dest, opts.mode ? opts.mode(perm, isDir) : perm);
   if (!isDir) await fs.utimes(dest, stat.atime, stat.mtime);
 }
+
+const ownUid = process.getuid?.() ?? -1;
+const ownGid = process.getgid?.() ?? -1;
 
 /**
  * Copies the tree at `root/rel` to `dest`: a directory's contents go into `dest` (created 0755 and
  * owned like the copy when missing; an existing directory keeps its metadata), anything else
  * becomes `dest` itself. `filter` (.dockerignore) sees root-relative paths; `exclude` sees paths
- * relative to `rel`.
+ * relative to `rel`. Directories are made in order, then files are written in parallel; files with
+ * several links go last, one at a time, so they can be linked to the first copy.
  */
 export async function copyTree(
   root: string,
@@ -110,28 +118,41 @@ export async function copyTree(
   filter?: WalkFilter,
   exclude?: (relToSource: string) => boolean,
 ): Promise<void> {
-  const dirTimes: { path: string; stat: Stats }[] = [];
-  for await (const entry of walkTree(root, rel, filter)) {
-    const sub = entry.rel === rel ? '' : rel === '.' ? entry.rel : entry.rel.slice(rel.length + 1);
-    if (sub === '') {
-      if (!entry.stat.isDirectory()) {
-        await writeEntry(entry.abs, entry.stat, dest, opts);
-        continue;
-      }
-      const existed = await fs.lstat(dest).then((s) => s.isDirectory(), () => false);
-      if (!existed) {
-        await clearFor(dest, true);
-        await fs.mkdir(dest, { mode: 0o755 });
-        await fs.chmod(dest, opts.mode ? opts.mode(0o755, true) : 0o755);
-        await fs.lchown(dest, opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
-      }
+  const entries = await listTree(root, rel, filter);
+  const top = entries[0];
+  if (!top) return;
+  if (!top.stat.isDirectory()) {
+    await writeEntry(top.abs, top.stat, dest, opts);
+    return;
+  }
+  const fresh = new Set<string>();
+  const existed = await fs.lstat(dest).then((s) => s.isDirectory(), () => false);
+  if (!existed) {
+    await clearFor(dest, true);
+    await fs.mkdir(dest, { mode: 0o755 });
+    await fs.chmod(dest, opts.mode ? opts.mode(0o755, true) : 0o755);
+    await fs.lchown(dest, opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
+    fresh.add(dest);
+  }
+  const excludedDirs: string[] = [];
+  const dirs: { target: string; entry: TreeEntry }[] = [];
+  const files: { target: string; entry: TreeEntry }[] = [];
+  for (const entry of entries.slice(1)) {
+    const sub = rel === '.' ? entry.rel : entry.rel.slice(rel.length + 1);
+    if (excludedDirs.some((d) => sub.startsWith(d + '/'))) continue;
+    if (exclude?.(sub)) {
+      if (entry.stat.isDirectory()) excludedDirs.push(sub);
       continue;
     }
-    if (exclude?.(sub)) continue;
-    if (sub.split('/').some((_, i, parts) => i < parts.length - 1 && exclude?.(parts.slice(0, i + 1).join('/')))) continue;
-    const target = posix.join(dest, sub);
-    await writeEntry(entry.abs, entry.stat, target, opts);
-    if (entry.stat.isDirectory()) dirTimes.push({ path: target, stat: entry.stat });
+    (entry.stat.isDirectory() ? dirs : files).push({ target: posix.join(dest, sub), entry });
   }
-  for (const { path, stat } of dirTimes.reverse()) await fs.utimes(path, stat.atime, stat.mtime).catch(() => undefined);
+  for (const { target, entry } of dirs) {
+    await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
+    fresh.add(target);
+  }
+  const linked = files.filter((f) => f.entry.stat.isFile() && f.entry.stat.nlink > 1);
+  const single = files.filter((f) => !(f.entry.stat.isFile() && f.entry.stat.nlink > 1));
+  await mapLimit(single, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
+  for (const { target, entry } of linked) await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
+  for (const { target, entry } of dirs.reverse()) await fs.utimes(target, entry.stat.atime, entry.stat.mtime).catch(() => undefined);
 }

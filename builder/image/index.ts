@@ -4,3 +4,4 @@ export { writeImage, tagImage, type WrittenImage } from './write-image.js';
 export { writeImageArchive, writeOciDirectory, type ExportImage, type ArchiveFormat } from './archive-export.js';
 export { loadImageArchive, type LoadedImage } from './archive-import.js';
 export { parseOutputSpec, type OutputSpec } from './output-spec.js';
+export { withGzipLayers } from './compress-layers.js';

@@ -5,7 +5,7 @@ import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { sweepLeftovers } from '../exec/index.js';
-import { buildTimestamp, sourceDateEpoch, tagImage, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
+import { buildTimestamp, sourceDateEpoch, tagImage, withGzipLayers, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
 import { BaseResolver } from './base-image.js';
@@ -101,7 +101,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
 
   const exportStep = progress.step('exporting to image');
-  const written = await writeImage(store, result.image, result.created);
+  let written = await writeImage(store, result.image, result.created);
+  if (options.push) {
+    // What goes to a registry carries gzip layers; the local names point at that same manifest.
+    exportStep.note('compressing layers');
+    written = await withGzipLayers(store, written.digest);
+  }
   exportStep.note(`writing image ${written.configDigest}`);
   await tagImage(store, written, options.tags);
   for (const t of options.tags) exportStep.note(`naming to ${familiarReference(parseNormalized(t))}`);

@@ -102,8 +102,8 @@ export async function layerStep(
     const commit = await commitUpperDir(ctx.store, {
       upper: rootfs.upper,
       lowers: rootfs.lowers,
-      compression: 'gzip',
-      gzipLevel: 1,
+      // Uncompressed until an output needs gzip (see image/compress-layers.ts): gzip would be most of the build.
+      compression: 'none',
       ...(ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.sourceDateEpoch } : {}),
       ...(result.exclude ? { exclude: result.exclude } : {}),
     });

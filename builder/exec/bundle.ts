@@ -62,10 +62,16 @@ export function standardMountTargets(): Array<{ path: string; kind: 'dir' | 'fil
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The config.json of an OCI runtime bundle for one RUN step. */
+/** The step's environment with docker's defaults for PATH and HOME when the image sets neither. */
+export function withDefaults(env: string[], home: string): string[] {
+  const out = [...env];
+  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(DEFAULT_PATH);
+  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  return out;
+}
+
 export function runtimeSpec(o: BundleOptions): Record<string, unknown> {
-  const env = [...o.env];
-  if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
-  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${o.user.home}`);
+  const env = withDefaults(o.env, o.user.home);
   const root = o.user.uid === 0;
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (o.network === 'none') namespaces.push(o.netnsPath ? { type: 'network', path: o.netnsPath } : { type: 'network' });

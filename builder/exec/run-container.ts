@@ -4,13 +4,14 @@ import { dirname, join } from 'node:path';
 import type { ChainID } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import { openSnapshots } from '../snapshot/index.js';
-import { containerNofile, runtimeSpec, standardMountTargets } from './bundle.js';
+import { containerNofile, runtimeSpec, standardMountTargets, withDefaults } from './bundle.js';
 import { trackDir, trackMount } from './cleanup.js';
 import { MountStubs } from './mount-stubs.js';
 import { prepareMounts, type RunMount } from './mounts.js';
 import { isolatedNetwork, type IsolatedNetwork } from './netns.js';
 import { mountOverlay, unmount } from './overlay.js';
-import { runcRun } from './runc.js';
+import { runcPath, runcRun } from './runc.js';
+import { unshareAvailable, unshareRun } from './unshare.js';
 import { resolveUser } from './user.js';
 
 export interface RunOptions {
@@ -35,6 +36,23 @@ export interface RunOptions {
   onStderr?: (chunk: Buffer) => void;
   /** Aborting kills the container; the call then resolves with exit code 137 and cleans up. */
   signal?: AbortSignal;
+  /**
+   * `runc` (default when installed) or the `unshare` fallback; `TSBUILD_RUNTIME=unshare` forces the
+   * fallback for the whole process.
+   */
+  runtime?: 'runc' | 'unshare';
+}
+
+function chooseRuntime(wanted: RunOptions['runtime']): 'runc' | 'unshare' {
+  const choice = wanted ?? (process.env.TSBUILD_RUNTIME as RunOptions['runtime']) ?? undefined;
+  if (choice === 'runc' || choice === 'unshare') return choice;
+  try {
+    runcPath();
+    return 'runc';
+  } catch {
+    if (unshareAvailable()) return 'unshare';
+    throw new Error('neither runc nor util-linux unshare is installed; install runc (scripts/setup.sh) to run RUN steps');
+  }
 }
 
 export interface RunResult {
@@ -85,13 +103,31 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
     await fs.writeFile(etcFiles.resolvConf, await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     await fs.writeFile(etcFiles.hostname, `${hostname}\n`);
 
+    const runtime = chooseRuntime(options.runtime);
     const user = await resolveUser(rootfs, options.user);
     const prepared = await prepareMounts(store, runDir, options.mounts ?? []);
     let netns: IsolatedNetwork | undefined;
     try {
-      if (network === 'none') netns = await isolatedNetwork();
+      if (network === 'none' && runtime === 'runc') netns = await isolatedNetwork();
       const stubs = await MountStubs.create(rootfs, [...standardMountTargets(), ...prepared.targets]);
       try {
+        if (runtime === 'unshare') {
+          const exitCode = await unshareRun({
+            rootfs,
+            args: options.args,
+            env: withDefaults(options.env ?? [], user.home),
+            cwd: options.cwd || '/',
+            user,
+            hostname,
+            network,
+            etcFiles,
+            mounts: prepared.spec,
+            onStdout: options.onStdout,
+            onStderr: options.onStderr,
+            signal: options.signal,
+          });
+          return { exitCode };
+        }
         const spec = runtimeSpec({
           rootfs,
           args: options.args,

@@ -117,3 +117,23 @@ test('--target builds the named stage and only what it needs; --build-arg reache
     await removeImages('target:v1');
   }
 });
+
+test('RUN uses the host network by default and only loopback with --network none; other platforms are refused', async (t) => {
+  const root = await storeWithBusybox();
+  await ok(root, ['build', '-q', '--network', 'none', '-t', 'net:none', fixture('network')]);
+  await ok(root, ['build', '-q', '--platform', 'linux/amd64', '-t', 'net:host', fixture('network')]);
+  const archive = join(tempDir('net-'), 'net.tar');
+  await ok(root, ['save', '-o', archive, 'net:none', 'net:host']);
+  await loadBusyboxIntoDocker();
+  await run(DOCKER, ['load', '-i', archive]);
+  try {
+    t.is((await dockerRun('net:none', ['cat', '/interfaces'])).stdout, 'lo ');
+    const host = (await dockerRun('net:host', ['cat', '/interfaces'])).stdout.trim().split(' ');
+    t.true(host.length > 1 && host.includes('lo'), host.join(' '));
+  } finally {
+    await removeImages('net:none', 'net:host');
+  }
+  const arm = await tsbuild(root, ['build', '-q', '--platform', 'linux/arm64', '-t', 'x', fixture('network')]);
+  t.is(arm.code, 1);
+  t.regex(arm.stderr, /cannot run on this/);
+});

@@ -45,6 +45,9 @@ test.serial('a base image not in the store is pulled from its registry; --push u
   const remote = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]);
   t.is(remote.code, 0, remote.stderr);
   t.is((JSON.parse(remote.stdout) as { Digest: string }).Digest, local.Digest);
+  const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
+  const layers = (JSON.parse(raw.stdout) as { layers: { mediaType: string }[] }).layers;
+  t.true(layers.every((l) => l.mediaType.endsWith('+gzip')), 'pushed layers are gzip-compressed');
   const images = await tsbuild(root, ['images', '--format', 'json']);
   t.true(images.stdout.includes(`${registry.host}/base/busybox`), 'the pulled base is named in the store');
 });

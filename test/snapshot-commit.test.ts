@@ -182,3 +182,20 @@ test('zstd layers unpack (auto-detected) and commit', async (t) => {
   t.is(r.diffId, c.diffId);
   t.is(readFileSync(join(root, 'z/file'), 'utf8'), 'zstd\n');
 });
+
+test('long and non-ASCII names, long symlink targets and big ids go through PAX that GNU tar reads', async (t) => {
+  const store = await Store.open(tempDir());
+  const base = await baseSnapshot(store);
+  const deep = `/${'a'.repeat(60)}/${'b'.repeat(60)}/${'c'.repeat(60)}`;
+  const s = await step(store, base, `mkdir -p ${deep} && echo x > ${deep}/${'f'.repeat(120)} && echo y > /grüße.txt && ln -s ${deep}/${'f'.repeat(120)} /long-link && touch /big-owner && chown 3000000:3000001 /big-owner`);
+  const c = await commitUpperDir(store, { upper: s.upper, lowers: s.lowers, compression: 'none' });
+  const listing = execFileSync('tar', ['--numeric-owner', '-tvf', store.blobFile(c.descriptor.digest)!]).toString();
+  t.true(listing.includes(`${deep.slice(1)}/${'f'.repeat(120)}`));
+  t.true(listing.includes('grüße.txt'));
+  t.true(listing.includes(`long-link -> ${deep}/${'f'.repeat(120)}`));
+  t.regex(listing, /3000000\/3000001 .* big-owner/);
+  const root = tempDir();
+  await unpackLayer(await store.blobs.read(c.descriptor.digest), root);
+  t.is(readFileSync(join(root, 'grüße.txt'), 'utf8'), 'y\n');
+  t.is(readFileSync(join(root, deep.slice(1), 'f'.repeat(120)), 'utf8'), 'x\n');
+});

@@ -66,7 +66,7 @@ test.serial('shell/exec forms, ARG/ENV expansion, SHELL, EXPOSE ranges, relative
 test.serial('multi-stage: COPY --from stage, index, image and scratch stage match docker; unneeded stages are skipped', async (t) => {
   const { log } = await compare(t, 'multistage');
   t.false(log.includes('[unused'), 'the unused stage did not run');
-  t.regex(log, /\[builder 2\/3\] RUN/);
+  t.regex(log, /\[builder 3\/3\] RUN/);
 });
 
 test.serial('ADD: tar, tar.gz, tar.bz2, tar.xz extracted; other files copied; URLs fetched with mode 0600', async (t) => {

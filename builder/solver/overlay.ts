@@ -1,38 +1,13 @@
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { ChainID } from '../../oci/index.js';
 import type { Snapshot, SnapshotStore } from '../../store/index.js';
+import { mountOverlay, unmount } from '../exec/index.js';
 import { trackDir, trackMount } from '../exec/cleanup.js';
 
-const run = promisify(execFile);
-
-/** Options that keep the upper dir expressible as a tar layer (see DESIGN's pitfalls). */
-const LAYER_SAFE = 'redirect_dir=off,index=off,metacopy=off';
-
-async function mountOverlay(snapshots: SnapshotStore, target: string, options: string): Promise<void> {
-  // Relative `l/<short>` lowerdirs keep the option string short; they resolve against cwd.
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd: snapshots.root }).catch((e: Error & { stderr?: string }) => {
-    throw new Error(`cannot mount the overlay for this step at ${target}: ${(e.stderr || e.message).trim()}`);
-  });
-}
-
-export async function unmount(target: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await run('umount', [target]);
-      return;
-    } catch (e) {
-      const msg = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
-      if (/not mounted|no mount point/i.test(msg)) return;
-      if (attempt >= 20) {
-        await run('umount', ['-l', target]).catch(() => undefined);
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+/** Mounts an overlay whose `l/<short>` lowerdirs resolve against the snapshots root (short options for 100+ layers). */
+async function mountAt(snapshots: SnapshotStore, target: string, lowers: string[], upper?: { upper: string; work: string }): Promise<void> {
+  await mountOverlay({ lowers, target, cwd: snapshots.root, ...(upper ? { upper: upper.upper, work: upper.work } : { readonly: true }) });
 }
 
 /** The lower dirs (short links, topmost first) of a chain; the empty dir for a rootfs without layers. */
@@ -65,7 +40,7 @@ export async function mountWritable(snapshots: SnapshotStore, top: ChainID | und
   await Promise.all([fs.mkdir(upper), fs.mkdir(work), fs.mkdir(merged)]);
   const untrackDir = trackDir(base);
   try {
-    await mountOverlay(snapshots, merged, `lowerdir=${links.join(':')},upperdir=${upper},workdir=${work},${LAYER_SAFE}`);
+    await mountAt(snapshots, merged, links, { upper, work });
   } catch (e) {
     await fs.rm(base, { recursive: true, force: true });
     untrackDir();
@@ -112,7 +87,7 @@ export async function mountReadOnly(snapshots: SnapshotStore, top: ChainID | und
   await fs.mkdir(merged);
   const untrackDir = trackDir(base);
   try {
-    await mountOverlay(snapshots, merged, `ro,lowerdir=${links.join(':')}`);
+    await mountAt(snapshots, merged, links);
   } catch (e) {
     await fs.rm(base, { recursive: true, force: true });
     untrackDir();

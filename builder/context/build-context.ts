@@ -14,10 +14,18 @@ export class BuildContext {
     readonly ignore: DockerignoreMatcher,
   ) {}
 
-  static async open(dir: string): Promise<BuildContext> {
+  /**
+   * Opens a context dir. Like BuildKit, a `<Dockerfile>.dockerignore` next to the Dockerfile (e.g.
+   * `app.Dockerfile.dockerignore`) takes precedence over the context's `.dockerignore`.
+   */
+  static async open(dir: string, dockerfile?: string): Promise<BuildContext> {
     const abs = resolve(dir);
     const st = await fs.stat(abs).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`build context ${dir} is not a directory: pass the directory holding your sources`);
+    if (dockerfile) {
+      const specific = await fs.readFile(`${resolve(dockerfile)}.dockerignore`, 'utf8').catch(() => undefined);
+      if (specific !== undefined) return new BuildContext(abs, DockerignoreMatcher.parse(specific));
+    }
     return new BuildContext(abs, await DockerignoreMatcher.load(abs));
   }
 

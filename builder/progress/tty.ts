@@ -22,6 +22,9 @@ export class TtyProgress implements ProgressDisplay {
   private drawnLines = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly started = Date.now();
+  private seen = 0;
+  private finished = 0;
+  private closed = false;
 
   constructor(private readonly out: NodeJS.WriteStream) {
     this.timer = setInterval(() => this.render(), 100);
@@ -45,7 +48,7 @@ export class TtyProgress implements ProgressDisplay {
       text += this.clip(this.line(row)) + '\n';
       if (row.state === 'error') for (const l of row.output.lines(LIVE_OUTPUT_LINES * 2)) text += this.clip(`  > ${l}`) + '\n';
     }
-    const live: string[] = [`[+] Building ${formatSeconds(Date.now() - this.started)}`];
+    const live: string[] = [`[+] Building ${formatSeconds(Date.now() - this.started)} (${this.finished}/${this.seen})${this.closed ? ' FINISHED' : ''}`];
     for (const row of this.rows) {
       live.push(this.line(row));
       if (row.state === 'running') for (const l of row.output.lines(LIVE_OUTPUT_LINES)) live.push(`  > ${l}`);
@@ -65,7 +68,9 @@ export class TtyProgress implements ProgressDisplay {
   step(name: string): StepHandle {
     const row: Row = { id: ++this.counter, name, started: Date.now(), state: 'running', output: new TailBuffer() };
     this.rows.push(row);
+    this.seen++;
     const finish = (state: Row['state']) => {
+      if (row.state === 'running') this.finished++;
       row.state = state;
       row.ended = Date.now();
       this.render();
@@ -89,6 +94,7 @@ export class TtyProgress implements ProgressDisplay {
 
   close(): void {
     clearInterval(this.timer);
+    this.closed = true;
     this.render();
   }
 }

@@ -20,6 +20,8 @@ export interface BuildOptions {
   contextDir: string;
   /** Default `<context>/Dockerfile`. */
   dockerfile?: string;
+  /** The Dockerfile's text when it does not come from a file (`-f -`). */
+  dockerfileText?: string;
   tags: string[];
   buildArgs?: Record<string, string>;
   target?: string;
@@ -48,14 +50,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const contextDir = resolve(options.contextDir);
   const dockerfilePath = options.dockerfile ? (isAbsolute(options.dockerfile) ? options.dockerfile : resolve(options.dockerfile)) : join(contextDir, 'Dockerfile');
   let text: string;
-  try {
-    text = await fs.readFile(dockerfilePath, 'utf8');
-  } catch {
-    throw new Error(`cannot read the Dockerfile ${dockerfilePath}: pass -f FILE or put a Dockerfile in the context`);
+  if (options.dockerfileText !== undefined) text = options.dockerfileText;
+  else {
+    try {
+      text = await fs.readFile(dockerfilePath, 'utf8');
+    } catch {
+      throw new Error(`cannot read the Dockerfile ${dockerfilePath}: pass -f FILE or put a Dockerfile in the context`);
+    }
   }
   await sweepLeftovers(store).catch(() => undefined);
   const plan: Plan = buildPlan(text, {
-    file: dockerfilePath === join(contextDir, 'Dockerfile') ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || dockerfilePath,
+    file: options.dockerfileText !== undefined || dockerfilePath === join(contextDir, 'Dockerfile') ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || dockerfilePath,
     buildArgs: options.buildArgs ?? {},
     ...(options.target ? { target: options.target } : {}),
     ...(options.platform ? { platform: options.platform } : {}),
@@ -72,7 +77,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let client: RegistryClient | undefined;
   const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}) }));
   const abort = new AbortController();
-  const context = await BuildContext.open(contextDir);
+  if (plan.unusedBuildArgs.length) progress.message(`[Warning] One or more build-args [${plan.unusedBuildArgs.join(' ')}] were not consumed`);
+  const context = await BuildContext.open(contextDir, options.dockerfileText === undefined ? dockerfilePath : undefined);
   const epoch = sourceDateEpoch();
   const created = buildTimestamp();
   const result = await solve(

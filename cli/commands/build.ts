@@ -158,7 +158,6 @@ function parseSecret(spec: string): SecretSource {
 }
 
 async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number> {
-  if (req.dockerfile === '-') throw new UsageError('building from a Dockerfile on stdin is not supported yet; pass -f FILE');
   if (req.network && req.network !== 'host' && req.network !== 'none' && req.network !== 'default') {
     throw new UsageError(`--network must be host or none, not "${req.network}"`);
   }
@@ -178,7 +177,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
     const result = await build({
       store,
       contextDir: req.context,
-      dockerfile: req.dockerfile,
+      ...(req.dockerfile === '-' ? { dockerfileText: await readDockerfile('-') } : { dockerfile: req.dockerfile }),
       tags: req.tags,
       buildArgs: req.buildArgs,
       ...(req.target ? { target: req.target } : {}),

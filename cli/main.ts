@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { commands, findCommand } from './commands/index.js';
+import { allCommands, findCommand } from './commands/index.js';
 import { type Command, type CommandContext, UsageError } from './command.js';
 import { defaultRoot } from '../config/index.js';
 import { version } from './version.js';
@@ -11,7 +11,8 @@ const globalOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function topHelp(): string {
+async function topHelp(): Promise<string> {
+  const commands = await allCommands();
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: tsbuild [--root DIR] [--debug] COMMAND [ARGS]',
@@ -66,12 +67,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
       if (rest[0] === 'help' && rest[1]) {
-        const c = findCommand(rest[1]);
+        const c = await findCommand(rest[1]);
         if (!c) throw new UsageError(`unknown command "${rest[1]}"`);
         process.stdout.write(commandHelp(c, rest[1]) + '\n');
         return 0;
       }
-      process.stdout.write(topHelp() + '\n');
+      process.stdout.write((await topHelp()) + '\n');
       return rest.length === 0 ? 0 : 0;
     }
     if (rest[0] === '--version' || rest[0] === '-v' || rest[0] === 'version') {
@@ -82,9 +83,9 @@ export async function main(argv: string[]): Promise<number> {
     let cmd: Command | undefined;
     if (args[0]!.startsWith('-')) {
       // `tsbuild -t app:v1 .` is `tsbuild build -t app:v1 .`, as the mission promises.
-      cmd = findCommand('build');
+      cmd = await findCommand('build');
     } else {
-      cmd = findCommand(args[0]!);
+      cmd = await findCommand(args[0]!);
       if (!cmd) throw new UsageError(`unknown command "${args[0]}"`);
       args = args.slice(1);
     }

@@ -1,18 +1,30 @@
 import type { Command } from '../command.js';
-import { imagesCommand, tagCommand, rmiCommand, inspectCommand } from './images.js';
-import { saveCommand } from './save.js';
-import { loadCommand } from './load.js';
-import { registryCommand } from './registry.js';
-import { pullCommand } from './pull.js';
-import { pushCommand } from './push.js';
-import { loginCommand } from './login.js';
-import { logoutCommand } from './logout.js';
-import { buildCommand } from './build.js';
-import { debugCommand } from './debug.js';
 
-/** Every subcommand, in the order `tsbuild --help` lists them. */
-export const commands: Command[] = [buildCommand, imagesCommand, tagCommand, rmiCommand, inspectCommand, saveCommand, loadCommand, pullCommand, pushCommand, loginCommand, logoutCommand, registryCommand, debugCommand];
+/**
+ * Every subcommand, in the order `tsbuild --help` lists them. Modules load on demand: a command pulls in
+ * only its own dependencies (the registry server's Koa stack stays unloaded for `tsbuild images`).
+ */
+const loaders: [string, () => Promise<Command>][] = [
+  ['build', async () => (await import('./build.js')).buildCommand],
+  ['images', async () => (await import('./images.js')).imagesCommand],
+  ['tag', async () => (await import('./images.js')).tagCommand],
+  ['rmi', async () => (await import('./images.js')).rmiCommand],
+  ['inspect', async () => (await import('./images.js')).inspectCommand],
+  ['save', async () => (await import('./save.js')).saveCommand],
+  ['load', async () => (await import('./load.js')).loadCommand],
+  ['pull', async () => (await import('./pull.js')).pullCommand],
+  ['push', async () => (await import('./push.js')).pushCommand],
+  ['login', async () => (await import('./login.js')).loginCommand],
+  ['logout', async () => (await import('./logout.js')).logoutCommand],
+  ['registry', async () => (await import('./registry.js')).registryCommand],
+  ['debug', async () => (await import('./debug.js')).debugCommand],
+];
 
-export function findCommand(name: string): Command | undefined {
-  return commands.find((c) => c.name === name || c.aliases?.includes(name));
+export async function allCommands(): Promise<Command[]> {
+  return Promise.all(loaders.map(([, load]) => load()));
+}
+
+export async function findCommand(name: string): Promise<Command | undefined> {
+  const entry = loaders.find(([n]) => n === name);
+  return entry ? entry[1]() : undefined;
 }

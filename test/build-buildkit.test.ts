@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { Store, resolveImage } from '../store/index.js';
+import { layerCompression } from '../oci/index.js';
 import { testWith } from './helpers/tools.js';
 import { projectRoot, tsbuild } from './helpers/run.js';
 import { dockerRun, filesystemListing, loadBusyboxIntoDocker, removeImages, storeWithBusybox } from './helpers/build-compare.js';
@@ -33,7 +34,8 @@ async function layerContents(root: string, ref: string): Promise<{ paths: string
       stream.on('end', next);
     });
     const done = new Promise<void>((r, j) => extract.on('finish', () => r()).on('error', j));
-    Readable.from((await store.blobs.read(layer.digest)).pipe(createGunzip())).pipe(extract);
+    const blob = await store.blobs.read(layer.digest);
+    Readable.from(layerCompression(layer.mediaType) === 'gzip' ? blob.pipe(createGunzip()) : blob).pipe(extract);
     await done;
   }
   return { paths, bodies };

@@ -41,7 +41,9 @@ export class ImageState {
 
   /** Starts from a base image's config and layers (which must line up with its diff_ids). */
   static fromBase(config: ImageConfig, layers: Descriptor[]): ImageState {
-    const copy = structuredClone(config);
+    const copy = structuredClone(config) as ImageConfig & Record<string, unknown>;
+    // docker's legacy builder records the container it committed; that describes the base, not us.
+    for (const stale of ['container', 'container_config', 'docker_version', 'id', 'parent']) delete copy[stale];
     const diffIDs = copy.rootfs?.diff_ids ?? [];
     if (diffIDs.length !== layers.length) {
       throw new Error(`base image is inconsistent: ${layers.length} layers but ${diffIDs.length} diff_ids in its config`);

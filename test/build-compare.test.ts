@@ -88,6 +88,10 @@ test.serial('ADD: tar, tar.gz, tar.bz2, tar.xz extracted; other files copied; UR
   }
 });
 
+test.serial('USER by name, by ids and with groups for RUN; WORKDIR under a USER; COPY --chown after USER match docker', async (t) => {
+  await compare(t, 'users');
+});
+
 test.serial('ONBUILD triggers run in the child build as in docker', async (t) => {
   const parent = 'onbuild-parent:latest';
   try {

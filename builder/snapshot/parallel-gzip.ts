@@ -35,7 +35,8 @@ export class ParallelGzip extends Transform {
   private schedule(block: Buffer, last: boolean): void {
     this.crc = crc32(block, this.crc);
     this.length = (this.length + block.length) % 2 ** 32;
-    const options: ZlibOptions = { level: this.level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    // an output buffer larger than any block's deflate output: one thread-pool round trip per block
+    const options: ZlibOptions = { level: this.level, chunkSize: BLOCK + 64 * 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
     if (this.previousTail) options.dictionary = this.previousTail;
     this.previousTail = block.length >= DICTIONARY ? block.subarray(block.length - DICTIONARY) : Buffer.concat([this.previousTail ?? Buffer.alloc(0), block]).subarray(-DICTIONARY);
     const job = deflate(block, options);

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { testWith } from './helpers/tools.js';
-import { projectRoot, run, tsbuild } from './helpers/run.js';
+import { projectRoot, run, tsbuild, tsbuildBin } from './helpers/run.js';
 import { tempDir } from './helpers/temp.js';
 import { DOCKER, dockerRun, loadBusyboxIntoDocker, removeImages, storeWithBusybox } from './helpers/build-compare.js';
 
@@ -136,4 +136,15 @@ test('RUN uses the host network by default and only loopback with --network none
   const arm = await tsbuild(root, ['build', '-q', '--platform', 'linux/arm64', '-t', 'x', fixture('network')]);
   t.is(arm.code, 1);
   t.regex(arm.stderr, /cannot run on this/);
+});
+
+test('`tsbuild -t REF CONTEXT` is a build; on a terminal it shows the live display, plain prints BuildKit-style lines', async (t) => {
+  const root = await storeWithBusybox();
+  const tty = await run('script', ['-qec', `${process.execPath} ${tsbuildBin} --root ${root} -t live:v1 ${fixture('forms')}`, '/dev/null']);
+  t.is(tty.code, 0, tty.stdout);
+  t.regex(tty.stdout, /\[\+\] Building [\d.]+s \(\d+\/\d+\) FINISHED/);
+  t.regex(tty.stdout, /=> \[\d+\/15\] RUN mkdir -p \/opt\/bin/);
+  const plain = await ok(root, ['build', '--progress', 'plain', '--no-cache', '-t', 'live:v2', fixture('forms')]);
+  t.regex(plain.stderr, /^#\d+ \[1\/15\] FROM \$\{BASE\}:\$\{TAG\}$/m);
+  t.regex(plain.stderr, /^#\d+ DONE \d+\.\ds$/m);
 });

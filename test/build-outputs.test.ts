@@ -62,6 +62,12 @@ test('save and load round-trip between stores, and load reads what docker save w
   const loaded = await ok(other, ['load', '-i', archive]);
   t.regex(loaded.stdout, /Loaded image: roundtrip:v1/);
   t.is(await manifestDigest(other, 'roundtrip:v1'), await manifestDigest(root, 'roundtrip:v1'));
+  // An OCI layout tar loads too, named by its annotations.
+  const ociTar = join(tempDir('oci-load-'), 'layout.tar');
+  await ok(root, ['save', '--format', 'oci', '-o', ociTar, 'roundtrip:v1']);
+  const third = join(tempDir('third-root-'), 'root');
+  t.regex((await ok(third, ['load', '-i', ociTar])).stdout, /Loaded image: docker.io\/library\/roundtrip:v1/);
+  t.is(await manifestDigest(third, 'roundtrip:v1'), await manifestDigest(root, 'roundtrip:v1'));
 
   await loadBusyboxIntoDocker();
   const fromDocker = join(tempDir('docker-save-'), 'busybox.tar');

@@ -8,7 +8,7 @@ import { tempDir } from './helpers/temp.js';
 import { testWith } from './helpers/tools.js';
 
 // The fallback runtime for machines without runc, exercised here on a machine that has both.
-const test = testWith(['unshare', 'ip']);
+const test = testWith(['unshare', 'ip', 'runc']);
 
 async function sh(store: Store, lower: Snapshot, script: string, extra: Partial<RunOptions> = {}) {
   const upper = await (await openSnapshots(store)).tempDir('upper');
@@ -63,4 +63,14 @@ test.serial('unshare runtime: secret and cache mounts, nothing of them in the la
   const aborted = await sh(store, base, 'echo started; sleep 300', { signal: abort.signal, onStdout: () => abort.abort() });
   t.is(aborted.exitCode, 137);
   t.deepEqual((await leftovers(store.root, process.pid)).mounts, []);
+});
+
+test('device nodes shipped in an image cannot open host devices (runc: device cgroup, unshare: nodev)', async (t) => {
+  const store = await Store.open(tempDir());
+  // 1:11 is /dev/kmsg: the host can open it, runc's default device list does not allow it
+  const base = await baseSnapshot(store, [[{ name: 'evil-kmsg', type: 'character-device', devmajor: 1, devminor: 11, mode: 0o666 }]]);
+  for (const runtime of ['runc', 'unshare'] as const) {
+    const r = await sh(store, base, '( exec 3</evil-kmsg ) 2>/dev/null && echo opened || echo denied; head -c1 /dev/zero | wc -c', { runtime });
+    t.is(r.stdout, 'denied\n1\n', `${runtime}: ${r.stderr}`);
+  }
 });

@@ -32,12 +32,14 @@ export interface OverlayMount {
   /** Working directory for the mount call (the snapshots root when `lowers` are `l/<short>` links). */
   cwd?: string;
   readonly?: boolean;
+  /** Generic mount flags to add, e.g. `nodev`. */
+  flags?: string[];
 }
 
 export function overlayOptions(m: OverlayMount): string {
   const parts = [`lowerdir=${m.lowers.join(':')}`];
   if (m.upper && m.work && !m.readonly) parts.push(`upperdir=${m.upper}`, `workdir=${m.work}`);
-  parts.push(...overlayFeatureOptions());
+  parts.push(...overlayFeatureOptions(), ...(m.flags ?? []));
   return parts.join(',');
 }
 

@@ -91,7 +91,10 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
       cwd = snapshots.root;
     } else if (options.lowers && options.lowers.length > 0) lowers = options.lowers;
     else lowers = [await snapshots.emptyLower()];
-    await mountOverlay({ lowers, upper: options.upperDir, work: workDir, target: rootfs, cwd });
+    const runtime = chooseRuntime(options.runtime);
+    // Without runc there is no device cgroup: device nodes shipped in an image must not open host devices.
+    const flags = runtime === 'unshare' ? ['nodev'] : [];
+    await mountOverlay({ lowers, upper: options.upperDir, work: workDir, target: rootfs, cwd, flags });
     mounted = true;
     untrackMount = trackMount(rootfs, unmount);
 
@@ -103,7 +106,6 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
     await fs.writeFile(etcFiles.resolvConf, await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     await fs.writeFile(etcFiles.hostname, `${hostname}\n`);
 
-    const runtime = chooseRuntime(options.runtime);
     const user = await resolveUser(rootfs, options.user);
     const prepared = await prepareMounts(store, runDir, options.mounts ?? []);
     let netns: IsolatedNetwork | undefined;

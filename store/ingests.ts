@@ -4,6 +4,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { blobPath } from './layout.js';
+import { OffThreadDigester } from './off-thread-digester.js';
 
 interface IngestMeta {
   id: string;
@@ -16,17 +17,23 @@ export interface IngestCreateOptions {
   labels?: Record<string, string>;
 }
 
-/** Digest state kept in memory while the process lives; rebuilt from the bytes after a restart. */
-const digesters = new Map<string, Digester>();
+/** Digest state kept in memory while the process lives (hashed on a worker thread); rebuilt from the bytes after a restart. */
+const digesters = new Map<string, OffThreadDigester>();
+
+function forget(id: string): void {
+  digesters.get(id)?.dispose();
+  digesters.delete(id);
+}
 /** Appends to one ingest are serialized: a second writer waits for the first. */
 const appendLocks = new Map<string, Promise<unknown>>();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
 
 /** Feeds every chunk to the digester on its way through; errors of the source propagate. */
-async function* hashedChunks(source: AsyncIterable<Buffer>, digester: Digester): AsyncGenerator<Buffer> {
+async function* hashedChunks(source: AsyncIterable<Buffer>, digester: OffThreadDigester): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
-    digester.update(chunk);
+    const behind = digester.update(chunk);
+    if (behind) await behind;
     yield chunk;
   }
 }
@@ -100,7 +107,7 @@ export class Ingest {
       throw new IngestOffsetError(current, offset);
     }
     const digester = digesters.get(this.id);
-    if (digester && digester.size !== current) digesters.delete(this.id);
+    if (digester && digester.size !== current) forget(this.id);
     const tracking = digester && digester.size === current ? digester : undefined;
     const input = tracking ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
     let size: number;
@@ -109,10 +116,10 @@ export class Ingest {
     } catch (e) {
       source.destroy();
       // What was hashed and what reached the disk may differ after a failure: rehash at commit.
-      digesters.delete(this.id);
+      forget(this.id);
       throw e;
     }
-    if (tracking && tracking.size !== size) digesters.delete(this.id);
+    if (tracking && tracking.size !== size) forget(this.id);
     return size;
   }
 
@@ -122,8 +129,13 @@ export class Ingest {
     const known = digesters.get(this.id);
     if (known && known.size === size && known.algorithm === algorithm) {
       digesters.delete(this.id);
-      return { digest: known.digest(), size };
+      try {
+        return { digest: await known.digest(), size };
+      } catch {
+        // the hashing thread went away: rehash the bytes below
+      }
     }
+    forget(this.id);
     const digester = new Digester(algorithm);
     if (size > 0) {
       const reader = await this.driver.reader(this.dataPath);
@@ -154,14 +166,14 @@ export class Ingest {
   }
 
   async cancel(): Promise<void> {
-    digesters.delete(this.id);
+    forget(this.id);
     await this.driver.delete(`ingest/${this.id}`);
   }
 }
 
 /** Digest state is tracked only for ingests this process appended to from their first byte. */
 function trackFromStart(id: string): void {
-  digesters.set(id, new Digester('sha256'));
+  digesters.set(id, new OffThreadDigester('sha256'));
 }
 
 export class IngestStore {

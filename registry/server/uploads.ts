@@ -1,7 +1,9 @@
+import { pipeline, type Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { isValidRepositoryName, type Digest } from '../../oci/index.js';
-import type { Ingest } from '../../store/index.js';
+import { StoreError, type Ingest } from '../../store/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
+import { Coalesce } from './coalesce.js';
 import { RegistryError } from './errors.js';
 import { digestParam, queryValue } from './params.js';
 import { parseContentRange, uploadedRange, type ByteSpan } from './range.js';
@@ -15,6 +17,14 @@ function uploadLocation(name: string, id: string): string {
 
 function blobLocation(name: string, digest: Digest): string {
   return `/v2/${name}/blobs/${digest}`;
+}
+
+/** The request body in ~1 MiB chunks; a client abort fails the stream (the store keeps what arrived). */
+function gathered(ctx: Context): Readable {
+  const body = new Coalesce();
+  // pipeline passes a broken request on as an error of `body`, which the store's append then sees
+  pipeline(ctx.req, body, () => undefined);
+  return body;
 }
 
 /** Whether the request carries a body at all (docker's closing PUT and the spec's POST have none). */
@@ -32,6 +42,16 @@ function hasBody(ctx: Context): boolean {
  */
 export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session: MethodTable } {
   const { store } = deps;
+
+  /** Appends still running per session: a status query waits for them, so it reports settled bytes. */
+  const receiving = new Map<string, Promise<unknown>>();
+
+  async function settled(id: string): Promise<void> {
+    const running = receiving.get(id);
+    if (!running) return;
+    // a half-open connection must not hold the answer forever
+    await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
 
   async function openSession(match: RouteMatch): Promise<Ingest> {
     const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: match.reference.slice(0, 100) });
@@ -68,15 +88,19 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       }
     }
     const before = range ? range.start : await ingest.size();
+    const appending = ingest.append(gathered(ctx), range?.start);
+    receiving.set(ingest.id, appending);
     try {
-      const size = await ingest.append(ctx.req, range?.start);
+      const size = await appending;
       ctx.state.bytesIn = size - before;
       return size;
     } catch (e) {
-      if (ctx.req.destroyed || ctx.req.readableAborted) {
+      if (!(e instanceof StoreError) && !ctx.req.complete) {
         throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was interrupted; GET the upload for its offset and resume from there', { id: ingest.id });
       }
       throw e;
+    } finally {
+      if (receiving.get(ingest.id) === appending) receiving.delete(ingest.id);
     }
   }
 
@@ -119,6 +143,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
   const session: MethodTable = {
     async GET(ctx, match) {
       const ingest = await openSession(match);
+      await settled(ingest.id);
       answerProgress(ctx, match.name, ingest.id, await ingest.size(), 204);
     },
 

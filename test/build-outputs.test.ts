@@ -104,9 +104,18 @@ test('two --no-cache builds with SOURCE_DATE_EPOCH give the same digest', async 
   await ok(root, ['build', '-q', '--no-cache', '-t', 'repro:b', fixture('basic')], env);
   const a = await manifestDigest(root, 'repro:a');
   t.is(await manifestDigest(root, 'repro:b'), a);
-  const inspect = JSON.parse((await ok(root, ['inspect', 'repro:a'])).stdout) as { Created: string; History: { created: string }[] };
+  const inspect = JSON.parse((await ok(root, ['inspect', 'repro:a'])).stdout) as {
+    Created: string;
+    History: { created: string; created_by: string; empty_layer?: boolean }[];
+    Layers: unknown[];
+  };
   t.is(inspect.Created, '2023-11-14T22:13:20Z');
   t.true(inspect.History.slice(1).every((h) => h.created === '2023-11-14T22:13:20Z'));
+  // History: one entry per instruction; metadata-only steps are marked empty_layer.
+  t.is(inspect.History.filter((h) => !h.empty_layer).length, inspect.Layers.length);
+  t.true(inspect.History.find((h) => h.created_by.startsWith('ENV '))!.empty_layer);
+  t.true(inspect.History.find((h) => h.created_by.startsWith('CMD '))!.empty_layer);
+  t.falsy(inspect.History.find((h) => h.created_by.startsWith('COPY '))!.empty_layer);
 });
 
 test('--target builds the named stage and only what it needs; --build-arg reaches ARGs', async (t) => {

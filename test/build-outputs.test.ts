@@ -163,3 +163,17 @@ test('`tsbuild -t REF CONTEXT` is a build; on a terminal it shows the live displ
   t.regex(plain.stderr, /^#\d+ \[1\/15\] FROM \$\{BASE\}:\$\{TAG\}$/m);
   t.regex(plain.stderr, /^#\d+ DONE \d+\.\ds$/m);
 });
+
+test('independent stages run at the same time', async (t) => {
+  const root = await storeWithBusybox();
+  const r = await ok(root, ['build', '--progress', 'plain', '-t', 'parallel:v1', fixture('parallel')]);
+  const lines = r.stderr.split('\n');
+  const started = (stage: string) => lines.findIndex((l) => new RegExp(`^#\\d+ \\[${stage} 2/2\\] RUN`).test(l));
+  const idOf = (i: number) => lines[i]!.split(' ')[0];
+  const done = (i: number) => lines.findIndex((l) => l.startsWith(`${idOf(i)} DONE`));
+  const left = started('left');
+  const right = started('right');
+  t.true(left >= 0 && right >= 0, r.stderr);
+  // Both RUNs (each sleeping 2 s) started before either finished.
+  t.true(Math.max(left, right) < Math.min(done(left), done(right)), r.stderr);
+});

@@ -59,6 +59,19 @@ test.serial('docker.io bases come through --registry-mirror', async (t) => {
   t.regex(registry.logs(), /GET \/v2\/library\/busybox\/manifests\/latest/);
 });
 
+test.serial('--pull asks the registry again even when the store has the base', async (t) => {
+  const root = join(tempDir('pull-root-'), 'root');
+  const base = `${registry.host}/base/busybox:latest`;
+  const args = ['build', '-q', '--build-arg', `BASE=${base}`, '-t', 'pulled:v1', fixture('from-arg')];
+  t.is((await tsbuild(root, args)).code, 0);
+  const count = () => (registry.logs().match(/GET \/v2\/base\/busybox\/manifests\/latest/g) ?? []).length;
+  const before = count();
+  t.is((await tsbuild(root, args)).code, 0);
+  t.is(count(), before, 'without --pull the stored base is used');
+  t.is((await tsbuild(root, [...args, '--pull'])).code, 0);
+  t.true(count() > before, 'with --pull the registry is asked');
+});
+
 test.serial('a base that is nowhere fails with a clear message', async (t) => {
   const root = join(tempDir('missing-root-'), 'root');
   const r = await tsbuild(root, ['build', '--progress', 'plain', '--build-arg', `BASE=${registry.host}/nothing/here:latest`, '-t', 'x:v1', fixture('from-arg')]);

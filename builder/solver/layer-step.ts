@@ -5,7 +5,7 @@ import type { StepHandle } from '../progress/index.js';
 import type { ImageLayer, ImageState } from '../image/index.js';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { trackDir } from '../exec/cleanup.js';
+import { trackDir } from './tracked.js';
 import { lowersOf, mountWritable, type WritableRootfs } from './overlay.js';
 import type { SolveContext } from './solve-context.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ChainID } from '../../oci/index.js';
 import type { Snapshot, SnapshotStore } from '../../store/index.js';
 import { mountOverlay, unmount } from '../exec/index.js';
-import { trackDir, trackMount } from '../exec/cleanup.js';
+import { trackDir, trackMount } from './tracked.js';
 
 /** Mounts an overlay whose `l/<short>` lowerdirs resolve against the snapshots root (short options for 100+ layers). */
 async function mountAt(snapshots: SnapshotStore, target: string, lowers: string[], upper?: { upper: string; work: string }): Promise<void> {
@@ -46,7 +46,7 @@ export async function mountWritable(snapshots: SnapshotStore, top: ChainID | und
     untrackDir();
     throw e;
   }
-  const untrackMount = trackMount(merged, unmount);
+  const untrackMount = trackMount(merged);
   let released = false;
   const release = async () => {
     if (released) return;
@@ -93,7 +93,7 @@ export async function mountReadOnly(snapshots: SnapshotStore, top: ChainID | und
     untrackDir();
     throw e;
   }
-  const untrackMount = trackMount(merged, unmount);
+  const untrackMount = trackMount(merged);
   return {
     root: merged,
     release: async () => {

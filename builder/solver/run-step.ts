@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { tempName } from '../../store/index.js';
-import { trackDir } from '../exec/cleanup.js';
+import { trackDir } from './tracked.js';
 import { runInContainer, type RunMount as ExecMount } from '../exec/index.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
 import { cacheKey } from './build-cache.js';

@@ -51,6 +51,12 @@ export async function tsbuildIntoDocker(root: string, context: string, tag: stri
 
 /** docker's legacy builder (what dockerd 20.10 here runs) on the same context. */
 export async function dockerBuild(context: string, tag: string, extra: string[] = []): Promise<void> {
+  // Other test files share dockerd: make sure the base is (still) the fixture busybox.
+  const inspect = await run(DOCKER, ['image', 'inspect', 'busybox:latest', '--format', '{{.Id}}']);
+  if (inspect.code !== 0) {
+    busyboxLoaded = undefined;
+    await loadBusyboxIntoDocker();
+  }
   await docker(['build', '-q', '--network', 'host', '-t', tag, ...extra, context], { DOCKER_BUILDKIT: '0' });
 }
 

@@ -21,19 +21,21 @@ export class BaseResolver {
 
   constructor(private readonly options: BaseResolverOptions) {}
 
-  resolve(input: string): Promise<ResolvedImage & { reference: string }> {
+  /** `platform` overrides the build's (FROM --platform=...). */
+  resolve(input: string, platform?: Platform): Promise<ResolvedImage & { reference: string }> {
     const ref = parseNormalized(input);
-    const key = `${ref.registry}/${ref.repository}:${ref.tag ?? ''}@${ref.digest ?? ''}`;
+    const wanted = platform ?? this.options.platform;
+    const key = `${ref.registry}/${ref.repository}:${ref.tag ?? ''}@${ref.digest ?? ''} ${JSON.stringify(wanted ?? {})}`;
     let hit = this.inflight.get(key);
     if (!hit) {
-      hit = this.lookup(input);
+      hit = this.lookup(input, wanted);
       this.inflight.set(key, hit);
     }
     return hit;
   }
 
-  private async lookup(input: string): Promise<ResolvedImage & { reference: string }> {
-    const { store, platform } = this.options;
+  private async lookup(input: string, platform: Platform | undefined): Promise<ResolvedImage & { reference: string }> {
+    const { store } = this.options;
     const ref = parseNormalized(input);
     const name = familiarReference(ref);
     if (!this.options.pull) {

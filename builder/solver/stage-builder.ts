@@ -33,7 +33,7 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
   }
   let resolved;
   try {
-    resolved = await ctx.bases.resolve(base.ref);
+    resolved = await ctx.bases.resolve(base.ref, stage.platform);
   } catch (e) {
     throw new BuildStepError((e as Error).message, '', stage.from.location);
   }

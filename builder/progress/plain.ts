@@ -15,6 +15,12 @@ export class PlainProgress implements ProgressDisplay {
     const out = this.out;
     out.write(`#${id} ${name}\n`);
     let partial = '';
+    let finished = false;
+    const once = (f: () => void) => () => {
+      if (finished) return;
+      finished = true;
+      f();
+    };
     const flush = (final: boolean) => {
       const lines = partial.split('\n');
       partial = final ? '' : lines.pop()!;
@@ -30,16 +36,16 @@ export class PlainProgress implements ProgressDisplay {
       note(text) {
         out.write(`#${id} ${text}\n`);
       },
-      cached() {
-        out.write(`#${id} CACHED\n\n`);
-      },
-      done() {
+      cached: once(() => out.write(`#${id} CACHED\n\n`)),
+      done: once(() => {
         flush(true);
         out.write(`#${id} DONE ${formatSeconds(Date.now() - started)}\n\n`);
-      },
+      }),
       error(message) {
-        flush(true);
-        out.write(`#${id} ERROR: ${message}\n\n`);
+        once(() => {
+          flush(true);
+          out.write(`#${id} ERROR: ${message}\n\n`);
+        })();
       },
     };
   }

@@ -70,7 +70,8 @@ export class TtyProgress implements ProgressDisplay {
     this.rows.push(row);
     this.seen++;
     const finish = (state: Row['state']) => {
-      if (row.state === 'running') this.finished++;
+      if (row.state !== 'running') return;
+      this.finished++;
       row.state = state;
       row.ended = Date.now();
       this.render();

@@ -5,6 +5,17 @@ import type { Digest } from '../../oci/index.js';
 import { mapLimit } from './parallel.js';
 import { listTree, type WalkFilter } from './walk.js';
 
+/** sha256 of a large file, streamed. */
+function hashStream(abs: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(abs, { highWaterMark: 1 << 20 })
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
 /**
  * Content checksums of trees for cache keys: per path its type, permission bits, size, link target and
  * content hash — not times or owners, so a fresh checkout of the same files hits the cache.
@@ -17,16 +28,7 @@ export class TreeChecksummer {
     const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${abs}`;
     let hit = this.contentHashes.get(key);
     if (!hit) {
-      hit =
-        stat.size <= 256 * 1024
-          ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex'))
-          : new Promise<string>((resolve, reject) => {
-        const h = createHash('sha256');
-        createReadStream(abs, { highWaterMark: 1 << 20 })
-          .on('data', (c) => h.update(c))
-          .on('error', reject)
-          .on('end', () => resolve(h.digest('hex')));
-      });
+      hit = stat.size <= 256 * 1024 ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex')) : hashStream(abs);
       this.contentHashes.set(key, hit);
     }
     return hit;

@@ -47,6 +47,11 @@ export interface BuildResult {
 /** `tsbuild build`: Dockerfile + context → image in the store, tagged, exported and pushed as asked. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { store, progress } = options;
+  // Bad names fail before the build, not after it.
+  for (const t of options.tags) {
+    const ref = parseNormalized(t);
+    if (ref.digest) throw new Error(`-t ${t}: a tag must not contain a digest`);
+  }
   const contextDir = resolve(options.contextDir);
   const dockerfilePath = options.dockerfile ? (isAbsolute(options.dockerfile) ? options.dockerfile : resolve(options.dockerfile)) : join(contextDir, 'Dockerfile');
   let text: string;

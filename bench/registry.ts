@@ -225,13 +225,37 @@ interface Figures {
   manifests: number;
 }
 
-async function measure(peer: Peer, big: { path: string; digest: string }, smalls: { path: string; digest: string }[]): Promise<Figures> {
-  const push = await time(() => pushBlob(peer.url, 'bench/big', big.path, big.digest));
-  const pull = await time(() => pullBlob(peer.url, 'bench/big', big.digest, BIG));
-  const parallel = await time(() => Promise.all(smalls.map((s, i) => pushBlob(peer.url, `bench/small${i}`, s.path, s.digest))));
-  const path = await pushManifest(peer.url);
-  const manifests = await manifestLoad(peer.url, path);
-  return { push: BIG / push, pull: BIG / pull, parallel: (SMALL * PARALLEL) / parallel, manifests };
+const ROUNDS = 3;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * Both servers run side by side and take turns, round by round, so disk writeback and page-cache state
+ * weigh on both alike; each figure is the median of its rounds.
+ */
+async function measure(peers: Peer[], big: { path: string; digest: string }, smalls: { path: string; digest: string }[]): Promise<Record<string, Figures>> {
+  const samples: Record<string, { push: number[]; pull: number[]; parallel: number[] }> = {};
+  for (const peer of peers) samples[peer.name] = { push: [], pull: [], parallel: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const peer of round % 2 ? [...peers].reverse() : peers) {
+      const s = samples[peer.name]!;
+      const repo = `bench/big${round}`;
+      s.push.push(BIG / (await time(() => pushBlob(peer.url, repo, big.path, big.digest))));
+      s.pull.push(BIG / (await time(() => pullBlob(peer.url, repo, big.digest, BIG))));
+      s.parallel.push((SMALL * PARALLEL) / (await time(() => Promise.all(smalls.map((b, i) => pushBlob(peer.url, `bench/r${round}/small${i}`, b.path, b.digest))))));
+      spawnSync('sync');
+    }
+  }
+  const out: Record<string, Figures> = {};
+  for (const peer of peers) {
+    const path = await pushManifest(peer.url);
+    const s = samples[peer.name]!;
+    out[peer.name] = { push: median(s.push), pull: median(s.pull), parallel: median(s.parallel), manifests: await manifestLoad(peer.url, path) };
+  }
+  return out;
 }
 
 export async function run(): Promise<void> {
@@ -249,14 +273,12 @@ export async function run(): Promise<void> {
       const path = join(dir, `small${i}`);
       smalls.push({ path, digest: await makeFile(path, SMALL, 100 + i) });
     }
-    const results: Record<string, Figures> = {};
-    for (const start of [startDistribution, startTsbuild]) {
-      const peer = await start(dir);
-      try {
-        results[peer.name] = await measure(peer, big, smalls);
-      } finally {
-        await peer.stop();
-      }
+    const peers = [await startDistribution(dir), await startTsbuild(dir)];
+    let results: Record<string, Figures>;
+    try {
+      results = await measure(peers, big, smalls);
+    } finally {
+      await Promise.all(peers.map((p) => p.stop()));
     }
     const t = results.tsbuild!;
     const d = results.distribution!;
@@ -268,7 +290,7 @@ export async function run(): Promise<void> {
     line('pull 512 MiB blob', t.pull, d.pull, rate);
     line(`${PARALLEL} parallel pushes of 32 MiB`, t.parallel, d.parallel, rate);
     line(`manifest GET/s, ${CONNECTIONS} connections`, t.manifests, d.manifests, (v) => `${v.toFixed(0)}/s`);
-    console.log(`(targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
+    console.log(`(median of ${ROUNDS} alternating rounds; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
   } finally {
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });

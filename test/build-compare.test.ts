@@ -92,6 +92,10 @@ test.serial('USER by name, by ids and with groups for RUN; WORKDIR under a USER;
   await compare(t, 'users');
 });
 
+test.serial('edge cases: ENV/ARG precedence, JSON-form COPY with spaces, exec-form RUN, unknown uid, empty CMD/ENTRYPOINT match docker', async (t) => {
+  await compare(t, 'edge-cases');
+});
+
 test.serial('ONBUILD triggers run in the child build as in docker', async (t) => {
   const parent = 'onbuild-parent:latest';
   try {

@@ -14,6 +14,8 @@ import { projectRoot, tsbuild } from './helpers/run.js';
 import { dockerRun, filesystemListing, loadBusyboxIntoDocker, removeImages, storeWithBusybox } from './helpers/build-compare.js';
 import { tempDir } from './helpers/temp.js';
 import { run } from './helpers/run.js';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 
 const test = testWith(['runc', 'dockerd']);
 const fixture = join(projectRoot, 'fixtures', 'buildkit-features');
@@ -111,4 +113,24 @@ test.serial('a cache mount keeps its contents across builds; a required secret t
   const missing = await tsbuild(root, ['build', '-q', '-t', 'bk:3', fixture]);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /secret "token" is required/);
+});
+
+test.serial('ADD --checksum accepts the right digest and refuses a wrong one', async (t) => {
+  const body = 'checked content\n';
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/file.txt`;
+  const good = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  try {
+    const root = await storeWithBusybox();
+    const build = (sum: string) =>
+      tsbuild(root, ['build', '-q', '-f', '-', '-t', 'checksum:v1', fixture], { input: `FROM busybox:latest\nADD --checksum=${sum} ${url} /file.txt\n` });
+    const ok = await build(good);
+    t.is(ok.code, 0, ok.stderr);
+    const bad = await build(`sha256:${'0'.repeat(64)}`);
+    t.is(bad.code, 1);
+    t.regex(bad.stderr, /checksum mismatch/);
+  } finally {
+    server.close();
+  }
 });

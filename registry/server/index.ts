@@ -163,3 +163,9 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
 export { Htpasswd } from './htpasswd.js';
 export { RegistryError, ErrorCodes, type ErrorCode } from './errors.js';
 export { matchRoute } from './dispatch.js';
+// Building blocks for servers that extend the registry (the mirror serves the same routes from upstream).
+export { createRegistryApp, type AppOptions } from './app.js';
+export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
+export { ManifestCache, type CachedManifest } from './manifest-cache.js';
+export { RegistryMetrics } from './metrics.js';
+export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from './manifest-validation.js';

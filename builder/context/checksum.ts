@@ -23,12 +23,43 @@ function hashStream(abs: string): Promise<string> {
  */
 export class TreeChecksummer {
   private readonly contentHashes = new Map<string, Promise<string>>();
+  /** Hashes from earlier builds (key → hex), when a file to keep them in was given. */
+  private readonly known = new Map<string, string>();
+  private readonly used = new Map<string, string>();
+
+  constructor(private readonly file?: string) {}
+
+  /** A checksummer that remembers content hashes across builds in `file` (trusted while inode, size, mtime and ctime match). */
+  static async persistent(file: string): Promise<TreeChecksummer> {
+    const c = new TreeChecksummer(file);
+    try {
+      const saved = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, string>;
+      for (const [k, v] of Object.entries(saved)) c.known.set(k, v);
+    } catch {
+      // first build, or an unreadable file: hash everything
+    }
+    return c;
+  }
+
+  /** Writes the hashes this build used (so the file only holds what still exists). */
+  async save(): Promise<void> {
+    if (!this.file || this.used.size === 0) return;
+    const tmp = `${this.file}.tmp-${process.pid}-${Date.now().toString(16).padStart(12, '0').slice(-12)}`;
+    await fs.writeFile(tmp, JSON.stringify(Object.fromEntries(this.used)));
+    await fs.rename(tmp, this.file);
+  }
 
   private contentHash(abs: string, stat: Stats): Promise<string> {
-    const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${abs}`;
+    const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${abs}`;
     let hit = this.contentHashes.get(key);
     if (!hit) {
-      hit = stat.size <= 256 * 1024 ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex')) : hashStream(abs);
+      const remembered = this.known.get(key);
+      hit = remembered
+        ? Promise.resolve(remembered)
+        : stat.size <= 256 * 1024
+          ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex'))
+          : hashStream(abs);
+      void hit.then((h) => this.used.set(key, h), () => undefined);
       this.contentHashes.set(key, hit);
     }
     return hit;

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { familiarReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
+import { digestOf, familiarReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
@@ -84,6 +84,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const abort = new AbortController();
   if (plan.unusedBuildArgs.length) progress.message(`[Warning] One or more build-args [${plan.unusedBuildArgs.join(' ')}] were not consumed`);
   const context = await BuildContext.open(contextDir, options.dockerfileText === undefined ? dockerfilePath : undefined);
+  // Content hashes of this context survive the build, so a rebuild need not read every file again.
+  const hashesDir = join(await store.localDir('cache'), 'context-hashes');
+  await fs.mkdir(hashesDir, { recursive: true });
+  const checksummer = await TreeChecksummer.persistent(join(hashesDir, digestOf(context.dir).slice(7, 39)));
   const epoch = sourceDateEpoch();
   const created = buildTimestamp();
   const result = await solve(
@@ -93,7 +97,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       cache: await BuildCache.open(store),
       plan,
       context,
-      checksummer: new TreeChecksummer(),
+      checksummer,
       bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull }),
       progress,
       noCache: !!options.noCache,
@@ -106,10 +110,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     },
     plan,
     abort,
-  ).catch((e: unknown) => {
-    if (e instanceof BuildStepError) e.dockerfileLines = plan.ast.lines;
-    throw e;
-  });
+  )
+    .catch((e: unknown) => {
+      if (e instanceof BuildStepError) e.dockerfileLines = plan.ast.lines;
+      throw e;
+    })
+    .finally(() => checksummer.save().catch(() => undefined));
 
   const exportStep = progress.step('exporting to image');
   let written = await writeImage(store, result.image, result.created);

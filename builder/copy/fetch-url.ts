@@ -38,6 +38,7 @@ export async function fetchUrl(url: string, file: string, checksum?: string): Pr
   }
   const lastModified = res.headers.get('last-modified');
   const mtime = lastModified ? new Date(lastModified) : undefined;
-  const name = posix.basename(new URL(res.url || url).pathname) || posix.basename(new URL(url).pathname) || '__unnamed__';
+  // Named after the URL as written (not a redirect's target), as docker does.
+  const name = posix.basename(new URL(url).pathname) || '__unnamed__';
   return { path: file, name, ...(mtime && !Number.isNaN(mtime.getTime()) ? { mtime } : {}), digest };
 }

@@ -1,9 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Digester, type Digest } from '../oci/index.js';
 
-/** Bytes queued for the hashing thread before update() makes the producer wait. */
+/** Bytes queued for a hashing thread before update() makes the producer wait. */
 const HIGH_WATER = 16 << 20;
 const LOW_WATER = 4 << 20;
+/** Hashing threads: one per core (at most 4); parallel uploads hash on different cores. */
+const THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
 interface Pending {
   queued: number;
@@ -11,60 +14,85 @@ interface Pending {
   resolveDigest?: (hex: string | undefined) => void;
 }
 
-let worker: Worker | undefined;
-let workerFailed = false;
-let nextId = 1;
+type Reply = { op: 'ack'; id: number; bytes: number } | { op: 'digest'; id: number; hex: string };
+
 const pending = new Map<number, Pending>();
-/** Messages the worker has not answered yet: the worker keeps the process alive only while there are some. */
-let outstanding = 0;
+let nextId = 1;
 
-function sent(): void {
-  if (outstanding++ === 0) worker?.ref();
-}
+/** One worker thread keeping hash states by id; it keeps the process alive only while it owes answers. */
+class HashThread {
+  private worker?: Worker;
+  private failed = false;
+  private outstanding = 0;
+  private readonly ids = new Set<number>();
 
-function answered(): void {
-  if (--outstanding === 0) worker?.unref();
-}
-
-function sharedWorker(): Worker | undefined {
-  if (worker || workerFailed) return worker;
-  try {
-    // execArgv: [] so flags of the main process (e.g. --input-type) do not break the worker's start.
-    worker = new Worker(new URL('./hash-thread.js', import.meta.url), { execArgv: [] });
-  } catch {
-    workerFailed = true;
-    return undefined;
-  }
-  worker.unref();
-  worker.on('message', (m: { op: 'ack'; id: number; bytes: number } | { op: 'digest'; id: number; hex: string }) => {
-    answered();
-    const p = pending.get(m.id);
-    if (!p) return;
-    if (m.op === 'ack') {
-      p.queued -= m.bytes;
-      if (p.resume && p.queued <= LOW_WATER) {
-        const resume = p.resume;
-        p.resume = undefined;
-        resume();
+  private start(): Worker | undefined {
+    if (this.worker || this.failed) return this.worker;
+    try {
+      // execArgv: [] so flags of the main process (e.g. --input-type) do not break the worker's start.
+      this.worker = new Worker(new URL('./hash-thread.js', import.meta.url), { execArgv: [] });
+    } catch {
+      this.failed = true;
+      return undefined;
+    }
+    this.worker.unref();
+    this.worker.on('message', (m: Reply) => {
+      if (--this.outstanding === 0) this.worker?.unref();
+      const p = pending.get(m.id);
+      if (!p) return;
+      if (m.op === 'ack') {
+        p.queued -= m.bytes;
+        if (p.resume && p.queued <= LOW_WATER) {
+          const resume = p.resume;
+          p.resume = undefined;
+          resume();
+        }
+      } else {
+        pending.delete(m.id);
+        this.ids.delete(m.id);
+        p.resolveDigest?.(m.hex);
       }
-    } else {
-      pending.delete(m.id);
-      p.resolveDigest?.(m.hex);
-    }
-  });
-  worker.on('error', () => {
-    // Lost hash states: waiting producers go on, digests fail (callers rehash the bytes from disk).
-    workerFailed = true;
-    worker = undefined;
-    outstanding = 0;
-    for (const p of pending.values()) {
-      p.resume?.();
-      p.resolveDigest?.(undefined);
-    }
-    pending.clear();
-  });
-  return worker;
+    });
+    this.worker.on('error', () => {
+      // Lost hash states: waiting producers go on, digests fail (callers rehash the bytes from disk).
+      this.failed = true;
+      this.worker = undefined;
+      this.outstanding = 0;
+      for (const id of this.ids) {
+        const p = pending.get(id);
+        p?.resume?.();
+        p?.resolveDigest?.(undefined);
+        pending.delete(id);
+      }
+      this.ids.clear();
+    });
+    return this.worker;
+  }
+
+  available(): boolean {
+    return this.start() !== undefined;
+  }
+
+  register(id: number): void {
+    this.ids.add(id);
+    pending.set(id, { queued: 0 });
+  }
+
+  post(message: object, transfer?: ArrayBuffer[]): boolean {
+    const worker = this.start();
+    if (!worker) return false;
+    if (this.outstanding++ === 0) worker.ref();
+    worker.postMessage(message, transfer);
+    return true;
+  }
+
+  drop(id: number): void {
+    this.ids.delete(id);
+    this.worker?.postMessage({ op: 'drop', id });
+  }
 }
+
+const threads = Array.from({ length: THREADS }, () => new HashThread());
 
 /**
  * A sha256/sha512 digester that hashes on a worker thread, so the thread moving bytes between socket and
@@ -77,14 +105,14 @@ export class OffThreadDigester {
   size = 0;
   private readonly id = nextId++;
   private readonly local?: Digester;
-  private readonly worker?: Worker;
+  private readonly thread: HashThread;
 
   constructor(algorithm = 'sha256') {
     this.algorithm = algorithm;
     new Digester(algorithm); // validates the algorithm
-    this.worker = sharedWorker();
-    if (!this.worker) this.local = new Digester(algorithm);
-    else pending.set(this.id, { queued: 0 });
+    this.thread = threads[this.id % threads.length]!;
+    if (this.thread.available()) this.thread.register(this.id);
+    else this.local = new Digester(algorithm);
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */
@@ -94,13 +122,12 @@ export class OffThreadDigester {
       this.local.update(chunk);
       return undefined;
     }
-    const copy = new Uint8Array(chunk.byteLength);
-    copy.set(chunk);
     const p = pending.get(this.id);
     if (!p) return undefined; // the hashing thread was lost; digest() will say so
+    const copy = new Uint8Array(chunk.byteLength);
+    copy.set(chunk);
     p.queued += copy.byteLength;
-    sent();
-    this.worker!.postMessage({ op: 'update', id: this.id, alg: this.algorithm, chunk: copy }, [copy.buffer]);
+    this.thread.post({ op: 'update', id: this.id, alg: this.algorithm, chunk: copy }, [copy.buffer]);
     if (p.queued < HIGH_WATER) return undefined;
     return new Promise((resolve) => (p.resume = resolve));
   }
@@ -112,8 +139,7 @@ export class OffThreadDigester {
     if (!p) throw new Error('hash state lost');
     const hex = await new Promise<string | undefined>((resolve) => {
       p.resolveDigest = resolve;
-      sent();
-      this.worker!.postMessage({ op: 'digest', id: this.id, alg: this.algorithm });
+      if (!this.thread.post({ op: 'digest', id: this.id, alg: this.algorithm })) resolve(undefined);
     });
     if (hex === undefined) throw new Error('hash state lost');
     return `${this.algorithm}:${hex}` as Digest;
@@ -121,9 +147,10 @@ export class OffThreadDigester {
 
   /** Forgets the state (the ingest failed or went away). */
   dispose(): void {
-    if (this.local || !pending.has(this.id)) return;
-    pending.get(this.id)!.resume?.();
+    const p = pending.get(this.id);
+    if (this.local || !p) return;
+    p.resume?.();
     pending.delete(this.id);
-    this.worker!.postMessage({ op: 'drop', id: this.id });
+    this.thread.drop(this.id);
   }
 }

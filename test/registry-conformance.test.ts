@@ -408,3 +408,11 @@ test('sha512 digests work for blobs end to end', async (t) => {
   t.is(r.status, 201);
   t.true((await reg.call('GET', `/v2/conf/sha512/blobs/${digest}`)).body.equals(data));
 });
+
+test('long uploads are never cut by a request timeout; headers and idle connections are timed', (t) => {
+  const server = reg.server.httpServer;
+  t.is(server.requestTimeout, 0);
+  t.is(server.timeout, 0);
+  t.is(server.headersTimeout, 60_000);
+  t.is(server.keepAliveTimeout, 75_000);
+});

@@ -61,6 +61,8 @@ export interface RegistryServer {
   readonly store: Store;
   /** The Koa app (after listen), for mounting elsewhere. */
   readonly app: Koa;
+  /** The Node server (after listen). */
+  readonly httpServer: http.Server;
 }
 
 export const DEFAULT_PORT = 5000;
@@ -101,6 +103,10 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
     get app() {
       if (!app) throw new Error('the registry server is not listening yet');
       return app;
+    },
+    get httpServer() {
+      if (!server) throw new Error('the registry server is not listening');
+      return server;
     },
 
     async listen() {

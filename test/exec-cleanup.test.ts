@@ -66,7 +66,7 @@ test('a crashed (SIGKILLed) build is swept at the next start', async (t) => {
   await exited;
   const before = await leftovers(store.root, child.pid);
   t.is(before.mounts.length, 1);
-  t.is(before.containers.length, 1);
+  t.true(before.containers.length <= 1, "at most our container (a concurrent test's sweep may already have taken it)");
   t.true(before.dirs.length >= 2, 'run dir, work dir and upper dir remain after a crash');
   const report = await sweepLeftovers(store);
   // containers and network namespaces are machine-wide: another tsbuild process sweeping at the same

@@ -47,7 +47,7 @@ export const registryConfigSchema = z
         htpasswd: z.string().min(1),
         /** Realm named in the WWW-Authenticate challenge. */
         realm: z.string().default('tsbuild registry'),
-        /** Allow reading content without credentials (pushes always need a login). */
+        /** Allow reading content without credentials (pushes always need a login); uses docker's token flow. */
         'anonymous-read': z.boolean().default(false),
       })
       .strict()

@@ -83,6 +83,29 @@ test('anonymous read: content reads work without credentials, pushes need a logi
   t.is((await anonymous.call('GET', '/v2/anon/app/manifests/v1', { headers: basic('alice', 'nope') })).status, 401);
 });
 
+test('anonymous read uses docker\'s token flow: anonymous tokens read, users\' tokens write', async (t) => {
+  const ping = await anonymous.call('GET', '/v2/');
+  t.is(ping.status, 401);
+  const challenge = ping.headers['www-authenticate'] as string;
+  const realm = /^Bearer realm="([^"]+)",service="([^"]+)"/.exec(challenge);
+  t.truthy(realm, challenge);
+  const tokenPath = new URL(realm![1]!).pathname;
+  const anon = await anonymous.call('GET', `${tokenPath}?service=${realm![2]}&scope=repository:tok/app:pull`);
+  t.is(anon.status, 200);
+  const anonToken = anon.json().token as string;
+  t.is(anon.json().access_token, anonToken);
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+  t.is((await anonymous.call('GET', '/v2/', { headers: bearer(anonToken) })).status, 200);
+  const denied = await anonymous.call('POST', '/v2/tok/app/blobs/uploads/', { headers: bearer(anonToken) });
+  t.is(denied.status, 401);
+  t.regex(denied.headers['www-authenticate'] as string, /scope="repository:tok\/app:pull,push"/);
+  t.is((await anonymous.call('GET', tokenPath, { headers: basic('alice', 'wrong') })).status, 401);
+  const userToken = (await anonymous.call('GET', tokenPath, { headers: basic('alice', 'secret') })).json().token as string;
+  const img = await pushImage(anonymous, 'tok/app', 'v1', 'tok', bearer(userToken));
+  t.is((await anonymous.call('GET', `/v2/tok/app/manifests/${img.digest}`, { headers: bearer(anonToken) })).status, 200);
+  t.is((await anonymous.call('GET', '/v2/', { headers: bearer(`${anonToken.slice(0, -2)}xx`) })).status, 401);
+});
+
 test('an htpasswd file with non-bcrypt entries is refused at start with the line named', (t) => {
   const file = htpasswdFile(['carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=']);
   const err = t.throws(() => createRegistryServer({ storage: tempDir(), htpasswd: file }));
@@ -129,4 +152,32 @@ e2e.serial('docker login, push and pull with htpasswd basic auth; skopeo with --
   t.is(skopeoOk.code, 0, skopeoOk.stderr);
   t.is((await closed.call('GET', '/v2/auth/skopeo/tags/list', { headers: basic('alice', 'secret') })).json().tags[0], 'v1');
   t.is((await docker(['logout', closed.host])).code, 0);
+});
+
+e2e.serial('anonymous read: docker pulls without a login, pushes only after docker login', async (t) => {
+  const store = await Store.open(tempDir('registry-auth-store-'));
+  const fixture = await makeBusyboxImage(store, 'busybox:latest');
+  const layout = tempDir('registry-auth-layout-');
+  await exportOciLayout(store.blobs, layout, [{ digest: fixture.digest, mediaType: MediaType.ociManifest, size: fixture.manifestBytes.length, tag: 'latest' }]);
+  const config = tempDir('registry-auth-docker-');
+  const docker = (args: string[], input?: string) => run(DOCKER, ['--config', config, ...args], input !== undefined ? { input } : {});
+  const local = `tsbuild-registry-anon/busybox:${process.pid}`;
+  const remote = `${anonymous.host}/anon/docker:v1`;
+  t.teardown(async () => {
+    await run(DOCKER, ['rmi', '-f', local, remote]);
+  });
+  t.is((await run('skopeo', ['copy', `oci:${layout}:latest`, `docker-daemon:${local}`])).code, 0);
+  t.is((await docker(['tag', local, remote])).code, 0);
+  const denied = await docker(['push', remote]);
+  t.not(denied.code, 0);
+  t.regex(denied.stderr + denied.stdout, /unauthorized|authentication required/i);
+  t.is((await docker(['login', '-u', 'alice', '--password-stdin', anonymous.host], 'secret')).code, 0);
+  const push = await docker(['push', remote]);
+  t.is(push.code, 0, push.stderr);
+  t.is((await docker(['logout', anonymous.host])).code, 0);
+  t.is((await docker(['rmi', '-f', local, remote])).code, 0);
+  const pull = await docker(['pull', remote]);
+  t.is(pull.code, 0, pull.stderr);
+  const inspect = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${remote}`]);
+  t.is(inspect.code, 0, inspect.stderr);
 });

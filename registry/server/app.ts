@@ -13,6 +13,7 @@ import { readOnly } from './read-only.js';
 import { referrerRoutes } from './referrers.js';
 import { catalogRoutes, tagRoutes } from './tags.js';
 import { uploadRoutes } from './uploads.js';
+import { TOKEN_PATH, tokenAuth } from './token-auth.js';
 
 export interface AppOptions {
   auth?: AuthOptions;
@@ -26,12 +27,13 @@ async function apiVersion(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-/** `/healthz` and `/metrics` sit outside the API: no auth, no read-only gate. */
-function operational(deps: RegistryDeps, exposeMetrics: boolean) {
+/** `/healthz`, `/metrics` and the token endpoint sit outside the API: no auth, no read-only gate. */
+function operational(deps: RegistryDeps, exposeMetrics: boolean, tokens?: (ctx: Context) => Promise<void>) {
   const healthz = health(deps.store);
   return async (ctx: Context, next: Next): Promise<void> => {
     if (ctx.path === '/healthz' && (ctx.method === 'GET' || ctx.method === 'HEAD')) return healthz(ctx);
     if (exposeMetrics && ctx.path === '/metrics' && ctx.method === 'GET') return deps.metrics.serve(ctx);
+    if (tokens && ctx.path === TOKEN_PATH && ctx.method === 'GET') return tokens(ctx);
     return next();
   };
 }
@@ -60,10 +62,13 @@ export function createRegistryApp(deps: RegistryDeps, options: AppOptions, logge
   app.use(deps.metrics.middleware());
   app.use(apiVersion);
   app.use(errorHandler);
-  app.use(operational(deps, options.exposeMetrics));
+  // Anonymous reads need docker's token flow (see token-auth.ts); otherwise plain Basic challenges.
+  const tokens = options.auth?.anonymousRead ? tokenAuth(options.auth) : undefined;
+  app.use(operational(deps, options.exposeMetrics, tokens?.tokenEndpoint));
   app.use(recognizeRoute);
   if (options.readOnly) app.use(readOnly);
-  if (options.auth) app.use(basicAuth(options.auth));
+  if (tokens) app.use(tokens.middleware);
+  else if (options.auth) app.use(basicAuth(options.auth));
   app.use(dispatch(table));
   return app;
 }

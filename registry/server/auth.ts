@@ -12,7 +12,7 @@ export interface AuthOptions {
 
 const READS = new Set(['GET', 'HEAD']);
 
-function parseBasic(header: string | undefined): { user: string; password: string } | undefined {
+export function parseBasic(header: string | undefined): { user: string; password: string } | undefined {
   if (!header) return undefined;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!m) return undefined;
@@ -23,11 +23,10 @@ function parseBasic(header: string | undefined): { user: string; password: strin
 }
 
 /**
- * htpasswd basic auth with `WWW-Authenticate: Basic` challenges. `GET /v2/` always challenges a caller
- * without credentials: clients (docker, containers/image) decide from that ping whether to send the
- * credentials they have, so answering it 200 would stop `docker push` after `docker login` from ever
- * authenticating. With anonymous read, content reads work without credentials (an empty `:` login, as
- * containers/image sends when it has none, counts as anonymous).
+ * htpasswd basic auth with `WWW-Authenticate: Basic` challenges, every request needing a login. `GET /v2/`
+ * challenges a caller without credentials: clients decide from that ping whether to send the credentials
+ * they have. (With anonymous reads the app uses token-auth.ts instead; this middleware still honours
+ * `anonymousRead` for content reads, an empty `:` login counting as anonymous.)
  */
 export function basicAuth(options: AuthOptions) {
   const challenge = { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` };

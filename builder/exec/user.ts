@@ -76,7 +76,9 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
       gid = g.gid;
     }
   }
-  const additionalGids =
-    groupPart === undefined && entry ? [...new Set(groups.filter((g) => g.members.includes(entry!.name) && g.gid !== gid).map((g) => g.gid))] : [];
+  // docker lists the primary group first among the supplementary ones (`id` shows groups=<gid>), then,
+  // only when no group was named, the groups that list the user as a member.
+  const memberOf = groupPart === undefined && entry ? groups.filter((g) => g.members.includes(entry!.name)).map((g) => g.gid) : [];
+  const additionalGids = [...new Set([gid, ...memberOf])];
   return { uid, gid, additionalGids, home: entry?.home || '/' };
 }

@@ -52,6 +52,24 @@ test.serial('a base image not in the store is pulled from its registry; --push u
   t.true(images.stdout.includes(`${registry.host}/base/busybox`), 'the pulled base is named in the store');
 });
 
+test.serial('tsbuild push of a built image sends gzip layers and keeps the image id', async (t) => {
+  const root = join(tempDir('push-root-'), 'root');
+  const built = await tsbuild(root, ['build', '--progress', 'plain', '--build-arg', `BASE=${registry.host}/base/busybox:latest`, '-t', 'local-app:v1', fixture('from-arg')]);
+  t.is(built.code, 0, built.stderr);
+  const before = JSON.parse((await tsbuild(root, ['inspect', 'local-app:v1'])).stdout) as { Id: string; Layers: { mediaType: string }[] };
+  t.true(before.Layers.some((l) => !l.mediaType.endsWith('+gzip')), 'built layers stay uncompressed locally');
+  const target = `${registry.host}/apps/pushed:v2`;
+  const pushed = await tsbuild(root, ['push', '-q', 'local-app:v1', target]);
+  t.is(pushed.code, 0, pushed.stderr);
+  const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
+  t.is(raw.code, 0, raw.stderr);
+  const manifest = JSON.parse(raw.stdout) as { config: { digest: string }; layers: { mediaType: string }[] };
+  t.true(manifest.layers.every((l) => l.mediaType.endsWith('+gzip')), 'pushed layers are gzip-compressed');
+  t.is(manifest.config.digest, before.Id, 'same config, same image id');
+  const copy = await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${target}`, `oci:${join(tempDir('pulled-'), 'l')}:x`]);
+  t.is(copy.code, 0, copy.stderr);
+});
+
 test.serial('docker.io bases come through --registry-mirror', async (t) => {
   const root = join(tempDir('mirror-root-'), 'root');
   const r = await tsbuild(root, ['build', '--progress', 'plain', '--registry-mirror', registry.url, '-t', 'mirrored:v1', fixture('from-arg')]);

@@ -1,3 +1,6 @@
+import { isManifestMediaType, layerCompression, parseReference } from '../../oci/index.js';
+import { resolveImage, type Store } from '../../store/index.js';
+import { withGzipLayers } from '../../builder/image/index.js';
 import { type Command, UsageError } from '../command.js';
 import { openStore } from '../open-store.js';
 import { registryClient, registryHelp, registryOptions } from '../registry-flags.js';
@@ -17,6 +20,7 @@ export const pushCommand: Command = {
     if (ctx.positionals.length < 1) throw new UsageError('expected an image reference: tsbuild push REF [DEST...]');
     const [source, ...destinations] = ctx.positionals;
     const store = await openStore(ctx);
+    await compressForTransfer(store, source!);
     const { client, progress } = registryClient(ctx, ctx.values.quiet === true);
     try {
       const result = await client.pushImage(store, source!, destinations.length ? destinations : undefined);
@@ -27,3 +31,16 @@ export const pushCommand: Command = {
     }
   },
 };
+
+/**
+ * Builds keep layers uncompressed in the store; what travels to a registry carries gzip layers, as
+ * `build --push` does. The local name then points at the gzip twin (same config, same image id).
+ */
+async function compressForTransfer(store: Store, source: string): Promise<void> {
+  const record = await store.images.get(source);
+  if (!isManifestMediaType(record.mediaType)) return;
+  const image = await resolveImage(store.blobs, record.digest);
+  if (!image.manifest.layers.some((l) => layerCompression(l.mediaType) === 'none')) return;
+  const gzipped = await withGzipLayers(store, record.digest);
+  await store.images.set(parseReference(record.name), gzipped.digest, gzipped.mediaType);
+}

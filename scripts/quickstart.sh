@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/services.sh   # dockerd for the end-to-end tests (loopback only)
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 cp fixtures/quickstart/Dockerfile "$context/"

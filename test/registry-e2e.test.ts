@@ -118,3 +118,22 @@ test.serial('buildah push to the registry', async (t) => {
   const config = manifest.json().config.digest as string;
   t.is((await reg.call('HEAD', `/v2/e2e/buildah/blobs/${config}`)).status, 200);
 });
+
+const withCtr = testWith(['dockerd', 'skopeo', 'ctr']);
+
+withCtr.serial('containerd (ctr, dockerd\'s containerd in its own namespace) pulls and pushes', async (t) => {
+  const ctr = (args: string[]) => run('ctr', ['--address', '/var/run/docker/containerd/containerd.sock', '-n', `tsbuild-test-${process.pid}`, ...args]);
+  await ok('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:latest`, `docker://${reg.host}/e2e/ctr:v1`]);
+  t.teardown(async () => {
+    await ctr(['images', 'rm', `${reg.host}/e2e/ctr:v1`]);
+    await run('ctr', ['--address', '/var/run/docker/containerd/containerd.sock', 'namespaces', 'rm', `tsbuild-test-${process.pid}`]);
+  });
+  const pull = await ctr(['images', 'pull', '--plain-http', `${reg.host}/e2e/ctr:v1`]);
+  t.is(pull.code, 0, pull.stderr);
+  t.regex(pull.stdout, new RegExp(fixture.digest));
+  const push = await ctr(['images', 'push', '--plain-http', `${reg.host}/e2e/ctr-pushed:v1`, `${reg.host}/e2e/ctr:v1`]);
+  t.is(push.code, 0, push.stderr);
+  const manifest = await reg.call('GET', '/v2/e2e/ctr-pushed/manifests/v1', { headers: { Accept: MediaType.ociManifest } });
+  t.is(manifest.status, 200);
+  t.is(manifest.json().layers[0].digest, fixture.manifest.layers[0]!.digest);
+});

@@ -1,13 +1,10 @@
-import { createReadStream } from 'node:fs';
 import type { Context } from 'koa';
 import type { Digest } from '../../oci/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
 import { RegistryError } from './errors.js';
 import { digestParam } from './params.js';
 import { parseRangeHeader } from './range.js';
-
-/** Large reads keep the syscall count and event-loop turns per GiB low. */
-const READ_BUFFER = 1 << 20;
+import { sendFileRange } from './send-file.js';
 
 /** Blob GET/HEAD/DELETE. A blob is served in a repository only once it was pushed or mounted there. */
 export function blobRoutes(deps: RegistryDeps): MethodTable {
@@ -51,13 +48,11 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
       } else {
         ctx.status = 200;
       }
+      const length = range ? range.end - range.start + 1 : size;
       const file = store.blobFile(digest);
-      const body =
-        file !== undefined
-          ? createReadStream(file, { start: range?.start, end: range?.end, highWaterMark: READ_BUFFER })
-          : await store.blobs.read(digest, range ? { start: range.start, end: range.end } : undefined);
-      ctx.body = body;
-      ctx.length = range ? range.end - range.start + 1 : size;
+      if (file !== undefined) return sendFileRange(ctx, file, range?.start ?? 0, length);
+      ctx.body = await store.blobs.read(digest, range ? { start: range.start, end: range.end } : undefined);
+      ctx.length = length;
     },
 
     async DELETE(ctx, match) {

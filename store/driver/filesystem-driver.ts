@@ -6,6 +6,7 @@ import { checkPath, type ByteRange, type FileInfo, type StorageDriver } from './
 import { PathNotFoundError } from '../errors.js';
 
 const READ_CHUNK = 1 << 20;
+const SYNC_EVERY = 8 << 20;
 
 
 function isMissing(e: unknown): boolean {
@@ -78,18 +79,28 @@ export class FilesystemDriver implements StorageDriver {
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
     try {
-      // One write in flight while the source produces (and hashes) the next chunk.
+      // One write in flight while the source produces (and hashes) the next chunk. Dirty pages are flushed
+      // in the background every SYNC_EVERY bytes, so the final fsync does not find the whole file to write.
       let pending: Promise<void> = Promise.resolve();
+      let flushing: Promise<void> | undefined;
+      let unsynced = 0;
       try {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           await pending;
           pending = writeFully(fh, chunk);
+          unsynced += chunk.length;
+          if (unsynced >= SYNC_EVERY && !flushing) {
+            unsynced = 0;
+            flushing = pending.then(() => fh.datasync()).finally(() => (flushing = undefined));
+          }
         }
       } catch (e) {
         await pending.catch(() => undefined);
+        await flushing?.catch(() => undefined);
         throw e;
       }
       await pending;
+      await flushing;
       await fh.sync();
       return (await fh.stat()).size;
     } finally {

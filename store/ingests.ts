@@ -109,10 +109,14 @@ export class Ingest {
     const digester = digesters.get(this.id);
     if (digester && digester.size !== current) forget(this.id);
     const tracking = digester && digester.size === current ? digester : undefined;
-    const input = tracking ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
+    // With a local file, the hashing thread reads back each written range itself (no copy of the bytes
+    // through the main thread); otherwise chunks are handed to it on their way to the driver.
+    const localFile = tracking?.hashesFiles ? this.driver.localPath?.(this.dataPath) : undefined;
+    const input = tracking && !localFile ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
+    const onWritten = tracking && localFile ? (offset: number, length: number) => tracking.updateFromFile(localFile, offset, length) : undefined;
     let size: number;
     try {
-      size = await this.driver.appendFrom(this.dataPath, input);
+      size = await this.driver.appendFrom(this.dataPath, input, onWritten);
     } catch (e) {
       source.destroy();
       // What was hashed and what reached the disk may differ after a failure: rehash at commit.

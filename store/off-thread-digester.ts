@@ -14,7 +14,7 @@ interface Pending {
   resolveDigest?: (hex: string | undefined) => void;
 }
 
-type Reply = { op: 'ack'; id: number; bytes: number } | { op: 'digest'; id: number; hex: string };
+type Reply = { op: 'ack'; id: number; bytes: number } | { op: 'digest'; id: number; hex: string | undefined };
 
 const pending = new Map<number, Pending>();
 let nextId = 1;
@@ -113,6 +113,18 @@ export class OffThreadDigester {
     this.thread = threads[this.id % threads.length]!;
     if (this.thread.available()) this.thread.register(this.id);
     else this.local = new Digester(algorithm);
+  }
+
+  /** Whether updateFromFile is served by a hashing thread (else callers feed chunks). */
+  get hashesFiles(): boolean {
+    return this.local === undefined && pending.has(this.id);
+  }
+
+  /** Feeds a byte range of a file already written; the hashing thread reads it itself. Ranges come in order. */
+  updateFromFile(path: string, offset: number, length: number): void {
+    this.size += length;
+    if (!pending.has(this.id)) return; // the hashing thread was lost; digest() will say so
+    this.thread.post({ op: 'range', id: this.id, alg: this.algorithm, path, offset, length });
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */

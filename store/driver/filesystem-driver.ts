@@ -74,11 +74,12 @@ export class FilesystemDriver implements StorageDriver {
     return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
-  async appendFrom(path: string, source: Readable): Promise<number> {
+  async appendFrom(path: string, source: Readable, onWritten?: (offset: number, length: number) => void): Promise<number> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
     try {
+      let position = onWritten ? (await fh.stat()).size : 0;
       // One write in flight while the source produces (and hashes) the next chunk. Dirty pages are flushed
       // in the background every SYNC_EVERY bytes, so the final fsync does not find the whole file to write.
       let pending: Promise<void> = Promise.resolve();
@@ -87,7 +88,13 @@ export class FilesystemDriver implements StorageDriver {
       try {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           await pending;
-          pending = writeFully(fh, chunk);
+          if (onWritten) {
+            const at = position;
+            position += chunk.length;
+            pending = writeFully(fh, chunk).then(() => onWritten(at, chunk.length));
+          } else {
+            pending = writeFully(fh, chunk);
+          }
           unsynced += chunk.length;
           if (unsynced >= SYNC_EVERY && !flushing) {
             unsynced = 0;

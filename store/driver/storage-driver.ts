@@ -27,8 +27,11 @@ export interface StorageDriver {
   putContent(path: string, content: string | Uint8Array): Promise<void>;
   /** Streams a file or a byte range of it. Throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>;
-  /** Appends a stream to a file (creating it), durable when the promise resolves; returns the new size. */
-  appendFrom(path: string, source: Readable): Promise<number>;
+  /**
+   * Appends a stream to a file (creating it), durable when the promise resolves; returns the new size.
+   * `onWritten(offset, length)` is told of each range once its bytes are in the file, in order.
+   */
+  appendFrom(path: string, source: Readable, onWritten?: (offset: number, length: number) => void): Promise<number>;
   /** Throws PathNotFoundError. */
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory, sorted; [] when it does not exist. */

@@ -186,7 +186,8 @@ export class IngestStore {
   async create(options: IngestCreateOptions = {}): Promise<Ingest> {
     const id = randomUUID();
     const meta: IngestMeta = { id, startedAt: new Date().toISOString(), ...(options.labels ? { labels: options.labels } : {}) };
-    await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta));
+    // Not fsynced: after a power loss a session may be gone, and the client starts its upload over.
+    await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta), { durable: false });
     trackFromStart(id);
     return new Ingest(this.driver, id, new Date(meta.startedAt), meta.labels);
   }

@@ -2,7 +2,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, type ByteRange, type FileInfo, type StorageDriver } from './storage-driver.js';
+import { checkPath, type ByteRange, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
 import { PathNotFoundError } from '../errors.js';
 
 const READ_CHUNK = 1 << 20;
@@ -47,14 +47,14 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async putContent(path: string, content: string | Uint8Array): Promise<void> {
+  async putContent(path: string, content: string | Uint8Array, options: PutOptions = {}): Promise<void> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const tmp = tempName(full);
     const fh = await fs.open(tmp, 'w');
     try {
       await fh.writeFile(content);
-      await fh.sync();
+      if (options.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }

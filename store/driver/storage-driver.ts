@@ -7,6 +7,14 @@ export interface FileInfo {
   isDir: boolean;
 }
 
+export interface PutOptions {
+  /**
+   * Whether the content must survive a power loss once the promise resolves (default true). State that
+   * is fine to lose in a crash (an upload session's metadata: the client starts over) skips the fsync.
+   */
+  durable?: boolean;
+}
+
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
@@ -24,7 +32,7 @@ export interface StorageDriver {
   /** Whole small file (manifests, links, metadata). Throws PathNotFoundError. */
   getContent(path: string): Promise<Buffer>;
   /** Atomically replaces (or creates) a small file: readers see the old or the new bytes, never a mix. */
-  putContent(path: string, content: string | Uint8Array): Promise<void>;
+  putContent(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams a file or a byte range of it. Throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>;
   /**

@@ -16,6 +16,6 @@ export { commitUpperDir, planLayer, tarStream, keepXattr, type CommitOptions, ty
 export { openSnapshots, unpackImageLayers, type LayerRef } from './image-layers.js';
 export { decompress, compressor, type DecompressMode, type CompressOptions } from './compression.js';
 export { readTar, encodeHeader, type TarHeader, type TarEntry, type EntryType } from './tar-format.js';
-export { resolveInRoot, cleanInside } from './safe-path.js';
+export { resolveInRoot, resolveInRootSync, cleanInside } from './safe-path.js';
 export { LowerView, isWhiteout } from './lower-view.js';
 export { readXattrTree, readXattrs, writeXattrs, type XattrMap } from './xattrs.js';

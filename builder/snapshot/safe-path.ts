@@ -1,4 +1,4 @@
-import { lstatSync, promises as fs, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Path components of a name inside a root: `.` and empty parts dropped, `..` kept for the resolver. */
@@ -23,41 +23,11 @@ export function cleanInside(name: string): string {
  * exist are taken literally.
  */
 export async function resolveInRoot(root: string, name: string, followFinal = false): Promise<string> {
-  let pending = components(name);
-  let resolved: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const last = pending.length === 0;
-    if (last && !followFinal) {
-      resolved.push(part);
-      break;
-    }
-    const candidate = join(root, ...resolved, part);
-    let isLink = false;
-    try {
-      isLink = (await fs.lstat(candidate)).isSymbolicLink();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
-    }
-    if (!isLink) {
-      resolved.push(part);
-      continue;
-    }
-    if (++links > 255) throw new Error(`too many levels of symbolic links resolving ${name} inside ${root}`);
-    const target = await fs.readlink(candidate);
-    if (target.startsWith('/')) resolved = [];
-    pending = [...components(target), ...pending];
-  }
-  return join(root, ...resolved);
+  // lstat/readlink of a few components is cheaper synchronously than as thread-pool round trips
+  return resolveInRootSync(root, name, followFinal);
 }
 
-/** `resolveInRoot` with synchronous calls (for the per-entry hot path of layer unpacking). */
+/** `resolveInRoot` with synchronous calls (the one implementation; also the per-entry hot path of layer unpacking). */
 export function resolveInRootSync(root: string, name: string, followFinal = false): string {
   let pending = components(name);
   let resolved: string[] = [];

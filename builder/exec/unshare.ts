@@ -3,9 +3,8 @@ import { existsSync, promises as fs } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { resolveInRoot } from '../snapshot/index.js';
-import type { SpecMount } from './bundle.js';
+import type { BundleOptions } from './bundle.js';
 import { track } from './cleanup.js';
-import type { ExecUser } from './user.js';
 
 /**
  * The fallback runtime for machines without runc: util-linux `unshare` gives the step its own mount, pid,
@@ -14,16 +13,7 @@ import type { ExecUser } from './user.js';
  * --setuid --setgid` enters the rootfs as the step's user. Everything it mounts dies with the namespace.
  * Weaker than runc: no capability bounding set, no cgroup, no supplementary groups, no masked /proc paths.
  */
-export interface UnshareRunOptions {
-  rootfs: string;
-  args: string[];
-  env: string[];
-  cwd: string;
-  user: ExecUser;
-  hostname: string;
-  network: 'host' | 'none';
-  etcFiles: { hosts: string; resolvConf: string; hostname: string };
-  mounts: SpecMount[];
+export interface UnshareRunOptions extends Pick<BundleOptions, 'rootfs' | 'args' | 'env' | 'cwd' | 'user' | 'hostname' | 'network' | 'etcFiles' | 'mounts'> {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;

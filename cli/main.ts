@@ -32,14 +32,13 @@ async function topHelp(): Promise<string> {
   ].join('\n');
 }
 
-function commandHelp(cmd: Command, path: string): string {
+function commandHelp(cmd: Command): string {
   const lines = [`Usage: tsbuild ${cmd.usage}`, '', cmd.summary];
   if (cmd.subcommands?.length) {
     lines.push('', 'Subcommands:', ...cmd.subcommands.map((s) => `  ${s.name.padEnd(14)} ${s.summary}`));
   }
   if (cmd.help) lines.push('', cmd.help.trimEnd());
   lines.push('', `Global flags (--root DIR, --debug) are accepted too. See 'tsbuild --help'.`);
-  void path;
   return lines.join('\n');
 }
 
@@ -69,11 +68,11 @@ export async function main(argv: string[]): Promise<number> {
       if (rest[0] === 'help' && rest[1]) {
         const c = await findCommand(rest[1]);
         if (!c) throw new UsageError(`unknown command "${rest[1]}"`);
-        process.stdout.write(commandHelp(c, rest[1]) + '\n');
+        process.stdout.write(commandHelp(c) + '\n');
         return 0;
       }
       process.stdout.write((await topHelp()) + '\n');
-      return rest.length === 0 ? 0 : 0;
+      return 0;
     }
     if (rest[0] === '--version' || rest[0] === '-v' || rest[0] === 'version') {
       process.stdout.write(`tsbuild ${version}\n`);
@@ -99,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       args = args.slice(1);
     }
     if (args.includes('--help') || args.includes('-h') || !cmd.run) {
-      process.stdout.write(commandHelp(cmd, path) + '\n');
+      process.stdout.write(commandHelp(cmd) + '\n');
       return cmd.run ? 0 : 2;
     }
     let parsed;

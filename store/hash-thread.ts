@@ -1,29 +1,32 @@
-/** The worker side of OffThreadDigester: keeps one hash per id and feeds it what the main thread sends. */
+/**
+ * The worker side of OffThreadDigester: keeps one hash per id, feeds it what the main thread sends, and
+ * for appends to local files also writes the bytes (they arrive here without a copy, so this thread is
+ * the one that has them).
+ */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { writevSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 type Message =
   | { op: 'update'; id: number; alg: string; chunk: Uint8Array }
-  | { op: 'range'; id: number; alg: string; path: string; offset: number; length: number }
-  | { op: 'digest'; id: number; alg: string } | { op: 'drop'; id: number };
+  | { op: 'write'; id: number; alg: string; fd: number; chunks: Uint8Array[] }
+  | { op: 'digest'; id: number; alg: string }
+  | { op: 'drop'; id: number };
 
 const hashes = new Map<number, Hash>();
-const scratch = Buffer.allocUnsafe(1 << 20);
+/** Ids whose bytes did not all reach their file: their digest is unknown (the caller rehashes from disk). */
 const broken = new Set<number>();
 
-/** Reads a range back from the page cache (this thread may block) and hashes it. */
-function hashRange(hash: Hash, path: string, offset: number, length: number): void {
-  const fd = openSync(path, 'r');
-  try {
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, scratch, 0, Math.min(scratch.length, length - done), offset + done);
-      if (n === 0) throw new Error(`${path} is shorter than expected`);
-      hash.update(scratch.subarray(0, n));
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
+/** Writes every chunk in order at the end of `fd` (opened for append), continuing after short writes. */
+function writeAll(fd: number, chunks: Uint8Array[]): void {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let written = writevSync(fd, rest.length > 512 ? rest.slice(0, 512) : rest);
+    if (written === 0) throw new Error('the file accepts no more bytes');
+    let i = 0;
+    while (i < rest.length && written >= rest[i]!.byteLength) written -= rest[i++]!.byteLength;
+    rest = rest.slice(i);
+    if (written > 0) rest[0] = rest[0]!.subarray(written);
   }
 }
 
@@ -38,14 +41,17 @@ parentPort!.on('message', (m: Message) => {
     hash = createHash(m.alg);
     hashes.set(m.id, hash);
   }
-  if (m.op === 'range') {
+  if (m.op === 'write') {
+    let error: { message: string; code?: string } | undefined;
     try {
-      if (!broken.has(m.id)) hashRange(hash, m.path, m.offset, m.length);
-    } catch {
-      // the ingest went away (cancelled) or was cut short: its digest is unknown, the caller rehashes
+      if (broken.has(m.id)) throw new Error('an earlier write of this file failed');
+      writeAll(m.fd, m.chunks);
+      for (const chunk of m.chunks) hash.update(chunk);
+    } catch (e) {
       broken.add(m.id);
+      error = { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code };
     }
-    parentPort!.postMessage({ op: 'ack', id: m.id, bytes: 0 });
+    parentPort!.postMessage({ op: 'written', id: m.id, error });
   } else if (m.op === 'update') {
     hash.update(m.chunk);
     parentPort!.postMessage({ op: 'ack', id: m.id, bytes: m.chunk.byteLength });

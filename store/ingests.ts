@@ -17,6 +17,16 @@ export interface IngestCreateOptions {
   labels?: Record<string, string>;
 }
 
+export interface AppendOptions {
+  /** The append must start exactly at this offset (chunked uploads sent out of order are refused). */
+  offset?: number;
+  /**
+   * The source's chunks are used by nobody else once read (a request body), so they may move to the
+   * hashing thread without a copy. Leave it off for sources that yield buffers their caller keeps.
+   */
+  handOver?: boolean;
+}
+
 /** Digest state kept in memory while the process lives (hashed on a worker thread); rebuilt from the bytes after a restart. */
 const digesters = new Map<string, OffThreadDigester>();
 
@@ -89,9 +99,9 @@ export class Ingest {
    * Appends a stream. With `offset`, the append must start exactly at the current size (chunked uploads
    * sent out of order are refused). Returns the new size. A broken source leaves what arrived, resumable.
    */
-  async append(source: Readable, offset?: number): Promise<number> {
+  async append(source: Readable, options: AppendOptions = {}): Promise<number> {
     const previous = appendLocks.get(this.id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.appendNow(source, offset));
+    const run = previous.catch(() => undefined).then(() => this.appendNow(source, options));
     appendLocks.set(this.id, run);
     try {
       return await run;
@@ -100,7 +110,7 @@ export class Ingest {
     }
   }
 
-  private async appendNow(source: Readable, offset?: number): Promise<number> {
+  private async appendNow(source: Readable, { offset, handOver = false }: AppendOptions): Promise<number> {
     const current = await this.size();
     if (offset !== undefined && offset !== current) {
       source.resume();
@@ -109,14 +119,15 @@ export class Ingest {
     const digester = digesters.get(this.id);
     if (digester && digester.size !== current) forget(this.id);
     const tracking = digester && digester.size === current ? digester : undefined;
-    // With a local file, the hashing thread reads back each written range itself (no copy of the bytes
-    // through the main thread); otherwise chunks are handed to it on their way to the driver.
-    const localFile = tracking?.hashesFiles ? this.driver.localPath?.(this.dataPath) : undefined;
-    const input = tracking && !localFile ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
-    const onWritten = tracking && localFile ? (offset: number, length: number) => tracking.updateFromFile(localFile, offset, length) : undefined;
     let size: number;
     try {
-      size = await this.driver.appendFrom(this.dataPath, input, onWritten);
+      if (tracking?.writesFiles && this.driver.appendThrough) {
+        // Local files: the hashing thread writes the bytes too, so they cross threads once.
+        size = await this.driver.appendThrough(this.dataPath, source, (fd, chunks) => tracking.write(fd, chunks, handOver));
+      } else {
+        const input = tracking ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
+        size = await this.driver.appendFrom(this.dataPath, input);
+      }
     } catch (e) {
       source.destroy();
       // What was hashed and what reached the disk may differ after a failure: rehash at commit.

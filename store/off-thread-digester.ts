@@ -14,7 +14,19 @@ interface Pending {
   resolveDigest?: (hex: string | undefined) => void;
 }
 
-type Reply = { op: 'ack'; id: number; bytes: number } | { op: 'digest'; id: number; hex: string | undefined };
+interface WriteWaiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+type Reply =
+  | { op: 'ack'; id: number; bytes: number }
+  | { op: 'written'; id: number; error?: { message: string; code?: string } }
+  | { op: 'digest'; id: number; hex: string | undefined };
+
+function writeError(error: { message: string; code?: string }): Error {
+  return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
+}
 
 const pending = new Map<number, Pending>();
 let nextId = 1;
@@ -25,6 +37,12 @@ class HashThread {
   private failed = false;
   private outstanding = 0;
   private readonly ids = new Set<number>();
+  /**
+   * Writes posted and not yet answered, by id, oldest first (the thread answers them in order). Kept
+   * apart from `pending` so a disposed digester's writes are still answered: the caller must not close
+   * the file while this thread may still write to its descriptor.
+   */
+  private readonly writeWaiters = new Map<number, WriteWaiter[]>();
 
   private start(): Worker | undefined {
     if (this.worker || this.failed) return this.worker;
@@ -38,6 +56,14 @@ class HashThread {
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       if (--this.outstanding === 0) this.worker?.unref();
+      if (m.op === 'written') {
+        const waiters = this.writeWaiters.get(m.id);
+        const w = waiters?.shift();
+        if (waiters?.length === 0) this.writeWaiters.delete(m.id);
+        if (m.error) w?.reject(writeError(m.error));
+        else w?.resolve();
+        return;
+      }
       const p = pending.get(m.id);
       if (!p) return;
       if (m.op === 'ack') {
@@ -65,6 +91,8 @@ class HashThread {
         pending.delete(id);
       }
       this.ids.clear();
+      for (const waiters of this.writeWaiters.values()) for (const w of waiters) w.reject(new Error('the hashing thread stopped'));
+      this.writeWaiters.clear();
     });
     return this.worker;
   }
@@ -76,6 +104,19 @@ class HashThread {
   register(id: number): void {
     this.ids.add(id);
     pending.set(id, { queued: 0 });
+  }
+
+  /** Posts a write; the promise settles when the thread answers it (or dies). */
+  postWrite(id: number, message: object, transfer: ArrayBuffer[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.post(message, transfer)) {
+        reject(new Error('the hashing thread stopped'));
+        return;
+      }
+      let waiters = this.writeWaiters.get(id);
+      if (!waiters) this.writeWaiters.set(id, (waiters = []));
+      waiters.push({ resolve, reject });
+    });
   }
 
   post(message: object, transfer?: ArrayBuffer[]): boolean {
@@ -96,9 +137,10 @@ const threads = Array.from({ length: THREADS }, () => new HashThread());
 
 /**
  * A sha256/sha512 digester that hashes on a worker thread, so the thread moving bytes between socket and
- * disk is not also the one hashing them (hashing is most of an upload's CPU). Chunks are copied once and
- * handed over; update() returns a promise to wait on when the hashing thread falls behind. Falls back to
- * hashing in-thread when no worker can be started.
+ * disk is not also the one hashing them (hashing is most of an upload's CPU). write() has that thread also
+ * write the bytes to a local file; update() only hashes (chunks are copied once and handed over) and
+ * returns a promise to wait on when the hashing thread falls behind. Falls back to hashing in-thread when
+ * no worker can be started.
  */
 export class OffThreadDigester {
   readonly algorithm: string;
@@ -115,16 +157,30 @@ export class OffThreadDigester {
     else this.local = new Digester(algorithm);
   }
 
-  /** Whether updateFromFile is served by a hashing thread (else callers feed chunks). */
-  get hashesFiles(): boolean {
+  /** Whether write() is served by a hashing thread (else callers write the bytes and feed them to update()). */
+  get writesFiles(): boolean {
     return this.local === undefined && pending.has(this.id);
   }
 
-  /** Feeds a byte range of a file already written; the hashing thread reads it itself. Ranges come in order. */
-  updateFromFile(path: string, offset: number, length: number): void {
-    this.size += length;
-    if (!pending.has(this.id)) return; // the hashing thread was lost; digest() will say so
-    this.thread.post({ op: 'range', id: this.id, alg: this.algorithm, path, offset, length });
+  /**
+   * Writes `chunks`, in order, at the end of the open file `fd` (opened for append) on the hashing thread,
+   * and hashes them there, so the bytes cross threads once and are never read back. With `handOver`, a
+   * chunk that owns its whole memory moves to that thread without a copy and is unusable afterwards;
+   * other chunks are copied. Resolves once the bytes are in the file; rejects with the write's error.
+   */
+  write(fd: number, chunks: readonly Uint8Array[], handOver: boolean): Promise<void> {
+    const p = pending.get(this.id);
+    if (!p) return Promise.reject(new Error('the hashing thread stopped'));
+    const moved: Uint8Array[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const chunk of chunks) {
+      this.size += chunk.byteLength;
+      const owned = handOver && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+      const view = owned ? chunk : new Uint8Array(chunk);
+      moved.push(view);
+      transfer.push(view.buffer as ArrayBuffer);
+    }
+    return this.thread.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, transfer);
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import { promises as fs, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { digestOf, parseDigest } from '../oci/index.js';
 import { BlobNotFoundError, DigestMismatchError, IngestNotFoundError, IngestOffsetError, SizeMismatchError, Store } from '../store/index.js';
@@ -114,8 +114,8 @@ test('resumable ingest: appends at offsets, refuses a wrong offset, survives a r
   const first = await Store.open(root);
   const ingest = await first.ingests.create();
   t.is(await ingest.size(), 0);
-  t.is(await ingest.append(Readable.from([data.subarray(0, 1 << 20)]), 0), 1 << 20);
-  const err = await t.throwsAsync(ingest.append(Readable.from([data.subarray(3 << 20)]), 3 << 20), { instanceOf: IngestOffsetError });
+  t.is(await ingest.append(Readable.from([data.subarray(0, 1 << 20)]), { offset: 0 }), 1 << 20);
+  const err = await t.throwsAsync(ingest.append(Readable.from([data.subarray(3 << 20)]), { offset: 3 << 20 }), { instanceOf: IngestOffsetError });
   t.regex(err!.message, /offset 3145728 does not match current size 1048576/);
   t.is(await ingest.append(Readable.from([data.subarray(1 << 20, 2 << 20)])), 2 << 20);
 
@@ -123,12 +123,51 @@ test('resumable ingest: appends at offsets, refuses a wrong offset, survives a r
   const second = await Store.open(root);
   const again = await second.ingests.open(ingest.id);
   t.is(await again.size(), 2 << 20);
-  t.is(await again.append(Readable.from([data.subarray(2 << 20)]), 2 << 20), data.length);
+  t.is(await again.append(Readable.from([data.subarray(2 << 20)]), { offset: 2 << 20 }), data.length);
   t.false(await second.blobs.has(digestOf(data)), 'not visible before commit');
   const info = await again.commit(digestOf(data), data.length);
   t.is(info.digest, digestOf(data));
   t.true((await readAll(await second.blobs.read(info.digest))).equals(data));
   await t.throwsAsync(second.ingests.open(ingest.id), { instanceOf: IngestNotFoundError });
+});
+
+test('handed-over chunks are written and hashed on the hashing thread; chunks sharing memory are copied', async (t) => {
+  const store = await Store.open(tempDir());
+  // slices of one buffer: handing them over must not take the memory from under their owner
+  const shared = randomBytes(3 << 20);
+  const slices = [shared.subarray(0, 1 << 20), shared.subarray(1 << 20, 2 << 20), shared.subarray(2 << 20)];
+  const ingest = await store.ingests.create();
+  t.is(await ingest.append(Readable.from(slices), { handOver: true }), shared.length);
+  t.is(shared.length, 3 << 20, 'the owner still has its bytes');
+  t.is((await ingest.commit(digestOf(shared), shared.length)).digest, digestOf(shared));
+
+  // chunks that own their memory move without a copy and are unusable afterwards
+  const owned = Array.from({ length: 40 }, () => randomBytes(64 << 10));
+  const expected = digestOf(Buffer.concat(owned));
+  const second = await store.ingests.create();
+  t.is(await second.append(Readable.from(owned), { handOver: true }), 40 * (64 << 10));
+  t.true(owned.every((c) => c.byteLength === 0), 'moved to the hashing thread');
+  t.is((await second.commit(expected)).digest, expected);
+  t.true((await readAll(await store.blobs.read(expected))).length === 40 * (64 << 10));
+});
+
+test('a full disk fails the append with its error; the bytes that arrived stay resumable', async (t) => {
+  const dir = tempDir();
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+  if (mounted.status !== 0) return t.pass(`skipped: cannot mount a tmpfs here (${mounted.stderr.toString().trim()})`);
+  t.teardown(() => spawnSync('umount', ['-l', dir]));
+  const store = await Store.open(dir);
+  const ingest = await store.ingests.create();
+  const data = randomBytes(4 << 20);
+  const chunks = Array.from({ length: 64 }, (_, i) => Buffer.from(data.subarray(i << 16, (i + 1) << 16)));
+  const err = await t.throwsAsync(ingest.append(Readable.from(chunks), { handOver: true }));
+  t.regex(`${(err as NodeJS.ErrnoException).code} ${err!.message}`, /ENOSPC|no space/i);
+  const size = await ingest.size();
+  t.true(size < data.length, `${size} bytes kept`);
+  // the session is still there and reports what it holds; committing it cannot pass verification
+  t.is(await (await store.ingests.open(ingest.id)).size(), size);
+  await t.throwsAsync(ingest.commit(digestOf(data)), { instanceOf: DigestMismatchError });
+  t.false(await store.blobs.has(digestOf(data)));
 });
 
 test('committing an ingest under the wrong digest removes it and stores nothing', async (t) => {

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { isValidRepositoryName, type Digest } from '../../oci/index.js';
 import { StoreError, type Ingest } from '../../store/index.js';
@@ -16,12 +15,6 @@ function uploadLocation(name: string, id: string): string {
 
 function blobLocation(name: string, digest: Digest): string {
   return `/v2/${name}/blobs/${digest}`;
-}
-
-/** The request body in ~1 MiB chunks; a client abort fails the stream (the store keeps what arrived). */
-function gathered(ctx: Context): Readable {
-  // The store's filesystem driver gathers the socket's small reads into ~1 MiB writev calls itself.
-  return ctx.req;
 }
 
 /** Whether the request carries a body at all (docker's closing PUT and the spec's POST have none). */
@@ -85,7 +78,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       }
     }
     const before = range ? range.start : await ingest.size();
-    const appending = ingest.append(gathered(ctx), range?.start);
+    const appending = ingest.append(ctx.req, { offset: range?.start, handOver: true });
     receiving.set(ingest.id, appending);
     try {
       const size = await appending;

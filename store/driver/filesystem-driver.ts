@@ -2,7 +2,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, type ByteRange, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
+import { checkPath, type ByteRange, type ChunkWriter, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
 import { PathNotFoundError } from '../errors.js';
 
 const READ_CHUNK = 1 << 20;
@@ -79,14 +79,21 @@ export class FilesystemDriver implements StorageDriver {
     return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
-  async appendFrom(path: string, source: Readable, onWritten?: (offset: number, length: number) => void): Promise<number> {
+  appendFrom(path: string, source: Readable): Promise<number> {
+    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length));
+  }
+
+  appendThrough(path: string, source: Readable, writer: ChunkWriter): Promise<number> {
+    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks));
+  }
+
+  private async append(path: string, source: Readable, write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>): Promise<number> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
     try {
-      let position = onWritten ? (await fh.stat()).size : 0;
-      // One write in flight while the source produces (and hashes) the next chunk. Dirty pages are flushed
-      // in the background every SYNC_EVERY bytes, so the final fsync does not find the whole file to write.
+      // One write in flight while the source produces the next batch. Dirty pages are flushed in the
+      // background every SYNC_EVERY bytes, so the final fsync does not find the whole file to write.
       let pending: Promise<void> = Promise.resolve();
       let flushing: Promise<void> | undefined;
       let unsynced = 0;
@@ -99,9 +106,7 @@ export class FilesystemDriver implements StorageDriver {
         batch = [];
         batchBytes = 0;
         await pending;
-        const at = position;
-        position += length;
-        pending = writeAll(fh, chunks, length).then(() => onWritten?.(at, length));
+        pending = write(fh, chunks, length);
         unsynced += length;
         if (unsynced >= SYNC_EVERY && !flushing) {
           unsynced = 0;
@@ -116,6 +121,7 @@ export class FilesystemDriver implements StorageDriver {
         }
         if (batchBytes > 0) await flushBatch();
       } catch (e) {
+        // The file stays open until no write can still be running on it.
         await pending.catch(() => undefined);
         await flushing?.catch(() => undefined);
         throw e;

@@ -23,6 +23,12 @@ export interface ByteRange {
 }
 
 /**
+ * Writes a batch of chunks, in order, at the end of the open local file `fd`, e.g. on another thread that
+ * also hashes them. The file must not be closed before the promise settles.
+ */
+export type ChunkWriter = (fd: number, chunks: Buffer[]) => Promise<void>;
+
+/**
  * The storage boundary under store/: a tree of named byte files addressed by '/'-separated paths
  * relative to the driver's root. The filesystem implements it now; an object store (S3) can later,
  * since nothing here needs rename of directories, hard links or random writes.
@@ -35,11 +41,13 @@ export interface StorageDriver {
   putContent(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams a file or a byte range of it. Throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>;
+  /** Appends a stream to a file (creating it), durable when the promise resolves; returns the new size. */
+  appendFrom(path: string, source: Readable): Promise<number>;
   /**
-   * Appends a stream to a file (creating it), durable when the promise resolves; returns the new size.
-   * `onWritten(offset, length)` is told of each range once its bytes are in the file, in order.
+   * Like appendFrom, but `writer` writes each batch of chunks into the open file (drivers backed by local
+   * files only). Lets the store hash and write uploads on a worker thread without copying the bytes.
    */
-  appendFrom(path: string, source: Readable, onWritten?: (offset: number, length: number) => void): Promise<number>;
+  appendThrough?(path: string, source: Readable, writer: ChunkWriter): Promise<number>;
   /** Throws PathNotFoundError. */
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory, sorted; [] when it does not exist. */

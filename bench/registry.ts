@@ -131,6 +131,12 @@ async function pullBlob(base: string, repo: string, digest: string, size: number
   if (res.bytes !== size) throw new Error(`GET blob: ${res.bytes} bytes, expected ${size}`);
 }
 
+/** The pull with curl as the client: its own CPU use is a fraction of Node's, so the server is what is measured. */
+function curlPull(base: string, repo: string, digest: string, size: number): void {
+  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], { encoding: 'utf8' });
+  if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
+}
+
 async function makeFile(path: string, size: number, seed: number): Promise<string> {
   const block = randomBytes(1 << 20);
   const hash = createHash('sha256');
@@ -207,44 +213,64 @@ async function manifestLoad(base: string, path: string): Promise<number> {
   return done / ((Date.now() - start) / 1000);
 }
 
-interface Figures {
-  push: number;
-  pull: number;
-  parallel: number;
-  manifests: number;
-}
+type Blob = { path: string; digest: string };
+type Op = 'push' | 'pull' | 'pull-curl' | 'parallel';
+/** pull-curl: the same pull with curl as the client (native, like docker's and containerd's Go clients). */
+const OPS: Op[] = ['push', 'pull', ...(existsSync('/usr/bin/curl') ? ['pull-curl' as const] : []), 'parallel'];
 
-const ROUNDS = 5;
+/** Rounds per blob figure. The VM's speed drifts by ±30% between runs, so one figure needs many pairs. */
+const ROUNDS = 9;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** Bytes per second of one sample of an operation against one server. */
+async function sample(op: Op, peer: Peer, round: number, big: Blob, smalls: Blob[]): Promise<number> {
+  const repo = `bench/big${round}`;
+  if (op === 'push') return BIG / (await time(() => pushBlob(peer.url, repo, big.path, big.digest)));
+  if (op === 'pull') return BIG / (await time(() => pullBlob(peer.url, repo, big.digest, BIG)));
+  if (op === 'pull-curl') return BIG / (await time(async () => curlPull(peer.url, repo, big.digest, BIG)));
+  return (SMALL * PARALLEL) / (await time(() => Promise.all(smalls.map((b, i) => pushBlob(peer.url, `bench/r${round}/small${i}`, b.path, b.digest)))));
+}
+
+interface Figure {
+  /** Median bytes/s per server. */
+  rates: Record<string, number>;
+  /** Median over rounds of tsbuild ÷ distribution, each pair measured back to back. */
+  ratio: number;
+}
+
 /**
- * Both servers run side by side and take turns, round by round, so disk writeback and page-cache state
- * weigh on both alike; each figure is the median of its rounds.
+ * A paired design: each round measures every operation on both servers back to back (the order swapped
+ * every round, all dirty pages written back before each sample), so the two samples of a pair see the
+ * machine in the same state; the ratio is the median of the pairs' ratios. Medians of each server's
+ * own samples are printed too.
  */
-async function measure(peers: Peer[], big: { path: string; digest: string }, smalls: { path: string; digest: string }[]): Promise<Record<string, Figures>> {
-  const samples: Record<string, { push: number[]; pull: number[]; parallel: number[] }> = {};
-  for (const peer of peers) samples[peer.name] = { push: [], pull: [], parallel: [] };
+async function measureBlobs(peers: Peer[], big: Blob, smalls: Blob[]): Promise<Record<Op, Figure>> {
+  const samples = Object.fromEntries(OPS.map((op) => [op, {}])) as Record<Op, Record<string, number[]>>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const peer of round % 2 ? [...peers].reverse() : peers) {
-      const s = samples[peer.name]!;
-      const repo = `bench/big${round}`;
-      s.push.push(BIG / (await time(() => pushBlob(peer.url, repo, big.path, big.digest))));
-      s.pull.push(BIG / (await time(() => pullBlob(peer.url, repo, big.digest, BIG))));
-      s.parallel.push((SMALL * PARALLEL) / (await time(() => Promise.all(smalls.map((b, i) => pushBlob(peer.url, `bench/r${round}/small${i}`, b.path, b.digest))))));
-      spawnSync('sync');
+    for (const op of OPS) {
+      for (const peer of round % 2 ? [...peers].reverse() : peers) {
+        spawnSync('sync');
+        (samples[op][peer.name] ??= []).push(await sample(op, peer, round, big, smalls));
+      }
+    }
+    if (process.env.BENCH_VERBOSE) {
+      console.log(`round ${round}: ${OPS.map((op) => `${op} ${peers.map((p) => mbps(samples[op][p.name]!.at(-1)!, 1)).join(' / ')}`).join(', ')}`);
     }
   }
-  const out: Record<string, Figures> = {};
-  for (const peer of peers) {
-    const path = await pushManifest(peer.url);
-    const s = samples[peer.name]!;
-    out[peer.name] = { push: median(s.push), pull: median(s.pull), parallel: median(s.parallel), manifests: await manifestLoad(peer.url, path) };
+  const figures = {} as Record<Op, Figure>;
+  for (const op of OPS) {
+    const t = samples[op].tsbuild!;
+    const d = samples[op].distribution!;
+    figures[op] = {
+      rates: Object.fromEntries(peers.map((p) => [p.name, median(samples[op][p.name]!)])),
+      ratio: median(t.map((v, i) => v / d[i]!)),
+    };
   }
-  return out;
+  return figures;
 }
 
 export async function run(): Promise<void> {
@@ -263,23 +289,23 @@ export async function run(): Promise<void> {
       smalls.push({ path, digest: await makeFile(path, SMALL, 100 + i) });
     }
     const peers = [await startDistribution(dir), await startTsbuild(dir)];
-    let results: Record<string, Figures>;
+    let blobs: Record<Op, Figure>;
+    const manifests: Record<string, number> = {};
     try {
-      results = await measure(peers, big, smalls);
+      blobs = await measureBlobs(peers, big, smalls);
+      for (const peer of peers) manifests[peer.name] = await manifestLoad(peer.url, await pushManifest(peer.url));
     } finally {
       await Promise.all(peers.map((p) => p.stop()));
     }
-    const t = results.tsbuild!;
-    const d = results.distribution!;
     const w = [34, 16, 16, 8];
     console.log(row(['', 'tsbuild', 'distribution', 'ratio'], w));
-    const line = (label: string, a: number, b: number, fmt: (v: number) => string) => console.log(row([label, fmt(a), fmt(b), (a / b).toFixed(2)], w));
     const rate = (v: number) => mbps(v, 1);
-    line('push 512 MiB blob', t.push, d.push, rate);
-    line('pull 512 MiB blob', t.pull, d.pull, rate);
-    line(`${PARALLEL} parallel pushes of 32 MiB`, t.parallel, d.parallel, rate);
-    line(`manifest GET/s, ${CONNECTIONS} connections`, t.manifests, d.manifests, (v) => `${v.toFixed(0)}/s`);
-    console.log(`(median of ${ROUNDS} alternating rounds; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
+    const labels: Record<Op, string> = { push: 'push 512 MiB blob', pull: 'pull 512 MiB blob', 'pull-curl': 'pull 512 MiB blob, curl client', parallel: `${PARALLEL} parallel pushes of 32 MiB` };
+    for (const op of OPS) console.log(row([labels[op], rate(blobs[op].rates.tsbuild!), rate(blobs[op].rates.distribution!), blobs[op].ratio.toFixed(2)], w));
+    const t = manifests.tsbuild!;
+    const d = manifests.distribution!;
+    console.log(row([`manifest GET/s, ${CONNECTIONS} connections`, `${t.toFixed(0)}/s`, `${d.toFixed(0)}/s`, (t / d).toFixed(2)], w));
+    console.log(`(blob ratios: median of ${ROUNDS} back-to-back pairs; rates: each server's median; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
   } finally {
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });

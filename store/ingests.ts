@@ -174,8 +174,13 @@ export class Ingest {
       await this.cancel();
       throw new SizeMismatchError(expectedSize, size);
     }
-    if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
-    await this.driver.move(this.dataPath, blobPath(digest));
+    // The same bytes pushed again (to another repository, or by a second client at once): the blob in
+    // place stays, so readers of it keep their file and its cached pages (distribution does the same).
+    const existing = await this.driver.stat(blobPath(digest)).catch(() => undefined);
+    if (existing?.size !== size) {
+      if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
+      await this.driver.move(this.dataPath, blobPath(digest));
+    }
     await this.driver.delete(`ingest/${this.id}`);
     return { digest, size };
   }

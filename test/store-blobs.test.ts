@@ -170,6 +170,20 @@ test('a full disk fails the append with its error; the bytes that arrived stay r
   t.false(await store.blobs.has(digestOf(data)));
 });
 
+test('committing bytes that are already a blob keeps the blob file in place and removes the ingest', async (t) => {
+  const store = await Store.open(tempDir());
+  const data = randomBytes(1 << 20);
+  const first = await store.blobs.write(Readable.from([data]));
+  const file = store.blobFile(first.digest)!;
+  const before = await fs.stat(file);
+  const again = await store.ingests.create();
+  await again.append(Readable.from([Buffer.from(data)]), { handOver: true });
+  t.deepEqual(await again.commit(first.digest), { digest: first.digest, size: data.length });
+  t.is((await fs.stat(file)).ino, before.ino, 'readers of the blob keep their file');
+  t.deepEqual(await store.ingests.list(), []);
+  t.true((await readAll(await store.blobs.read(first.digest))).equals(data));
+});
+
 test('committing an ingest under the wrong digest removes it and stores nothing', async (t) => {
   const store = await Store.open(tempDir());
   const ingest = await store.ingests.create();

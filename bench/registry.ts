@@ -1,9 +1,10 @@
 /**
  * Registry throughput: `tsbuild registry` against distribution's `docker-registry` (Debian), both started
  * here as child processes on loopback, same client, same run. Measures a 512 MiB blob push (POST, one
- * streamed PATCH, PUT ?digest= — what docker sends) and pull, 8 parallel pushes of 32 MiB blobs, and
- * manifest GETs per second by tag at 64 keep-alive connections (wrk when installed, else a Node load
- * generator). Prints each figure and the ratio tsbuild / distribution (higher is better for tsbuild).
+ * streamed PATCH, PUT ?digest= — what docker sends) and pull (with this process's Node client, and with
+ * curl), 8 parallel pushes of 32 MiB blobs, and manifest GETs per second by tag at 64 keep-alive
+ * connections (wrk when installed, else a Node load generator). Prints each figure and the ratio
+ * tsbuild / distribution (higher is better for tsbuild). BENCH_VERBOSE=1 prints every round.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -218,12 +219,16 @@ type Op = 'push' | 'pull' | 'pull-curl' | 'parallel';
 /** pull-curl: the same pull with curl as the client (native, like docker's and containerd's Go clients). */
 const OPS: Op[] = ['push', 'pull', ...(existsSync('/usr/bin/curl') ? ['pull-curl' as const] : []), 'parallel'];
 
-/** Rounds per blob figure. The VM's speed drifts by ±30% between runs, so one figure needs many pairs. */
-const ROUNDS = 9;
+/**
+ * Rounds per blob figure: even, so each server goes first equally often. The VM's speed drifts by ±30%
+ * within a run, so one figure needs many pairs.
+ */
+const ROUNDS = 12;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Bytes per second of one sample of an operation against one server. */

@@ -82,6 +82,23 @@ test('streamed PATCH without Content-Range (docker push) then PUT ?digest= witho
   t.is(head.body.length, 0);
 });
 
+test('12 streamed uploads at once, sharing the hashing threads, each store exactly their own bytes', async (t) => {
+  const blobs = Array.from({ length: 12 }, (_, i) => randomBytes(3_000_000 + i * 70_001));
+  await Promise.all(
+    blobs.map(async (data, i) => {
+      const start = await reg.call('POST', `/v2/conf/parallel${i}/blobs/uploads/`);
+      const patch = await reg.call('PATCH', start.headers.location!, { headers: { 'Transfer-Encoding': 'chunked' }, body: data });
+      t.is(patch.status, 202);
+      const put = await reg.call('PUT', `${patch.headers.location}?digest=${digestOf(data)}`, { headers: { 'Content-Length': 0 } });
+      t.is(put.status, 201, `upload ${i}`);
+    }),
+  );
+  for (const [i, data] of blobs.entries()) {
+    const get = await reg.call('GET', `/v2/conf/parallel${i}/blobs/${digestOf(data)}`);
+    t.true(get.body.equals(data), `blob ${i} reads back intact`);
+  }
+});
+
 test('monolithic POST ?digest= stores the blob in one request', async (t) => {
   const data = Buffer.from('monolithic blob');
   const digest = digestOf(data);

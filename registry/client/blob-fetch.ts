@@ -92,7 +92,7 @@ class LocalSink implements BlobSink {
     }
     const counter = new Counter(offset, this.report);
     endCleanly(res.body, counter);
-    await this.ingest.append(counter);
+    await this.ingest.append(counter, { handOver: true }); // response-body chunks pass through Counter and are used by nobody else
     return this.ingest.size();
   }
 

@@ -84,7 +84,7 @@ async function fetchInto(msg: Extract<WorkerRequest, { type: 'fetch' }>): Promis
   endCleanly(res.body, progress);
   let streamError: SerializedError | undefined;
   try {
-    await ingest.append(progress);
+    await ingest.append(progress, { handOver: true }); // response-body chunks pass through Progress and are used by nobody else
   } catch (e) {
     streamError = serialize(e);
   }

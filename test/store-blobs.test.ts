@@ -153,13 +153,14 @@ test('handed-over chunks are written and hashed on the hashing thread; chunks sh
 
 test('a full disk fails the append with its error; the bytes that arrived stay resumable', async (t) => {
   const dir = tempDir();
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+  // the batch that fills the disk is the one a background flush of the file waits on (at 8 MiB)
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
   if (mounted.status !== 0) return t.pass(`skipped: cannot mount a tmpfs here (${mounted.stderr.toString().trim()})`);
   t.teardown(() => spawnSync('umount', ['-l', dir]));
   const store = await Store.open(dir);
   const ingest = await store.ingests.create();
-  const data = randomBytes(4 << 20);
-  const chunks = Array.from({ length: 64 }, (_, i) => Buffer.from(data.subarray(i << 16, (i + 1) << 16)));
+  const data = randomBytes(16 << 20);
+  const chunks = Array.from({ length: 256 }, (_, i) => Buffer.from(data.subarray(i << 16, (i + 1) << 16)));
   const err = await t.throwsAsync(ingest.append(Readable.from(chunks), { handOver: true }));
   t.regex(`${(err as NodeJS.ErrnoException).code} ${err!.message}`, /ENOSPC|no space/i);
   const size = await ingest.size();

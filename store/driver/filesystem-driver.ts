@@ -130,22 +130,30 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   appendFrom(path: string, source: Readable): Promise<number> {
-    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length));
+    // Thread-pool writes may finish out of order: one at a time.
+    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length), 1);
   }
 
   appendThrough(path: string, source: Readable, writer: ChunkWriter): Promise<number> {
-    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks));
+    // The writer applies batches in order: two outstanding keep it busy while the next one is gathered.
+    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks), 2);
   }
 
-  private async append(path: string, source: Readable, write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>): Promise<number> {
+  private async append(path: string, source: Readable, write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>, maxWrites: number): Promise<number> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
+    // Writes under way, oldest first; each is awaited in turn (the no-op catch only keeps one that fails
+    // while nobody waits on it yet from being reported as unhandled).
+    const writes: Promise<void>[] = [];
+    // Dirty pages are flushed in the background every SYNC_EVERY bytes, so the final fsync does not find
+    // the whole file to write.
+    let flushing: Promise<void> | undefined;
+    const settleAll = async () => {
+      await Promise.allSettled(writes);
+      await flushing?.catch(() => undefined);
+    };
     try {
-      // One write in flight while the source produces the next batch. Dirty pages are flushed in the
-      // background every SYNC_EVERY bytes, so the final fsync does not find the whole file to write.
-      let pending: Promise<void> = Promise.resolve();
-      let flushing: Promise<void> | undefined;
       let unsynced = 0;
       // Small reads (a socket's 16–64 KiB) are gathered and written with one writev per ~1 MiB: no copying.
       let batch: Buffer[] = [];
@@ -155,12 +163,17 @@ export class FilesystemDriver implements StorageDriver {
         const length = batchBytes;
         batch = [];
         batchBytes = 0;
-        await pending;
-        pending = write(fh, chunks, length);
+        while (writes.length >= maxWrites) await writes.shift();
+        const written = write(fh, chunks, length);
+        written.catch(() => undefined);
+        writes.push(written);
         unsynced += length;
         if (unsynced >= SYNC_EVERY && !flushing) {
           unsynced = 0;
-          flushing = pending.then(() => fh.datasync()).finally(() => (flushing = undefined));
+          const synced = written.then(() => fh.datasync());
+          synced.catch(() => undefined);
+          flushing = synced;
+          synced.finally(() => flushing === synced && (flushing = undefined)).catch(() => undefined);
         }
       };
       try {
@@ -170,14 +183,13 @@ export class FilesystemDriver implements StorageDriver {
           return batchBytes >= BATCH_BYTES ? flushBatch() : undefined;
         });
         if (batchBytes > 0) await flushBatch();
+        for (const written of writes) await written;
+        await flushing;
       } catch (e) {
         // The file stays open until no write can still be running on it.
-        await pending.catch(() => undefined);
-        await flushing?.catch(() => undefined);
+        await settleAll();
         throw e;
       }
-      await pending;
-      await flushing;
       await fh.sync();
       return (await fh.stat()).size;
     } finally {

@@ -24,7 +24,8 @@ export interface ByteRange {
 
 /**
  * Writes a batch of chunks, in order, at the end of the open local file `fd`, e.g. on another thread that
- * also hashes them. The file must not be closed before the promise settles.
+ * also hashes them. Batches must land in the order of the calls, as several may be outstanding. The file
+ * must not be closed before every promise has settled.
  */
 export type ChunkWriter = (fd: number, chunks: Buffer[]) => Promise<void>;
 

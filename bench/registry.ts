@@ -4,7 +4,8 @@
  * streamed PATCH, PUT ?digest= — what docker sends) and pull (with this process's Node client, and with
  * curl), 8 parallel pushes of 32 MiB blobs, and manifest GETs per second by tag at 64 keep-alive
  * connections (wrk when installed, else a Node load generator). Prints each figure and the ratio
- * tsbuild / distribution (higher is better for tsbuild). BENCH_VERBOSE=1 prints every round.
+ * tsbuild / distribution (higher is better for tsbuild). BENCH_VERBOSE=1 prints every round;
+ * BENCH_OPS=push,parallel measures only those blob operations.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -217,7 +218,9 @@ async function manifestLoad(base: string, path: string): Promise<number> {
 type Blob = { path: string; digest: string };
 type Op = 'push' | 'pull' | 'pull-curl' | 'parallel';
 /** pull-curl: the same pull with curl as the client (native, like docker's and containerd's Go clients). */
-const OPS: Op[] = ['push', 'pull', ...(existsSync('/usr/bin/curl') ? ['pull-curl' as const] : []), 'parallel'];
+const ALL_OPS: Op[] = ['push', 'pull', ...(existsSync('/usr/bin/curl') ? ['pull-curl' as const] : []), 'parallel'];
+/** BENCH_OPS=push,parallel measures only those (pull needs push). */
+const OPS = process.env.BENCH_OPS ? ALL_OPS.filter((op) => process.env.BENCH_OPS!.split(',').includes(op)) : ALL_OPS;
 
 /**
  * Rounds per blob figure: even, so each server goes first equally often. The VM's speed drifts by ±30%

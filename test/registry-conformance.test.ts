@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { digestOf, MediaType } from '../oci/index.js';
 import { pushBlob, pushImage, startTestRegistry, type TestRegistry } from './helpers/registry-http.js';
 
@@ -191,6 +192,26 @@ test('blob GET honours Range (206, Content-Range), suffix ranges and If-None-Mat
   t.is(past.headers['content-range'], `bytes */${data.length}`);
   const cached = await reg.call('GET', `/v2/conf/range/blobs/${digest}`, { headers: { 'If-None-Match': `"${digest}"` } });
   t.is(cached.status, 304);
+});
+
+test('blob GET from a cold page cache (reads that go to the disk) returns the same bytes, whole and by range', async (t) => {
+  const data = randomBytes(24 << 20);
+  const digest = await pushBlob(reg, 'conf/cold', data);
+  const dropPageCache = () => {
+    try {
+      writeFileSync('/proc/sys/vm/drop_caches', '1');
+    } catch (e) {
+      t.log(`page cache not dropped (${(e as Error).message}): the reads below come from memory`);
+    }
+  };
+  dropPageCache();
+  const whole = await reg.call('GET', `/v2/conf/cold/blobs/${digest}`);
+  t.is(whole.status, 200);
+  t.true(whole.body.equals(data));
+  dropPageCache();
+  const tail = await reg.call('GET', `/v2/conf/cold/blobs/${digest}`, { headers: { Range: `bytes=${(20 << 20) + 7}-` } });
+  t.is(tail.status, 206);
+  t.true(tail.body.equals(data.subarray((20 << 20) + 7)));
 });
 
 test('blob DELETE unlinks it from the repository (202), then 404', async (t) => {

@@ -162,8 +162,10 @@ export class Ingest {
   /**
    * Verifies the bytes against `expected` and makes them the blob of that digest. On mismatch the ingest
    * is removed and nothing becomes visible. Without `expected`, the bytes are committed under their own digest.
+   * `alongside` runs once the blob is in place, while the ingest's files are removed (e.g. linking the
+   * blob into a repository): both wait on the filesystem's journal, so together they wait once.
    */
-  async commit(expected?: Digest, expectedSize?: number): Promise<{ digest: Digest; size: number }> {
+  async commit(expected?: Digest, expectedSize?: number, alongside?: (digest: Digest) => Promise<void>): Promise<{ digest: Digest; size: number }> {
     await this.assertExists();
     const { digest, size } = await this.digestAll(expected ? digestAlgorithm(expected) : 'sha256');
     if (expected && digest !== expected) {
@@ -181,7 +183,13 @@ export class Ingest {
       if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
       await this.driver.move(this.dataPath, blobPath(digest));
     }
-    await this.driver.delete(`ingest/${this.id}`);
+    const removed = this.driver.delete(`ingest/${this.id}`);
+    removed.catch(() => undefined); // awaited below; not unhandled if it fails first
+    try {
+      await alongside?.(digest);
+    } finally {
+      await removed;
+    }
     return { digest, size };
   }
 

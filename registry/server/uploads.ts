@@ -95,8 +95,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
   }
 
   async function commit(ctx: Context, name: string, ingest: Ingest, digest: Digest): Promise<void> {
-    await ingest.commit(digest);
-    await store.repositories.linkBlob(name, digest);
+    await ingest.commit(digest, undefined, () => store.repositories.linkBlob(name, digest));
     answerCommitted(ctx, name, digest);
   }
 

@@ -147,12 +147,9 @@ export class FilesystemDriver implements StorageDriver {
     // while nobody waits on it yet from being reported as unhandled).
     const writes: Promise<void>[] = [];
     // Dirty pages are flushed in the background every SYNC_EVERY bytes, so the final fsync does not find
-    // the whole file to write.
-    let flushing: Promise<void> | undefined;
-    const settleAll = async () => {
-      await Promise.allSettled(writes);
-      await flushing?.catch(() => undefined);
-    };
+    // the whole file to write. `flushed` is the latest flush (awaited at the end), `flushingNow` whether it runs.
+    let flushed: Promise<void> = Promise.resolve();
+    let flushingNow = false;
     try {
       let unsynced = 0;
       // Small reads (a socket's 16–64 KiB) are gathered and written with one writev per ~1 MiB: no copying.
@@ -168,12 +165,11 @@ export class FilesystemDriver implements StorageDriver {
         written.catch(() => undefined);
         writes.push(written);
         unsynced += length;
-        if (unsynced >= SYNC_EVERY && !flushing) {
+        if (unsynced >= SYNC_EVERY && !flushingNow) {
           unsynced = 0;
-          const synced = written.then(() => fh.datasync());
-          synced.catch(() => undefined);
-          flushing = synced;
-          synced.finally(() => flushing === synced && (flushing = undefined)).catch(() => undefined);
+          flushingNow = true;
+          flushed = written.then(() => fh.datasync()).finally(() => (flushingNow = false));
+          flushed.catch(() => undefined);
         }
       };
       try {
@@ -184,10 +180,10 @@ export class FilesystemDriver implements StorageDriver {
         });
         if (batchBytes > 0) await flushBatch();
         for (const written of writes) await written;
-        await flushing;
+        await flushed;
       } catch (e) {
-        // The file stays open until no write can still be running on it.
-        await settleAll();
+        // The file stays open until no write or flush can still be running on it.
+        await Promise.allSettled([...writes, flushed]);
         throw e;
       }
       await fh.sync();

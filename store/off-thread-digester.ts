@@ -172,15 +172,16 @@ export class OffThreadDigester {
     const p = pending.get(this.id);
     if (!p) return Promise.reject(new Error('the hashing thread stopped'));
     const moved: Uint8Array[] = [];
-    const transfer: ArrayBuffer[] = [];
+    const transfer = new Set<ArrayBuffer>();
     for (const chunk of chunks) {
       this.size += chunk.byteLength;
-      const owned = handOver && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+      const buffer = chunk.buffer;
+      const owned = handOver && buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength && !transfer.has(buffer);
       const view = owned ? chunk : new Uint8Array(chunk);
       moved.push(view);
-      transfer.push(view.buffer as ArrayBuffer);
+      transfer.add(view.buffer as ArrayBuffer);
     }
-    return this.thread.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, transfer);
+    return this.thread.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, [...transfer]);
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */

@@ -149,6 +149,13 @@ test('handed-over chunks are written and hashed on the hashing thread; chunks sh
   t.true(owned.every((c) => c.byteLength === 0), 'moved to the hashing thread');
   t.is((await second.commit(expected)).digest, expected);
   t.true((await readAll(await store.blobs.read(expected))).length === 40 * (64 << 10));
+
+  // one buffer yielded twice moves once and is copied the second time
+  const twice = randomBytes(64 << 10);
+  const both = digestOf(Buffer.concat([twice, twice]));
+  const third = await store.ingests.create();
+  t.is(await third.append(Readable.from([twice, twice]), { handOver: true }), 2 * (64 << 10));
+  t.is((await third.commit(both)).digest, both);
 });
 
 test('a full disk fails the append with its error; the bytes that arrived stay resumable', async (t) => {

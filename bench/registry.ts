@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { mbps, row, time } from './_measure.js';
-import { freePort } from '../test/helpers/distribution.js';
+import { distributionConfig, freePort } from '../test/helpers/distribution.js';
 
 const BIG = 512 << 20;
 const SMALL = 32 << 20;
@@ -74,22 +74,7 @@ async function startTsbuild(dir: string): Promise<Peer> {
 async function startDistribution(dir: string): Promise<Peer> {
   const port = await freePort();
   const config = join(dir, 'distribution.yml');
-  writeFileSync(
-    config,
-    `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, 'distribution')}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:${port}
-`,
-  );
+  writeFileSync(config, distributionConfig(join(dir, 'distribution'), port));
   return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
 }
 

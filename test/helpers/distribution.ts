@@ -38,24 +38,28 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** Starts distribution's `docker-registry` (Debian) on a free loopback port with extra config YAML. */
-export async function startDistribution(extraConfig = '', env: Record<string, string> = {}): Promise<RunningRegistry> {
-  const dir = tempDir('distribution-');
-  const port = await freePort();
-  const config = `version: 0.1
+/** distribution's config: filesystem storage under `root`, deletes on, access logs at info, loopback `port`. */
+export function distributionConfig(root: string, port: number, extraConfig = ''): string {
+  return `version: 0.1
 log:
   level: info
   accesslog:
     disabled: false
 storage:
   filesystem:
-    rootdirectory: ${join(dir, 'data')}
+    rootdirectory: ${root}
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:${port}
 ${extraConfig}`;
-  writeFileSync(join(dir, 'config.yml'), config);
+}
+
+/** Starts distribution's `docker-registry` (Debian) on a free loopback port with extra config YAML. */
+export async function startDistribution(extraConfig = '', env: Record<string, string> = {}): Promise<RunningRegistry> {
+  const dir = tempDir('distribution-');
+  const port = await freePort();
+  writeFileSync(join(dir, 'config.yml'), distributionConfig(join(dir, 'data'), port, extraConfig));
   const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));

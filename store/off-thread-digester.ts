@@ -22,7 +22,14 @@ interface WriteWaiter {
 type Reply =
   | { op: 'ack'; id: number; bytes: number }
   | { op: 'written'; id: number; error?: { message: string; code?: string } }
-  | { op: 'digest'; id: number; hex: string | undefined };
+  | { op: 'digest'; id: number; hex: string | undefined }
+  | { op: 'stats'; lanes: number; openssl: number };
+
+/** How many streams hashed each way: in SIMD lanes shared with other streams, or alone with OpenSSL. */
+export interface HashingStats {
+  lanes: number;
+  openssl: number;
+}
 
 function writeError(error: { message: string; code?: string }): Error {
   return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
@@ -37,6 +44,7 @@ class HashThread {
   private failed = false;
   private outstanding = 0;
   private readonly ids = new Set<number>();
+  private readonly statsWaiters: ((stats: HashingStats) => void)[] = [];
   /**
    * Writes posted and not yet answered, by id, oldest first (the thread answers them in order). Kept
    * apart from `pending` so a disposed digester's writes are still answered: the caller must not close
@@ -53,9 +61,12 @@ class HashThread {
       this.failed = true;
       return undefined;
     }
-    this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       if (--this.outstanding === 0) this.worker?.unref();
+      if (m.op === 'stats') {
+        this.statsWaiters.shift()?.({ lanes: m.lanes, openssl: m.openssl });
+        return;
+      }
       if (m.op === 'written') {
         const waiters = this.writeWaiters.get(m.id);
         const w = waiters?.shift();
@@ -91,9 +102,12 @@ class HashThread {
         pending.delete(id);
       }
       this.ids.clear();
+      for (const w of this.statsWaiters.splice(0)) w({ lanes: 0, openssl: 0 });
       for (const waiters of this.writeWaiters.values()) for (const w of waiters) w.reject(new Error('the hashing thread stopped'));
       this.writeWaiters.clear();
     });
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
     return this.worker;
   }
 
@@ -101,9 +115,13 @@ class HashThread {
     return this.start() !== undefined;
   }
 
+  /** Streams given to this thread and not finished. */
+  get load(): number {
+    return this.ids.size;
+  }
+
   register(id: number): void {
     this.ids.add(id);
-    pending.set(id, { queued: 0 });
   }
 
   /** Posts a write; the promise settles when the thread answers it (or dies). */
@@ -131,9 +149,38 @@ class HashThread {
     this.ids.delete(id);
     this.worker?.postMessage({ op: 'drop', id });
   }
+
+  /** This thread's counts (zero when it never started). */
+  stats(): Promise<HashingStats> {
+    if (!this.worker) return Promise.resolve({ lanes: 0, openssl: 0 });
+    return new Promise((resolve) => {
+      this.statsWaiters.push(resolve);
+      this.post({ op: 'stats' });
+    });
+  }
+
+  /** A message with no answer (it keeps nothing waiting, so the thread stays unreferenced). */
+  tell(message: object): void {
+    this.start()?.postMessage(message);
+  }
 }
 
 const threads = Array.from({ length: THREADS }, () => new HashThread());
+
+/** Streams hashed each way so far, over all hashing threads. */
+export async function hashingStats(): Promise<HashingStats> {
+  const all = await Promise.all(threads.map((t) => t.stats()));
+  return all.reduce((sum, s) => ({ lanes: sum.lanes + s.lanes, openssl: sum.openssl + s.openssl }), { lanes: 0, openssl: 0 });
+}
+
+/**
+ * The thread for a stream's first bytes: the one with the fewest streams. Streams arriving together
+ * spread evenly, so each thread has several to hash side by side in its SIMD lanes.
+ */
+function leastLoaded(): HashThread | undefined {
+  const running = threads.filter((t) => t.available());
+  return running.length === 0 ? undefined : running.reduce((best, t) => (t.load < best.load ? t : best));
+}
 
 /**
  * A sha256/sha512 digester that hashes on a worker thread, so the thread moving bytes between socket and
@@ -147,14 +194,24 @@ export class OffThreadDigester {
   size = 0;
   private readonly id = nextId++;
   private readonly local?: Digester;
-  private readonly thread: HashThread;
+  /** Chosen when the first bytes (or the digest) are sent. */
+  private chosen?: HashThread;
 
   constructor(algorithm = 'sha256') {
     this.algorithm = algorithm;
     new Digester(algorithm); // validates the algorithm
-    this.thread = threads[this.id % threads.length]!;
-    if (this.thread.available()) this.thread.register(this.id);
-    else this.local = new Digester(algorithm);
+    if (threads[0]!.available()) {
+      pending.set(this.id, { queued: 0 });
+      this.announce();
+    } else this.local = new Digester(algorithm);
+  }
+
+  private get thread(): HashThread {
+    if (!this.chosen) {
+      this.chosen = leastLoaded() ?? threads[0]!;
+      this.chosen.register(this.id);
+    }
+    return this.chosen;
   }
 
   /** Whether write() is served by a hashing thread (else callers write the bytes and feed them to update()). */
@@ -182,6 +239,14 @@ export class OffThreadDigester {
       transfer.add(view.buffer as ArrayBuffer);
     }
     return this.thread.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, [...transfer]);
+  }
+
+  /**
+   * Says that bytes may follow soon (an upload was created, or an append starts): the hashing thread is
+   * chosen now, and counts this stream as company for a moment for big streams deciding how to hash.
+   */
+  announce(): void {
+    if (!this.local && pending.has(this.id)) this.thread.tell({ op: 'open', id: this.id, alg: this.algorithm });
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */
@@ -220,6 +285,6 @@ export class OffThreadDigester {
     if (this.local || !p) return;
     p.resume?.();
     pending.delete(this.id);
-    this.thread.drop(this.id);
+    this.chosen?.drop(this.id);
   }
 }

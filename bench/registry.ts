@@ -4,7 +4,9 @@
  * streamed PATCH, PUT ?digest= — what docker sends) and pull (with this process's Node client, and with
  * curl), 8 parallel pushes of 32 MiB blobs, and manifest GETs per second by tag at 64 keep-alive
  * connections (wrk when installed, else a Node load generator). Prints each figure and the ratio
- * tsbuild / distribution (higher is better for tsbuild). BENCH_VERBOSE=1 prints every round;
+ * tsbuild / distribution (higher is better for tsbuild), and for blobs the ratio of the servers' CPU
+ * seconds for the same bytes (lower is leaner: it shows the server's cost where the client is the
+ * bottleneck, as the Node client is on pulls). BENCH_VERBOSE=1 prints every round;
  * BENCH_OPS=push,parallel measures only those blob operations.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,7 +31,14 @@ const tsbuildBin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 interface Peer {
   name: string;
   url: string;
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds a process (all its threads) has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
@@ -62,7 +71,7 @@ function startChild(name: string, cmd: string, args: string[], url: string, logF
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     });
-  return waitUp(url, child, log).then(() => ({ name, url, stop }));
+  return waitUp(url, child, log).then(() => ({ name, url, pid: child.pid!, stop }));
 }
 
 /** Both log one line per request at info, to a discarded stdout, so logging costs the same kind of work. */
@@ -233,6 +242,8 @@ interface Figure {
   rates: Record<string, number>;
   /** Median over rounds of tsbuild ÷ distribution, each pair measured back to back. */
   ratio: number;
+  /** Median over rounds of the servers' CPU seconds per byte, tsbuild ÷ distribution (lower is leaner). */
+  cpuRatio: number;
 }
 
 /**
@@ -243,11 +254,15 @@ interface Figure {
  */
 async function measureBlobs(peers: Peer[], big: Blob, smalls: Blob[]): Promise<Record<Op, Figure>> {
   const samples = Object.fromEntries(OPS.map((op) => [op, {}])) as Record<Op, Record<string, number[]>>;
+  /** Server CPU seconds per sample (the bytes moved are the same for both servers). */
+  const cpu = Object.fromEntries(OPS.map((op) => [op, {}])) as Record<Op, Record<string, number[]>>;
   for (let round = 0; round < ROUNDS; round++) {
     for (const op of OPS) {
       for (const peer of round % 2 ? [...peers].reverse() : peers) {
         spawnSync('sync');
+        const before = cpuSeconds(peer.pid);
         (samples[op][peer.name] ??= []).push(await sample(op, peer, round, big, smalls));
+        (cpu[op][peer.name] ??= []).push(cpuSeconds(peer.pid) - before);
       }
     }
     if (process.env.BENCH_VERBOSE) {
@@ -261,6 +276,7 @@ async function measureBlobs(peers: Peer[], big: Blob, smalls: Blob[]): Promise<R
     figures[op] = {
       rates: Object.fromEntries(peers.map((p) => [p.name, median(samples[op][p.name]!)])),
       ratio: median(t.map((v, i) => v / d[i]!)),
+      cpuRatio: median(cpu[op].tsbuild!.map((v, i) => v / cpu[op].distribution![i]!)),
     };
   }
   return figures;
@@ -286,19 +302,23 @@ export async function run(): Promise<void> {
     const manifests: Record<string, number> = {};
     try {
       blobs = await measureBlobs(peers, big, smalls);
+      if (process.env.BENCH_VERBOSE) {
+        const metrics = await (await fetch(`${peers.find((p) => p.name === 'tsbuild')!.url}/metrics`)).text();
+        console.log(`tsbuild's uploads by way of hashing: ${metrics.match(/^tsbuild_registry_upload_hash_streams\{.*$/gm)?.join(', ')}`);
+      }
       for (const peer of peers) manifests[peer.name] = await manifestLoad(peer.url, await pushManifest(peer.url));
     } finally {
       await Promise.all(peers.map((p) => p.stop()));
     }
-    const w = [34, 16, 16, 8];
-    console.log(row(['', 'tsbuild', 'distribution', 'ratio'], w));
+    const w = [34, 16, 16, 8, 12];
+    console.log(row(['', 'tsbuild', 'distribution', 'ratio', 'server CPU'], w));
     const rate = (v: number) => mbps(v, 1);
     const labels: Record<Op, string> = { push: 'push 512 MiB blob', pull: 'pull 512 MiB blob', 'pull-curl': 'pull 512 MiB blob, curl client', parallel: `${PARALLEL} parallel pushes of 32 MiB` };
-    for (const op of OPS) console.log(row([labels[op], rate(blobs[op].rates.tsbuild!), rate(blobs[op].rates.distribution!), blobs[op].ratio.toFixed(2)], w));
+    for (const op of OPS) console.log(row([labels[op], rate(blobs[op].rates.tsbuild!), rate(blobs[op].rates.distribution!), blobs[op].ratio.toFixed(2), blobs[op].cpuRatio.toFixed(2)], w));
     const t = manifests.tsbuild!;
     const d = manifests.distribution!;
     console.log(row([`manifest GET/s, ${CONNECTIONS} connections`, `${t.toFixed(0)}/s`, `${d.toFixed(0)}/s`, (t / d).toFixed(2)], w));
-    console.log(`(blob ratios: median of ${ROUNDS} back-to-back pairs; rates: each server's median; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
+    console.log(`(blob ratios: median of ${ROUNDS} back-to-back pairs; server CPU: tsbuild's CPU seconds for the same bytes ÷ distribution's, median of the pairs, lower is leaner; rates: each server's median; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
   } finally {
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,10 @@
 /**
  * SHA-256 of up to four streams at once, one per 32-bit lane of WebAssembly's 128-bit SIMD: each vector
- * instruction advances four independent hashes. Four full lanes hash about 1.6× the bytes per second of
- * OpenSSL's single-stream code on a machine without SHA instructions; one lane alone runs at a quarter
- * of the four, about half of OpenSSL's. The hashing thread therefore gives lanes only to streams that
- * arrive together with others (see hash-thread.ts).
+ * instruction advances four independent hashes. Four full lanes hash 1.2–1.35× the bytes per second of
+ * OpenSSL's single-stream code on a machine without SHA instructions (measured interleaved on this
+ * project's 2-core x86 VM); three about 0.9×; one lane alone runs at a quarter of the four, about a third
+ * of OpenSSL's. The hashing thread therefore gives lanes only to streams that arrive four together (see
+ * hash-thread.ts).
  *
  * The kernel is emitted here as WebAssembly bytecode: the 64 rounds fully unrolled, each block's
  * words gathered from the four lanes' buffers and byte-swapped with two shuffles per pair.

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Store } from '../../store/index.js';
+import { hashingStats, type Store } from '../../store/index.js';
 
 /** Prometheus metrics of one server (its own registry, so several servers can live in one process). */
 export class RegistryMetrics {
@@ -28,6 +28,17 @@ export class RegistryMetrics {
       registers,
       async collect() {
         this.set((await store.ingests.list()).length);
+      },
+    });
+    new Gauge({
+      name: 'tsbuild_registry_upload_hash_streams',
+      help: 'Uploads hashed since start, by way: "lanes" (SIMD lanes shared by uploads arriving together) or "openssl" (alone)',
+      labelNames: ['way'],
+      registers,
+      async collect() {
+        const stats = await hashingStats();
+        this.set({ way: 'lanes' }, stats.lanes);
+        this.set({ way: 'openssl' }, stats.openssl);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'tsbuild_registry_' });

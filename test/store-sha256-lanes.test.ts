@@ -103,3 +103,30 @@ console.log(await a.digest());`;
   t.is(r.signal, null, 'exited by itself');
   t.is(r.stdout.trim(), `sha256:${createHash('sha256').update(new Uint8Array(3 << 20)).digest('hex')}`, r.stderr);
 });
+
+test.serial('a disk filling up under uploads sharing the lanes fails those appends with ENOSPC and loses nothing else', async (t) => {
+  const dir = tempDir();
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=10m', 'tmpfs', dir]);
+  if (mounted.status !== 0) return t.pass(`skipped: cannot mount a tmpfs here (${mounted.stderr.toString().trim()})`);
+  t.teardown(() => spawnSync('umount', ['-l', dir]));
+  const store = await Store.open(dir);
+  const before = await hashingStats();
+  const datas = Array.from({ length: 8 }, () => randomBytes(3 << 20));
+  const ingests = await Promise.all(datas.map(() => store.ingests.create()));
+  const results = await Promise.allSettled(ingests.map((ingest, i) => ingest.append(Readable.from(chunked(datas[i]!)), { handOver: true })));
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.true(failed.length > 0, 'the disk filled');
+  for (const r of failed) t.regex(`${(r.reason as NodeJS.ErrnoException).code} ${(r.reason as Error).message}`, /ENOSPC|no space/i);
+  t.true((await hashingStats()).lanes - before.lanes >= 4, 'the uploads shared lanes');
+  // Every session is still there; the complete ones verify, the cut ones keep what arrived and fail verification.
+  for (let i = 0; i < ingests.length; i++) {
+    const size = await (await store.ingests.open(ingests[i]!.id)).size();
+    if (results[i]!.status === 'fulfilled') {
+      t.is(size, datas[i]!.length);
+      t.is((await ingests[i]!.commit(digestOf(datas[i]!))).digest, digestOf(datas[i]!));
+    } else {
+      t.true(size < datas[i]!.length);
+      await t.throwsAsync(ingests[i]!.commit(digestOf(datas[i]!)), { instanceOf: DigestMismatchError });
+    }
+  }
+});

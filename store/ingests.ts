@@ -237,10 +237,15 @@ export class IngestStore {
   async expire(maxIdleMs: number, now = Date.now()): Promise<string[]> {
     const removed: string[] = [];
     for (const id of await this.list()) {
+      // A session receiving bytes right now is not abandoned, however long it waited for them.
+      if (appendLocks.has(id)) continue;
       let ingest: Ingest;
       try {
         ingest = await this.open(id);
       } catch {
+        // Unreadable: broken, or still being created (its files are not all written yet).
+        const made = await this.driver.stat(`ingest/${id}`).catch(() => undefined);
+        if (made && now - made.modTime.getTime() <= maxIdleMs) continue;
         await this.driver.delete(`ingest/${id}`);
         removed.push(id);
         continue;

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { promises as fs, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { digestOf, parseDigest } from '../oci/index.js';
@@ -227,6 +227,29 @@ test('idle ingests expire, active ones stay', async (t) => {
   const removed = await store.ingests.expire(30_000, later);
   t.deepEqual(removed, [old.id]);
   t.deepEqual(await store.ingests.list(), [fresh.id]);
+});
+
+test('a session receiving bytes, or still being created, is never expired; an old broken one is', async (t) => {
+  const store = await Store.open(tempDir());
+  const later = Date.now() + 60_000;
+  // An append that started but has not received a byte yet (a PATCH waiting for its body).
+  const waiting = await store.ingests.create();
+  const body = new PassThrough();
+  const appending = waiting.append(body);
+  // A session whose files are not all written yet, and one broken long ago.
+  const root = store.driver.localPath!('ingest');
+  mkdirSync(join(root, '0123456789abcdef0123456789abcdef'), { recursive: true });
+  mkdirSync(join(root, 'fedcba9876543210fedcba9876543210'), { recursive: true });
+  const old = new Date(Date.now() - 120_000);
+  await fs.utimes(join(root, 'fedcba9876543210fedcba9876543210'), old, old);
+  t.deepEqual(await store.ingests.expire(30_000, Date.now() + 1), ['fedcba9876543210fedcba9876543210']);
+  // A minute on, the half-made one counts as broken; the session still receiving stays.
+  t.deepEqual(await store.ingests.expire(30_000, later), ['0123456789abcdef0123456789abcdef']);
+  t.true((await store.ingests.list()).includes(waiting.id));
+  body.end(Buffer.from('late bytes'));
+  t.is(await appending, 10);
+  // Once the append is over, the same session expires when idle.
+  t.true((await store.ingests.expire(30_000, later)).includes(waiting.id));
 });
 
 test('start-up sweep removes temp files of dead writers and keeps live ones', async (t) => {

@@ -67,7 +67,17 @@ interface Stream {
 }
 
 const streams = new Map<number, Stream>();
-const lanes = Sha256Lanes.create();
+/** Made when the first big sha256 stream comes (emitting and compiling the kernel takes ~17 ms). */
+let lanes: Sha256Lanes | undefined;
+let lanesTried = false;
+
+function laneEngine(): Sha256Lanes | undefined {
+  if (!lanesTried) {
+    lanesTried = true;
+    lanes = Sha256Lanes.create();
+  }
+  return lanes;
+}
 let decideTimer: NodeJS.Timeout | undefined;
 let pumping = false;
 
@@ -162,7 +172,8 @@ function decide(): void {
 
 /** A stream's first bytes: OpenSSL unless it is a big sha256 stream and lanes may have room for it. */
 function firstBytes(s: Stream, bytes: number): void {
-  if (s.alg !== 'sha256' || !lanes || bytes < BIG_BATCH || lanes.free === 0) choose(s, 'openssl');
+  const engine = s.alg === 'sha256' && bytes >= BIG_BATCH ? laneEngine() : undefined;
+  if (!engine || engine.free === 0) choose(s, 'openssl');
   else s.deadline = Date.now() + DECIDE_MS;
   decide();
 }

@@ -178,8 +178,9 @@ export async function hashingStats(): Promise<HashingStats> {
  * spread evenly, so each thread has several to hash side by side in its SIMD lanes.
  */
 function leastLoaded(): HashThread | undefined {
-  const running = threads.filter((t) => t.available());
-  return running.length === 0 ? undefined : running.reduce((best, t) => (t.load < best.load ? t : best));
+  // Unstarted threads count as empty, so a second thread starts only once two streams are open at once.
+  const pick = threads.reduce((best, t) => (t.load < best.load ? t : best));
+  return pick.available() ? pick : threads.find((t) => t.available());
 }
 
 /**
@@ -194,24 +195,18 @@ export class OffThreadDigester {
   size = 0;
   private readonly id = nextId++;
   private readonly local?: Digester;
-  /** Chosen when the first bytes (or the digest) are sent. */
-  private chosen?: HashThread;
+  /** The least loaded thread when the digester was made; undefined when none could start. */
+  private readonly thread?: HashThread;
 
   constructor(algorithm = 'sha256') {
     this.algorithm = algorithm;
     new Digester(algorithm); // validates the algorithm
-    if (threads[0]!.available()) {
+    this.thread = leastLoaded();
+    if (this.thread) {
+      this.thread.register(this.id);
       pending.set(this.id, { queued: 0 });
       this.announce();
     } else this.local = new Digester(algorithm);
-  }
-
-  private get thread(): HashThread {
-    if (!this.chosen) {
-      this.chosen = leastLoaded() ?? threads[0]!;
-      this.chosen.register(this.id);
-    }
-    return this.chosen;
   }
 
   /** Whether write() is served by a hashing thread (else callers write the bytes and feed them to update()). */
@@ -238,15 +233,15 @@ export class OffThreadDigester {
       moved.push(view);
       transfer.add(view.buffer as ArrayBuffer);
     }
-    return this.thread.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, [...transfer]);
+    return this.thread!.postWrite(this.id, { op: 'write', id: this.id, alg: this.algorithm, fd, chunks: moved }, [...transfer]);
   }
 
   /**
-   * Says that bytes may follow soon (an upload was created, or an append starts): the hashing thread is
-   * chosen now, and counts this stream as company for a moment for big streams deciding how to hash.
+   * Says that bytes may follow soon (an upload was created, or an append starts): the hashing thread
+   * counts this stream as company for a moment for big streams deciding how to hash.
    */
   announce(): void {
-    if (!this.local && pending.has(this.id)) this.thread.tell({ op: 'open', id: this.id, alg: this.algorithm });
+    if (this.thread && pending.has(this.id)) this.thread.tell({ op: 'open', id: this.id, alg: this.algorithm });
   }
 
   /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */
@@ -261,7 +256,7 @@ export class OffThreadDigester {
     const copy = new Uint8Array(chunk.byteLength);
     copy.set(chunk);
     p.queued += copy.byteLength;
-    this.thread.post({ op: 'update', id: this.id, alg: this.algorithm, chunk: copy }, [copy.buffer]);
+    this.thread!.post({ op: 'update', id: this.id, alg: this.algorithm, chunk: copy }, [copy.buffer]);
     if (p.queued < HIGH_WATER) return undefined;
     return new Promise((resolve) => (p.resume = resolve));
   }
@@ -273,7 +268,7 @@ export class OffThreadDigester {
     if (!p) throw new Error('hash state lost');
     const hex = await new Promise<string | undefined>((resolve) => {
       p.resolveDigest = resolve;
-      if (!this.thread.post({ op: 'digest', id: this.id, alg: this.algorithm })) resolve(undefined);
+      if (!this.thread!.post({ op: 'digest', id: this.id, alg: this.algorithm })) resolve(undefined);
     });
     if (hex === undefined) throw new Error('hash state lost');
     return `${this.algorithm}:${hex}` as Digest;
@@ -285,6 +280,6 @@ export class OffThreadDigester {
     if (this.local || !p) return;
     p.resume?.();
     pending.delete(this.id);
-    this.chosen?.drop(this.id);
+    this.thread?.drop(this.id);
   }
 }

@@ -241,9 +241,9 @@ export class Sha256Lanes {
 
   /** Hashes one slice (at most LANE_BYTES) of every lane with a block ready; false when none had one. */
   step(only?: LaneStream): boolean {
-    const active: LaneStream[] = [];
-    for (const s of only ? [only] : this.streams) if (s?.ready) active.push((this.refill(s), s));
+    const active = (only ? [only] : this.streams).filter((s): s is LaneStream => s?.ready === true);
     if (active.length === 0) return false;
+    for (const s of active) this.refill(s);
     const blocks = Math.min(...active.map((s) => (s.end - s.start) >> 6));
     this.run(active, blocks);
     return true;

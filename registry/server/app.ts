@@ -29,7 +29,7 @@ async function apiVersion(ctx: Context, next: Next): Promise<void> {
 
 /** `/healthz`, `/metrics` and the token endpoint sit outside the API: no auth, no read-only gate. */
 function operational(deps: RegistryDeps, exposeMetrics: boolean, tokens?: (ctx: Context) => Promise<void>) {
-  const healthz = health(deps.store);
+  const healthz = health(deps.registry);
   return async (ctx: Context, next: Next): Promise<void> => {
     if (ctx.path === '/healthz' && (ctx.method === 'GET' || ctx.method === 'HEAD')) return healthz(ctx);
     if (exposeMetrics && ctx.path === '/metrics' && ctx.method === 'GET') return deps.metrics.serve(ctx);

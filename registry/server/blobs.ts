@@ -1,22 +1,14 @@
 import type { Context } from 'koa';
 import type { Digest } from '../../oci/index.js';
-import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
-import { RegistryError } from './errors.js';
+import { RegistryError } from '../repository/index.js';
+import { answerEmpty, type MethodTable, type RegistryDeps } from './context.js';
 import { digestParam } from './params.js';
 import { parseRangeHeader } from './range.js';
 import { sendFileRange } from './send-file.js';
 
 /** Blob GET/HEAD/DELETE. A blob is served in a repository only once it was pushed or mounted there. */
 export function blobRoutes(deps: RegistryDeps): MethodTable {
-  const { store } = deps;
-
-  async function locate(match: RouteMatch): Promise<{ digest: Digest; size: number }> {
-    const digest = digestParam(match.reference);
-    const linked = (await store.repositories.hasBlob(match.name, digest)) || (await store.repositories.getManifestLink(match.name, digest)) !== undefined;
-    const info = linked ? await store.blobs.stat(digest) : undefined;
-    if (!info) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
-    return info;
-  }
+  const blobsOf = (name: string) => deps.registry.repository(name).blobs;
 
   function setCommonHeaders(ctx: Context, digest: Digest): void {
     ctx.set('Docker-Content-Digest', digest);
@@ -28,14 +20,18 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
 
   return {
     async HEAD(ctx, match) {
-      const { digest, size } = await locate(match);
+      const digest = digestParam(match.reference);
+      const info = await blobsOf(match.name).stat(digest);
+      if (!info) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+      const { size } = info;
       setCommonHeaders(ctx, digest);
       ctx.status = 200;
       ctx.length = size;
     },
 
     async GET(ctx, match) {
-      const { digest, size } = await locate(match);
+      const blob = await blobsOf(match.name).get(digestParam(match.reference));
+      const { digest, size } = blob;
       setCommonHeaders(ctx, digest);
       if (ctx.get('If-None-Match') === `"${digest}"`) {
         ctx.status = 304;
@@ -49,15 +45,14 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
         ctx.status = 200;
       }
       const length = range ? range.end - range.start + 1 : size;
-      const file = store.blobFile(digest);
-      if (file !== undefined) return sendFileRange(ctx, file, range?.start ?? 0, length);
-      ctx.body = await store.blobs.read(digest, range ? { start: range.start, end: range.end } : undefined);
+      if (blob.file !== undefined) return sendFileRange(ctx, blob.file, range?.start ?? 0, length);
+      ctx.body = await blob.open(range ? { start: range.start, end: range.end } : undefined);
       ctx.length = length;
     },
 
     async DELETE(ctx, match) {
       const digest = digestParam(match.reference);
-      if (!(await store.repositories.unlinkBlob(match.name, digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+      if (!(await blobsOf(match.name).delete(digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
       ctx.set('Docker-Content-Digest', digest);
       answerEmpty(ctx, 202);
     },

@@ -1,7 +1,6 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
-import type { Store } from '../../store/index.js';
-import type { ManifestCache } from './manifest-cache.js';
+import type { Registry } from '../repository/index.js';
 import type { RegistryMetrics } from './metrics.js';
 
 /** The endpoints of the distribution spec (one name each, used by dispatch, auth, metrics and logs). */
@@ -17,8 +16,8 @@ export interface RouteMatch {
 
 /** What every handler needs, built once per server. */
 export interface RegistryDeps {
-  store: Store;
-  cache: ManifestCache;
+  /** The repository services every handler works through (local, cached, mirrored: handlers cannot tell). */
+  registry: Registry;
   metrics: RegistryMetrics;
   logger: Logger;
   /** Largest manifest accepted on PUT, in bytes. */

@@ -1,74 +1,7 @@
 import type { Context, Next } from 'koa';
-import {
-  BlobNotFoundError,
-  DigestMismatchError,
-  IngestNotFoundError,
-  IngestOffsetError,
-  InvalidPathError,
-  ManifestNotFoundError,
-  SizeMismatchError,
-} from '../../store/index.js';
-import { DigestError } from '../../oci/index.js';
+import { toRegistryError } from '../repository/index.js';
 
-/** The distribution spec's error codes with the HTTP status each one travels with. */
-export const ErrorCodes = {
-  BLOB_UNKNOWN: 404,
-  BLOB_UPLOAD_INVALID: 400,
-  BLOB_UPLOAD_UNKNOWN: 404,
-  DIGEST_INVALID: 400,
-  MANIFEST_BLOB_UNKNOWN: 400,
-  MANIFEST_INVALID: 400,
-  MANIFEST_UNKNOWN: 404,
-  NAME_INVALID: 400,
-  NAME_UNKNOWN: 404,
-  SIZE_INVALID: 400,
-  UNAUTHORIZED: 401,
-  DENIED: 403,
-  UNSUPPORTED: 405,
-  TOOMANYREQUESTS: 429,
-  // distribution's additions that clients know
-  RANGE_INVALID: 416,
-  PAGINATION_NUMBER_INVALID: 400,
-  TAG_INVALID: 400,
-  UNKNOWN: 500,
-} as const;
-export type ErrorCode = keyof typeof ErrorCodes;
-
-/** An error answered as `{"errors":[{code,message,detail}]}`. */
-export class RegistryError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly detail?: unknown,
-    status?: number,
-    /** Extra response headers (Range on 416, WWW-Authenticate on 401, Allow on 405). */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-    this.status = status ?? ErrorCodes[code];
-  }
-}
-
-/** Maps what store/ and oci/ throw to the spec's vocabulary; anything else is a 500. */
-export function toRegistryError(e: unknown): RegistryError {
-  if (e instanceof RegistryError) return e;
-  if (e instanceof BlobNotFoundError) return new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: e.digest });
-  if (e instanceof ManifestNotFoundError) return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: e.repository, reference: e.reference });
-  if (e instanceof IngestNotFoundError) return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: e.id });
-  if (e instanceof DigestMismatchError) return new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: e.expected, actual: e.actual });
-  if (e instanceof SizeMismatchError) return new RegistryError('SIZE_INVALID', 'provided length did not match content length', { expected: e.expected, actual: e.actual });
-  if (e instanceof IngestOffsetError) {
-    return new RegistryError('RANGE_INVALID', 'upload chunk does not start where the upload ends', { expected: e.expected, given: e.given }, 416, {
-      Range: `0-${Math.max(0, e.expected - 1)}`,
-    });
-  }
-  if (e instanceof DigestError) return new RegistryError('DIGEST_INVALID', e.message);
-  if (e instanceof InvalidPathError) return new RegistryError('NAME_INVALID', e.message);
-  const message = e instanceof Error ? e.message : String(e);
-  return new RegistryError('UNKNOWN', 'internal server error', { message });
-}
+export { RegistryError, ErrorCodes, type ErrorCode } from '../repository/index.js';
 
 /** Turns any thrown error into the spec's JSON error body; 5xx are logged with their cause. */
 export async function errorHandler(ctx: Context, next: Next): Promise<void> {

@@ -1,16 +1,15 @@
-import { promises as fs } from 'node:fs';
 import type { Context } from 'koa';
-import type { Store } from '../../store/index.js';
+import type { Registry } from '../repository/index.js';
 
-/** `/healthz`: 200 while the storage root is reachable, 503 otherwise (what load balancers poll). */
-export function health(store: Store) {
+/** `/healthz`: 200 while the storage is reachable, 503 otherwise (what load balancers poll). */
+export function health(registry: Registry) {
   return async (ctx: Context): Promise<void> => {
     try {
-      await fs.access(store.root);
+      await registry.checkHealth();
       ctx.body = { status: 'ok' };
     } catch (e) {
       ctx.status = 503;
-      ctx.body = { status: 'unavailable', error: `storage ${store.root} is not reachable: ${(e as Error).message}` };
+      ctx.body = { status: 'unavailable', error: (e as Error).message };
     }
   };
 }

@@ -8,6 +8,7 @@ import type { RegistryDeps } from './context.js';
 import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
 import { ManifestCache } from './manifest-cache.js';
+import { CachedRegistry, LocalRegistry, type Registry } from '../repository/index.js';
 import { RegistryMetrics } from './metrics.js';
 import { startUploadExpiry } from './upload-expiry.js';
 
@@ -46,6 +47,11 @@ export interface RegistryServerOptions {
   metrics?: boolean;
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
+  /**
+   * Wraps the local repository services before the manifest cache goes around them (the mirror is such
+   * a decorator: distribution's registry/proxy shape). Receives the store the local services sit on.
+   */
+  decorate?: (local: Registry, store: Store) => Registry;
 }
 
 export interface RegistryServer {
@@ -112,10 +118,11 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
     async listen() {
       store ??= await Store.open(options.storage!);
       cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
+      const local: Registry = new LocalRegistry(store);
+      const registry = options.decorate ? options.decorate(local, store) : local;
       const deps: RegistryDeps = {
-        store,
-        cache,
-        metrics: new RegistryMetrics(store),
+        registry: cache.enabled ? new CachedRegistry(registry, cache) : registry,
+        metrics: new RegistryMetrics(registry),
         logger,
         maxManifestBytes: options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
       };
@@ -143,7 +150,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       host = `${shownHost === '0.0.0.0' || shownHost === '[::]' ? '127.0.0.1' : shownHost}:${address.port}`;
       url = `${options.tls ? 'https' : 'http'}://${host}`;
-      stopExpiry = startUploadExpiry(store, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
+      stopExpiry = startUploadExpiry(deps.registry, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
       logger.info({ url, storage: store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
       return url;
     },
@@ -174,4 +181,4 @@ export { createRegistryApp, type AppOptions } from './app.js';
 export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
 export { ManifestCache, type CachedManifest } from './manifest-cache.js';
 export { RegistryMetrics } from './metrics.js';
-export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from './manifest-validation.js';
+export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from '../repository/index.js';

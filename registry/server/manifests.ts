@@ -1,11 +1,8 @@
 import type { Context } from 'koa';
-import { digestAlgorithm, digestOf, isValidTag, type Descriptor, type Digest } from '../../oci/index.js';
-import { BlobNotFoundError } from '../../store/index.js';
+import { isValidTag, type Digest } from '../../oci/index.js';
+import { RegistryError, type StoredManifest } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
-import { RegistryError } from './errors.js';
 import { readSmallBody } from './body.js';
-import type { CachedManifest } from './manifest-cache.js';
-import { checkReferences, parseManifest } from './manifest-validation.js';
 import { digestParam } from './params.js';
 
 function isDigestReference(reference: string): boolean {
@@ -30,38 +27,19 @@ function accepts(accept: string, mediaType: string): boolean {
 
 /** Manifests by tag or digest: exact stored bytes under their stored media type; validated pushes. */
 export function manifestRoutes(deps: RegistryDeps): MethodTable {
-  const { store, cache } = deps;
   const unknown = (match: RouteMatch) => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: match.name, reference: match.reference.slice(0, 200) });
 
-  async function resolve(match: RouteMatch): Promise<CachedManifest> {
-    let digest: Digest;
-    if (isDigestReference(match.reference)) {
-      digest = digestParam(match.reference);
-    } else {
+  async function resolve(match: RouteMatch): Promise<StoredManifest> {
+    const repository = deps.registry.repository(match.name);
+    let digest: Digest | undefined;
+    if (isDigestReference(match.reference)) digest = digestParam(match.reference);
+    else {
       checkTag(match.reference);
-      const cached = cache.tag(match.name, match.reference);
-      if (cached) digest = cached;
-      else {
-        const found = await store.repositories.resolveTag(match.name, match.reference);
-        if (!found) throw unknown(match);
-        cache.setTag(match.name, match.reference, found);
-        digest = found;
-      }
+      digest = await repository.tags.resolve(match.reference);
     }
-    const hit = cache.manifest(match.name, digest);
-    if (hit) return hit;
-    const link = await store.repositories.getManifestLink(match.name, digest);
-    if (!link) throw unknown(match);
-    let bytes: Buffer;
-    try {
-      bytes = await store.blobs.readBuffer(digest);
-    } catch (e) {
-      if (e instanceof BlobNotFoundError) throw unknown(match);
-      throw e;
-    }
-    const entry: CachedManifest = { digest, mediaType: link.mediaType, bytes };
-    cache.setManifest(match.name, entry);
-    return entry;
+    const found = digest && (await repository.manifests.get(digest));
+    if (!found) throw unknown(match);
+    return found;
   }
 
   async function answer(ctx: Context, match: RouteMatch, withBody: boolean): Promise<void> {
@@ -87,59 +65,26 @@ export function manifestRoutes(deps: RegistryDeps): MethodTable {
 
     async PUT(ctx, match) {
       const byDigest = isDigestReference(match.reference);
-      const referenced = byDigest ? digestParam(match.reference) : undefined;
       if (!byDigest) checkTag(match.reference);
       const bytes = await readSmallBody(ctx.req, deps.maxManifestBytes);
       ctx.state.bytesIn = bytes.length;
-      const parsed = parseManifest(bytes, ctx.get('Content-Type') || undefined);
-      const digest = digestOf(bytes, referenced ? digestAlgorithm(referenced) : 'sha256');
-      if (referenced && digest !== referenced) {
-        throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${digest}, not ${referenced} as the URL says`, { expected: referenced, actual: digest });
-      }
-      await checkReferences(store, match.name, parsed);
-      await store.blobs.put(bytes, { digest });
-      await store.repositories.linkManifest(match.name, { digest, mediaType: parsed.mediaType, size: bytes.length });
-      if (parsed.subject) {
-        const descriptor: Descriptor = {
-          mediaType: parsed.mediaType,
-          digest,
-          size: bytes.length,
-          ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
-          ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        };
-        await store.repositories.addReferrer(match.name, parsed.subject.digest, descriptor);
-        ctx.set('OCI-Subject', parsed.subject.digest);
-      }
-      if (!byDigest) {
-        await store.repositories.setTag(match.name, match.reference, digest);
-        cache.setTag(match.name, match.reference, digest);
-      }
-      cache.setManifest(match.name, { digest, mediaType: parsed.mediaType, bytes });
+      const { digest, subject } = await deps.registry
+        .repository(match.name)
+        .manifests.put(bytes, ctx.get('Content-Type') || undefined, byDigest ? { digest: digestParam(match.reference) } : { tag: match.reference });
+      if (subject) ctx.set('OCI-Subject', subject);
       ctx.set('Location', `/v2/${match.name}/manifests/${digest}`);
       ctx.set('Docker-Content-Digest', digest);
       answerEmpty(ctx, 201);
     },
 
     async DELETE(ctx, match) {
-      if (!isDigestReference(match.reference)) {
+      const repository = deps.registry.repository(match.name);
+      if (isDigestReference(match.reference)) {
+        if (!(await repository.manifests.delete(digestParam(match.reference)))) throw unknown(match);
+      } else {
         checkTag(match.reference);
-        const had = await store.repositories.deleteTag(match.name, match.reference);
-        cache.dropTag(match.name, match.reference);
-        if (!had) throw unknown(match);
-        answerEmpty(ctx, 202);
-        return;
+        if (!(await repository.tags.delete(match.reference))) throw unknown(match);
       }
-      const digest = digestParam(match.reference);
-      const link = await store.repositories.getManifestLink(match.name, digest);
-      if (!link) throw unknown(match);
-      try {
-        const doc = await store.blobs.readJson<{ subject?: Descriptor }>(digest);
-        if (doc.subject?.digest) await store.repositories.removeReferrer(match.name, doc.subject.digest, digest);
-      } catch {
-        // unreadable content: nothing to unindex
-      }
-      await store.repositories.unlinkManifest(match.name, digest);
-      cache.dropManifest(match.name, digest);
       answerEmpty(ctx, 202);
     },
   };

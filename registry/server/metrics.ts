@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { hashingStats, type Store } from '../../store/index.js';
+import { hashingStats } from '../../store/index.js';
+import type { Registry as RepositoryServices } from '../repository/index.js';
 
 /** Prometheus metrics of one server (its own registry, so several servers can live in one process). */
 export class RegistryMetrics {
@@ -10,7 +11,7 @@ export class RegistryMetrics {
   readonly bytesReceived: Counter;
   readonly bytesSent: Counter;
 
-  constructor(store: Store) {
+  constructor(services: RepositoryServices) {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'tsbuild_registry_http_requests_total', help: 'HTTP requests by endpoint, method and status', labelNames: ['route', 'method', 'status'], registers });
     this.duration = new Histogram({
@@ -27,7 +28,7 @@ export class RegistryMetrics {
       help: 'Upload sessions (resumable ingests) open in the store',
       registers,
       async collect() {
-        this.set((await store.ingests.list()).length);
+        this.set(await services.uploadSessionCount());
       },
     });
     new Gauge({

@@ -1,6 +1,5 @@
 import { DigestError, parseDigest, type Digest } from '../../oci/index.js';
-import { RegistryError } from './errors.js';
-import type { Page } from '../../store/index.js';
+import { RegistryError, type Page } from '../repository/index.js';
 
 /** A digest from a path or query; DIGEST_INVALID (400) with the reason when malformed. */
 export function digestParam(value: string | undefined, what = 'digest'): Digest {

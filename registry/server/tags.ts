@@ -1,5 +1,4 @@
 import type { MethodTable, RegistryDeps } from './context.js';
-import { RegistryError } from './errors.js';
 import { nextLink, pageParams } from './params.js';
 
 const MAX_PAGE = 10_000;
@@ -9,10 +8,7 @@ export function tagRoutes(deps: RegistryDeps): MethodTable {
   return {
     async GET(ctx, match) {
       const page = pageParams(ctx.query, MAX_PAGE);
-      if (!(await deps.store.repositories.exists(match.name))) {
-        throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: match.name });
-      }
-      const { items, more } = await deps.store.repositories.listTags(match.name, page);
+      const { items, more } = await deps.registry.repository(match.name).tags.list(page);
       if (more && items.length > 0) ctx.set('Link', nextLink(`/v2/${match.name}/tags/list`, page.n!, items[items.length - 1]!));
       ctx.body = { name: match.name, tags: items };
     },
@@ -24,7 +20,7 @@ export function catalogRoutes(deps: RegistryDeps): MethodTable {
   return {
     async GET(ctx) {
       const page = pageParams(ctx.query, MAX_PAGE);
-      const { items, more } = await deps.store.repositories.catalog(page);
+      const { items, more } = await deps.registry.catalog(page);
       if (more && items.length > 0) ctx.set('Link', nextLink('/v2/_catalog', page.n!, items[items.length - 1]!));
       ctx.body = { repositories: items };
     },

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from '../../store/index.js';
+import type { Registry } from '../repository/index.js';
 
 export interface UploadExpiryOptions {
   /** An upload that received no bytes for this long is removed. */
@@ -9,13 +9,13 @@ export interface UploadExpiryOptions {
 }
 
 /** Periodically removes abandoned upload sessions (idle ingests); returns a stop function. */
-export function startUploadExpiry(store: Store, options: UploadExpiryOptions, logger: Logger): () => void {
+export function startUploadExpiry(registry: Registry, options: UploadExpiryOptions, logger: Logger): () => void {
   let running = false;
   const sweep = async (): Promise<void> => {
     if (running) return;
     running = true;
     try {
-      const removed = await store.ingests.expire(options.expireAfterMs);
+      const removed = await registry.expireUploads(options.expireAfterMs);
       if (removed.length > 0) logger.info({ removed: removed.length }, 'expired abandoned uploads');
     } catch (e) {
       logger.warn({ err: e }, 'could not expire abandoned uploads');

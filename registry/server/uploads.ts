@@ -1,13 +1,9 @@
 import type { Context } from 'koa';
-import { isValidRepositoryName, type Digest } from '../../oci/index.js';
-import { StoreError, type Ingest } from '../../store/index.js';
+import type { Digest } from '../../oci/index.js';
+import { isStoreError, RegistryError, type UploadSession } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
-import { RegistryError } from './errors.js';
 import { digestParam, queryValue } from './params.js';
 import { parseContentRange, uploadedRange, type ByteSpan } from './range.js';
-
-/** The ingest label that binds an upload session to its repository. */
-export const REPOSITORY_LABEL = 'repository';
 
 function uploadLocation(name: string, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;
@@ -31,7 +27,7 @@ function hasBody(ctx: Context): boolean {
  * disconnects and restarts, and nothing becomes a visible blob before its digest was verified.
  */
 export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session: MethodTable } {
-  const { store } = deps;
+  const blobsOf = (name: string) => deps.registry.repository(name).blobs;
 
   /** Appends still running per session: a status query waits for them, so it reports settled bytes. */
   const receiving = new Map<string, Promise<unknown>>();
@@ -43,17 +39,8 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
     await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
-  async function openSession(match: RouteMatch): Promise<Ingest> {
-    const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: match.reference.slice(0, 100) });
-    let ingest: Ingest;
-    try {
-      ingest = await store.ingests.open(match.reference);
-    } catch {
-      throw unknown();
-    }
-    // A session is only usable through the repository it was started in.
-    if (ingest.labels[REPOSITORY_LABEL] !== match.name) throw unknown();
-    return ingest;
+  function openSession(match: RouteMatch): Promise<UploadSession> {
+    return blobsOf(match.name).resumeUpload(match.reference);
   }
 
   function answerProgress(ctx: Context, name: string, id: string, size: number, status: number): void {
@@ -70,7 +57,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
   }
 
   /** Appends the request body; `range` pins where it must start. Returns the session's new size. */
-  async function receive(ctx: Context, ingest: Ingest, range: ByteSpan | undefined): Promise<number> {
+  async function receive(ctx: Context, ingest: UploadSession, range: ByteSpan | undefined): Promise<number> {
     if (range) {
       const length = ctx.get('Content-Length');
       if (length !== '' && Number(length) !== range.end - range.start + 1) {
@@ -85,7 +72,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       ctx.state.bytesIn = size - before;
       return size;
     } catch (e) {
-      if (!(e instanceof StoreError) && !ctx.req.complete) {
+      if (!isStoreError(e) && !ctx.req.complete) {
         throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was interrupted; GET the upload for its offset and resume from there', { id: ingest.id });
       }
       throw e;
@@ -94,8 +81,8 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
     }
   }
 
-  async function commit(ctx: Context, name: string, ingest: Ingest, digest: Digest): Promise<void> {
-    await ingest.commit(digest, undefined, () => store.repositories.linkBlob(name, digest));
+  async function commit(ctx: Context, name: string, ingest: UploadSession, digest: Digest): Promise<void> {
+    await ingest.commit(digest);
     answerCommitted(ctx, name, digest);
   }
 
@@ -106,15 +93,14 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       if (mount !== undefined) {
         const digest = digestParam(mount, 'mount');
         // Mount only from a repository where the blob is visible; otherwise fall back to a plain upload (202).
-        if (from && isValidRepositoryName(from) && (await store.repositories.hasBlob(from, digest)) && (await store.blobs.has(digest))) {
-          await store.repositories.linkBlob(match.name, digest);
+        if (from && (await blobsOf(match.name).mount(digest, from))) {
           answerCommitted(ctx, match.name, digest);
           return;
         }
       }
       const monolithic = queryValue(ctx.query, 'digest');
       const expected = monolithic !== undefined ? digestParam(monolithic) : undefined;
-      const ingest = await store.ingests.create({ labels: { [REPOSITORY_LABEL]: match.name } });
+      const ingest = await blobsOf(match.name).createUpload();
       if (expected) {
         try {
           if (hasBody(ctx)) await receive(ctx, ingest, undefined);

@@ -1,5 +1,4 @@
 import { isDigest, MediaType, type Descriptor, type Digest } from '../../oci/index.js';
-import type { Store } from '../../store/index.js';
 import { RegistryError } from './errors.js';
 
 /** What the registry accepts on manifest PUT; schema 1 is long deprecated and never accepted. */
@@ -89,25 +88,32 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   return { mediaType, kind: 'manifest', blobs: [config, ...layers], manifests: [], subject, artifactType, annotations };
 }
 
+/** What checkReferences needs to know of a repository: sizes of what it holds, undefined when absent. */
+export interface ReferenceLookup {
+  /** Size of a blob linked into the repository (pushed or mounted there). */
+  blobSize(digest: Digest): Promise<number | undefined>;
+  /** Size of a manifest the repository holds. */
+  manifestSize(digest: Digest): Promise<number | undefined>;
+}
+
 /**
  * Every blob and manifest a pushed manifest references must already be in this repository (distribution
  * answers MANIFEST_BLOB_UNKNOWN too); sizes must agree with what is stored. Layers with external
  * `urls` (non-distributable) are exempt, as distribution does.
  */
-export async function checkReferences(store: Store, name: string, parsed: ParsedManifest): Promise<void> {
+export async function checkReferences(repository: ReferenceLookup, name: string, parsed: ParsedManifest): Promise<void> {
   const missing = (d: Descriptor) => new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${d.digest}, which is not in repository ${name}`, { digest: d.digest });
   await Promise.all([
     ...parsed.blobs.map(async (d) => {
       if (d.urls && d.urls.length > 0) return;
-      if (!(await store.repositories.hasBlob(name, d.digest as Digest))) throw missing(d);
-      const info = await store.blobs.stat(d.digest as Digest);
-      if (!info) throw missing(d);
-      if (info.size !== d.size) throw invalid(`descriptor size ${d.size} of ${d.digest} differs from the stored blob (${info.size} bytes)`, { digest: d.digest });
+      const size = await repository.blobSize(d.digest as Digest);
+      if (size === undefined) throw missing(d);
+      if (size !== d.size) throw invalid(`descriptor size ${d.size} of ${d.digest} differs from the stored blob (${size} bytes)`, { digest: d.digest });
     }),
     ...parsed.manifests.map(async (d) => {
-      const link = await store.repositories.getManifestLink(name, d.digest as Digest);
-      if (!link) throw missing(d);
-      if (link.size !== d.size) throw invalid(`descriptor size ${d.size} of ${d.digest} differs from the stored manifest (${link.size} bytes)`, { digest: d.digest });
+      const size = await repository.manifestSize(d.digest as Digest);
+      if (size === undefined) throw missing(d);
+      if (size !== d.size) throw invalid(`descriptor size ${d.size} of ${d.digest} differs from the stored manifest (${size} bytes)`, { digest: d.digest });
     }),
   ]);
 }

@@ -1,0 +1,99 @@
+import { isValidRepositoryName, type Digest } from '../../oci/index.js';
+import { IngestNotFoundError, type Ingest, type Store } from '../../store/index.js';
+import { RegistryError } from './errors.js';
+import type { BlobContent, BlobService, UploadAppendOptions, UploadSession } from './types.js';
+
+/** The ingest label that binds an upload session to its repository. */
+export const REPOSITORY_LABEL = 'repository';
+
+function uploadUnknown(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: id.slice(0, 100) });
+}
+
+/** An upload session over a store ingest; committing links the blob into the session's repository. */
+class LocalUploadSession implements UploadSession {
+  constructor(
+    private readonly store: Store,
+    private readonly name: string,
+    private readonly ingest: Ingest,
+  ) {}
+
+  get id(): string {
+    return this.ingest.id;
+  }
+
+  size(): Promise<number> {
+    return this.ingest.size();
+  }
+
+  append(source: import('node:stream').Readable, options?: UploadAppendOptions): Promise<number> {
+    return this.ingest.append(source, options);
+  }
+
+  commit(digest: Digest): Promise<{ digest: Digest; size: number }> {
+    return this.ingest.commit(digest, undefined, () => this.store.repositories.linkBlob(this.name, digest));
+  }
+
+  cancel(): Promise<void> {
+    return this.ingest.cancel();
+  }
+}
+
+/**
+ * A repository's blobs in the local store. A blob is served in a repository only once it was pushed or
+ * mounted there (or is one of its manifests), as distribution does: the digest alone is no capability.
+ */
+export class LocalBlobService implements BlobService {
+  constructor(
+    private readonly store: Store,
+    private readonly name: string,
+  ) {}
+
+  async stat(digest: Digest): Promise<{ digest: Digest; size: number } | undefined> {
+    const repositories = this.store.repositories;
+    const linked = (await repositories.hasBlob(this.name, digest)) || (await repositories.getManifestLink(this.name, digest)) !== undefined;
+    return linked ? this.store.blobs.stat(digest) : undefined;
+  }
+
+  async get(digest: Digest): Promise<BlobContent> {
+    const info = await this.stat(digest);
+    if (!info) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    const file = this.store.blobFile(digest);
+    return {
+      digest,
+      size: info.size,
+      ...(file !== undefined ? { file } : {}),
+      open: (range) => this.store.blobs.read(digest, range),
+    };
+  }
+
+  delete(digest: Digest): Promise<boolean> {
+    return this.store.repositories.unlinkBlob(this.name, digest);
+  }
+
+  async mount(digest: Digest, from: string): Promise<boolean> {
+    if (!isValidRepositoryName(from)) return false;
+    if (!(await this.store.repositories.hasBlob(from, digest)) || !(await this.store.blobs.has(digest))) return false;
+    await this.store.repositories.linkBlob(this.name, digest);
+    return true;
+  }
+
+  async createUpload(): Promise<UploadSession> {
+    const ingest = await this.store.ingests.create({ labels: { [REPOSITORY_LABEL]: this.name } });
+    return new LocalUploadSession(this.store, this.name, ingest);
+  }
+
+  async resumeUpload(id: string): Promise<UploadSession> {
+    let ingest: Ingest;
+    try {
+      ingest = await this.store.ingests.open(id);
+    } catch (e) {
+      // Only "no such session" is the client's problem; a disk error stays a 500 (see toRegistryError).
+      if (e instanceof IngestNotFoundError) throw uploadUnknown(id);
+      throw e;
+    }
+    // A session is only usable through the repository it was started in.
+    if (ingest.labels[REPOSITORY_LABEL] !== this.name) throw uploadUnknown(id);
+    return new LocalUploadSession(this.store, this.name, ingest);
+  }
+}

@@ -90,9 +90,22 @@ export const registryConfigSchema = z
         'headers-timeout': duration.default(60_000),
         /** Idle keep-alive connections are closed after this. */
         'keep-alive-timeout': duration.default(75_000),
+        /**
+         * The registry's public base URL (distribution's `http.host`), e.g. https://registry.example.com:
+         * every absolute URL handed out (the token realm) uses it, whatever the request says.
+         */
+        host: z
+          .string()
+          .regex(/^https?:\/\/[^/\s?#]+$/, 'must be a base URL like https://registry.example.com (scheme and host, no path)')
+          .optional(),
+        /**
+         * Peers (addresses or CIDRs) whose X-Forwarded-Proto / X-Forwarded-Host are believed: the TLS-terminating
+         * proxies in front of the registry. Other peers' forwarding headers are ignored.
+         */
+        'trusted-proxies': z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ 'headers-timeout': 60_000, 'keep-alive-timeout': 75_000 }),
+      .default({ 'headers-timeout': 60_000, 'keep-alive-timeout': 75_000, 'trusted-proxies': [] }),
     /** Serve Prometheus metrics at /metrics. */
     metrics: z.boolean().default(true),
   })

@@ -68,6 +68,8 @@ export const registryCommand: Command = {
       metrics: config.metrics,
       headersTimeoutMs: config.http['headers-timeout'],
       keepAliveTimeoutMs: config.http['keep-alive-timeout'],
+      publicUrl: config.http.host,
+      trustedProxies: config.http['trusted-proxies'],
     });
     const url = await server.listen();
     ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}\n`);

@@ -8,6 +8,7 @@ import type { MethodTable, RegistryDeps, RouteName } from './context.js';
 import { dispatch, recognizeRoute } from './dispatch.js';
 import { errorHandler } from './errors.js';
 import { health } from './health.js';
+import { publicUrl, type PublicUrlOptions } from './public-url.js';
 import { manifestRoutes } from './manifests.js';
 import { readOnly } from './read-only.js';
 import { referrerRoutes } from './referrers.js';
@@ -20,6 +21,8 @@ export interface AppOptions {
   readOnly: boolean;
   /** Serve `/metrics` (Prometheus text format). */
   exposeMetrics: boolean;
+  /** How absolute URLs (the token realm) are made: a fixed public URL, or trusted proxies' forwarding headers. */
+  publicUrl?: PublicUrlOptions;
 }
 
 async function apiVersion(ctx: Context, next: Next): Promise<void> {
@@ -62,6 +65,7 @@ export function createRegistryApp(deps: RegistryDeps, options: AppOptions, logge
   app.use(deps.metrics.middleware());
   app.use(apiVersion);
   app.use(errorHandler);
+  app.use(publicUrl(options.publicUrl ?? {}));
   // Anonymous reads need docker's token flow (see token-auth.ts); otherwise plain Basic challenges.
   const tokens = options.auth?.anonymousRead ? tokenAuth(options.auth) : undefined;
   app.use(operational(deps, options.exposeMetrics, tokens?.tokenEndpoint));

@@ -47,6 +47,10 @@ export interface RegistryServerOptions {
   metrics?: boolean;
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
+  /** Public base URL (`http.host`), e.g. https://registry.example.com: used for the token realm. */
+  publicUrl?: string;
+  /** Addresses/CIDRs of TLS-terminating proxies whose X-Forwarded-Proto/Host are honoured. */
+  trustedProxies?: string[];
   /**
    * Wraps the local repository services before the manifest cache goes around them (the mirror is such
    * a decorator: distribution's registry/proxy shape). Receives the store the local services sit on.
@@ -131,6 +135,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         {
           readOnly: options.readOnly ?? false,
           exposeMetrics: options.metrics ?? true,
+          publicUrl: { host: options.publicUrl, trustedProxies: options.trustedProxies },
           auth: users ? { users, realm: options.realm ?? 'tsbuild registry', anonymousRead: options.anonymousRead ?? false } : undefined,
         },
         logger,

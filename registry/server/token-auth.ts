@@ -42,7 +42,8 @@ export function tokenAuth(options: AuthOptions) {
     }
   }
 
-  const realm = (ctx: Context) => `${ctx.protocol}://${ctx.host}${TOKEN_PATH}`;
+  // The public base URL (public-url.ts): behind a TLS-terminating proxy the realm must say https.
+  const realm = (ctx: Context) => `${ctx.state.baseUrl as string}${TOKEN_PATH}`;
   const challenge = (ctx: Context, scope?: string) => ({
     'WWW-Authenticate': `Bearer realm="${realm(ctx)}",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`,
   });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ExecUser } from './user.js';
+import { DEFAULT_PATH_ENV } from '../frontend/index.js';
 
 /** An OCI runtime-spec mount. */
 export interface SpecMount {
@@ -59,13 +60,12 @@ export function standardMountTargets(): Array<{ path: string; kind: 'dir' | 'fil
   ];
 }
 
-export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The config.json of an OCI runtime bundle for one RUN step. */
 /** The step's environment with docker's defaults for PATH and HOME when the image sets neither. */
 export function withDefaults(env: string[], home: string): string[] {
   const out = [...env];
-  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(DEFAULT_PATH);
+  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(DEFAULT_PATH_ENV);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
   return out;
 }

@@ -33,7 +33,7 @@ export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveRe
 export { mountOverlay, unmount, overlayFeatureOptions, overlayOptions, mountPoints, MOUNT_OPTIONS_LIMIT, type OverlayMount } from './overlay.js';
 export { runcRun, runcPath, listContainers, deleteContainer, RUNC_ROOT, CONTAINER_PREFIX } from './runc.js';
 export { unshareRun, unshareAvailable } from './unshare.js';
-export { runtimeSpec, withDefaults, DEFAULT_CAPABILITIES, DEFAULT_PATH, type BundleOptions, type SpecMount } from './bundle.js';
+export { runtimeSpec, withDefaults, DEFAULT_CAPABILITIES, type BundleOptions, type SpecMount } from './bundle.js';
 export { resolveUser, type ExecUser } from './user.js';
 export { MountStubs } from './mount-stubs.js';
 export { isolatedNetwork, sweepNetworks } from './netns.js';

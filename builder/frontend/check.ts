@@ -29,7 +29,6 @@ export interface CheckOptions extends PlanOptions {
   imageEnv?: (ref: string) => readonly string[] | undefined;
 }
 
-const defaultImageEnv = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
 const reservedStageNames = new Set(['context', 'scratch']);
 const secretWord = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
 const allowedWord = /(?:_|^)(?:public|file|version)(?:_|$)/i;
@@ -194,7 +193,7 @@ function lintPlan(plan: Plan, opts: CheckOptions, warn: Warn): void {
     }
     // Walk the stage as the builder would, to find variables used before they are set.
     const parent = stage.base.type === 'stage' ? scopes[stage.base.index] : undefined;
-    const imageEnv = stage.base.type === 'image' ? (opts.imageEnv?.(stage.base.ref) ?? defaultImageEnv) : defaultImageEnv;
+    const imageEnv = stage.base.type === 'image' ? opts.imageEnv?.(stage.base.ref) : undefined;
     const scope = new StageScope(plan, parent ? { parent } : { imageEnv });
     for (const ins of stage.instructions) {
       try {

@@ -25,7 +25,7 @@
  *       const scope = new StageScope(plan, stage.base.type === 'stage'
  *           ? { parent: scopeOf[stage.base.index] }         // FROM <stage>: its ENV and ARGs carry over
  *           : { imageEnv: baseImageConfig.config?.Env });    // FROM <image>: the image's ENV
- *                                                            // (FROM scratch: scratchImageEnv, i.e. PATH)
+ *                                                            // (PATH defaults to DEFAULT_PATH_ENV)
  *       for (const raw of stage.instructions) {
  *         const ins = scope.apply(raw);   // expanded against the env *before* this instruction
  *         switch (ins.kind) { case 'RUN': run(runCommandLine(ins), scope.runEnvironment(), ins.mounts) ... }
@@ -58,8 +58,9 @@ export { parseMount } from './mounts.js';
 export { typeInstruction, runCommandLine } from './typed.js';
 export { buildPlan, resolveStageRef, type Plan, type PlanOptions, type PlanStage, type StageSource } from './plan.js';
 export {
-  StageScope, expandWord, expandInstruction, scratchImageEnv, type ExpandOptions, type ScopeSettings, type ScopeStart,
+  StageScope, expandWord, expandInstruction, type ExpandOptions, type ScopeSettings, type ScopeStart,
 } from './scope.js';
+export { DEFAULT_PATH, DEFAULT_PATH_ENV, withDefaultPath } from './stage-defaults.js';
 export { checkDockerfile, type CheckProblem, type CheckOptions } from './check.js';
-export { parsePlatform, formatPlatform, hostPlatform, type PlatformSpec } from './platform.js';
+export { parsePlatform, formatPlatform, hostPlatform, normalizePlatform, type PlatformSpec } from './platform.js';
 export { parseOnbuildTrigger } from './onbuild.js';

@@ -54,6 +54,22 @@ export function parsePlatform(s: string): PlatformSpec {
   return variant ? { os, architecture: arch, variant } : { os, architecture: arch };
 }
 
+/**
+ * An image config's platform as containerd's platforms.Normalize gives it (BuildKit normalizes the
+ * image it writes): os lowercased, architecture aliases resolved (x86_64 → amd64, aarch64 → arm64).
+ */
+export function normalizePlatform(p: PlatformSpec): PlatformSpec {
+  let architecture = p.architecture.toLowerCase();
+  let variant = p.variant?.toLowerCase();
+  const alias = archAliases[architecture];
+  if (alias) {
+    architecture = alias[0];
+    variant ||= alias[1];
+  }
+  if (architecture === 'arm64' && (variant === 'v8' || variant === '8')) variant = undefined;
+  return variant ? { os: p.os.toLowerCase(), architecture, variant } : { os: p.os.toLowerCase(), architecture };
+}
+
 export function formatPlatform(p: PlatformSpec): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 }

@@ -8,6 +8,7 @@ import { DockerfileError, FrontendProblem, columnOf } from './errors.js';
 import type { Instruction } from './instructions.js';
 import { parseMount } from './mounts.js';
 import { processWordWithMatches, processWords, type EnvSource } from './shell-lex.js';
+import { withDefaultPath } from './stage-defaults.js';
 
 export interface ExpandOptions {
   /** The Dockerfile's escape token (`\` or `` ` ``). */
@@ -92,9 +93,6 @@ export function expandInstruction<T extends Instruction>(ins: T, env: EnvSource,
   }
 }
 
-/** The environment BuildKit gives a `FROM scratch` stage (its image config starts with it too). */
-export const scratchImageEnv: readonly string[] = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
-
 /** What a stage scope needs from the plan. */
 export interface ScopeSettings {
   escapeToken: string;
@@ -107,7 +105,7 @@ export interface ScopeSettings {
 }
 
 export interface ScopeStart {
-  /** `Env` of the base image config (`KEY=value`), when the stage starts from an image. */
+  /** `Env` of the base image config (`KEY=value`), when the stage starts from an image; PATH defaults to DEFAULT_PATH_ENV. */
   imageEnv?: readonly string[];
   /** The finished scope of the stage this one is built on (`FROM <stage>`): its ENV and ARGs carry over. */
   parent?: StageScope;
@@ -140,7 +138,8 @@ export class StageScope {
       this.env = new Map();
       this.configEnv = new Map();
       this.args = new Map();
-      for (const kv of start.imageEnv ?? []) {
+      // Every stage has a PATH, whatever its base says (BuildKit's dispatchStages; docker's too).
+      for (const kv of withDefaultPath(start.imageEnv)) {
         const eq = kv.indexOf('=');
         const k = eq < 0 ? kv : kv.slice(0, eq);
         const v = eq < 0 ? '' : kv.slice(eq + 1);

@@ -8,6 +8,7 @@ import {
   type ImageConfig,
   type Platform,
 } from '../../oci/index.js';
+import { DEFAULT_PATH_ENV, normalizePlatform, withDefaultPath } from '../frontend/index.js';
 
 /** A layer as a manifest lists it plus its diffID (the uncompressed digest the config records). */
 export interface ImageLayer {
@@ -25,13 +26,15 @@ export class ImageState {
     public layers: ImageLayer[],
   ) {}
 
+  /** BuildKit's emptyImage: the platform, rootfs type `layers`, WorkingDir "/" and the default PATH. */
   static scratch(platform: Platform = defaultPlatform()): ImageState {
     return new ImageState(
       {
         architecture: platform.architecture,
         os: platform.os,
         ...(platform.variant ? { variant: platform.variant } : {}),
-        config: {},
+        // docker's legacy builder leaves WorkingDir empty here; BuildKit writes "/".
+        config: { Env: [DEFAULT_PATH_ENV], WorkingDir: '/' },
         rootfs: { type: 'layers', diff_ids: [] },
         history: [],
       },
@@ -39,8 +42,13 @@ export class ImageState {
     );
   }
 
-  /** Starts from a base image's config and layers (which must line up with its diff_ids). */
-  static fromBase(config: ImageConfig, layers: Descriptor[]): ImageState {
+  /**
+   * Starts from a base image's config and layers (which must line up with its diff_ids). As in BuildKit,
+   * an Env without PATH gets the default PATH appended, and a config without os/architecture (docker
+   * fills them in at commit, BuildKit refuses to export without) takes the build's platform; the
+   * platform is normalized (x86_64 → amd64).
+   */
+  static fromBase(config: ImageConfig, layers: Descriptor[], platform: Platform = defaultPlatform()): ImageState {
     const copy = structuredClone(config) as ImageConfig & Record<string, unknown>;
     // docker's legacy builder records the container it committed; that describes the base, not us.
     for (const stale of ['container', 'container_config', 'docker_version', 'id', 'parent']) delete copy[stale];
@@ -49,6 +57,16 @@ export class ImageState {
       throw new Error(`base image is inconsistent: ${layers.length} layers but ${diffIDs.length} diff_ids in its config`);
     }
     copy.config ??= {};
+    copy.config.Env = withDefaultPath(copy.config.Env);
+    const normalized = normalizePlatform({
+      os: copy.os || platform.os,
+      architecture: copy.architecture || platform.architecture,
+      ...(copy.variant || (!copy.architecture && platform.variant) ? { variant: copy.variant || platform.variant } : {}),
+    });
+    copy.os = normalized.os;
+    copy.architecture = normalized.architecture;
+    if (normalized.variant) copy.variant = normalized.variant;
+    else delete copy.variant;
     copy.history ??= [];
     copy.rootfs = { type: 'layers', diff_ids: [...diffIDs] };
     return new ImageState(

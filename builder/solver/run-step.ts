@@ -12,8 +12,6 @@ import { mountReadOnly } from './overlay.js';
 import { resolveStageRef, runCommandLine, type RunInstruction, type RunMount } from './plan.js';
 import type { SolveContext } from './solve-context.js';
 
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 interface ResolvedMounts {
   mounts: ExecMount[];
   /** Part of the cache key: what the mounts bring in. */
@@ -117,7 +115,6 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
     args = [target];
   }
   const runEnv = scope.runEnvironment();
-  if (!runEnv.some((e) => e.startsWith('PATH='))) runEnv.unshift(DEFAULT_PATH);
   const network = inst.network === 'default' ? ctx.network : inst.network;
   const user = image.container.User ?? '';
   const cwd = image.container.WorkingDir || '/';

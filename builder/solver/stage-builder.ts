@@ -25,9 +25,10 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
     return { state: { image, top: result.top, key: cacheKey('stage', result.key), created: result.created }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
   }
   if (base.type === 'scratch') {
+    const image = ImageState.scratch(ctx.platform);
     return {
-      state: { image: ImageState.scratch(ctx.platform), top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created },
-      scope: new StageScope(ctx.plan, {}),
+      state: { image, top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created },
+      scope: new StageScope(ctx.plan, { imageEnv: image.container.Env }),
       triggers: [],
     };
   }
@@ -37,7 +38,7 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
   } catch (e) {
     throw new BuildStepError((e as Error).message, '', stage.from.location);
   }
-  const image = ImageState.fromBase(resolved.config, resolved.manifest.layers);
+  const image = ImageState.fromBase(resolved.config, resolved.manifest.layers, stage.platform ?? ctx.platform);
   const top = await unpackImageLayers(ctx.store, ctx.snapshots, image.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffID })));
   return {
     state: {
@@ -46,7 +47,7 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
       key: cacheKey('image', resolved.manifestDigest),
       created: ctx.sourceDateEpoch === undefined && resolved.config.created ? resolved.config.created : ctx.created,
     },
-    scope: new StageScope(ctx.plan, { imageEnv: resolved.config.config?.Env ?? [] }),
+    scope: new StageScope(ctx.plan, { imageEnv: image.container.Env }),
     triggers: image.takeOnBuild(),
   };
 }

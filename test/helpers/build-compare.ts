@@ -114,3 +114,33 @@ export async function imageConfig(image: string): Promise<Record<string, unknown
 export async function dockerRun(image: string, args: string[] = [], runArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return run(DOCKER, ['run', '--rm', '--network', 'none', ...runArgs, image, ...args]);
 }
+
+/** What both builders made of one context: filesystem listings and compared config fields. */
+export interface BothBuilds {
+  ours: string;
+  theirs: string;
+  onlyOurs: string[];
+  onlyDocker: string[];
+  ourConfig: Record<string, unknown>;
+  dockerConfig: Record<string, unknown>;
+}
+
+/**
+ * Builds `context` with tsbuild (then `docker load`s it) and with docker's legacy builder, and lists
+ * both images. The images stay in dockerd until `removeImages(result.ours, result.theirs)`.
+ */
+export async function buildBoth(root: string, context: string, name: string, extra: string[] = []): Promise<BothBuilds> {
+  const ours = `tsbuild-cmp-${name}:ts`;
+  const theirs = `tsbuild-cmp-${name}:docker`;
+  await tsbuildIntoDocker(root, context, ours, extra);
+  await dockerBuild(context, theirs, extra);
+  const [a, b] = await Promise.all([filesystemListing(ours), filesystemListing(theirs)]);
+  return {
+    ours,
+    theirs,
+    onlyOurs: a.filter((l) => !b.includes(l)),
+    onlyDocker: b.filter((l) => !a.includes(l)),
+    ourConfig: await imageConfig(ours),
+    dockerConfig: await imageConfig(theirs),
+  };
+}

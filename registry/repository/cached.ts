@@ -17,41 +17,43 @@ export class CachedRegistry implements Registry {
     return this.inner.location;
   }
 
-  repository(name: string): Repository {
-    const inner = this.inner.repository(name);
+  repository(name: string, namespace?: string): Repository {
+    const inner = this.inner.repository(name, namespace);
+    // Keys carry the namespace: `?ns=ghcr.io` and `?ns=docker.io` may name different content.
+    const key = namespace ? `${namespace}|${name}` : name;
     const cache = this.cache;
     const manifests: ManifestService = {
       async get(digest: Digest): Promise<StoredManifest | undefined> {
-        const hit = cache.manifest(name, digest);
+        const hit = cache.manifest(key, digest);
         if (hit) return hit;
         const found = await inner.manifests.get(digest);
-        if (found) cache.setManifest(name, found);
+        if (found) cache.setManifest(key, found);
         return found;
       },
       async put(bytes, contentType, options) {
         const result = await inner.manifests.put(bytes, contentType, options);
-        if (options.tag !== undefined) cache.setTag(name, options.tag, result.digest);
-        cache.setManifest(name, { digest: result.digest, mediaType: result.mediaType, bytes });
+        if (options.tag !== undefined) cache.setTag(key, options.tag, result.digest);
+        cache.setManifest(key, { digest: result.digest, mediaType: result.mediaType, bytes });
         return result;
       },
       async delete(digest: Digest): Promise<boolean> {
         const had = await inner.manifests.delete(digest);
-        cache.dropManifest(name, digest);
+        cache.dropManifest(key, digest);
         return had;
       },
     };
     const tags: TagService = {
       async resolve(tag: string): Promise<Digest | undefined> {
-        const hit = cache.tag(name, tag);
+        const hit = cache.tag(key, tag);
         if (hit) return hit;
         const found = await inner.tags.resolve(tag);
-        if (found) cache.setTag(name, tag, found);
+        if (found) cache.setTag(key, tag, found);
         return found;
       },
       list: (page) => inner.tags.list(page),
       async delete(tag: string): Promise<boolean> {
         const had = await inner.tags.delete(tag);
-        cache.dropTag(name, tag);
+        cache.dropTag(key, tag);
         return had;
       },
     };

@@ -140,8 +140,11 @@ export interface Repository {
 
 /** The registry as handlers see it (distribution's `Namespace`). */
 export interface Registry {
-  /** The services of repository `name` (already validated by the route). Cheap: made per request. */
-  repository(name: string): Repository;
+  /**
+   * The services of repository `name` (already validated by the route). Cheap: made per request.
+   * `namespace` is the registry the client means (containerd's `?ns=`), for mirrors; others ignore it.
+   */
+  repository(name: string, namespace?: string): Repository;
   /** Repository names in lexical order, paginated. */
   catalog(page: Page): Promise<Listing>;
   /** Throws when the storage cannot be reached (for /healthz). */

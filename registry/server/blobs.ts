@@ -1,14 +1,14 @@
 import type { Context } from 'koa';
 import type { Digest } from '../../oci/index.js';
 import { RegistryError } from '../repository/index.js';
-import { answerEmpty, type MethodTable, type RegistryDeps } from './context.js';
+import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
 import { digestParam } from './params.js';
 import { parseRangeHeader } from './range.js';
 import { sendFileRange } from './send-file.js';
 
 /** Blob GET/HEAD/DELETE. A blob is served in a repository only once it was pushed or mounted there. */
 export function blobRoutes(deps: RegistryDeps): MethodTable {
-  const blobsOf = (name: string) => deps.registry.repository(name).blobs;
+  const blobsOf = (match: RouteMatch) => deps.registry.repository(match.name, match.namespace).blobs;
 
   function setCommonHeaders(ctx: Context, digest: Digest): void {
     ctx.set('Docker-Content-Digest', digest);
@@ -21,7 +21,7 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
   return {
     async HEAD(ctx, match) {
       const digest = digestParam(match.reference);
-      const info = await blobsOf(match.name).stat(digest);
+      const info = await blobsOf(match).stat(digest);
       if (!info) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
       const { size } = info;
       setCommonHeaders(ctx, digest);
@@ -30,7 +30,7 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
     },
 
     async GET(ctx, match) {
-      const blob = await blobsOf(match.name).get(digestParam(match.reference));
+      const blob = await blobsOf(match).get(digestParam(match.reference));
       const { digest, size } = blob;
       setCommonHeaders(ctx, digest);
       if (ctx.get('If-None-Match') === `"${digest}"`) {
@@ -52,7 +52,7 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
 
     async DELETE(ctx, match) {
       const digest = digestParam(match.reference);
-      if (!(await blobsOf(match.name).delete(digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+      if (!(await blobsOf(match).delete(digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
       ctx.set('Docker-Content-Digest', digest);
       answerEmpty(ctx, 202);
     },

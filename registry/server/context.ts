@@ -12,6 +12,11 @@ export interface RouteMatch {
   name: string;
   /** Tag or digest (manifests), digest (blobs, referrers) or upload id. */
   reference: string;
+  /**
+   * The registry the client means, from containerd's `?ns=` query (`docker.io`, `ghcr.io`): a mirror
+   * routes by it; a plain registry ignores it.
+   */
+  namespace?: string;
 }
 
 /** What every handler needs, built once per server. */

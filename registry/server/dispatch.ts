@@ -38,6 +38,8 @@ export function matchRoute(path: string): RouteMatch | undefined {
 export async function recognizeRoute(ctx: Context, next: Next): Promise<void> {
   const match = matchRoute(ctx.path);
   if (!match) throw new RegistryError('UNSUPPORTED', `no registry endpoint at ${ctx.path.slice(0, 200)}`, undefined, 404);
+  const ns = ctx.query.ns;
+  if (typeof ns === 'string' && ns !== '') match.namespace = ns.toLowerCase();
   ctx.state.route = match;
   await next();
 }

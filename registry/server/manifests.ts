@@ -30,7 +30,7 @@ export function manifestRoutes(deps: RegistryDeps): MethodTable {
   const unknown = (match: RouteMatch) => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: match.name, reference: match.reference.slice(0, 200) });
 
   async function resolve(match: RouteMatch): Promise<StoredManifest> {
-    const repository = deps.registry.repository(match.name);
+    const repository = deps.registry.repository(match.name, match.namespace);
     let digest: Digest | undefined;
     if (isDigestReference(match.reference)) digest = digestParam(match.reference);
     else {
@@ -69,7 +69,7 @@ export function manifestRoutes(deps: RegistryDeps): MethodTable {
       const bytes = await readSmallBody(ctx.req, deps.maxManifestBytes);
       ctx.state.bytesIn = bytes.length;
       const { digest, subject } = await deps.registry
-        .repository(match.name)
+        .repository(match.name, match.namespace)
         .manifests.put(bytes, ctx.get('Content-Type') || undefined, byDigest ? { digest: digestParam(match.reference) } : { tag: match.reference });
       if (subject) ctx.set('OCI-Subject', subject);
       ctx.set('Location', `/v2/${match.name}/manifests/${digest}`);
@@ -78,7 +78,7 @@ export function manifestRoutes(deps: RegistryDeps): MethodTable {
     },
 
     async DELETE(ctx, match) {
-      const repository = deps.registry.repository(match.name);
+      const repository = deps.registry.repository(match.name, match.namespace);
       if (isDigestReference(match.reference)) {
         if (!(await repository.manifests.delete(digestParam(match.reference)))) throw unknown(match);
       } else {

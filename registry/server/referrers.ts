@@ -12,7 +12,7 @@ export function referrerRoutes(deps: RegistryDeps): MethodTable {
     async GET(ctx, match) {
       const subject = digestParam(match.reference);
       const artifactType = queryValue(ctx.query, 'artifactType');
-      let manifests = await deps.registry.repository(match.name).referrers.list(subject);
+      let manifests = await deps.registry.repository(match.name, match.namespace).referrers.list(subject);
       if (artifactType !== undefined && artifactType !== '') {
         manifests = manifests.filter((d) => d.artifactType === artifactType);
         ctx.set('OCI-Filters-Applied', 'artifactType');

@@ -8,7 +8,7 @@ export function tagRoutes(deps: RegistryDeps): MethodTable {
   return {
     async GET(ctx, match) {
       const page = pageParams(ctx.query, MAX_PAGE);
-      const { items, more } = await deps.registry.repository(match.name).tags.list(page);
+      const { items, more } = await deps.registry.repository(match.name, match.namespace).tags.list(page);
       if (more && items.length > 0) ctx.set('Link', nextLink(`/v2/${match.name}/tags/list`, page.n!, items[items.length - 1]!));
       ctx.body = { name: match.name, tags: items };
     },

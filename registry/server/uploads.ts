@@ -27,7 +27,7 @@ function hasBody(ctx: Context): boolean {
  * disconnects and restarts, and nothing becomes a visible blob before its digest was verified.
  */
 export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session: MethodTable } {
-  const blobsOf = (name: string) => deps.registry.repository(name).blobs;
+  const blobsOf = (match: RouteMatch) => deps.registry.repository(match.name, match.namespace).blobs;
 
   /** Appends still running per session: a status query waits for them, so it reports settled bytes. */
   const receiving = new Map<string, Promise<unknown>>();
@@ -40,7 +40,7 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
   }
 
   function openSession(match: RouteMatch): Promise<UploadSession> {
-    return blobsOf(match.name).resumeUpload(match.reference);
+    return blobsOf(match).resumeUpload(match.reference);
   }
 
   function answerProgress(ctx: Context, name: string, id: string, size: number, status: number): void {
@@ -93,14 +93,14 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       if (mount !== undefined) {
         const digest = digestParam(mount, 'mount');
         // Mount only from a repository where the blob is visible; otherwise fall back to a plain upload (202).
-        if (from && (await blobsOf(match.name).mount(digest, from))) {
+        if (from && (await blobsOf(match).mount(digest, from))) {
           answerCommitted(ctx, match.name, digest);
           return;
         }
       }
       const monolithic = queryValue(ctx.query, 'digest');
       const expected = monolithic !== undefined ? digestParam(monolithic) : undefined;
-      const ingest = await blobsOf(match.name).createUpload();
+      const ingest = await blobsOf(match).createUpload();
       if (expected) {
         try {
           if (hasBody(ctx)) await receive(ctx, ingest, undefined);

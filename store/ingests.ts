@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
-import type { StorageDriver } from './driver/storage-driver.js';
+import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { blobPath } from './layout.js';
 import { OffThreadDigester } from './off-thread-digester.js';
@@ -73,6 +73,20 @@ export class Ingest {
         await this.assertExists();
         return 0;
       }
+      throw e;
+    }
+  }
+
+  /**
+   * Streams the bytes received so far (or a range of them), while appends may still go on: a mirror
+   * serves a blob to clients from its ingest as it arrives. Throws IngestNotFoundError once the ingest
+   * was committed or cancelled (read the blob then).
+   */
+  async read(range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.driver.reader(this.dataPath, range);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new IngestNotFoundError(this.id);
       throw e;
     }
   }

@@ -20,7 +20,9 @@ test('.dockerignore: anchored patterns, ** across directories, ! exceptions, las
   t.true(m.excludes('tmp1'));
   t.false(m.excludes('tmp12'));
   t.false(m.canSkipDirectory('docs'), 'an exception below means the walk must enter');
-  t.true(m.canSkipDirectory('build'));
+  // fsutil walks every excluded directory once an exception has wildcards (`!keep/*.log`)
+  t.false(m.canSkipDirectory('build'));
+  t.true(DockerignoreMatcher.parse('build\n!docs/README.md\n').canSkipDirectory('build'));
 });
 
 test('glob: Go filepath.Match semantics for COPY sources', (t) => {

@@ -1,6 +1,6 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { compilePattern, hasWildcards, byteOrder, type WalkFilter } from '../context/index.js';
+import { compilePattern, hasWildcards, byteOrder, presentInTree, type WalkFilter } from '../context/index.js';
 import { resolveInRoot } from './root-path.js';
 
 /** A file tree COPY/ADD reads from: the build context, a stage's or an image's rootfs. */
@@ -37,7 +37,8 @@ async function statInRoot(source: SourceRoot, written: string): Promise<PathSour
   const st = await fs.stat(host).catch(() => undefined);
   if (!st) return undefined;
   const writtenRel = posix.normalize(written).replace(/^\/+/, '') || '.';
-  if (source.filter && ((writtenRel !== '.' && source.filter.excludes(writtenRel)) || (rel !== '.' && source.filter.excludes(rel)))) return undefined;
+  // An excluded directory with re-included entries below it is still there, holding just those.
+  if (source.filter && !((await presentInTree(source.root, writtenRel, source.filter)) && (await presentInTree(source.root, rel, source.filter)))) return undefined;
   const pivot = written.indexOf('/./');
   const parentsPath = (pivot >= 0 ? written.slice(pivot + 3) : writtenRel).replace(/^\/+/, '');
   return { kind: 'path', written: writtenRel, rel, stat: st, parentsPath: posix.normalize(parentsPath || '.') };
@@ -59,8 +60,9 @@ async function expandWildcards(source: SourceRoot, pattern: string, doubleStar: 
         const entries = await fs.readdir(host, { withFileTypes: true }).catch(() => []);
         for (const e of entries.sort((a, b) => byteOrder(a.name, b.name))) {
           const child = dir ? `${dir}/${e.name}` : e.name;
-          if (source.filter?.excludes(child)) continue;
-          if (e.isDirectory()) await visit(child);
+          if (!e.isDirectory()) continue;
+          if (source.filter && !(await presentInTree(source.root, child, source.filter))) continue;
+          await visit(child);
         }
       };
       for (const c of current) await visit(c);
@@ -78,7 +80,7 @@ async function expandWildcards(source: SourceRoot, pattern: string, doubleStar: 
       for (const name of names.sort(byteOrder)) {
         if (!re.test(name)) continue;
         const child = c ? `${c}/${name}` : name;
-        if (source.filter?.excludes(child)) continue;
+        if (source.filter && !(await presentInTree(source.root, child, source.filter))) continue;
         next.push(child);
       }
     }

@@ -121,6 +121,8 @@ export interface BothBuilds {
   theirs: string;
   onlyOurs: string[];
   onlyDocker: string[];
+  /** Our image's listing (filesystemListing). */
+  ourListing: string[];
   ourConfig: Record<string, unknown>;
   dockerConfig: Record<string, unknown>;
 }
@@ -140,6 +142,7 @@ export async function buildBoth(root: string, context: string, name: string, ext
     theirs,
     onlyOurs: a.filter((l) => !b.includes(l)),
     onlyDocker: b.filter((l) => !a.includes(l)),
+    ourListing: a,
     ourConfig: await imageConfig(ours),
     dockerConfig: await imageConfig(theirs),
   };

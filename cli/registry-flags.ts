@@ -8,13 +8,17 @@ export const registryOptions: OptionSpec = {
 };
 
 export const registryHelp = [
-  '  --registry-mirror URL            try this mirror for docker.io images first (repeatable; also registry-mirrors in the config file)',
-  '  --insecure-registry HOST[:PORT]  use plain HTTP or unverified TLS for this host or CIDR (repeatable; 127.0.0.0/8 and localhost always are)',
+  '  --registry-mirror URL            try this mirror for docker.io images first (repeatable; then registry-mirrors of the config file and of /etc/docker/daemon.json)',
+  '  --insecure-registry HOST[:PORT]  use plain HTTP or unverified TLS for this host or CIDR (repeatable; besides those of the config file and daemon.json; 127.0.0.0/8 and localhost always are)',
 ].join('\n');
 
-/** Settings from the flags, the tsbuild config file and /etc/containers/registries.conf. */
+/** Settings from the flags, the tsbuild config file, dockerd's daemon.json and /etc/containers/registries.conf. */
 export function registrySettings(ctx: CommandContext): RegistrySettings {
-  return loadRegistrySettings({ registryMirrors: listOption(ctx, 'registry-mirror'), insecureRegistries: listOption(ctx, 'insecure-registry') });
+  return loadRegistrySettings({
+    registryMirrors: listOption(ctx, 'registry-mirror'),
+    insecureRegistries: listOption(ctx, 'insecure-registry'),
+    warn: (message) => ctx.stderr.write(`tsbuild: warning: ${message}\n`),
+  });
 }
 
 /** A client with progress on the command's stdout (bars on a terminal, plain lines otherwise). */

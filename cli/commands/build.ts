@@ -111,7 +111,7 @@ export const buildCommand: Command = {
     '  --network MODE             host (default, like docker build) or none for RUN steps',
     '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
     '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
-    '  --registry-mirror URL      mirror for docker.io pulls (repeatable)',
+    '  --registry-mirror URL      mirror for docker.io pulls (repeatable; before the config file\'s and daemon.json\'s)',
     '  --insecure-registry HOST   registry spoken to over plain HTTP / unverified TLS (repeatable)',
   ].join('\n'),
   options: {
@@ -188,7 +188,12 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       network: req.network === 'none' ? 'none' : 'host',
       ...(req.platform ? { platform: req.platform } : {}),
       secrets,
-      registry: { registryMirrors: req.registryMirrors, insecureRegistries: req.insecureRegistries },
+      registry: {
+        registryMirrors: req.registryMirrors,
+        insecureRegistries: req.insecureRegistries,
+        // daemon.json problems are dockerd's, not the build's: a line beside the progress, never a failure.
+        warn: (m: string) => (ctx.values.quiet ? void ctx.stderr.write(`tsbuild: warning: ${m}\n`) : progress.message(`[Warning] ${m}`)),
+      },
       progress,
     });
     progress.close();

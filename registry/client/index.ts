@@ -19,6 +19,7 @@ export {
   type RegistrySettings,
 } from './hosts.js';
 export { loadRegistrySettings, type RegistrySettingsSources } from './settings.js';
+export { readDaemonJson, daemonJsonFromText, defaultDockerDaemonJson, DOCKER_DAEMON_JSON, DOCKER_DAEMON_JSON_ENV, type DaemonJsonRegistries } from './daemon-json.js';
 export { readRegistriesConf, registriesFromToml, defaultRegistriesConf, type ContainersRegistries } from './registries-conf.js';
 export { parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 export { Transport, type TransportOptions, type HttpRequest, type HttpResponse } from './transport.js';

@@ -1,5 +1,6 @@
 import { DOCKER_HUB } from '../../oci/index.js';
 import { defaultConfigFile, loadConfigFile, tsbuildConfigSchema } from '../../config/index.js';
+import { defaultDockerDaemonJson, readDaemonJson } from './daemon-json.js';
 import type { MirrorSetting, RegistrySettings } from './hosts.js';
 import { defaultRegistriesConf, readRegistriesConf } from './registries-conf.js';
 
@@ -10,8 +11,18 @@ export interface RegistrySettingsSources {
   insecureRegistries?: string[];
   /** The tsbuild config file; `false` to ignore it. Default: defaultConfigFile(). */
   configFile?: string | false;
+  /**
+   * dockerd's daemon.json (`registry-mirrors`, `insecure-registries`); `false` to ignore it.
+   * Default: $TSBUILD_DOCKER_DAEMON_JSON, else /etc/docker/daemon.json when it exists.
+   */
+  daemonJson?: string | false;
   /** containers-registries.conf; `false` to ignore it. Default: /etc/containers/registries.conf. */
   registriesConf?: string | false;
+  /**
+   * Receives one line per problem in daemon.json (its bad entries are left out, the build goes on).
+   * Default: `tsbuild: warning: …` on stderr, each line once per process.
+   */
+  warn?: (message: string) => void;
 }
 
 function validMirrorUrl(url: string, source: string): string {
@@ -24,9 +35,20 @@ function validMirrorUrl(url: string, source: string): string {
   }
 }
 
+// Builds and pulls may load settings more than once; a warning about one file is worth one line.
+const warned = new Set<string>();
+function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  process.stderr.write(`tsbuild: warning: ${message}\n`);
+}
+
 /**
- * The registry settings the builder, pull and push share: flags first, then the tsbuild config file
- * (docker's `registry-mirrors` and `insecure-registries`), then podman's registries.conf.
+ * The registry settings the builder, pull and push share. Mirrors of docker.io are tried in this
+ * order: `--registry-mirror` flags, the tsbuild config file's `registry-mirrors`, daemon.json's
+ * `registry-mirrors`, then registries.conf's `[[registry.mirror]]` — then docker.io itself. Insecure
+ * registries are the union of all four (no source can mark a host secure again). A bad flag or tsbuild
+ * config file fails; a bad daemon.json only warns, since that file belongs to dockerd.
  */
 export function loadRegistrySettings(sources: RegistrySettingsSources = {}): RegistrySettings {
   const dockerMirrors: MirrorSetting[] = (sources.registryMirrors ?? []).map((m) => ({ location: validMirrorUrl(m, '--registry-mirror') }));
@@ -35,6 +57,13 @@ export function loadRegistrySettings(sources: RegistrySettingsSources = {}): Reg
     const config = loadConfigFile(tsbuildConfigSchema, sources.configFile ?? defaultConfigFile(), { optional: true });
     dockerMirrors.push(...config['registry-mirrors'].map((m) => ({ location: validMirrorUrl(m, 'registry-mirrors') })));
     insecure.push(...config['insecure-registries']);
+  }
+  if (sources.daemonJson !== false) {
+    const { file, named } = sources.daemonJson !== undefined ? { file: sources.daemonJson, named: true } : defaultDockerDaemonJson();
+    const daemon = readDaemonJson(file, { named });
+    for (const w of daemon.warnings) (sources.warn ?? warnOnce)(w);
+    dockerMirrors.push(...daemon.mirrors);
+    insecure.push(...daemon.insecure);
   }
   const mirrors: Record<string, MirrorSetting[]> = dockerMirrors.length ? { [DOCKER_HUB]: dockerMirrors } : {};
   if (sources.registriesConf !== false) {

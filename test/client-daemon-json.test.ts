@@ -235,17 +235,22 @@ withRegistry('flags and the tsbuild config file come before daemon.json mirrors;
   }
 });
 
-withRunc('tsbuild build: FROM busybox comes through the daemon.json mirror', async (t) => {
+withRunc('tsbuild build: FROM busybox comes through the daemon.json mirror; a bad entry beside it is a warning, not a failed build', async (t) => {
   const dir = tempDir();
   const context = join(dir, 'context');
   mkdirSync(context);
   // RUN proves the base's layer arrived and unpacked: its /bin/sh runs.
   writeFile(context, 'Dockerfile', 'FROM busybox\nRUN echo via-daemon-json > /marker && test -x /bin/sh\n');
-  const env = envWith(dir, daemonJsonWithMirror(dir, [mirror!.url]));
+  const daemonJson = daemonJsonWithMirror(dir, ['ftp://mirror.example', mirror!.url]);
+  const env = envWith(dir, daemonJson);
   const before = mirror!.logs().length;
   const root = join(dir, 'root');
   const built = await tsbuild(root, ['build', '--progress', 'plain', '-t', 'from-daemon-json:v1', context], { env });
   t.is(built.code, 0, built.stderr);
+  t.true(
+    built.stderr.split('\n').includes(`[Warning] ${daemonJson}: registry-mirrors[0]: invalid mirror "ftp://mirror.example": unsupported scheme "ftp": use http:// or https://; the entry is ignored`),
+    built.stderr,
+  );
   t.regex(mirror!.logs().slice(before), /GET \/v2\/library\/busybox\/manifests\/latest HTTP\/1.1" 200/);
   const inspect = await tsbuild(root, ['inspect', 'from-daemon-json:v1'], { env });
   t.is(inspect.code, 0, inspect.stderr);

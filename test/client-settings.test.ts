@@ -65,7 +65,7 @@ test('registries.conf and its drop-ins give mirrors and insecure hosts; settings
 
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, 'registry-mirrors:\n  - https://cfg-mirror.example\ninsecure-registries:\n  - 10.0.0.0/8\n');
-  const settings = loadRegistrySettings({ registryMirrors: ['http://flag-mirror:5000'], insecureRegistries: ['flag.example'], configFile, registriesConf: conf });
+  const settings = loadRegistrySettings({ registryMirrors: ['http://flag-mirror:5000'], insecureRegistries: ['flag.example'], configFile, registriesConf: conf, daemonJson: false });
   const endpoints = await endpointsFor(settings, 'docker.io');
   t.deepEqual(
     endpoints.map((e) => [e.host, e.scheme, e.verifyTls, e.mirror]),
@@ -80,7 +80,7 @@ test('registries.conf and its drop-ins give mirrors and insecure hosts; settings
   t.is((await endpointsFor(settings, 'docker.io', { mirrors: false })).length, 1);
   const lab = await endpointsFor(settings, 'lab.example:5000');
   t.deepEqual(lab.map((e) => [e.scheme, e.verifyTls]), [['auto', false]]);
-  t.throws(() => loadRegistrySettings({ registryMirrors: ['ftp://x'], configFile: false, registriesConf: false }), { message: /invalid registry mirror "ftp:\/\/x" \(--registry-mirror\)/ });
+  t.throws(() => loadRegistrySettings({ registryMirrors: ['ftp://x'], configFile: false, registriesConf: false, daemonJson: false }), { message: /invalid registry mirror "ftp:\/\/x" \(--registry-mirror\)/ });
 });
 
 test('insecure registries: hosts, host:port, CIDRs and loopback by default', async (t) => {

@@ -25,8 +25,8 @@ export interface DaemonJsonRegistries {
 }
 
 /**
- * moby registry.ValidateMirror (v28): an http or https URL without query, fragment or credentials. A
- * path is accepted (moby ≥ 23 keeps it; tsbuild serves it as the mirror's repository prefix).
+ * moby registry.ValidateMirror (v28.3): an http or https URL without query, fragment or credentials. A
+ * path is accepted as v28 does (20.10 refused it); tsbuild uses it as the mirror's repository prefix.
  * Returns why the entry is refused, or undefined.
  */
 export function mirrorProblem(value: string): string | undefined {

@@ -1,24 +1,35 @@
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar, { type Header } from 'tar-stream';
 import { tempName } from '../../store/index.js';
+import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from '../snapshot/index.js';
 
 /**
- * Writes a tar file entry by entry, streaming each body; the file appears under its name only once
- * complete (written to a temporary name first).
+ * Writes a tar file entry by entry, streaming each body, with the layers' header encoder (a field that
+ * does not fit ustar goes into a PAX record); the file appears under its name only once complete
+ * (written to a temporary name first).
  */
 export class TarFileWriter {
-  private readonly pack = tar.pack();
+  private readonly out = new PassThrough({ highWaterMark: 1 << 20 });
   private readonly done: Promise<void>;
   private readonly tmp: string;
   private readonly dirs = new Set<string>();
 
   constructor(private readonly dest: string) {
     this.tmp = tempName(dest);
-    this.done = pipeline(this.pack, createWriteStream(this.tmp));
+    this.done = pipeline(this.out, createWriteStream(this.tmp));
     this.done.catch(() => undefined);
+  }
+
+  private async write(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    if (!this.out.write(chunk)) await Promise.race([once(this.out, 'drain'), this.done]);
+  }
+
+  private header(name: string, type: 'file' | 'directory', size: number): TarHeader {
+    return { name, type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, size, mtime: 0 };
   }
 
   private async ensureParents(name: string): Promise<void> {
@@ -27,37 +38,39 @@ export class TarFileWriter {
       const dir = parts.slice(0, i).join('/') + '/';
       if (this.dirs.has(dir)) continue;
       this.dirs.add(dir);
-      await this.add({ name: dir, type: 'directory', mode: 0o755, mtime: new Date(0) });
+      await this.write(encodeHeader(this.header(dir, 'directory', 0)));
     }
   }
 
-  private add(header: Partial<Header>, body?: Buffer | string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (body === undefined) this.pack.entry(header as Header, cb);
-      else this.pack.entry(header as Header, body, cb);
-    });
-  }
-
   async file(name: string, body: Buffer | string): Promise<void> {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     await this.ensureParents(name);
-    await this.add({ name, mode: 0o644, mtime: new Date(0), size: Buffer.byteLength(body) }, body);
+    await this.write(Buffer.concat([encodeHeader(this.header(name, 'file', bytes.length)), bytes, padding(bytes.length)]));
   }
 
+  /** An entry whose `size` bytes come from `source` (a source of another length is an error). */
   async stream(name: string, size: number, source: Readable): Promise<void> {
     await this.ensureParents(name);
-    const entry = this.pack.entry({ name, mode: 0o644, mtime: new Date(0), size } as Header);
-    await pipeline(source, entry);
+    await this.write(encodeHeader(this.header(name, 'file', size)));
+    let written = 0;
+    for await (const chunk of source) {
+      written += (chunk as Buffer).length;
+      if (written > size) break;
+      await this.write(chunk as Buffer);
+    }
+    if (written !== size) throw new Error(`${name} has ${written > size ? 'more' : 'fewer'} bytes than its ${size} expected: the store's copy is damaged`);
+    await this.write(padding(size));
   }
 
   async finish(): Promise<void> {
-    this.pack.finalize();
+    await this.write(END_OF_ARCHIVE);
+    this.out.end();
     await this.done;
     await rename(this.tmp, this.dest);
   }
 
   async abort(): Promise<void> {
-    this.pack.destroy();
+    this.out.destroy();
     await this.done.catch(() => undefined);
     await rm(this.tmp, { force: true });
   }

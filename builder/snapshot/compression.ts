@@ -4,9 +4,13 @@ import { createGunzip } from 'node:zlib';
 import { ParallelGzip } from './parallel-gzip.js';
 import type { LayerCompression } from '../../oci/index.js';
 
-export type DecompressMode = LayerCompression | 'auto';
+/** What a tar may be compressed with: a layer's compressions, and bzip2 and xz, which ADD also unpacks. */
+export type ArchiveCompression = LayerCompression | 'bzip2' | 'xz';
+export type DecompressMode = ArchiveCompression | 'auto';
 
-/** A transform running an external filter (zstd: Node 20's zlib has none). */
+const packageOf: Record<string, string> = { zstd: 'zstd', bzip2: 'bzip2', xz: 'xz-utils' };
+
+/** A transform running an external filter (zstd, bzip2, xz: Node 20's zlib has none of them). */
 function processFilter(cmd: string, args: string[]): Duplex {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -29,7 +33,7 @@ function processFilter(cmd: string, args: string[]): Duplex {
     stdoutEnded = true;
     finish();
   });
-  child.on('error', (e) => output.destroy(new Error(`cannot run ${cmd}: ${e.message} (install it with scripts/setup.sh)`)));
+  child.on('error', (e) => output.destroy(new Error(`cannot run ${cmd}: ${e.message} (install the "${packageOf[cmd] ?? cmd}" package: scripts/setup.sh)`)));
   child.stdin.on('error', () => undefined);
   const duplex = Duplex.from({ writable: child.stdin, readable: output });
   duplex.on('close', () => {
@@ -40,12 +44,26 @@ function processFilter(cmd: string, args: string[]): Duplex {
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const BZIP2_MAGIC = [0x42, 0x5a, 0x68]; // "BZh"
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
+/** The compression a blob's first bytes announce (docker's DetectCompression), else `none`. */
+export function detectCompression(head: Buffer): ArchiveCompression {
+  if (startsWith(head, GZIP_MAGIC)) return 'gzip';
+  if (startsWith(head, ZSTD_MAGIC)) return 'zstd';
+  if (startsWith(head, XZ_MAGIC)) return 'xz';
+  if (startsWith(head, BZIP2_MAGIC)) return 'bzip2';
+  return 'none';
+}
 
 function startsWith(buf: Buffer, magic: number[]): boolean {
   return magic.every((b, i) => buf[i] === b);
 }
 
-/** The uncompressed bytes of a layer blob; `auto` recognises gzip and zstd by their magic bytes. */
+/**
+ * The uncompressed bytes of a layer blob or an archive; `auto` recognises gzip, zstd, bzip2 and xz by their
+ * magic bytes (gzip in-process, the others through their Debian CLIs).
+ */
 export async function decompress(source: Readable, mode: DecompressMode = 'auto'): Promise<Readable> {
   let compression = mode;
   let input: Readable = source;
@@ -54,7 +72,7 @@ export async function decompress(source: Readable, mode: DecompressMode = 'auto'
     const chunks: Buffer[] = [];
     let size = 0;
     let ended = false;
-    while (size < 4) {
+    while (size < XZ_MAGIC.length) {
       const next = await iterator.next();
       if (next.done) {
         ended = true;
@@ -64,7 +82,7 @@ export async function decompress(source: Readable, mode: DecompressMode = 'auto'
       size += (next.value as Buffer).length;
     }
     const head = Buffer.concat(chunks);
-    compression = startsWith(head, GZIP_MAGIC) ? 'gzip' : startsWith(head, ZSTD_MAGIC) ? 'zstd' : 'none';
+    compression = detectCompression(head);
     input = Readable.from(
       (async function* () {
         if (head.length) yield head;
@@ -79,7 +97,12 @@ export async function decompress(source: Readable, mode: DecompressMode = 'auto'
     );
   }
   if (compression === 'none') return input;
-  const filter = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : processFilter('zstd', ['-d', '-c', '-q']);
+  const filter =
+    compression === 'gzip'
+      ? createGunzip({ chunkSize: 256 * 1024 })
+      : compression === 'zstd'
+        ? processFilter('zstd', ['-d', '-c', '-q'])
+        : processFilter(compression, ['-d', '-c']);
   input.on('error', (e) => filter.destroy(e));
   return input.pipe(filter);
 }

@@ -7,7 +7,7 @@ import { compressor } from './compression.js';
 import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 import { isWhiteout, LowerView } from './lower-view.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
-import { readXattrTree } from './xattrs.js';
+import { keepXattr, readXattrTree } from './xattrs.js';
 
 export interface CommitOptions {
   /** The overlay upper dir of a finished step (unmounted). */
@@ -36,12 +36,6 @@ interface UpperEntry {
   rel: string;
   abs: string;
   st: BigIntStats;
-}
-
-/** Which xattrs a layer records: security.capability among security.*, user.*, trusted.* but overlay's own. */
-export function keepXattr(name: string): boolean {
-  if (name.startsWith('trusted.overlay.')) return false;
-  return name === 'security.capability' || name.startsWith('user.') || name.startsWith('trusted.');
 }
 
 /** Depth first, names sorted. Synchronous on purpose: per-entry async stats cost more than the walk. */

@@ -24,7 +24,7 @@ import { Digester, type DiffID } from '../../oci/index.js';
 import { decompress, type DecompressMode } from './compression.js';
 import { cleanInside, resolveInRoot, resolveInRootSync } from './safe-path.js';
 import { readTar, type TarHeader } from './tar-format.js';
-import { writeXattrs, type XattrMap } from './xattrs.js';
+import { keepXattr, writeXattrs, type XattrMap } from './xattrs.js';
 
 const run = promisify(execFile);
 
@@ -32,13 +32,16 @@ export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 
+export type UnpackMode = 'overlay' | 'apply' | 'archive';
+
 export interface UnpackOptions {
   /**
    * `overlay` (default): `dir` is an empty snapshot diff dir used as an overlay lower; whiteouts become
    * overlay whiteouts (char device 0/0) and opaque markers (`trusted.overlay.opaque=y`).
    * `apply`: `dir` is a full root filesystem; whiteouts delete what they name.
+   * `archive`: an ADD of a tar (docker's archive.Untar): `.wh.` names are ordinary files.
    */
-  mode?: 'overlay' | 'apply';
+  mode?: UnpackMode;
   /** How the blob is compressed; `auto` (default) looks at its magic bytes. */
   compression?: DecompressMode;
   /** When given, a layer whose uncompressed digest differs is rejected. */
@@ -52,6 +55,17 @@ export interface UnpackResult {
   /** Bytes of the uncompressed tar. */
   size: number;
   entries: number;
+}
+
+/** Go's time.Unix(0, 1<<63-1): the last second a nanosecond count reaches (in 2262). */
+const MAX_TIME = 9_223_372_036;
+
+/**
+ * A time docker, containerd and BuildKit can set: one before 1970 or after 2262 becomes the epoch (their
+ * chtimes/boundTime), for layers and ADD archives alike.
+ */
+function boundTime(seconds: number): number {
+  return seconds < 0 || seconds > MAX_TIME ? 0 : seconds;
 }
 
 /**
@@ -73,7 +87,7 @@ class Applier {
 
   constructor(
     private readonly root: string,
-    private readonly mode: 'overlay' | 'apply',
+    private readonly mode: UnpackMode,
   ) {}
 
   private ensureDir(path: string): void {
@@ -122,13 +136,14 @@ class Applier {
     return dir;
   }
 
-  async apply(h: TarHeader, body: AsyncGenerator<Buffer>): Promise<void> {
+  async apply(header: TarHeader, body: AsyncGenerator<Buffer>): Promise<void> {
+    const h = { ...header, mtime: boundTime(header.mtime) };
     const rel = cleanInside(h.name);
     if (!rel) return; // the root itself
     const name = basename(rel);
     const parent = this.parentDir(dirname(rel));
 
-    if (name === OPAQUE_WHITEOUT) {
+    if (this.mode !== 'archive' && name === OPAQUE_WHITEOUT) {
       if (this.mode === 'overlay') this.setXattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
       else {
         for (const child of readdirSync(parent)) {
@@ -138,7 +153,7 @@ class Applier {
       }
       return;
     }
-    if (name.startsWith(WHITEOUT_PREFIX)) {
+    if (this.mode !== 'archive' && name.startsWith(WHITEOUT_PREFIX)) {
       const target = join(parent, name.slice(WHITEOUT_PREFIX.length));
       this.removeExisting(target, false);
       if (this.mode === 'overlay') this.whiteouts.push(relative(this.root, target));
@@ -208,11 +223,7 @@ class Applier {
   }
 
   private keepXattrs(target: string, h: TarHeader): void {
-    for (const [key, value] of h.xattrs ?? []) {
-      // overlay's own attributes from a layer could redirect lookups; never take them from a tar
-      if (key.startsWith('trusted.overlay.')) continue;
-      this.setXattr(target, key, value);
-    }
+    for (const [key, value] of h.xattrs ?? []) if (keepXattr(key)) this.setXattr(target, key, value);
   }
 
   private setXattr(path: string, key: string, value: Buffer): void {

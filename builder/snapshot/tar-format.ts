@@ -18,6 +18,9 @@ export interface TarHeader {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
+  /** Owner names (optional; layers identify owners by number). */
+  uname?: string;
+  gname?: string;
   /** xattr name → raw value. */
   xattrs?: Map<string, Buffer>;
 }
@@ -40,7 +43,12 @@ function writeString(buf: Buffer, value: string, offset: number, length: number)
 }
 
 function fitsOctal(value: number, digits: number): boolean {
-  return value >= 0 && value < 8 ** digits;
+  return Number.isInteger(value) && value >= 0 && value < 8 ** digits;
+}
+
+/** A text field fits ustar when it is ASCII and leaves room for its NUL terminator. */
+function fitsText(value: string, length: number): boolean {
+  return Buffer.byteLength(value) === value.length && value.length < length;
 }
 
 function writeOctal(buf: Buffer, value: number, offset: number, length: number): void {
@@ -71,6 +79,8 @@ function ustarBlock(h: TarHeader, name: string, linkname: string, typeflag: stri
   buf.write(typeflag, 156, 1, 'ascii');
   writeString(buf, linkname, 157, 100);
   buf.write('ustar\0' + '00', 257, 8, 'ascii');
+  if (h.uname && fitsText(h.uname, 32)) writeString(buf, h.uname, 265, 32);
+  if (h.gname && fitsText(h.gname, 32)) writeString(buf, h.gname, 297, 32);
   writeOctal(buf, h.devmajor ?? 0, 329, 8);
   writeOctal(buf, h.devminor ?? 0, 337, 8);
   writeString(buf, prefix, 345, 155);
@@ -91,7 +101,12 @@ function splitUstarName(name: string): { prefix: string; name: string } | undefi
   return undefined;
 }
 
-/** The header blocks of one entry: a PAX header when something does not fit ustar, then the ustar header. */
+/**
+ * The header blocks of one entry: a PAX header when something does not fit ustar, then the ustar header.
+ * As Go's archive/tar (docker, BuildKit) does, every field that does not fit goes into a PAX record: names
+ * and link targets longer than ustar allows or not ASCII, uid/gid ≥ 8^7, size ≥ 8 GiB, mtime before 1970
+ * or from 2242 on, owner names not ASCII or longer than 31 bytes.
+ */
 export function encodeHeader(h: TarHeader): Buffer {
   const records: Buffer[] = [];
   const split = splitUstarName(h.name);
@@ -102,6 +117,9 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (!fitsOctal(h.uid, 7)) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
   if (!fitsOctal(h.gid, 7)) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
   if (!fitsOctal(h.size, 11)) records.push(paxRecord('size', Buffer.from(String(h.size))));
+  if (!fitsOctal(h.mtime, 11)) records.push(paxRecord('mtime', Buffer.from(String(h.mtime))));
+  if (h.uname && !fitsText(h.uname, 32)) records.push(paxRecord('uname', Buffer.from(h.uname)));
+  if (h.gname && !fitsText(h.gname, 32)) records.push(paxRecord('gname', Buffer.from(h.gname)));
   if (h.xattrs) {
     for (const key of [...h.xattrs.keys()].sort()) records.push(paxRecord(`SCHILY.xattr.${key}`, h.xattrs.get(key)!));
   }
@@ -110,7 +128,7 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (records.length === 0) return main;
   const body = Buffer.concat(records);
   const paxName = `PaxHeaders.0/${(split?.name ?? h.name).split('/').filter(Boolean).pop() ?? 'entry'}`.slice(0, 100);
-  const pax = ustarBlock({ ...h, uid: 0, gid: 0, mode: 0o644, linkname: undefined }, paxName, '', 'x', body.length);
+  const pax = ustarBlock({ ...h, uid: 0, gid: 0, mode: 0o644, mtime: fitsOctal(h.mtime, 11) ? h.mtime : 0, linkname: undefined, uname: undefined, gname: undefined }, paxName, '', 'x', body.length);
   return Buffer.concat([pax, body, padding(body.length), main]);
 }
 
@@ -260,6 +278,9 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     if (longLink !== undefined) linkname = longLink;
     if (merged.has('linkpath')) linkname = merged.get('linkpath')!.toString('utf8');
     const num = (key: string, fallback: number) => (merged.has(key) ? Math.floor(Number(merged.get(key)!.toString())) : fallback);
+    const text = (key: string, offset: number) => (merged.has(key) ? merged.get(key)!.toString('utf8') : magic.startsWith('ustar') ? readString(block, offset, 32) : '');
+    const uname = text('uname', 265);
+    const gname = text('gname', 297);
     let type: EntryType | undefined;
     switch (flag) {
       case '0': case '7': type = name.endsWith('/') ? 'directory' : 'file'; break;
@@ -294,6 +315,8 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       linkname: linkname || undefined,
       devmajor: readNumber(block, 329, 8),
       devminor: readNumber(block, 337, 8),
+      ...(uname ? { uname } : {}),
+      ...(gname ? { gname } : {}),
       xattrs: xattrs.size ? xattrs : undefined,
     };
     const progress = { left: bodySize };

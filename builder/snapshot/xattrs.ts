@@ -8,6 +8,15 @@ export type XattrMap = Map<string, Map<string, Buffer>>;
 
 const CHUNK = 400;
 
+/**
+ * Which xattrs a layer records and an unpack restores: security.capability among security.*, user.*,
+ * trusted.* but overlay's own (which could redirect lookups).
+ */
+export function keepXattr(name: string): boolean {
+  if (name.startsWith('trusted.overlay.')) return false;
+  return name === 'security.capability' || name.startsWith('user.') || name.startsWith('trusted.');
+}
+
 function runTool(cmd: string, args: string[], input?: Buffer): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { checkPath, type ByteRange, type ChunkWriter, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
 import { PathNotFoundError } from '../errors.js';
+import { DirectoryListings } from './directory-listings.js';
 
 const READ_CHUNK = 1 << 20;
 const SYNC_EVERY = 8 << 20;
@@ -82,6 +83,9 @@ function forEachChunk(source: Readable, onChunk: (chunk: Buffer) => Promise<void
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
+  /** Sorted listings of large directories, reused while unchanged (catalog and tag pages). */
+  private readonly listings = new DirectoryListings((name) => !TEMP_PATTERN.test(name));
+
   constructor(readonly root: string) {}
 
   localPath(path: string): string {
@@ -211,6 +215,10 @@ export class FilesystemDriver implements StorageDriver {
       if (isMissing(e)) return [];
       throw e;
     }
+  }
+
+  listPage(path: string, after?: string, limit?: number): Promise<string[]> {
+    return this.listings.page(this.localPath(path), after, limit);
   }
 
   async move(source: string, destination: string): Promise<void> {

@@ -53,6 +53,16 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory, sorted; [] when it does not exist. */
   list(path: string): Promise<string[]>;
+  /**
+   * One page of `list`: at most `limit` (default all) names of the direct children that sort strictly
+   * after `after` (code point order of the names; from the first when absent), sorted; [] when the
+   * directory does not exist. Fewer than `limit` means the directory holds no more. Lets a caller page
+   * through a large directory without reading it whole each time: an object store answers with a
+   * start-after listing (its common prefixes come in the order of `name/`, so it re-sorts names that are
+   * prefixes of their neighbours followed by '-' or '.'); the filesystem keeps the sorted listing of a
+   * large, unchanged directory.
+   */
+  listPage(path: string, after?: string, limit?: number): Promise<string[]>;
   /** Atomically moves a file into place, replacing any file there. */
   move(source: string, destination: string): Promise<void>;
   /** Removes a file or a whole subtree; no error when absent. */

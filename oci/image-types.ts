@@ -1,22 +1,26 @@
 import type { Digest } from './digest.js';
 
-/** An OCI content descriptor. */
+/** An OCI content descriptor (image-spec descriptor.md). */
 export interface Descriptor {
   mediaType: string;
   digest: Digest;
   size: number;
   urls?: string[];
   annotations?: Record<string, string>;
+  /** The described bytes themselves, base64 (embedded content). */
+  data?: string;
   platform?: Platform;
   artifactType?: string;
 }
 
+/** image-spec image-index.md's platform; `features` is Docker's manifest list field. */
 export interface Platform {
   architecture: string;
   os: string;
   'os.version'?: string;
   'os.features'?: string[];
   variant?: string;
+  features?: string[];
 }
 
 export interface ImageManifest {

@@ -1,11 +1,14 @@
 import {
   defaultPlatform,
+  ImageDocumentError,
+  parseImageDocument,
   isIndexMediaType,
   isManifestMediaType,
   formatPlatform,
   type Descriptor,
   type Digest,
   type ImageConfig,
+  type ImageDocument,
   type ImageIndex,
   type ImageManifest,
   type Platform,
@@ -38,31 +41,47 @@ export function selectPlatform(index: ImageIndex, wanted: Platform = defaultPlat
   throw new Error(`no image for platform ${formatPlatform(wanted)} in the index (it has: ${available || 'none'})`);
 }
 
+/**
+ * Reads a manifest or index from the store with the image document parser (oci/image-document.ts), so
+ * that what tsbuild builds on or exports is what Go clients read. `mediaType` is what pointed at it
+ * (an index entry, an image record); without one the type is inferred from the document.
+ */
+export async function readImageDocument(blobs: BlobStore, digest: Digest, mediaType?: string): Promise<ImageDocument> {
+  const bytes = await blobs.readBuffer(digest);
+  try {
+    return parseImageDocument(bytes, { mediaType });
+  } catch (e) {
+    if (e instanceof ImageDocumentError) throw new Error(`image document ${digest} is invalid: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Reads a manifest or index from the store and resolves it to one platform's image. */
-export async function resolveImage(blobs: BlobStore, digest: Digest, platform?: Platform): Promise<ResolvedImage> {
-  const doc = await blobs.readJson<ImageManifest & ImageIndex & { mediaType?: string }>(digest);
-  if (Array.isArray(doc.manifests)) {
-    const chosen = selectPlatform(doc, platform);
-    const inner = await resolveImage(blobs, chosen.digest, platform);
+export async function resolveImage(blobs: BlobStore, digest: Digest, platform?: Platform, mediaType?: string): Promise<ResolvedImage> {
+  const doc = await readImageDocument(blobs, digest, mediaType);
+  if (doc.kind === 'index') {
+    const chosen = selectPlatform(doc.index, platform);
+    const inner = await resolveImage(blobs, chosen.digest, platform, chosen.mediaType);
     return { ...inner, indexDigest: digest };
   }
-  if (!doc.config) throw new Error(`blob ${digest} is not an image manifest`);
-  const config = await blobs.readJson<ImageConfig>(doc.config.digest);
-  return { manifestDigest: digest, manifestMediaType: doc.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', manifest: doc, config };
+  const config = await blobs.readJson<ImageConfig>(doc.manifest.config.digest);
+  return { manifestDigest: digest, manifestMediaType: doc.mediaType, manifest: doc.manifest, config };
 }
 
 /** Every blob digest an image document references, recursively (indexes, manifests, configs, layers). */
-export async function referencedBlobs(blobs: BlobStore, digest: Digest): Promise<Descriptor[]> {
+export async function referencedBlobs(blobs: BlobStore, digest: Digest, mediaType?: string): Promise<Descriptor[]> {
   const out: Descriptor[] = [];
-  const doc = await blobs.readJson<ImageManifest & ImageIndex>(digest);
-  if (Array.isArray(doc.manifests)) {
-    for (const m of doc.manifests) {
+  const doc = await readImageDocument(blobs, digest, mediaType);
+  if (doc.kind === 'index') {
+    for (const m of doc.index.manifests) {
       if (!(await blobs.has(m.digest))) continue; // an index may list platforms that were not pulled
-      out.push(m, ...(await referencedBlobs(blobs, m.digest)));
+      // An entry that is not an image document (index entries should be, some tools list other blobs) is
+      // carried along without being read as one.
+      if (!isManifestMediaType(m.mediaType) && !isIndexMediaType(m.mediaType)) out.push(m);
+      else out.push(m, ...(await referencedBlobs(blobs, m.digest, m.mediaType)));
     }
   } else {
-    if (doc.config) out.push(doc.config);
-    out.push(...(doc.layers ?? []));
+    out.push(doc.manifest.config, ...doc.manifest.layers);
   }
   return out;
 }

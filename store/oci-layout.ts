@@ -5,9 +5,13 @@ import { createWriteStream } from 'node:fs';
 import {
   digestAlgorithm,
   digestHex,
+  digestOf,
+  ImageDocumentError,
   isIndexMediaType,
+  isManifestMediaType,
   MediaType,
   parseDigest,
+  parseImageDocument,
   type Descriptor,
   type Digest,
   type ImageIndex as OciIndex,
@@ -72,13 +76,15 @@ export async function exportOciLayout(
   await fs.mkdir(join(dir, 'blobs'), { recursive: true });
   await fs.writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   let index: OciIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  let existing: Buffer | undefined;
   try {
-    index = JSON.parse(await fs.readFile(join(dir, 'index.json'), 'utf8')) as OciIndex;
-  } catch {
-    // new layout
+    existing = await fs.readFile(join(dir, 'index.json'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  if (existing) index = parseLayoutIndex(dir, existing);
   for (const image of images) {
-    for (const d of [{ digest: image.digest } as Descriptor, ...(await referencedBlobs(blobs, image.digest))]) {
+    for (const d of [{ digest: image.digest } as Descriptor, ...(await referencedBlobs(blobs, image.digest, image.mediaType))]) {
       await copyBlobOut(blobs, localBlobPath, dir, d.digest);
     }
     const annotations: Record<string, string> = {};
@@ -97,6 +103,18 @@ export async function exportOciLayout(
   await fs.rename(tmp, join(dir, 'index.json'));
 }
 
+/** index.json is an OCI image index (image-layout.md), read as Go clients (skopeo, containerd) read it. */
+function parseLayoutIndex(dir: string, bytes: Buffer): OciIndex {
+  try {
+    const doc = parseImageDocument(bytes, { mediaType: MediaType.ociIndex });
+    if (doc.kind !== 'index') throw new ImageDocumentError('', 'not an image index');
+    return doc.index;
+  } catch (e) {
+    if (e instanceof ImageDocumentError) throw new Error(`${dir}/index.json is invalid: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Reads an OCI layout's index.json. */
 export async function readLayoutIndex(dir: string): Promise<OciIndex> {
   let layout: { imageLayoutVersion?: string };
@@ -106,11 +124,13 @@ export async function readLayoutIndex(dir: string): Promise<OciIndex> {
     throw new Error(`${dir} is not an OCI image layout (no readable oci-layout file)`);
   }
   if (layout.imageLayoutVersion !== '1.0.0') throw new Error(`${dir}: unsupported imageLayoutVersion ${JSON.stringify(layout.imageLayoutVersion)}`);
+  let bytes: Buffer;
   try {
-    return JSON.parse(await fs.readFile(join(dir, 'index.json'), 'utf8')) as OciIndex;
+    bytes = await fs.readFile(join(dir, 'index.json'));
   } catch (e) {
     throw new Error(`${dir}/index.json is unreadable: ${(e as Error).message}`);
   }
+  return parseLayoutIndex(dir, bytes);
 }
 
 async function importBlob(blobs: BlobStore, dir: string, desc: Descriptor): Promise<void> {
@@ -121,18 +141,47 @@ async function importBlob(blobs: BlobStore, dir: string, desc: Descriptor): Prom
   await blobs.write(createReadStream(path, { highWaterMark: 1 << 20 }), { digest, size: desc.size });
 }
 
+/** Larger than any manifest a registry accepts (distribution: 4 MiB). */
+const MAX_DOCUMENT = 4 * 1024 * 1024;
+
+/**
+ * A layout's manifest or index, verified against its descriptor and parsed before anything of it is
+ * stored, so an ambiguous document is refused rather than imported.
+ */
+async function readLayoutDocument(dir: string, desc: Descriptor) {
+  const digest = parseDigest(desc.digest);
+  const path = layoutBlobPath(dir, digest);
+  if (!(await exists(path))) throw new Error(`OCI layout ${dir} lacks blob ${digest}`);
+  if (desc.size > MAX_DOCUMENT) throw new Error(`OCI layout ${dir}: ${digest} is described as ${desc.size} bytes, more than a manifest may have`);
+  const bytes = await fs.readFile(path);
+  const actual = digestOf(bytes, digestAlgorithm(digest));
+  if (actual !== digest) throw new Error(`OCI layout ${dir}: digest mismatch for ${digest}: its file has ${actual}`);
+  if (bytes.length !== desc.size) throw new Error(`OCI layout ${dir}: ${digest} is ${bytes.length} bytes, its descriptor says ${desc.size}`);
+  try {
+    return { bytes, doc: parseImageDocument(bytes, { mediaType: desc.mediaType }) };
+  } catch (e) {
+    if (e instanceof ImageDocumentError) throw new Error(`OCI layout ${dir}: ${digest} is invalid: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Imports a manifest or index and what it references; the document itself last, as a pull does. */
 async function importTree(blobs: BlobStore, dir: string, desc: Descriptor): Promise<void> {
-  await importBlob(blobs, dir, desc);
-  const doc = await blobs.readJson<{ manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] }>(parseDigest(desc.digest));
-  if (isIndexMediaType(desc.mediaType) || Array.isArray(doc.manifests)) {
-    for (const m of doc.manifests ?? []) {
+  if (!isManifestMediaType(desc.mediaType) && !isIndexMediaType(desc.mediaType)) {
+    await importBlob(blobs, dir, desc);
+    return;
+  }
+  const { bytes, doc } = await readLayoutDocument(dir, desc);
+  if (doc.kind === 'index') {
+    for (const m of doc.index.manifests) {
       const p = layoutBlobPath(dir, parseDigest(m.digest));
       if (await exists(p)) await importTree(blobs, dir, m);
     }
-    return;
+  } else {
+    await importBlob(blobs, dir, doc.manifest.config);
+    for (const l of doc.manifest.layers) await importBlob(blobs, dir, l);
   }
-  if (doc.config) await importBlob(blobs, dir, doc.config);
-  for (const l of doc.layers ?? []) await importBlob(blobs, dir, l);
+  await blobs.put(bytes, { digest: parseDigest(desc.digest), size: desc.size });
 }
 
 /** Copies every image of a layout into the store, verifying each blob's digest and size. */

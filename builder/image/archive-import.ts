@@ -3,7 +3,21 @@ import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import tar from 'tar-stream';
-import { MediaType, parseNormalized, type Digest, type ImageConfig, type ImageManifest } from '../../oci/index.js';
+import {
+  GoStruct,
+  JsonFieldError,
+  JsonSyntaxError,
+  MediaType,
+  parseJsonTree,
+  parseNormalized,
+  readArray,
+  readString,
+  readStringList,
+  readStruct,
+  type Digest,
+  type ImageConfig,
+  type ImageManifest,
+} from '../../oci/index.js';
 import { importOciLayout, tempName, type Store } from '../../store/index.js';
 import { tagImage } from './write-image.js';
 
@@ -53,8 +67,42 @@ async function sniffLayer(path: string): Promise<string> {
   }
 }
 
+interface ArchiveEntry {
+  Config: string;
+  RepoTags?: string[];
+  Layers: string[];
+}
+
+// moby's image/tarexport manifestItem: untagged fields, so the JSON names are the Go names.
+const ARCHIVE_ENTRY = new GoStruct(['Config', 'RepoTags', 'Layers', 'Parent', 'LayerSources']);
+
+/**
+ * `docker save`'s manifest.json, read as `docker load` reads it (Go's encoding/json: keys match
+ * case-insensitively, so `config` would be docker's Config): a variant spelling, a field given twice
+ * or a wrong type is refused with its path, e.g. `manifest.json: [0].Layers[1]: must be a string`.
+ */
+function parseArchiveManifest(bytes: Buffer): ArchiveEntry[] {
+  try {
+    const items = readArray(parseJsonTree(bytes), '');
+    if (items === undefined) throw new JsonFieldError('', 'must be a list of images, not null');
+    return items.map((item, i) => {
+      const path = `[${i}]`;
+      const f = readStruct(item, path, ARCHIVE_ENTRY, 'an image entry');
+      if (f === undefined) throw new JsonFieldError(path, 'is null; an image entry is an object');
+      const config = readString(f.get('Config'), `${path}.Config`);
+      if (!config) throw new JsonFieldError(`${path}.Config`, 'missing');
+      const layers = readStringList(f.get('Layers'), `${path}.Layers`) ?? [];
+      const repoTags = readStringList(f.get('RepoTags'), `${path}.RepoTags`);
+      return { Config: config, Layers: layers, ...(repoTags ? { RepoTags: repoTags } : {}) };
+    });
+  } catch (e) {
+    if (e instanceof JsonFieldError || e instanceof JsonSyntaxError) throw new Error(`the archive's manifest.json is invalid: ${e.message}`);
+    throw e;
+  }
+}
+
 async function importDockerArchive(store: Store, dir: string): Promise<LoadedImage[]> {
-  const entries = JSON.parse(await fs.readFile(join(dir, 'manifest.json'), 'utf8')) as { Config: string; RepoTags?: string[] | null; Layers: string[] }[];
+  const entries = parseArchiveManifest(await fs.readFile(join(dir, 'manifest.json')));
   const out: LoadedImage[] = [];
   for (const entry of entries) {
     const inside = (p: string) => join(dir, posix.normalize('/' + p).slice(1));

@@ -1,10 +1,12 @@
 import {
+  ImageDocumentError,
   MediaType,
   digestOf,
   familiarReference,
+  imageDocumentMediaTypes,
+  parseImageDocument,
   type Digest,
-  type ImageIndex,
-  type ImageManifest,
+  type ImageDocument,
   type Reference,
 } from '../../oci/index.js';
 import { repositoryScope } from './auth.js';
@@ -20,7 +22,8 @@ export interface FetchedManifest {
   digest: Digest;
   mediaType: string;
   bytes: Buffer;
-  document: ImageManifest & ImageIndex;
+  /** The document as every Go client reads it (oci/image-document.ts); ambiguous ones are refused. */
+  document: ImageDocument;
   /** Where it came from (a mirror or the registry). */
   endpoint: Endpoint;
 }
@@ -60,17 +63,18 @@ export async function fetchManifest(client: RegistryClient, ref: Reference, endp
       const algorithm = expected?.split(':')[0] ?? 'sha256';
       const digest = digestOf(bytes, algorithm === 'sha512' ? 'sha512' : 'sha256');
       if (expected && expected !== digest) throw new ContentDigestError(`${describeEndpoint(endpoint)}/v2/${repository}/manifests/${reference}`, expected, digest);
-      let document: ImageManifest & ImageIndex;
+      // A Content-Type that names an image document type must agree with the body (containerd's and
+      // skopeo's check); anything else (application/json, text/plain from a plain file server) says nothing.
+      const contentType = (header(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      const declared = imageDocumentMediaTypes.includes(contentType) || contentType === MediaType.dockerSchema1 || contentType === MediaType.dockerSchema1Signed ? contentType : undefined;
+      let document: ImageDocument;
       try {
-        document = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        throw new RegistryClientError(`the manifest of ${familiarReference(ref)} from ${describeEndpoint(endpoint)} is not valid JSON`);
+        document = parseImageDocument(bytes, { mediaType: declared });
+      } catch (e) {
+        if (e instanceof ImageDocumentError) throw new RegistryClientError(`refusing the manifest of ${familiarReference(ref)} from ${describeEndpoint(endpoint)}: ${e.message}`);
+        throw e;
       }
-      const contentType = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
-      const mediaType = document.mediaType ?? (contentType && contentType !== 'application/json' ? contentType : Array.isArray(document.manifests) ? MediaType.ociIndex : MediaType.ociManifest);
-      if (mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed || (document as { schemaVersion?: number }).schemaVersion === 1) {
-        throw new RegistryClientError(`${familiarReference(ref)} uses the retired Docker schema 1 manifest format, which tsbuild does not pull; push it again with a current docker or skopeo`);
-      }
+      const mediaType = document.mediaType;
       return { digest, mediaType, bytes, document, endpoint };
     } catch (e) {
       lastError = e;

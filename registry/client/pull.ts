@@ -51,14 +51,19 @@ export async function pullImage(client: RegistryClient, store: Store, input: str
   const ordered = [top.endpoint, ...endpoints.filter((e) => e !== top.endpoint)];
   let manifest = top;
   let indexDigest: Digest | undefined;
-  if (Array.isArray(top.document.manifests) || isIndexMediaType(top.mediaType)) {
+  if (top.document.kind === 'index') {
     indexDigest = top.digest;
-    const chosen = selectPlatform(top.document, options.platform ?? defaultPlatform());
+    const chosen = selectPlatform(top.document.index, options.platform ?? defaultPlatform());
     manifest = await fetchManifest(client, ref, ordered, chosen.digest);
     if (manifest.digest !== chosen.digest) throw new ContentDigestError(familiarReference(ref), chosen.digest, manifest.digest);
+    // The index entry's media type must name what was fetched (containerd's check): an entry saying
+    // "manifest" that fetches an index, or the reverse, is read differently by different clients.
+    if (isIndexMediaType(chosen.mediaType) !== (manifest.document.kind === 'index')) {
+      throw new RegistryClientError(`${familiarReference(ref)}: the index lists ${chosen.digest} as ${chosen.mediaType}, but it is ${manifest.mediaType}`);
+    }
   }
-  const doc = manifest.document;
-  if (!doc.config || !Array.isArray(doc.layers)) throw new RegistryClientError(`${familiarReference(ref)} (${manifest.digest}) is not an image manifest`);
+  if (manifest.document.kind !== 'manifest') throw new RegistryClientError(`${familiarReference(ref)} (${manifest.digest}) is not an image manifest`);
+  const doc = manifest.document.manifest;
   const blobs = [doc.config, ...doc.layers];
   let downloadedBytes = 0;
   for (const b of blobs) client.onProgress?.({ type: 'blob', digest: b.digest, mediaType: b.mediaType, phase: 'waiting', current: 0, total: b.size });

@@ -3,11 +3,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import {
   familiarReference,
   formatReference,
+  ImageDocumentError,
+  parseImageDocument,
   parseNormalized,
   type Descriptor,
   type Digest,
-  type ImageIndex,
-  type ImageManifest,
+  type ImageDocument,
   type Reference,
 } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
@@ -47,11 +48,17 @@ interface Document {
 /** The blobs and child manifests of an image or index in the store (children first). */
 async function collect(store: Store, digest: Digest, mediaType: string): Promise<{ blobs: Descriptor[]; manifests: Document[] }> {
   const bytes = await store.blobs.readBuffer(digest);
-  const doc = JSON.parse(bytes.toString('utf8')) as ImageManifest & ImageIndex;
-  if (Array.isArray(doc.manifests)) {
+  let doc: ImageDocument;
+  try {
+    doc = parseImageDocument(bytes, { mediaType });
+  } catch (e) {
+    if (e instanceof ImageDocumentError) throw new RegistryClientError(`cannot push ${digest}: ${e.message}`);
+    throw e;
+  }
+  if (doc.kind === 'index') {
     const blobs: Descriptor[] = [];
     const manifests: Document[] = [];
-    for (const m of doc.manifests) {
+    for (const m of doc.index.manifests) {
       if (!(await store.blobs.has(m.digest))) {
         throw new RegistryClientError(`cannot push index ${digest}: its manifest ${m.digest} (${m.platform ? `${m.platform.os}/${m.platform.architecture}` : 'no platform'}) is not in the local store`);
       }
@@ -59,10 +66,10 @@ async function collect(store: Store, digest: Digest, mediaType: string): Promise
       blobs.push(...inner.blobs);
       manifests.push(...inner.manifests);
     }
-    manifests.push({ digest, mediaType: doc.mediaType ?? mediaType, bytes });
+    manifests.push({ digest, mediaType: doc.mediaType, bytes });
     return { blobs, manifests };
   }
-  return { blobs: [doc.config, ...doc.layers], manifests: [{ digest, mediaType: doc.mediaType ?? mediaType, bytes }] };
+  return { blobs: [doc.manifest.config, ...doc.manifest.layers], manifests: [{ digest, mediaType: doc.mediaType, bytes }] };
 }
 
 class UploadCounter extends Transform {

@@ -1,4 +1,4 @@
-import { isDigest, MediaType, type Descriptor, type Digest } from '../../oci/index.js';
+import { ImageDocumentError, MediaType, parseImageDocument, type Descriptor, type Digest, type ImageDocument } from '../../oci/index.js';
 import { RegistryError } from './errors.js';
 
 /** What the registry accepts on manifest PUT; schema 1 is long deprecated and never accepted. */
@@ -21,70 +21,28 @@ function invalid(message: string, detail?: unknown): RegistryError {
   return new RegistryError('MANIFEST_INVALID', message, detail);
 }
 
-function checkDescriptor(value: unknown, where: string): Descriptor {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${where} is not a descriptor object`);
-  const d = value as Record<string, unknown>;
-  if (typeof d.mediaType !== 'string' || d.mediaType === '') throw invalid(`${where}.mediaType is missing`);
-  if (typeof d.digest !== 'string' || !isDigest(d.digest)) throw invalid(`${where}.digest is not a valid digest`, { digest: String(d.digest).slice(0, 200) });
-  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw invalid(`${where}.size is not a non-negative integer`);
-  if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== 'string'))) throw invalid(`${where}.urls is not a list of strings`);
-  return d as unknown as Descriptor;
-}
-
-function mediaTypeOf(contentType: string | undefined): string | undefined {
-  const mt = contentType?.split(';')[0]?.trim().toLowerCase();
-  return mt === '' ? undefined : mt;
-}
-
 /**
- * Parses a pushed manifest: valid JSON object, a supported media type that agrees between the
- * Content-Type header and the body's `mediaType`, and the shape of its kind. Never converts anything.
+ * Parses a pushed manifest with oci/'s image document parser (the rules every Go client reads a manifest
+ * by: case-variant and duplicate keys, integer literals, types, ambiguity between manifest and index,
+ * body mediaType against Content-Type, schema 1 refused), answering MANIFEST_INVALID with the field's path.
+ * Never converts anything.
  */
 export function parseManifest(bytes: Buffer, contentType: string | undefined): ParsedManifest {
-  let doc: unknown;
+  let doc: ImageDocument;
   try {
-    doc = JSON.parse(bytes.toString('utf8'));
+    doc = parseImageDocument(bytes, { mediaType: contentType, inferMediaType: false });
   } catch (e) {
-    throw invalid(`manifest is not valid JSON: ${(e as Error).message.slice(0, 200)}`);
+    if (e instanceof ImageDocumentError) throw invalid(`manifest invalid: ${e.message}`, e.field ? { field: e.field } : undefined);
+    throw e;
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid('manifest is not a JSON object');
-  const m = doc as Record<string, unknown>;
-  const header = mediaTypeOf(contentType);
-  const body = typeof m.mediaType === 'string' ? m.mediaType : undefined;
-  if (m.mediaType !== undefined && body === undefined) throw invalid('manifest mediaType is not a string');
-  // Clients that send no Content-Type (or a generic one) are judged by the body's own mediaType.
-  const generic = header === undefined || header === 'application/json' || header === 'application/octet-stream';
-  if (!generic && body !== undefined && header !== body) {
-    throw invalid(`Content-Type ${header} does not match the manifest's mediaType ${body}`, { contentType: header, mediaType: body });
+  const { mediaType } = doc;
+  if (doc.kind === 'index') {
+    const { manifests, subject, artifactType, annotations } = doc.index;
+    return { mediaType, kind: 'index', blobs: [], manifests, subject, artifactType, annotations };
   }
-  let mediaType = generic ? body : header;
-  if (mediaType === undefined) {
-    // An OCI manifest may omit mediaType; only the header can tell what it is then.
-    throw invalid('manifest media type unknown: send Content-Type or a mediaType field');
-  }
-  if (mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed || m.schemaVersion === 1) {
-    throw invalid('Docker schema 1 manifests are not supported; push a schema 2 or OCI manifest');
-  }
-  if (!ACCEPTED_MANIFEST_TYPES.includes(mediaType)) throw invalid(`unsupported manifest media type ${mediaType.slice(0, 200)}`, { mediaType: mediaType.slice(0, 200) });
-  if (m.schemaVersion !== 2) throw invalid('manifest schemaVersion must be 2');
-  if ((mediaType === MediaType.dockerManifest || mediaType === MediaType.dockerManifestList) && body === undefined) {
-    throw invalid(`a Docker manifest must carry mediaType ${mediaType} in its body`);
-  }
-  const subject = m.subject !== undefined ? checkDescriptor(m.subject, 'subject') : undefined;
-  if (m.artifactType !== undefined && typeof m.artifactType !== 'string') throw invalid('artifactType is not a string');
-  const annotations = m.annotations as Record<string, string> | undefined;
-  if (mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList) {
-    if (!Array.isArray(m.manifests)) throw invalid('index has no manifests list');
-    if (m.config !== undefined || m.layers !== undefined) throw invalid('an index must not have config or layers');
-    const manifests = m.manifests.map((d, i) => checkDescriptor(d, `manifests[${i}]`));
-    return { mediaType, kind: 'index', blobs: [], manifests, subject, artifactType: m.artifactType as string | undefined, annotations };
-  }
-  if (m.manifests !== undefined) throw invalid('an image manifest must not have a manifests list');
-  const config = checkDescriptor(m.config, 'config');
-  if (!Array.isArray(m.layers)) throw invalid('manifest has no layers list');
-  const layers = m.layers.map((d, i) => checkDescriptor(d, `layers[${i}]`));
+  const { config, layers, subject, annotations } = doc.manifest;
   // Per the image spec: artifactType, else the config's media type names what an artifact is.
-  const artifactType = (m.artifactType as string | undefined) ?? config.mediaType;
+  const artifactType = doc.manifest.artifactType ?? config.mediaType;
   return { mediaType, kind: 'manifest', blobs: [config, ...layers], manifests: [], subject, artifactType, annotations };
 }
 

@@ -1,2 +1,3 @@
 export * from './server/index.js';
 export * from './client/index.js';
+export * from './mirror/index.js';

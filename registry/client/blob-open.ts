@@ -45,3 +45,13 @@ export async function openBlob(client: RegistryClient, ref: Pick<Reference, 'reg
   }
   throw lastError ?? new NotFoundError(`blob ${digest} in ${ref.registry}/${ref.repository}`);
 }
+
+/** A blob's size when the endpoint has it in the repository (HEAD); undefined when it answers 404. */
+export async function statBlob(client: RegistryClient, endpoint: Endpoint, repository: string, digest: Digest): Promise<number | undefined> {
+  const repo = endpointRepository(endpoint, repository);
+  const res = await client.request(endpoint, { method: 'HEAD', path: `/v2/${repo}/blobs/${digest}`, scopes: [repositoryScope(repo, ['pull'])], followRedirects: true });
+  discard(res);
+  if (res.status === 404) return undefined;
+  const length = header(res, 'content-length');
+  return length !== undefined ? Number(length) : undefined;
+}

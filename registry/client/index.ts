@@ -2,7 +2,7 @@ export { RegistryClient, registryErrorDetail, type RegistryClientOptions, type R
 export { pullImage, type PullOptions, type PullResult } from './pull.js';
 export { pushImage, type PushOptions, type PushResult } from './push.js';
 export { fetchManifest, headManifest, manifestAccept, type FetchedManifest, type ManifestHead } from './manifest.js';
-export { openBlob, type OpenedBlob } from './blob-open.js';
+export { openBlob, statBlob, type OpenedBlob } from './blob-open.js';
 export { fetchBlob } from './blob-fetch.js';
 export { Authenticator, parseChallenges, repositoryScope, mergeScopes, type Challenge, type CredentialSource } from './auth.js';
 export { DockerCredentials, dockerConfigFile, authKey, DOCKER_HUB_AUTH_KEY, type Credentials } from './credentials.js';

@@ -9,6 +9,7 @@ import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
 import { ManifestCache } from './manifest-cache.js';
 import { CachedRegistry, LocalRegistry, type Registry } from '../repository/index.js';
+import { MirrorMetrics, MirrorRegistry, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
 import { RegistryMetrics } from './metrics.js';
 import { startUploadExpiry } from './upload-expiry.js';
 
@@ -52,10 +53,12 @@ export interface RegistryServerOptions {
   /** Addresses/CIDRs of TLS-terminating proxies whose X-Forwarded-Proto/Host are honoured. */
   trustedProxies?: string[];
   /**
-   * Wraps the local repository services before the manifest cache goes around them (the mirror is such
-   * a decorator: distribution's registry/proxy shape). Receives the store the local services sit on.
+   * Upstream registries to mirror (pull-through cache): `[{ registry: 'docker.io', url: 'https://registry-1.docker.io' }]`.
+   * The mirror decorates the local services (registry/mirror); names no upstream claims stay a plain registry.
    */
-  decorate?: (local: Registry, store: Store) => Registry;
+  mirrors?: MirrorUpstreamOptions[];
+  /** Mirror behaviour: default upstream, revalidation and upstream timeouts. */
+  mirror?: Omit<MirrorOptions, 'upstreams'>;
 }
 
 export interface RegistryServer {
@@ -95,6 +98,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   let store: Store | undefined = options.store;
   let app: Koa | undefined;
   let cache: ManifestCache | undefined;
+  let mirror: MirrorRegistry | undefined;
   let stopExpiry: (() => void) | undefined;
   let url = '';
   let host = '';
@@ -123,10 +127,15 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       store ??= await Store.open(options.storage!);
       cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
       const local: Registry = new LocalRegistry(store);
-      const registry = options.decorate ? options.decorate(local, store) : local;
+      const metrics = new RegistryMetrics(local);
+      let registry = local;
+      if (options.mirrors && options.mirrors.length > 0) {
+        mirror = new MirrorRegistry(local, store, { ...options.mirror, upstreams: options.mirrors }, new MirrorMetrics([metrics.registry]));
+        registry = mirror;
+      }
       const deps: RegistryDeps = {
         registry: cache.enabled ? new CachedRegistry(registry, cache) : registry,
-        metrics: new RegistryMetrics(registry),
+        metrics,
         logger,
         maxManifestBytes: options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
       };
@@ -163,6 +172,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
     async close() {
       stopExpiry?.();
       cache?.close();
+      mirror?.close();
       if (server) {
         const s = server;
         server = undefined;

@@ -108,6 +108,42 @@ export const registryConfigSchema = z
       .default({ 'headers-timeout': 60_000, 'keep-alive-timeout': 75_000, 'trusted-proxies': [] }),
     /** Serve Prometheus metrics at /metrics. */
     metrics: z.boolean().default(true),
+    /**
+     * Upstream registries this server mirrors (pull-through cache), keyed by the registry name images use:
+     * `docker.io: { url: https://registry-1.docker.io }`. `--mirror REGISTRY=URL` adds or overrides entries.
+     */
+    mirrors: z
+      .record(
+        z.string().regex(/^[a-z0-9.-]+(?::\d{1,5})?$/, 'must be a registry host such as docker.io, ghcr.io or registry.local:5000'),
+        z
+          .object({
+            /** Where the upstream answers: https://registry-1.docker.io, http://10.0.0.5:5000. */
+            url: z.string().regex(/^https?:\/\/[^\s?#]+$/, 'must be an http:// or https:// URL'),
+            /** Credentials for the upstream; without them, docker's config.json entry for its host is used. */
+            username: z.string().optional(),
+            password: z.string().optional(),
+            /** TLS without certificate verification (self-signed upstreams). */
+            insecure: z.boolean().default(false),
+            /** How long a tag's digest is served before the upstream is asked again (HEAD). */
+            'tag-ttl': duration.default(5 * 60_000),
+          })
+          .strict(),
+      )
+      .default({}),
+    mirror: z
+      .object({
+        /**
+         * The upstream for names without a registry prefix or ?ns= (docker's registry-mirrors send Docker Hub
+         * names that way). Default docker.io when it is mirrored; `none` turns it off.
+         */
+        'default-upstream': z.string().optional(),
+        /** How long a tag request waits for the upstream before the cached digest answers. */
+        'revalidate-timeout': duration.default(1000),
+        /** How long a request for content not cached waits for the upstream before failing. */
+        'upstream-timeout': duration.default(10_000),
+      })
+      .strict()
+      .default({ 'revalidate-timeout': 1000, 'upstream-timeout': 10_000 }),
   })
   .strict();
 

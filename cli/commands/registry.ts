@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { listenAddress, loadConfigFile, registryConfigSchema, validateConfig, type RegistryConfig } from '../../config/index.js';
-import { createRegistryServer } from '../../registry/index.js';
-import { type Command, stringOption, UsageError } from '../command.js';
+import { createRegistryServer, type MirrorUpstreamOptions } from '../../registry/index.js';
+import { type Command, listOption, stringOption, UsageError } from '../command.js';
 
 function splitListen(value: string, source: string): { host: string; port: number } {
   const parsed = listenAddress.safeParse(value);
@@ -11,10 +11,31 @@ function splitListen(value: string, source: string): { host: string; port: numbe
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+/** `--mirror docker.io=https://registry-1.docker.io` → the registry and its upstream URL. */
+function parseMirrorFlag(value: string): { registry: string; url: string } {
+  const eq = value.indexOf('=');
+  const registry = value.slice(0, eq).trim().toLowerCase();
+  const url = value.slice(eq + 1).trim();
+  if (eq <= 0 || !/^[a-z0-9.-]+(?::\d{1,5})?$/.test(registry) || !/^https?:\/\/[^\s?#]+$/.test(url)) {
+    throw new UsageError(`--mirror "${value}" must be REGISTRY=URL, e.g. --mirror docker.io=https://registry-1.docker.io`);
+  }
+  return { registry, url };
+}
+
+/** The config file's `mirrors:` with `--mirror` flags on top (a flag replaces the URL of the same registry). */
+function mirrorUpstreams(config: RegistryConfig, flags: { registry: string; url: string }[]): MirrorUpstreamOptions[] {
+  const out = new Map<string, MirrorUpstreamOptions>();
+  for (const [registry, m] of Object.entries(config.mirrors)) {
+    out.set(registry, { registry, url: m.url, insecure: m.insecure, tagTtlMs: m['tag-ttl'], ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}) });
+  }
+  for (const f of flags) out.set(f.registry, { ...out.get(f.registry), registry: f.registry, url: f.url });
+  return [...out.values()];
+}
+
 export const registryCommand: Command = {
   name: 'registry',
   summary: 'Serve the store as an OCI registry (distribution spec v1.1, what docker push/pull speak)',
-  usage: 'registry [--config FILE] [--listen HOST:PORT] [--storage DIR] [--tls-cert F --tls-key F] [--htpasswd FILE] [--read-only] [--log-level L]',
+  usage: 'registry [--config FILE] [--listen HOST:PORT] [--storage DIR] [--tls-cert F --tls-key F] [--htpasswd FILE] [--read-only] [--log-level L] [--mirror REGISTRY=URL]...',
   help: [
     '  --config FILE        YAML config (see config/registry.yaml); flags override it',
     '  --listen HOST:PORT   address to serve on (default 127.0.0.1:5000)',
@@ -24,6 +45,8 @@ export const registryCommand: Command = {
     '  --htpasswd FILE      require basic auth against this htpasswd file (bcrypt: htpasswd -B)',
     '  --read-only          refuse pushes and deletes (405 UNSUPPORTED)',
     '  --log-level L        fatal|error|warn|info|debug|trace|silent (default info: one JSON line per request)',
+    '  --mirror REG=URL     mirror registry REG (docker.io, ghcr.io, …) from URL as a pull-through cache; repeatable',
+    '                       (e.g. --mirror docker.io=https://registry-1.docker.io); see `mirrors:` in the config',
   ].join('\n'),
   options: {
     config: { type: 'string' },
@@ -34,8 +57,10 @@ export const registryCommand: Command = {
     htpasswd: { type: 'string' },
     'read-only': { type: 'boolean' },
     'log-level': { type: 'string' },
+    mirror: { type: 'string', multiple: true },
   },
   async run(ctx) {
+    const mirrorFlags = listOption(ctx, 'mirror').map(parseMirrorFlag);
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry --help')`);
     const configFile = stringOption(ctx, 'config');
     const config: RegistryConfig = configFile ? loadConfigFile(registryConfigSchema, configFile) : validateConfig(registryConfigSchema, {}, 'defaults');
@@ -51,6 +76,8 @@ export const registryCommand: Command = {
     const listen = stringOption(ctx, 'listen') ?? config.listen ?? '127.0.0.1:5000';
     const { host, port } = splitListen(listen, stringOption(ctx, 'listen') ? '--listen' : 'listen');
     const htpasswd = stringOption(ctx, 'htpasswd') ?? fromFile(config.auth?.htpasswd);
+    const mirrors = mirrorUpstreams(config, mirrorFlags);
+    const defaultUpstream = config.mirror['default-upstream'];
     const server = createRegistryServer({
       storage: resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root),
       host,
@@ -70,9 +97,15 @@ export const registryCommand: Command = {
       keepAliveTimeoutMs: config.http['keep-alive-timeout'],
       publicUrl: config.http.host,
       trustedProxies: config.http['trusted-proxies'],
+      mirrors,
+      mirror: {
+        ...(defaultUpstream !== undefined ? { defaultUpstream: defaultUpstream === 'none' ? null : defaultUpstream } : {}),
+        revalidateTimeoutMs: config.mirror['revalidate-timeout'],
+        upstreamTimeoutMs: config.mirror['upstream-timeout'],
+      },
     });
     const url = await server.listen();
-    ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}\n`);
+    ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);
     await new Promise<void>((done) => {
       const stop = () => {
         process.off('SIGINT', stop);

@@ -2,6 +2,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Digest } from '../../oci/index.js';
+import { encodeName, fsPath, readlinkName } from '../snapshot/index.js';
 import { mapLimit } from './parallel.js';
 import { listTree, type WalkFilter } from './walk.js';
 
@@ -9,7 +10,7 @@ import { listTree, type WalkFilter } from './walk.js';
 function hashStream(abs: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(abs, { highWaterMark: 1 << 20 })
+    createReadStream(fsPath(abs), { highWaterMark: 1 << 20 })
       .on('data', (c) => h.update(c))
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')));
@@ -57,7 +58,7 @@ export class TreeChecksummer {
       hit = remembered
         ? Promise.resolve(remembered)
         : stat.size <= 256 * 1024
-          ? fs.readFile(abs).then((b) => createHash('sha256').update(b).digest('hex'))
+          ? fs.readFile(fsPath(abs)).then((b) => createHash('sha256').update(b).digest('hex'))
           : hashStream(abs);
       void hit.then((h) => this.used.set(key, h), () => undefined);
       this.contentHashes.set(key, hit);
@@ -68,7 +69,7 @@ export class TreeChecksummer {
   /** One line describing an entry; files add their content hash. */
   async describe(rel: string, abs: string, stat: Stats): Promise<string> {
     const perm = (stat.mode & 0o7777).toString(8);
-    if (stat.isSymbolicLink()) return `l ${rel} ${perm} -> ${await fs.readlink(abs)}`;
+    if (stat.isSymbolicLink()) return `l ${rel} ${perm} -> ${await readlinkName(abs)}`;
     if (stat.isDirectory()) return `d ${rel} ${perm}`;
     if (stat.isFile()) return `f ${rel} ${perm} ${stat.size} ${await this.contentHash(abs, stat)}`;
     return `o ${rel} ${perm} ${stat.rdev}`;
@@ -78,10 +79,11 @@ export class TreeChecksummer {
   async checksum(root: string, rels: string[], filter?: WalkFilter): Promise<Digest> {
     const h = createHash('sha256');
     for (const start of rels) {
-      h.update(`@${start}\n`);
+      h.update(encodeName(`@${start}\n`));
       const entries = await listTree(root, start, filter);
       const lines = await mapLimit(entries, 32, (e) => this.describe(e.rel, e.abs, e.stat));
-      for (const line of lines) h.update(line + '\n');
+      // names as bytes: two names differing only in bytes that are not UTF-8 must not hash alike
+      for (const line of lines) h.update(encodeName(line + '\n'));
     }
     return `sha256:${h.digest('hex')}` as Digest;
   }

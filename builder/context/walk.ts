@@ -1,8 +1,13 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { byteOrder, fsPath, readdirNames } from '../snapshot/index.js';
 import type { MatchResult, MatchState } from './dockerignore.js';
 
-/** One file system entry found by a walk; `rel` is slash-separated relative to the walk's root. */
+/**
+ * One file system entry found by a walk; `rel` is slash-separated relative to the walk's root. Names are
+ * bytes: `rel` and `abs` escape bytes that are not UTF-8 (builder/snapshot/fs-names.ts), so pass `abs`
+ * to node:fs through `fsPath`.
+ */
 export interface TreeEntry {
   rel: string;
   abs: string;
@@ -41,14 +46,14 @@ export async function listTree(root: string, start = '.', filter?: WalkFilter): 
       if (filter!.canSkipDirectory(rel)) return;
       pending.push(entry);
     }
-    const names = (await fs.readdir(abs)).sort(byteOrder);
+    const names = (await readdirNames(abs)).sort(byteOrder);
     const children = names.map((name) => (rel === '.' ? name : `${rel}/${name}`));
-    const stats = await Promise.all(children.map((c) => fs.lstat(join(root, c))));
+    const stats = await Promise.all(children.map((c) => fs.lstat(fsPath(join(root, c)))));
     for (const [i, child] of children.entries()) await visit(child, stats[i]!, verdict?.state);
     if (pending.at(-1) === entry) pending.pop();
   };
   const startParent = start !== '.' && filter && start.includes('/') ? filter.match(start.slice(0, start.lastIndexOf('/'))).state : undefined;
-  await visit(start, await fs.lstat(start === '.' ? root : join(root, start)), startParent);
+  await visit(start, await fs.lstat(fsPath(start === '.' ? root : join(root, start))), startParent);
   return out;
 }
 
@@ -65,11 +70,9 @@ export async function presentInTree(root: string, rel: string, filter?: WalkFilt
   if (!filter || rel === '.') return true;
   const verdict = filter.match(rel);
   if (!verdict.excluded) return true;
-  const stat = await fs.lstat(join(root, rel)).catch(() => undefined);
+  const stat = await fs.lstat(fsPath(join(root, rel))).catch(() => undefined);
   if (!stat?.isDirectory() || filter.canSkipDirectory(rel)) return false;
   return (await listTree(root, rel, filter)).length > 0;
 }
 
-export function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
+export { byteOrder };

@@ -1,6 +1,6 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename } from 'node:path';
-import { decompress, unpackLayer } from '../snapshot/index.js';
+import { decompress, fsPath, unpackLayer } from '../snapshot/index.js';
 
 function validTarHeader(block: Buffer): boolean {
   if (block.length < 512) return false;
@@ -16,7 +16,7 @@ function validTarHeader(block: Buffer): boolean {
  * zstd) or bzip2/xz — docker's rule: it decompresses and its first block is a tar header.
  */
 export async function isTarArchive(path: string): Promise<boolean> {
-  const stream = await decompress(createReadStream(path, { highWaterMark: 64 * 1024 }));
+  const stream = await decompress(createReadStream(fsPath(path), { highWaterMark: 64 * 1024 }));
   const chunks: Buffer[] = [];
   let got = 0;
   try {
@@ -40,6 +40,6 @@ export async function isTarArchive(path: string): Promise<boolean> {
  * inside `destDir`, so `..`, absolute names and symlinks planted by earlier entries cannot write outside it.
  */
 export async function extractTarInto(path: string, destDir: string): Promise<void> {
-  await fs.mkdir(destDir, { recursive: true });
-  await unpackLayer(createReadStream(path, { highWaterMark: 1 << 20 }), destDir, { mode: 'archive', label: `archive ${basename(path)}` });
+  await fs.mkdir(fsPath(destDir), { recursive: true });
+  await unpackLayer(createReadStream(fsPath(path), { highWaterMark: 1 << 20 }), destDir, { mode: 'archive', label: `archive ${basename(path)}` });
 }

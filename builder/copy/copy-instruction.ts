@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import type { Digest } from '../../oci/index.js';
 import { tempName } from '../../store/index.js';
 import { DockerignoreMatcher, type TreeChecksummer } from '../context/index.js';
+import { encodeName, fsPath } from '../snapshot/index.js';
 import { isTarArchive, extractTarInto } from './archive.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { copyTree, makeParents, writeEntry, type WriteOptions } from './copy-tree.js';
@@ -78,7 +79,7 @@ export async function prepareCopy(
     if (item.kind === 'heredoc') h.update(`heredoc ${item.name} ${createHash('sha256').update(item.content).digest('hex')}\n`);
     else if (item.kind === 'url') h.update(`url ${item.url} ${item.fetched.name} ${item.fetched.digest} ${item.fetched.mtime?.getTime() ?? ''}\n`);
     else {
-      h.update(`path ${item.written} ${item.parentsPath}\n`);
+      h.update(encodeName(`path ${item.written} ${item.parentsPath}\n`));
       if (options.checksumSources) h.update((await checksummer.checksum(source.root, [item.rel], source.filter)) + '\n');
     }
   }
@@ -100,7 +101,7 @@ function absoluteDest(spec: CopySpec): { path: string; isDir: boolean } {
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return fs.stat(path).then((s) => s.isDirectory(), () => false);
+  return fs.stat(fsPath(path)).then((s) => s.isDirectory(), () => false);
 }
 
 async function applyCopy(spec: CopySpec, source: SourceRoot, items: Item[], targetRoot: string): Promise<void> {
@@ -129,13 +130,13 @@ async function applyCopy(spec: CopySpec, source: SourceRoot, items: Item[], targ
       const name = item.kind === 'heredoc' ? item.name : item.fetched.name;
       const target = await fileTarget(name);
       await makeParents(posix.dirname(target), owner);
-      await fs.rm(target, { recursive: true, force: true });
-      if (item.kind === 'heredoc') await fs.writeFile(target, item.content);
-      else await fs.copyFile(item.fetched.path, target);
+      await fs.rm(fsPath(target), { recursive: true, force: true });
+      if (item.kind === 'heredoc') await fs.writeFile(fsPath(target), item.content);
+      else await fs.copyFile(item.fetched.path, fsPath(target));
       const base = item.kind === 'heredoc' ? 0o664 : 0o600;
-      await fs.chmod(target, mode ? mode(base, false) : base);
-      await fs.lchown(target, fileOwner.uid, fileOwner.gid);
-      if (item.kind === 'url' && item.fetched.mtime) await fs.utimes(target, item.fetched.mtime, item.fetched.mtime);
+      await fs.chmod(fsPath(target), mode ? mode(base, false) : base);
+      await fs.lchown(fsPath(target), fileOwner.uid, fileOwner.gid);
+      if (item.kind === 'url' && item.fetched.mtime) await fs.utimes(fsPath(target), item.fetched.mtime, item.fetched.mtime);
       continue;
     }
     if (exclude && (exclude.excludes(item.written) || exclude.excludes(item.parentsPath))) continue;

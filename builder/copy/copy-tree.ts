@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
-import { promisify } from 'node:util';
 import { listTree, mapLimit, type TreeEntry, type WalkFilter } from '../context/index.js';
+import { fsPath, mknodName } from '../snapshot/index.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './passwd.js';
 
-const run = promisify(execFile);
 
 /** How one COPY/ADD writes what it copies. */
 export interface WriteOptions {
@@ -24,7 +22,7 @@ export async function makeParents(dir: string, owner: Owner | undefined): Promis
   let at = dir;
   for (;;) {
     try {
-      const st = await fs.stat(at);
+      const st = await fs.stat(fsPath(at));
       if (!st.isDirectory()) throw new Error(`cannot copy into ${at}: it exists and is not a directory`);
       break;
     } catch (e) {
@@ -36,9 +34,9 @@ export async function makeParents(dir: string, owner: Owner | undefined): Promis
     }
   }
   for (const d of missing) {
-    await fs.mkdir(d, { mode: 0o755 });
-    await fs.chmod(d, 0o755);
-    await fs.lchown(d, owner?.uid ?? 0, owner?.gid ?? 0);
+    await fs.mkdir(fsPath(d), { mode: 0o755 });
+    await fs.chmod(fsPath(d), 0o755);
+    await fs.lchown(fsPath(d), owner?.uid ?? 0, owner?.gid ?? 0);
   }
 }
 
@@ -46,12 +44,12 @@ export async function makeParents(dir: string, owner: Owner | undefined): Promis
 async function clearFor(path: string, incomingIsDir: boolean): Promise<boolean> {
   let st: Stats;
   try {
-    st = await fs.lstat(path);
+    st = await fs.lstat(fsPath(path));
   } catch {
     return false;
   }
   if (incomingIsDir && st.isDirectory()) return true;
-  await fs.rm(path, { recursive: true, force: true });
+  await fs.rm(fsPath(path), { recursive: true, force: true });
   return false;
 }
 
@@ -66,38 +64,36 @@ export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts
   const uid = opts.owner?.uid ?? stat.uid;
   const gid = opts.owner?.gid ?? stat.gid;
   // New entries belong to this (root) process already; only other owners need a chown.
-  const chown = (path: string) => (uid === ownUid && gid === ownGid && (fresh || !isDir) ? Promise.resolve() : fs.lchown(path, uid, gid));
+  const chown = (path: string) => (uid === ownUid && gid === ownGid && (fresh || !isDir) ? Promise.resolve() : fs.lchown(fsPath(path), uid, gid));
   if (stat.isSymbolicLink()) {
-    await fs.symlink(await fs.readlink(srcAbs), dest);
+    await fs.symlink(await fs.readlink(fsPath(srcAbs), { encoding: 'buffer' }), fsPath(dest));
     await chown(dest);
-    await fs.lutimes(dest, stat.atime, stat.mtime).catch(() => undefined);
+    await fs.lutimes(fsPath(dest), stat.atime, stat.mtime).catch(() => undefined);
     return;
   }
   if (isDir) {
-    await fs.mkdir(dest, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
+    await fs.mkdir(fsPath(dest), { recursive: false }).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST') throw e;
     });
   } else if (stat.isFile()) {
     const key = `${stat.dev}:${stat.ino}`;
     const earlier = stat.nlink > 1 ? opts.hardlinks.get(key) : undefined;
     if (earlier) {
-      await fs.link(earlier, dest);
+      await fs.link(fsPath(earlier), fsPath(dest));
       return;
     }
-    await fs.copyFile(srcAbs, dest, constants.COPYFILE_FICLONE);
+    await fs.copyFile(fsPath(srcAbs), fsPath(dest), constants.COPYFILE_FICLONE);
     if (stat.nlink > 1) opts.hardlinks.set(key, dest);
   } else {
     const type = stat.isFIFO() ? 'p' : stat.isCharacterDevice() ? 'c' : stat.isBlockDevice() ? 'b' : undefined;
     if (!type) return; // sockets are not copied, as in docker
-    const args = [dest, type];
-    if (type !== 'p') args.push(String(Math.floor(stat.rdev / 256) & 0xfff), String((stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00)));
-    await run('mknod', args);
+    await mknodName(dest, type, 0o600, Math.floor(stat.rdev / 256) & 0xfff, (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00));
   }
   await chown(dest);
   const perm = stat.mode & 0o7777;
   // copyFile already gave a regular file its source's mode.
-  if (opts.mode || !stat.isFile() || ownUid !== 0) await fs.chmod(dest, opts.mode ? opts.mode(perm, isDir) : perm);
-  if (!isDir) await fs.utimes(dest, stat.atime, stat.mtime);
+  if (opts.mode || !stat.isFile() || ownUid !== 0) await fs.chmod(fsPath(dest), opts.mode ? opts.mode(perm, isDir) : perm);
+  if (!isDir) await fs.utimes(fsPath(dest), stat.atime, stat.mtime);
 }
 
 const ownUid = process.getuid?.() ?? -1;
@@ -126,12 +122,12 @@ export async function copyTree(
     return;
   }
   const fresh = new Set<string>();
-  const existed = await fs.lstat(dest).then((s) => s.isDirectory(), () => false);
+  const existed = await fs.lstat(fsPath(dest)).then((s) => s.isDirectory(), () => false);
   if (!existed) {
     await clearFor(dest, true);
-    await fs.mkdir(dest, { mode: 0o755 });
-    await fs.chmod(dest, opts.mode ? opts.mode(0o755, true) : 0o755);
-    await fs.lchown(dest, opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
+    await fs.mkdir(fsPath(dest), { mode: 0o755 });
+    await fs.chmod(fsPath(dest), opts.mode ? opts.mode(0o755, true) : 0o755);
+    await fs.lchown(fsPath(dest), opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
     fresh.add(dest);
   }
   const excludedDirs: string[] = [];
@@ -154,5 +150,5 @@ export async function copyTree(
   const single = files.filter((f) => !(f.entry.stat.isFile() && f.entry.stat.nlink > 1));
   await mapLimit(single, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
   for (const { target, entry } of linked) await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
-  for (const { target, entry } of dirs.reverse()) await fs.utimes(target, entry.stat.atime, entry.stat.mtime).catch(() => undefined);
+  for (const { target, entry } of dirs.reverse()) await fs.utimes(fsPath(target), entry.stat.atime, entry.stat.mtime).catch(() => undefined);
 }

@@ -1,6 +1,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { compilePattern, hasWildcards, byteOrder, presentInTree, type WalkFilter } from '../context/index.js';
+import { decodeName, fsPath, readdirNames } from '../snapshot/index.js';
 import { resolveInRoot } from './root-path.js';
 
 /** A file tree COPY/ADD reads from: the build context, a stage's or an image's rootfs. */
@@ -34,7 +35,7 @@ function toRel(root: string, host: string): string {
 async function statInRoot(source: SourceRoot, written: string): Promise<PathSource | undefined> {
   const host = await resolveInRoot(source.root, written);
   const rel = toRel(source.root, host);
-  const st = await fs.stat(host).catch(() => undefined);
+  const st = await fs.stat(fsPath(host)).catch(() => undefined);
   if (!st) return undefined;
   const writtenRel = posix.normalize(written).replace(/^\/+/, '') || '.';
   // An excluded directory with re-included entries below it is still there, holding just those.
@@ -57,10 +58,11 @@ async function expandWildcards(source: SourceRoot, pattern: string, doubleStar: 
       const visit = async (dir: string) => {
         all.push(dir);
         const host = await resolveInRoot(source.root, dir || '/');
-        const entries = await fs.readdir(host, { withFileTypes: true }).catch(() => []);
-        for (const e of entries.sort((a, b) => byteOrder(a.name, b.name))) {
+        const entries = await fs.readdir(fsPath(host), { withFileTypes: true, encoding: 'buffer' }).catch(() => []);
+        const named = entries.map((e) => ({ name: decodeName(e.name), isDirectory: e.isDirectory() }));
+        for (const e of named.sort((a, b) => byteOrder(a.name, b.name))) {
           const child = dir ? `${dir}/${e.name}` : e.name;
-          if (!e.isDirectory()) continue;
+          if (!e.isDirectory) continue;
           if (source.filter && !(await presentInTree(source.root, child, source.filter))) continue;
           await visit(child);
         }
@@ -76,7 +78,7 @@ async function expandWildcards(source: SourceRoot, pattern: string, doubleStar: 
     const re = compilePattern(part);
     for (const c of current) {
       const host = await resolveInRoot(source.root, c || '/');
-      const names = await fs.readdir(host).catch(() => [] as string[]);
+      const names = await readdirNames(host).catch(() => [] as string[]);
       for (const name of names.sort(byteOrder)) {
         if (!re.test(name)) continue;
         const child = c ? `${c}/${name}` : name;

@@ -19,3 +19,4 @@ export { readTar, encodeHeader, padding, END_OF_ARCHIVE, type TarHeader, type Ta
 export { resolveInRoot, resolveInRootSync, cleanInside } from './safe-path.js';
 export { LowerView, isWhiteout } from './lower-view.js';
 export { readXattrTree, readXattrs, writeXattrs, keepXattr, type XattrMap } from './xattrs.js';
+export { decodeName, encodeName, fsPath, readdirNames, readdirNamesSync, readlinkName, readlinkNameSync, byteOrder, mknodName } from './fs-names.js';

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, lstatSync, openSync, promises as fs, readdirSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestStream, layerMediaType, type Descriptor, type DiffID, type LayerCompression } from '../../oci/index.js';
@@ -8,6 +8,7 @@ import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-
 import { isWhiteout, LowerView } from './lower-view.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
 import { keepXattr, readXattrTree } from './xattrs.js';
+import { fsPath, readdirNamesSync, readlinkName } from './fs-names.js';
 
 export interface CommitOptions {
   /** The overlay upper dir of a finished step (unmounted). */
@@ -42,12 +43,12 @@ interface UpperEntry {
 function walk(root: string, exclude: Set<string>): UpperEntry[] {
   const out: UpperEntry[] = [];
   const visit = (rel: string): void => {
-    const names = readdirSync(rel ? join(root, rel) : root).sort();
+    const names = readdirNamesSync(rel ? join(root, rel) : root).sort();
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       if (exclude.has(childRel)) continue;
       const abs = join(root, childRel);
-      const st = lstatSync(abs, { bigint: true });
+      const st = lstatSync(fsPath(abs), { bigint: true });
       out.push({ rel: childRel, abs, st });
       if (st.isDirectory()) visit(childRel);
     }
@@ -118,7 +119,7 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
     }
     const attrs = kept(abs);
     if (st.isSymbolicLink()) {
-      plan.push({ header: { ...base, mode: 0o777, name: rel, type: 'symlink', linkname: await fs.readlink(abs), xattrs: attrs } });
+      plan.push({ header: { ...base, mode: 0o777, name: rel, type: 'symlink', linkname: await readlinkName(abs), xattrs: attrs } });
       continue;
     }
     if (st.isFile()) {
@@ -147,7 +148,7 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
 async function* fileBytes(path: string, size: number): AsyncGenerator<Buffer> {
   let sent = 0;
   if (size > 0) {
-    for await (const chunk of createReadStream(path, { highWaterMark: 512 * 1024, end: size - 1 })) {
+    for await (const chunk of createReadStream(fsPath(path), { highWaterMark: 512 * 1024, end: size - 1 })) {
       const buf = chunk as Buffer;
       sent += buf.length;
       yield buf;
@@ -167,7 +168,7 @@ const OUTPUT_CHUNK = 512 * 1024;
  */
 function readSmallFile(path: string, size: number): Buffer {
   const data = Buffer.alloc(size);
-  const fd = openSync(path, 'r');
+  const fd = openSync(fsPath(path), 'r');
   try {
     let filled = 0;
     while (filled < size) {

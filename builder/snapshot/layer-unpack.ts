@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -12,21 +11,18 @@ import {
   mkdirSync,
   openSync,
   promises as fs,
-  readdirSync,
   rmSync,
   symlinkSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { Digester, type DiffID } from '../../oci/index.js';
 import { decompress, type DecompressMode } from './compression.js';
+import { encodeName, fsPath, mknodName, readdirNamesSync } from './fs-names.js';
 import { cleanInside, resolveInRoot, resolveInRootSync } from './safe-path.js';
 import { readTar, type TarHeader } from './tar-format.js';
 import { keepXattr, writeXattrs, type XattrMap } from './xattrs.js';
-
-const run = promisify(execFile);
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -93,7 +89,7 @@ class Applier {
   private ensureDir(path: string): void {
     let st;
     try {
-      st = lstatSync(path);
+      st = lstatSync(fsPath(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -101,7 +97,7 @@ class Applier {
     if (st) this.remove(path);
     else this.ensureDir(dirname(path));
     try {
-      mkdirSync(path, { mode: 0o755 });
+      mkdirSync(fsPath(path), { mode: 0o755 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -109,14 +105,14 @@ class Applier {
   }
 
   private remove(path: string): void {
-    rmSync(path, { recursive: true, force: true });
+    rmSync(fsPath(path), { recursive: true, force: true });
     this.parents.clear();
   }
 
   private removeExisting(path: string, keepDir: boolean): void {
     let st;
     try {
-      st = lstatSync(path);
+      st = lstatSync(fsPath(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       return;
@@ -146,7 +142,7 @@ class Applier {
     if (this.mode !== 'archive' && name === OPAQUE_WHITEOUT) {
       if (this.mode === 'overlay') this.setXattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
       else {
-        for (const child of readdirSync(parent)) {
+        for (const child of readdirNamesSync(parent)) {
           const p = join(parent, child);
           if (!this.created.has(p)) this.remove(p);
         }
@@ -166,13 +162,13 @@ class Applier {
     switch (h.type) {
       case 'directory':
         try {
-          mkdirSync(target, { mode: 0o700 });
+          mkdirSync(fsPath(target), { mode: 0o700 });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         }
         break;
       case 'file': {
-        const fd = openSync(target, 'wx', 0o600);
+        const fd = openSync(fsPath(target), 'wx', 0o600);
         try {
           for await (const chunk of body) {
             for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
@@ -187,9 +183,9 @@ class Applier {
         return;
       }
       case 'symlink':
-        symlinkSync(h.linkname ?? '', target);
-        lchownSync(target, h.uid, h.gid);
-        lutimesSync(target, h.mtime, h.mtime);
+        symlinkSync(encodeName(h.linkname ?? ''), fsPath(target));
+        lchownSync(fsPath(target), h.uid, h.gid);
+        lutimesSync(fsPath(target), h.mtime, h.mtime);
         this.keepXattrs(target, h);
         return;
       case 'hardlink': {
@@ -197,29 +193,29 @@ class Applier {
         const source = linkRel ? resolveInRootSync(this.root, linkRel, false) : this.root;
         let st;
         try {
-          st = lstatSync(source);
+          st = lstatSync(fsPath(source));
         } catch {
           st = undefined;
         }
         if (!st || st.isDirectory() || !linkRel) {
           throw new Error(`hardlink ${h.name} → ${h.linkname} does not point at a file inside the layer; refusing it`);
         }
-        linkSync(source, target);
+        linkSync(fsPath(source), fsPath(target));
         return; // shares the inode (and metadata) of its source
       }
       case 'char':
       case 'block':
-        await run('mknod', ['-m', (h.mode & 0o7777).toString(8), target, h.type === 'char' ? 'c' : 'b', String(h.devmajor ?? 0), String(h.devminor ?? 0)]);
+        await mknodName(target, h.type === 'char' ? 'c' : 'b', h.mode, h.devmajor ?? 0, h.devminor ?? 0);
         break;
       case 'fifo':
-        await run('mknod', ['-m', (h.mode & 0o7777).toString(8), target, 'p']);
+        await mknodName(target, 'p', h.mode);
         break;
     }
-    lchownSync(target, h.uid, h.gid);
-    chmodSync(target, h.mode & 0o7777);
+    lchownSync(fsPath(target), h.uid, h.gid);
+    chmodSync(fsPath(target), h.mode & 0o7777);
     this.keepXattrs(target, h);
     if (h.type === 'directory') this.dirTimes.push({ rel: relative(this.root, target), mtime: h.mtime });
-    else lutimesSync(target, h.mtime, h.mtime);
+    else lutimesSync(fsPath(target), h.mtime, h.mtime);
   }
 
   private keepXattrs(target: string, h: TarHeader): void {
@@ -247,7 +243,7 @@ class Applier {
         const p = await this.locate(rel);
         this.ensureDir(dirname(p));
         this.remove(p);
-        await run('mknod', ['-m', '000', p, 'c', '0', '0']);
+        await mknodName(p, 'c', 0o000, 0, 0);
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
@@ -255,7 +251,7 @@ class Applier {
     for (const [rel, attrs] of this.xattrs) xattrs.set(await this.locate(rel), attrs);
     await writeXattrs(xattrs);
     this.dirTimes.sort((a, b) => b.rel.length - a.rel.length);
-    for (const d of this.dirTimes) await fs.lutimes(await this.locate(d.rel), d.mtime, d.mtime).catch(() => undefined);
+    for (const d of this.dirTimes) await fs.lutimes(fsPath(await this.locate(d.rel)), d.mtime, d.mtime).catch(() => undefined);
   }
 }
 

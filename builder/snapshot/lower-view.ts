@@ -1,5 +1,6 @@
 import { promises as fs, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
+import { fsPath } from './fs-names.js';
 import { readXattrs } from './xattrs.js';
 
 const OPAQUE = 'trusted.overlay.opaque';
@@ -47,7 +48,7 @@ export class LowerView {
         const abs = join(lower, rel);
         let st: BigIntStats | null = null;
         try {
-          st = await fs.lstat(abs, { bigint: true });
+          st = await fs.lstat(fsPath(abs), { bigint: true });
         } catch {
           st = null;
         }

@@ -1,5 +1,6 @@
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsPath, readlinkNameSync } from './fs-names.js';
 
 /** Path components of a name inside a root: `.` and empty parts dropped, `..` kept for the resolver. */
 export function components(name: string): string[] {
@@ -45,7 +46,7 @@ export function resolveInRootSync(root: string, name: string, followFinal = fals
     const candidate = join(root, ...resolved, part);
     let isLink = false;
     try {
-      isLink = lstatSync(candidate).isSymbolicLink();
+      isLink = lstatSync(fsPath(candidate)).isSymbolicLink();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
@@ -55,7 +56,7 @@ export function resolveInRootSync(root: string, name: string, followFinal = fals
       continue;
     }
     if (++links > 255) throw new Error(`too many levels of symbolic links resolving ${name} inside ${root}`);
-    const target = readlinkSync(candidate);
+    const target = readlinkNameSync(candidate);
     if (target.startsWith('/')) resolved = [];
     pending = [...components(target), ...pending];
   }

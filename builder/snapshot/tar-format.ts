@@ -4,6 +4,8 @@
  * which tar-stream decodes and encodes as UTF-8 text and so corrupts.
  */
 
+import { decodeName, encodeName } from './fs-names.js';
+
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo';
 
 export interface TarHeader {
@@ -38,8 +40,9 @@ const typeFlags: Record<EntryType, string> = {
   fifo: '6',
 };
 
+/** A name's bytes into a header field (names are bytes: see fs-names.ts). */
 function writeString(buf: Buffer, value: string, offset: number, length: number): void {
-  buf.write(value, offset, length, 'utf8');
+  encodeName(value).copy(buf, offset, 0, length);
 }
 
 function fitsOctal(value: number, digits: number): boolean {
@@ -111,9 +114,9 @@ export function encodeHeader(h: TarHeader): Buffer {
   const records: Buffer[] = [];
   const split = splitUstarName(h.name);
   const linkname = h.linkname ?? '';
-  if (!split) records.push(paxRecord('path', Buffer.from(h.name)));
+  if (!split) records.push(paxRecord('path', encodeName(h.name)));
   const linkFits = Buffer.byteLength(linkname) === linkname.length && linkname.length <= 100;
-  if (!linkFits) records.push(paxRecord('linkpath', Buffer.from(linkname)));
+  if (!linkFits) records.push(paxRecord('linkpath', encodeName(linkname)));
   if (!fitsOctal(h.uid, 7)) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
   if (!fitsOctal(h.gid, 7)) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
   if (!fitsOctal(h.size, 11)) records.push(paxRecord('size', Buffer.from(String(h.size))));
@@ -138,7 +141,7 @@ export function encodeHeader(h: TarHeader): Buffer {
 function readString(buf: Buffer, offset: number, length: number): string {
   const slice = buf.subarray(offset, offset + length);
   const end = slice.indexOf(0);
-  return slice.subarray(0, end === -1 ? length : end).toString('utf8');
+  return decodeName(slice.subarray(0, end === -1 ? length : end));
 }
 
 function readNumber(buf: Buffer, offset: number, length: number): number {
@@ -273,10 +276,10 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     const prefix = magic.startsWith('ustar') ? readString(block, 345, 155) : '';
     if (prefix && magic === 'ustar\0') name = `${prefix}/${name}`;
     if (longName !== undefined) name = longName;
-    if (merged.has('path')) name = merged.get('path')!.toString('utf8');
+    if (merged.has('path')) name = decodeName(merged.get('path')!);
     let linkname = readString(block, 157, 100);
     if (longLink !== undefined) linkname = longLink;
-    if (merged.has('linkpath')) linkname = merged.get('linkpath')!.toString('utf8');
+    if (merged.has('linkpath')) linkname = decodeName(merged.get('linkpath')!);
     const num = (key: string, fallback: number) => (merged.has(key) ? Math.floor(Number(merged.get(key)!.toString())) : fallback);
     const text = (key: string, offset: number) => (merged.has(key) ? merged.get(key)!.toString('utf8') : magic.startsWith('ustar') ? readString(block, offset, 32) : '');
     const uname = text('uname', 265);

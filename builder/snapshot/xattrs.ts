@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { decodeName, encodeName } from './fs-names.js';
 
 /**
  * Extended attributes through attr's getfattr/setfattr (Node has no xattr API and native addons are out):
@@ -6,7 +7,6 @@ import { spawn } from 'node:child_process';
  */
 export type XattrMap = Map<string, Map<string, Buffer>>;
 
-const CHUNK = 400;
 
 /**
  * Which xattrs a layer records and an unpack restores: security.capability among security.*, user.*,
@@ -44,7 +44,7 @@ function unescapeOctal(text: Buffer): Buffer {
 
 function escapeOctal(value: string): string {
   let out = '';
-  for (const byte of Buffer.from(value)) {
+  for (const byte of encodeName(value)) {
     if (byte < 0x21 || byte === 0x5c || byte === 0x3d || byte > 0x7e) out += `\\${byte.toString(8).padStart(3, '0')}`;
     else out += String.fromCharCode(byte);
   }
@@ -61,7 +61,7 @@ function parseDump(dump: Buffer, into: XattrMap): void {
     start = end + 1;
     if (line.length === 0) continue;
     if (line.subarray(0, 8).toString('latin1') === '# file: ') {
-      const path = unescapeOctal(line.subarray(8)).toString('utf8');
+      const path = decodeName(unescapeOctal(line.subarray(8)));
       current = new Map();
       into.set(path, current);
       continue;
@@ -95,13 +95,14 @@ export async function readXattrTree(dir: string): Promise<XattrMap> {
 /** The xattrs of the given paths (those with none are absent from the result). */
 export async function readXattrs(paths: string[], name?: string): Promise<XattrMap> {
   const out: XattrMap = new Map();
-  for (let i = 0; i < paths.length; i += CHUNK) {
-    const batch = paths.slice(i, i + CHUNK);
-    const select = name ? ['-n', name] : ['-d', '-m', '-'];
-    const r = await runTool('getfattr', ['-h', ...select, '-e', 'hex', '--absolute-names', '--', ...batch]);
-    checkResult(r, 'reading xattrs');
-    parseDump(r.stdout, out);
-  }
+  if (paths.length === 0) return out;
+  // The paths go through xargs as NUL-separated bytes: arguments of a spawned process cannot carry names
+  // that are not UTF-8, and xargs splits a long list at the system's argument limit.
+  const select = name ? ['-n', name] : ['-d', '-m', '-'];
+  const list = Buffer.concat(paths.flatMap((p) => [encodeName(p), Buffer.from([0])]));
+  const r = await runTool('xargs', ['-0', '-r', 'getfattr', '-h', ...select, '-e', 'hex', '--absolute-names', '--'], list);
+  checkResult(r, 'reading xattrs');
+  parseDump(r.stdout, out);
   return out;
 }
 

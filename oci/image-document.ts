@@ -207,8 +207,3 @@ export function parseImageDocument(bytes: Uint8Array | string, options: ImageDoc
     throw e;
   }
 }
-
-/** The descriptors an image document points at: config and layers, or an index's manifests. */
-export function documentDescriptors(doc: ImageDocument): Descriptor[] {
-  return doc.kind === 'manifest' ? [doc.manifest.config, ...doc.manifest.layers] : doc.index.manifests;
-}

@@ -46,6 +46,15 @@ export class JsonSyntaxError extends Error {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** The field names of manifests, indexes, descriptors and platforms, by their first character code. */
+const KNOWN_KEYS: (string[] | undefined)[] = (() => {
+  const table: (string[] | undefined)[] = [];
+  const keys = ['schemaVersion', 'mediaType', 'artifactType', 'config', 'layers', 'manifests', 'subject', 'annotations', 'digest', 'size', 'urls', 'data', 'platform', 'architecture', 'os', 'os.version', 'os.features', 'variant', 'features'];
+  // Longest first, so "os.version" is not taken for "os".
+  for (const key of keys.sort((a, b) => b.length - a.length)) (table[key.charCodeAt(0)] ??= []).push(key);
+  return table;
+})();
+
 const TRUE: JsonLiteral = { type: 'true' };
 const FALSE: JsonLiteral = { type: 'false' };
 const NULL: JsonLiteral = { type: 'null' };
@@ -149,7 +158,7 @@ class Parser {
     for (;;) {
       this.skipSpace();
       if (this.text.charCodeAt(this.pos) !== 0x22) this.unexpected();
-      keys.push(this.string());
+      keys.push(this.knownKey() ?? this.string());
       this.skipSpace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.unexpected();
       this.pos++;
@@ -183,6 +192,24 @@ class Parser {
       this.pos--;
       this.unexpected();
     }
+  }
+
+  /**
+   * One of the keys image documents are made of, returned as the shared constant (no new string, its
+   * hash already computed), when the text at the opening quote is exactly that key; else undefined.
+   */
+  knownKey(): string | undefined {
+    const text = this.text;
+    const start = this.pos + 1;
+    const candidates = KNOWN_KEYS[text.charCodeAt(start)];
+    if (candidates === undefined) return undefined;
+    for (const key of candidates) {
+      if (text.charCodeAt(start + key.length) === 0x22 && text.startsWith(key, start)) {
+        this.pos = start + key.length + 1;
+        return key;
+      }
+    }
+    return undefined;
   }
 
   /** A string token starting at the opening quote. */

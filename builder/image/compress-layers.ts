@@ -1,40 +1,71 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { layerCompression, layerMediaType, MediaType, parseDigest, type Descriptor, type Digest, type ImageManifest } from '../../oci/index.js';
+import type { Readable } from 'node:stream';
+import { layerCompression, parseDigest, type Descriptor, type Digest, type ImageManifest, type LayerCompression } from '../../oci/index.js';
 import { resolveImage, tempName, type Store } from '../../store/index.js';
-import { compressor } from '../snapshot/index.js';
+import { compressor, decompress } from '../snapshot/index.js';
 import { mapLimit } from '../context/index.js';
+import { configTypeIn, manifestTypeIn, renameLayerType, layerTypeIn, type MediaFamily } from './media-family.js';
+import type { LayerEncoding } from './output-spec.js';
 import type { WrittenImage } from './write-image.js';
 
-/**
- * Layers stay uncompressed in the store while building (gzip is the slowest part of a build); an
- * output that travels — a push — gets a variant of the image with gzip layers. The config (and so the
- * image id and diff_ids) is the same. Compressed twins are remembered, so each layer is compressed once.
- */
-export async function withGzipLayers(store: Store, manifestDigest: Digest, gzipLevel = 6): Promise<WrittenImage> {
-  const image = await resolveImage(store.blobs, manifestDigest);
-  const twins = join(await store.localDir('cache'), 'gzip-twins');
-  await fs.mkdir(twins, { recursive: true });
-  const layers = await mapLimit(image.manifest.layers, 2, async (layer): Promise<Descriptor> => {
-    if (layerCompression(layer.mediaType) !== 'none') return layer;
-    const record = join(twins, layer.digest.slice(7));
-    try {
-      const known = JSON.parse(await fs.readFile(record, 'utf8')) as Descriptor;
-      if (await store.blobs.has(known.digest)) return known;
-    } catch {
-      // not compressed before
-    }
-    const squeeze = compressor('gzip', { gzipLevel })!;
-    const source = await store.blobs.read(layer.digest);
-    source.on('error', (e) => squeeze.destroy(e));
-    const blob = await store.blobs.write(source.pipe(squeeze));
-    const out: Descriptor = { mediaType: layerMediaType('gzip'), digest: blob.digest, size: blob.size };
+const DEFAULT_LEVEL: Record<LayerCompression, number> = { gzip: 6, zstd: 3, none: 0 };
+
+/** One layer in the requested encoding: compressed (once; remembered in `twins`) or as it is. */
+async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: LayerEncoding): Promise<Descriptor> {
+  const have = layerCompression(layer.mediaType);
+  // BuildKit keeps a layer that is already compressed unless force-compression is set.
+  if (have === undefined || have === enc.compression || (have !== 'none' && !enc.force)) {
+    return { mediaType: renameLayerType(layer.mediaType, enc.family), digest: layer.digest, size: layer.size };
+  }
+  const level = enc.level ?? DEFAULT_LEVEL[enc.compression];
+  const record = join(twins, `${layer.digest.slice(7)}-${enc.compression}-${level}`);
+  let twin: Descriptor | undefined;
+  try {
+    const known = JSON.parse(await fs.readFile(record, 'utf8')) as Descriptor;
+    if (await store.blobs.has(known.digest)) twin = known;
+  } catch {
+    // not encoded this way before
+  }
+  if (!twin) {
+    let source: Readable = await store.blobs.read(layer.digest);
+    if (have !== 'none') source = await decompress(source, have);
+    const squeeze = compressor(enc.compression, enc.compression === 'zstd' ? { zstdLevel: level } : { gzipLevel: level });
+    if (squeeze) source.on('error', (e) => squeeze.destroy(e));
+    const blob = await store.blobs.write(squeeze ? source.pipe(squeeze) : source);
+    twin = { mediaType: layerTypeIn('oci', enc.compression), digest: blob.digest, size: blob.size };
     const tmp = tempName(record);
-    await fs.writeFile(tmp, JSON.stringify(out));
+    await fs.writeFile(tmp, JSON.stringify(twin));
     await fs.rename(tmp, record);
-    return out;
-  });
-  const manifest: ImageManifest = { ...image.manifest, mediaType: MediaType.ociManifest, layers };
+  }
+  return { mediaType: renameLayerType(twin.mediaType, enc.family), digest: twin.digest, size: twin.size };
+}
+
+/**
+ * The image as an output wants it: layers compressed as asked (they stay uncompressed in the store while
+ * building — gzip would be most of a build) and every media type in one family. The config, and so the
+ * image id and diff_ids, is the same. Each layer is encoded once per compression and level, ever.
+ */
+export async function withLayerEncoding(store: Store, manifestDigest: Digest, enc: LayerEncoding): Promise<WrittenImage> {
+  const image = await resolveImage(store.blobs, manifestDigest);
+  const twins = join(await store.localDir('cache'), 'layer-twins');
+  await fs.mkdir(twins, { recursive: true });
+  const layers = await mapLimit(image.manifest.layers, 2, (layer) => encodeLayer(store, twins, layer, enc));
+  const family: MediaFamily = enc.family;
+  const { annotations, subject, artifactType } = image.manifest;
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: manifestTypeIn(family),
+    config: { mediaType: configTypeIn(family), digest: image.manifest.config.digest, size: image.manifest.config.size },
+    layers,
+    // docker's schema 2 has no annotations, subject or artifactType
+    ...(family === 'oci' ? { ...(artifactType ? { artifactType } : {}), ...(subject ? { subject } : {}), ...(annotations ? { annotations } : {}) } : {}),
+  };
   const written = await store.blobs.put(JSON.stringify(manifest));
-  return { digest: written.digest, size: written.size, mediaType: MediaType.ociManifest, configDigest: parseDigest(image.manifest.config.digest), manifest };
+  return { digest: written.digest, size: written.size, mediaType: manifest.mediaType!, configDigest: parseDigest(image.manifest.config.digest), manifest };
+}
+
+/** What goes to a registry (`--push`): OCI types, gzip layers (level 6). */
+export function withGzipLayers(store: Store, manifestDigest: Digest, gzipLevel = 6): Promise<WrittenImage> {
+  return withLayerEncoding(store, manifestDigest, { compression: 'gzip', level: gzipLevel, force: false, family: 'oci' });
 }

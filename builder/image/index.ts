@@ -3,5 +3,6 @@ export { buildTimestamp, sourceDateEpoch } from './timestamp.js';
 export { writeImage, tagImage, type WrittenImage } from './write-image.js';
 export { writeImageArchive, writeOciDirectory, type ExportImage, type ArchiveFormat } from './archive-export.js';
 export { loadImageArchive, type LoadedImage } from './archive-import.js';
-export { parseOutputSpec, type OutputSpec } from './output-spec.js';
-export { withGzipLayers } from './compress-layers.js';
+export { parseOutputSpec, type OutputSpec, type LayerEncoding } from './output-spec.js';
+export { withGzipLayers, withLayerEncoding } from './compress-layers.js';
+export { renameLayerType, layerTypeIn, manifestTypeIn, configTypeIn, type MediaFamily } from './media-family.js';

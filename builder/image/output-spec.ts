@@ -1,9 +1,38 @@
-/** `--output type=oci,dest=DIR|FILE.tar` or `type=docker,dest=FILE.tar` (BuildKit's syntax). */
-export interface OutputSpec {
+import type { LayerCompression } from '../../oci/index.js';
+import type { MediaFamily } from './media-family.js';
+
+/** How an output's layers are compressed (BuildKit's exporter options). */
+export interface LayerEncoding {
+  compression: LayerCompression;
+  /** gzip 0–9 (default 6), zstd 1–22 (default 3). */
+  level?: number;
+  /** Recompress layers that already have another compression (a base image's). */
+  force: boolean;
+  /** The media types of the written manifest. */
+  family: MediaFamily;
+}
+
+/**
+ * `--output type=oci,dest=DIR|FILE.tar` or `type=docker,dest=FILE.tar`, with BuildKit's options:
+ * `tar=true|false` (oci: a layout dir or a tar), `compression=gzip|zstd|uncompressed` (default gzip),
+ * `compression-level=N`, `force-compression=true|false`, `oci-mediatypes=true|false` (default true for
+ * oci, false for docker), `name=REF` (the names in the archive; default the -t names).
+ */
+export interface OutputSpec extends LayerEncoding {
   type: 'oci' | 'docker';
   dest: string;
   /** For oci: a directory layout rather than a tar. */
   directory: boolean;
+  names?: string[];
+}
+
+const KNOWN = ['type', 'dest', 'tar', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'name'];
+
+function bool(spec: string, key: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'true' || value === '') return true;
+  if (value === 'false') return false;
+  throw new Error(`--output "${spec}": ${key} must be true or false, not "${value}"`);
 }
 
 export function parseOutputSpec(spec: string): OutputSpec {
@@ -11,13 +40,40 @@ export function parseOutputSpec(spec: string): OutputSpec {
   for (const part of spec.split(',')) {
     const eq = part.indexOf('=');
     if (eq < 0) throw new Error(`--output "${spec}": expected key=value pairs such as type=oci,dest=out.tar`);
-    fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    const key = part.slice(0, eq).trim();
+    if (!KNOWN.includes(key)) throw new Error(`--output "${spec}": unknown option "${key}" (known: ${KNOWN.join(', ')})`);
+    fields.set(key, part.slice(eq + 1).trim());
   }
   const type = fields.get('type');
   const dest = fields.get('dest');
   if (type !== 'oci' && type !== 'docker') throw new Error(`--output "${spec}": type must be oci or docker`);
   if (!dest) throw new Error(`--output "${spec}": dest=PATH is required`);
   const tarRequested = fields.get('tar');
-  const directory = type === 'oci' && (tarRequested === 'false' || (tarRequested === undefined && !/\.tar$/i.test(dest)));
-  return { type, dest, directory };
+  if (type === 'docker' && tarRequested === 'false') throw new Error(`--output "${spec}": type=docker writes a tar; use type=oci,tar=false for a directory`);
+  const directory = type === 'oci' && !bool(spec, 'tar', tarRequested, /\.tar$/i.test(dest));
+
+  const named = fields.get('compression') ?? 'gzip';
+  const compression: LayerCompression | undefined = named === 'uncompressed' ? 'none' : named === 'gzip' || named === 'zstd' ? named : undefined;
+  if (!compression) throw new Error(`--output "${spec}": compression must be gzip, zstd or uncompressed, not "${named}"`);
+  let level: number | undefined;
+  const levelText = fields.get('compression-level');
+  if (levelText !== undefined) {
+    const [min, max] = compression === 'zstd' ? [1, 22] : [0, 9];
+    level = Number(levelText);
+    if (compression === 'none') throw new Error(`--output "${spec}": compression-level needs compression=gzip or zstd`);
+    if (!/^\d+$/.test(levelText) || level < min || level > max) throw new Error(`--output "${spec}": compression-level for ${compression} must be ${min} to ${max}, not "${levelText}"`);
+  }
+  const family: MediaFamily = bool(spec, 'oci-mediatypes', fields.get('oci-mediatypes'), type === 'oci') ? 'oci' : 'docker';
+  if (family === 'docker' && compression === 'zstd') throw new Error(`--output "${spec}": docker media types have no zstd layers; add oci-mediatypes=true or use compression=gzip`);
+  const name = fields.get('name');
+  return {
+    type,
+    dest,
+    directory,
+    compression,
+    ...(level !== undefined ? { level } : {}),
+    force: bool(spec, 'force-compression', fields.get('force-compression'), false),
+    family,
+    ...(name ? { names: [name] } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import { MediaType, parseNormalized, type Digest, type ImageManifest, type Reference } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import type { ImageState } from './image-state.js';
+import { renameLayerType } from './media-family.js';
 
 export interface WrittenImage {
   /** The manifest digest (what `tsbuild images --digests` and a registry show). */
@@ -26,7 +27,8 @@ export async function writeImage(store: Store, image: ImageState, created: strin
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: MediaType.ociConfig, digest: config.digest, size: config.size },
-    layers: image.layers.map((l) => ({ mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size })),
+    // a base pulled with docker media types keeps its layer bytes, under the OCI name of their type
+    layers: image.layers.map((l) => ({ mediaType: renameLayerType(l.descriptor.mediaType, 'oci'), digest: l.descriptor.digest, size: l.descriptor.size })),
   };
   const written = await store.blobs.put(JSON.stringify(manifest));
   return { digest: written.digest, size: written.size, mediaType: MediaType.ociManifest, configDigest: config.digest, manifest };

@@ -117,5 +117,6 @@ export interface CompressOptions {
 export function compressor(compression: LayerCompression, options: CompressOptions = {}): Duplex | undefined {
   if (compression === 'none') return undefined;
   if (compression === 'gzip') return new ParallelGzip(options.gzipLevel ?? 6);
-  return processFilter('zstd', ['-c', '-q', `-${options.zstdLevel ?? 3}`, '-T0']);
+  const level = options.zstdLevel ?? 3;
+  return processFilter('zstd', ['-c', '-q', ...(level > 19 ? ['--ultra'] : []), `-${level}`, '-T0']);
 }

@@ -5,7 +5,7 @@ import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { sweepLeftovers } from '../exec/index.js';
-import { buildTimestamp, sourceDateEpoch, tagImage, withGzipLayers, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
+import { buildTimestamp, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
 import { BaseResolver } from './base-image.js';
@@ -131,7 +131,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   for (const out of options.outputs ?? []) {
     const step = progress.step(`exporting to ${out.type} ${out.directory ? 'layout' : 'archive'} ${out.dest}`);
-    const images = [{ digest: written.digest, mediaType: written.mediaType, size: written.size, names: options.tags }];
+    if (out.compression !== 'none') step.note(`compressing layers (${out.compression})`);
+    const variant = await withLayerEncoding(store, written.digest, out);
+    const images = [{ digest: variant.digest, mediaType: variant.mediaType, size: variant.size, names: out.names ?? options.tags }];
     const dest = resolve(out.dest);
     if (out.directory) await writeOciDirectory(store, images, dest);
     else await writeImageArchive(store, images, dest, out.type);

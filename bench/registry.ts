@@ -302,10 +302,6 @@ export async function run(): Promise<void> {
     const manifests: Record<string, number> = {};
     try {
       blobs = await measureBlobs(peers, big, smalls);
-      if (process.env.BENCH_VERBOSE) {
-        const metrics = await (await fetch(`${peers.find((p) => p.name === 'tsbuild')!.url}/metrics`)).text();
-        console.log(`tsbuild's uploads by way of hashing: ${metrics.match(/^tsbuild_registry_upload_hash_streams\{.*$/gm)?.join(', ')}`);
-      }
       for (const peer of peers) manifests[peer.name] = await manifestLoad(peer.url, await pushManifest(peer.url));
     } finally {
       await Promise.all(peers.map((p) => p.stop()));

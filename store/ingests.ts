@@ -134,7 +134,6 @@ export class Ingest {
     if (digester && digester.size !== current) forget(this.id);
     const tracking = digester && digester.size === current ? digester : undefined;
     let size: number;
-    tracking?.announce();
     try {
       if (tracking?.writesFiles && this.driver.appendThrough) {
         // Local files: the hashing thread writes the bytes too, so they cross threads once.

@@ -1,6 +1,5 @@
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { hashingStats } from '../../store/index.js';
 import type { Registry as RepositoryServices } from '../repository/index.js';
 
 /** Prometheus metrics of one server (its own registry, so several servers can live in one process). */
@@ -29,17 +28,6 @@ export class RegistryMetrics {
       registers,
       async collect() {
         this.set(await services.uploadSessionCount());
-      },
-    });
-    new Gauge({
-      name: 'tsbuild_registry_upload_hash_streams',
-      help: 'Uploads hashed since start, by way: "lanes" (SIMD lanes shared by uploads arriving together) or "openssl" (alone)',
-      labelNames: ['way'],
-      registers,
-      async collect() {
-        const stats = await hashingStats();
-        this.set({ way: 'lanes' }, stats.lanes);
-        this.set({ way: 'openssl' }, stats.openssl);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'tsbuild_registry_' });

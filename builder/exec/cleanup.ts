@@ -57,15 +57,51 @@ function releaseAllSync(): void {
   }
 }
 
+const interruptListeners = new Set<(signal: NodeJS.Signals) => void>();
+const held = new Set<Promise<unknown>>();
+
+/**
+ * Calls `listener` when SIGINT or SIGTERM arrives, before anything is released — a build aborts its
+ * steps here, so they end as "cancelled" rather than as a killed process. Returns "stop listening".
+ */
+export function onInterrupt(listener: (signal: NodeJS.Signals) => void): () => void {
+  installCleanupHandlers();
+  interruptListeners.add(listener);
+  return () => void interruptListeners.delete(listener);
+}
+
+/** After an interrupt, the process ends only once `work` has settled (at most 15 s), e.g. a command reporting how it ended. */
+export function holdExitFor(work: Promise<unknown>): void {
+  const settled = work.then(
+    () => undefined,
+    () => undefined,
+  );
+  held.add(settled);
+  void settled.then(() => held.delete(settled));
+}
+
 function onSignal(signal: NodeJS.Signals): void {
   const again = () => undefined; // a second Ctrl-C while cleaning up must not cut the cleanup short
   process.on(signal, again);
-  void releaseAll().finally(() => {
-    process.removeListener(signal, onSignal);
-    process.removeListener(signal, again);
-    // leave the way the signal would have: the parent sees "killed by SIGINT" (exit status 130)
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
+  for (const listener of interruptListeners) {
+    try {
+      listener(signal);
+    } catch {
+      // a listener's failure must not stop the cleanup
+    }
+  }
+  const waitForHeld = Promise.race([Promise.all([...held]), new Promise((r) => setTimeout(r, 15_000).unref())]);
+  void releaseAll()
+    .then(() => waitForHeld)
+    .finally(() => {
+      process.removeListener(signal, onSignal);
+      process.removeListener(signal, again);
+      // leave the way the signal would have (the parent sees "killed by SIGINT", status 130), once what
+      // the held work printed is out
+      setImmediate(() => {
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
+    });
 }
 
 /** Installs the SIGINT/SIGTERM/exit handlers once per process (done by the first `track`). */

@@ -29,7 +29,7 @@
 export { runInContainer, type RunOptions, type RunResult } from './run-container.js';
 export { type RunMount } from './mounts.js';
 export { sweepLeftovers, type SweepReport } from './sweep.js';
-export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveResources, type Resource } from './cleanup.js';
+export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveResources, onInterrupt, holdExitFor, type Resource } from './cleanup.js';
 export { mountOverlay, unmount, overlayFeatureOptions, overlayOptions, mountPoints, MOUNT_OPTIONS_LIMIT, type OverlayMount } from './overlay.js';
 export { runcRun, runcPath, listContainers, deleteContainer, RUNC_ROOT, CONTAINER_PREFIX } from './runc.js';
 export { unshareRun, unshareAvailable } from './unshare.js';

@@ -1,10 +1,13 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { processAlive } from '../../store/index.js';
 import { track } from './cleanup.js';
 
 const exec = promisify(execFile);
+
+const NETNS_DIR = '/var/run/netns';
 
 /** Network namespaces are named `tsbuild-<pid>-<random>` so the sweep can tell whose they are. */
 export const NETNS_PREFIX = 'tsbuild-';
@@ -41,15 +44,14 @@ export async function isolatedNetwork(): Promise<IsolatedNetwork> {
     await release();
     throw e;
   }
-  return { path: `/var/run/netns/${name}`, release };
+  return { path: `${NETNS_DIR}/${name}`, release };
 }
 
 /** Deletes namespaces left by dead tsbuild processes. */
 export async function sweepNetworks(): Promise<string[]> {
   const removed: string[] = [];
-  const { stdout } = await exec('ip', ['netns', 'list']).catch(() => ({ stdout: '' }));
-  for (const line of stdout.split('\n')) {
-    const name = line.split(' ')[0];
+  // `ip netns` keeps one file per namespace in /run/netns: reading it costs no process
+  for (const name of await readdir(NETNS_DIR).catch(() => [] as string[])) {
     if (!name?.startsWith(NETNS_PREFIX)) continue;
     const owner = Number(name.slice(NETNS_PREFIX.length).split('-')[0]);
     if (!owner || owner === process.pid || processAlive(owner)) continue;

@@ -51,43 +51,71 @@ export async function listContainers(): Promise<Array<{ id: string; status: stri
 }
 
 /**
- * `runc run --bundle DIR ID`: output streamed to the callbacks, resolves with the exit code (128+n when
- * killed by signal n). The container is always deleted afterwards, also when the process is interrupted.
+ * The keeper: a shell in a session of its own that runs `runc run` as its child and watches its stdin, a
+ * pipe only tsbuild holds the other end of. End of file there means tsbuild is gone — it closed the pipe to
+ * cancel the step, or it died, however (SIGKILL included; runc itself would outlive it and the container
+ * would run on) — and the keeper kills the container until `runc run` has exited, then deletes it. Its own
+ * session keeps a terminal's Ctrl-C away from it and from runc: tsbuild decides what happens then.
+ * `runc run` exits once it has reaped the container's init, and the kernel reaps every other process of
+ * the container's pid namespace before that: when the keeper exits, no process of the step is left.
+ */
+const KEEPER = `
+exec 3<&0 </dev/null
+"$0" --root "$1" run --bundle "$2" "$3" 3<&- &
+child=$!
+(
+  while read -r _ <&3; do :; done
+  while kill -0 "$child" 2>/dev/null; do
+    "$0" --root "$1" kill "$3" KILL >/dev/null 2>&1
+    sleep 0.05
+  done
+  "$0" --root "$1" delete -f "$3" >/dev/null 2>&1
+) &
+watcher=$!
+exec 3<&-
+wait "$child"
+code=$?
+kill "$watcher" 2>/dev/null
+exit "$code"
+`;
+
+/**
+ * `runc run --bundle DIR ID` under a keeper (see KEEPER): output streamed to the callbacks, resolves with
+ * the exit code (128+n when killed by signal n) once every process of the container is gone. Aborting, an
+ * interrupt (SIGINT/SIGTERM through the cleanup registry) or the death of this process kills the
+ * container; it is always deleted afterwards.
  */
 export async function runcRun(options: RuncRunOptions): Promise<number> {
   const id = options.id ?? newContainerId();
+  const child = spawn('/bin/sh', ['-c', KEEPER, runcPath(), RUNC_ROOT, options.bundle, id], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new Error(`cannot start runc: ${e.message}`)));
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 9)));
+  });
+  exited.catch(() => undefined);
+  child.stdin.on('error', () => undefined);
+  // closing the keeper's stdin is how the container is stopped: the keeper kills it until runc is gone
+  const stop = () => child.stdin.end();
   const untrack = track({
     label: `runc container ${id}`,
-    release: () => deleteContainer(id),
+    release: async () => {
+      stop();
+      await Promise.race([exited.catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
+      await deleteContainer(id);
+    },
     releaseSync: () => void spawnSync(runcPath(), ['--root', RUNC_ROOT, 'delete', '-f', id]),
   });
   try {
-    return await new Promise<number>((resolve, reject) => {
-      const child = spawn(runcPath(), ['--root', RUNC_ROOT, 'run', '--bundle', options.bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.on('data', (d: Buffer) => options.onStdout?.(d));
-      child.stderr.on('data', (d: Buffer) => options.onStderr?.(d));
-      const onAbort = () => {
-        void (async () => {
-          // the container may not exist yet while runc sets it up: retry briefly, then stop runc itself
-          for (let i = 0; i < 50 && child.exitCode === null; i++) {
-            try {
-              await runc(['kill', id, 'KILL']);
-              return;
-            } catch {
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          if (child.exitCode === null) child.kill('SIGKILL');
-        })();
-      };
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (e) => reject(new Error(`cannot start runc: ${e.message}`)));
-      child.on('close', (code, signal) => {
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve(code ?? 128 + (signal ? osSignal(signal) : 9));
-      });
-    });
+    child.stdout.on('data', (d: Buffer) => options.onStdout?.(d));
+    child.stderr.on('data', (d: Buffer) => options.onStderr?.(d));
+    if (options.signal?.aborted) stop();
+    else options.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await exited;
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
+      stop();
+    }
   } finally {
     await deleteContainer(id);
     untrack();

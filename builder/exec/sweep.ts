@@ -4,7 +4,7 @@ import { processAlive, type Store } from '../../store/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import { sweepNetworks } from './netns.js';
 import { mountPoints, unmount } from './overlay.js';
-import { CONTAINER_PREFIX, deleteContainer, listContainers } from './runc.js';
+import { CONTAINER_PREFIX, deleteContainer, RUNC_ROOT } from './runc.js';
 
 export interface SweepReport {
   containers: string[];
@@ -24,16 +24,17 @@ function ownerOf(name: string): number | undefined {
 /**
  * Removes what crashed tsbuild processes left behind: their runc containers, their mounts under the
  * store root (from /proc/self/mountinfo, deepest first) and their temp dirs. Live processes' things stay.
+ * Every command that opens the store runs it (cli/open-store.ts); with nothing to sweep it starts no process.
  */
 export async function sweepLeftovers(store: Store): Promise<SweepReport> {
   const report: SweepReport = { containers: [], networks: [], mounts: [], dirs: [] };
-  for (const c of await listContainers()) {
-    if (!c.id.startsWith(CONTAINER_PREFIX)) continue;
-    const owner = Number(c.id.slice(CONTAINER_PREFIX.length).split('-')[0]);
-    if (owner && processAlive(owner) && owner !== process.pid) continue;
-    if (owner === process.pid) continue;
-    await deleteContainer(c.id);
-    report.containers.push(c.id);
+  // runc keeps a state dir per container under its root, named by the id: reading it costs no process
+  for (const id of await fs.readdir(RUNC_ROOT).catch(() => [] as string[])) {
+    if (!id.startsWith(CONTAINER_PREFIX)) continue;
+    const owner = Number(id.slice(CONTAINER_PREFIX.length).split('-')[0]);
+    if (!owner || owner === process.pid || processAlive(owner)) continue;
+    await deleteContainer(id);
+    report.containers.push(id);
   }
   report.networks = await sweepNetworks();
   const root = await fs.realpath(store.root);

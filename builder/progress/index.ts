@@ -10,7 +10,7 @@ export { TailBuffer, formatSeconds, type ProgressDisplay, type StepHandle } from
 export class SilentProgress implements ProgressDisplay {
   step(): StepHandle {
     const none = () => undefined;
-    return { log: none, note: none, cached: none, done: none, error: none };
+    return { log: none, note: none, cached: none, done: none, error: none, cancelled: none };
   }
   message(): void {}
   close(): void {}

@@ -2,7 +2,7 @@ import { formatSeconds, type ProgressDisplay, type StepHandle } from './progress
 
 /**
  * BuildKit's plain output: `#N [stage i/n] INSTR`, then `#N 0.123 output line` for each line of
- * output, and `#N DONE 0.4s` / `#N CACHED` / `#N ERROR: ...`.
+ * output, and `#N DONE 0.4s` / `#N CACHED` / `#N ERROR: ...` / `#N CANCELED`.
  */
 export class PlainProgress implements ProgressDisplay {
   private counter = 0;
@@ -37,6 +37,10 @@ export class PlainProgress implements ProgressDisplay {
         out.write(`#${id} ${text}\n`);
       },
       cached: once(() => out.write(`#${id} CACHED\n\n`)),
+      cancelled: once(() => {
+        flush(true);
+        out.write(`#${id} CANCELED\n\n`);
+      }),
       done: once(() => {
         flush(true);
         out.write(`#${id} DONE ${formatSeconds(Date.now() - started)}\n\n`);

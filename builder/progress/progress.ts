@@ -7,6 +7,8 @@ export interface StepHandle {
   cached(): void;
   done(): void;
   error(message: string): void;
+  /** The build was interrupted while this step ran (BuildKit's `CANCELED`). */
+  cancelled(): void;
 }
 
 export interface ProgressDisplay {

@@ -5,7 +5,7 @@ interface Row {
   name: string;
   started: number;
   ended?: number;
-  state: 'running' | 'done' | 'cached' | 'error';
+  state: 'running' | 'done' | 'cached' | 'error' | 'cancelled';
   output: TailBuffer;
   note?: string;
 }
@@ -60,7 +60,7 @@ export class TtyProgress implements ProgressDisplay {
 
   private line(row: Row): string {
     const time = formatSeconds((row.ended ?? Date.now()) - row.started);
-    const status = row.state === 'cached' ? 'CACHED' : row.state === 'error' ? 'ERROR' : row.state === 'done' ? `${time}` : `${time}${row.note ? ' ' + row.note : ''}`;
+    const status = row.state === 'cached' ? 'CACHED' : row.state === 'error' ? 'ERROR' : row.state === 'cancelled' ? 'CANCELED' : row.state === 'done' ? `${time}` : `${time}${row.note ? ' ' + row.note : ''}`;
     const mark = row.state === 'running' ? '=>' : row.state === 'error' ? '=> ERROR' : '=>';
     return `${mark} ${row.name}  ${status}`;
   }
@@ -82,6 +82,7 @@ export class TtyProgress implements ProgressDisplay {
       cached: () => finish('cached'),
       done: () => finish('done'),
       error: () => finish('error'),
+      cancelled: () => finish('cancelled'),
     };
   }
 

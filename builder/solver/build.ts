@@ -4,7 +4,7 @@ import { digestOf, familiarReference, parseNormalized, parsePlatform, type Diges
 import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
-import { sweepLeftovers } from '../exec/index.js';
+import { onInterrupt, sweepLeftovers } from '../exec/index.js';
 import { buildTimestamp, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
@@ -13,7 +13,7 @@ import { BuildCache } from './build-cache.js';
 import { buildPlan, type Plan } from './plan.js';
 import type { SecretSource } from './solve-context.js';
 import { solve } from './solver.js';
-import { BuildStepError } from './errors.js';
+import { BuildCancelledError, BuildStepError } from './errors.js';
 
 export interface BuildOptions {
   store: Store;
@@ -82,6 +82,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let client: RegistryClient | undefined;
   const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}) }));
   const abort = new AbortController();
+  // Ctrl-C / SIGTERM: the running steps are cancelled (their containers stopped) before cleanup runs
+  const stopListening = onInterrupt((signal) => abort.abort(new BuildCancelledError(signal)));
   if (plan.unusedBuildArgs.length) progress.message(`[Warning] One or more build-args [${plan.unusedBuildArgs.join(' ')}] were not consumed`);
   const context = await BuildContext.open(contextDir, options.dockerfileText === undefined ? dockerfilePath : undefined);
   // Content hashes of this context survive the build, so a rebuild need not read every file again.
@@ -115,7 +117,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (e instanceof BuildStepError) e.dockerfileLines = plan.ast.lines;
       throw e;
     })
-    .finally(() => checksummer.save().catch(() => undefined));
+    .finally(() => {
+      stopListening();
+      return checksummer.save().catch(() => undefined);
+    });
 
   const exportStep = progress.step('exporting to image');
   let written = await writeImage(store, result.image, result.created);

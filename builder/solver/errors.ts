@@ -8,6 +8,8 @@ export class BuildStepError extends Error {
     readonly location?: SourceLocation,
     readonly outputTail: string[] = [],
     readonly exitCode?: number,
+    /** The build was interrupted during this step: no output or excerpt to report. */
+    readonly cancelled = false,
   ) {
     super(message);
     this.name = 'BuildStepError';
@@ -40,10 +42,15 @@ export class BuildStepError extends Error {
   }
 }
 
-/** Thrown when the build was interrupted (SIGINT/SIGTERM). */
+/** Thrown when the build was interrupted (SIGINT/SIGTERM); a step reports it as "cancelled by SIGINT". */
 export class BuildCancelledError extends Error {
-  constructor(signal: string) {
-    super(`build cancelled by ${signal}`);
+  constructor(readonly signal: string) {
+    super(`cancelled by ${signal}`);
     this.name = 'BuildCancelledError';
   }
+}
+
+/** The error to throw when `signal` aborted the build: the interrupt, or another stage's failure. */
+export function cancellation(signal: AbortSignal): Error {
+  return signal.reason instanceof BuildCancelledError ? signal.reason : new Error('build cancelled');
 }

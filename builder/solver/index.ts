@@ -1,3 +1,3 @@
 export { build, type BuildOptions, type BuildResult } from './build.js';
-export { BuildStepError, BuildCancelledError } from './errors.js';
+export { BuildStepError, BuildCancelledError, cancellation } from './errors.js';
 export { type SecretSource } from './solve-context.js';

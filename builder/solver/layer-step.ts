@@ -5,6 +5,7 @@ import type { StepHandle } from '../progress/index.js';
 import type { ImageLayer, ImageState } from '../image/index.js';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { cancellation } from './errors.js';
 import { trackDir } from './tracked.js';
 import { lowersOf, mountWritable, type WritableRootfs } from './overlay.js';
 import type { SolveContext } from './solve-context.js';
@@ -98,7 +99,7 @@ export async function layerStep(
   try {
     const result = (await mutate({ upper: rootfs.upper, lowers: rootfs.lowers, ...(mode === 'mounted' ? { merged: rootfs.merged } : {}) })) ?? {};
     await rootfs.release();
-    if (ctx.signal.aborted) throw new Error('build cancelled');
+    if (ctx.signal.aborted) throw cancellation(ctx.signal);
     const commit = await commitUpperDir(ctx.store, {
       upper: rootfs.upper,
       lowers: rootfs.lowers,

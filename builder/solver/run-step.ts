@@ -5,7 +5,7 @@ import { trackDir } from './tracked.js';
 import { runInContainer, type RunMount as ExecMount } from '../exec/index.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
 import { cacheKey } from './build-cache.js';
-import { BuildStepError } from './errors.js';
+import { BuildStepError, cancellation } from './errors.js';
 import type { StageScope } from '../frontend/index.js';
 import { layerStep, type StageState } from './layer-step.js';
 import { mountReadOnly } from './overlay.js';
@@ -141,7 +141,7 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
         onStderr: onOutput,
         signal: ctx.signal,
       });
-      if (ctx.signal.aborted) throw new Error('build cancelled');
+      if (ctx.signal.aborted) throw cancellation(ctx.signal);
       if (exitCode !== 0) {
         const shown = line.kind === 'shell' ? [...image.shell(), line.script].join(' ') : args.join(' ');
         throw new BuildStepError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, '', inst.location, tail.lines(20), exitCode);

@@ -2,7 +2,7 @@ import { ImageState } from '../image/index.js';
 import { unpackImageLayers } from '../snapshot/index.js';
 import { cacheKey } from './build-cache.js';
 import { copyStep, makeWorkdir } from './copy-step.js';
-import { BuildStepError } from './errors.js';
+import { BuildCancelledError, BuildStepError, cancellation } from './errors.js';
 import { layerStep, type StageState } from './layer-step.js';
 import { applyMetadata, type StageFlags } from './metadata.js';
 import { parseOnbuildTrigger, StageScope, type Instruction, type PlanStage } from './plan.js';
@@ -77,7 +77,7 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
   const instructions = [...triggers, ...stage.instructions];
 
   for (const [i, raw] of instructions.entries()) {
-    if (ctx.signal.aborted) throw new Error('build cancelled');
+    if (ctx.signal.aborted) throw cancellation(ctx.signal);
     const name = i < triggers.length ? `${prefix('ONBUILD')} ${describe(raw)}` : `${prefix(i - triggers.length + 2)} ${describe(raw)}`;
     let inst: Instruction;
     try {
@@ -108,6 +108,11 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       }
       step.done();
     } catch (e) {
+      if (ctx.signal.reason instanceof BuildCancelledError) {
+        // whatever the step saw (a killed process, a vanished mount), the build was interrupted
+        step.cancelled();
+        throw new BuildStepError(ctx.signal.reason.message, name, inst.location, [], undefined, true);
+      }
       const err = e instanceof BuildStepError ? e : new BuildStepError((e as Error).message, '', inst.location);
       step.error(err.message);
       throw new BuildStepError(err.message, name, err.location ?? inst.location, err.outputTail, err.exitCode);

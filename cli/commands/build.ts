@@ -4,6 +4,7 @@ import { checkDockerfile } from '../../builder/frontend/index.js';
 import { parseOutputSpec } from '../../builder/image/index.js';
 import { createProgress } from '../../builder/progress/index.js';
 import { build, BuildStepError, type SecretSource } from '../../builder/solver/index.js';
+import { holdExitFor } from '../../builder/exec/index.js';
 import { openStore } from '../open-store.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
 
@@ -135,7 +136,10 @@ export const buildCommand: Command = {
   async run(ctx) {
     const req = parseBuildRequest(ctx);
     if (req.check) return runCheck(req, ctx);
-    return runBuild(req, ctx);
+    const work = runBuild(req, ctx);
+    // after Ctrl-C the process ends once the build has said how it ended (the error is printed a tick later)
+    holdExitFor(work.catch(() => new Promise((r) => setImmediate(r))));
+    return work;
   },
 };
 
@@ -203,7 +207,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
   } catch (e) {
     progress.close();
     if (e instanceof BuildStepError) {
-      ctx.stderr.write(e.report());
+      if (!e.cancelled) ctx.stderr.write(e.report());
       throw new Error(e.summary());
     }
     throw e;

@@ -147,6 +147,13 @@ export async function multiImage(label: string, repo = 'library/multi', tags = [
   );
 }
 
+/** An image of random (incompressible) layers of the given sizes, stored uncompressed-in-gzip (level 0). */
+export async function randomImage(label: string, repo: string, tags: string[], layerSizes: number[]): Promise<SeededImage> {
+  const layers = [];
+  for (const [i, size] of layerSizes.entries()) layers.push(await tarLayer({ [`data/layer${i}.bin`]: randomBytes(size) }, 0));
+  return imageOf(repo, tags, layers, label);
+}
+
 /** An image of one small random layer (for names that must be unique to one test). */
 export async function smallImage(label: string, repo: string, tags = ['v1']): Promise<SeededImage> {
   return imageOf(repo, tags, [await tarLayer({ 'data/small.bin': randomBytes(4096), 'data/label.txt': `${label}\n` })], label);
@@ -254,6 +261,8 @@ export interface MirrorOptions {
    * flags (`cli`) or with a YAML `mirrors:` section (`yaml`). Ignored for distribution.
    */
   via?: 'api' | 'cli' | 'yaml';
+  /** The CLI's --log-level (default warn). */
+  logLevel?: string;
 }
 
 export interface RunningMirror {
@@ -347,7 +356,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   }
   const port = options.port ?? (await freePort());
   const aux = tempDir('mirror-cli-');
-  const args = [tsbuildBin, 'registry', '--log-level', 'warn'];
+  const args = [tsbuildBin, 'registry', '--log-level', options.logLevel ?? 'warn'];
   if (via === 'cli') {
     args.push('--listen', `127.0.0.1:${port}`, '--storage', storage);
     for (const u of options.upstreams) args.push('--mirror', `${u.registry}=${u.url}`);

@@ -141,9 +141,16 @@ export const registryConfigSchema = z
         'revalidate-timeout': duration.default(1000),
         /** How long a request for content not cached waits for the upstream before failing. */
         'upstream-timeout': duration.default(10_000),
+        /**
+         * Largest the cache may grow (`50GiB`): beyond it, the least recently pulled cached images that are
+         * not pinned are evicted. Unlimited when absent.
+         */
+        'max-size': byteSize.optional(),
+        /** Content pulled or written more recently than this is never evicted (fetches and pushes under way). */
+        'eviction-grace': duration.default(10 * 60_000),
       })
       .strict()
-      .default({ 'revalidate-timeout': 1000, 'upstream-timeout': 10_000 }),
+      .default({ 'revalidate-timeout': 1000, 'upstream-timeout': 10_000, 'eviction-grace': 10 * 60_000 }),
   })
   .strict();
 

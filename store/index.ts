@@ -10,3 +10,4 @@ export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
 export type { StorageDriver, FileInfo, ByteRange, PutOptions } from './driver/storage-driver.js';
 export * from './errors.js';
 export { SnapshotStore, chainIdOf, chainIdsOf, SNAPSHOT_TEMP_PREFIX, type Snapshot } from './snapshots.js';
+export { repositoryNames, repositoryHoldings, localImageDigests, heldDigests, blobFileInfo, deleteUnheld, type DeleteUnheldResult } from './reachability.js';

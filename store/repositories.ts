@@ -206,6 +206,22 @@ export class RepositoryStore {
     return had;
   }
 
+  /** Every blob linked into the repository (pushed, mounted or pulled through it), unordered. */
+  async listBlobs(name: string): Promise<Digest[]> {
+    const out: Digest[] = [];
+    const root = `${this.base(name)}/_layers`;
+    for (const alg of await this.driver.list(root)) {
+      for (const hex of await this.driver.list(`${root}/${alg}`)) {
+        try {
+          out.push(parseDigest(`${alg}:${hex}`));
+        } catch {
+          // a stray name, not a link
+        }
+      }
+    }
+    return out;
+  }
+
   // manifests
 
   async linkManifest(name: string, link: ManifestLink): Promise<void> {
@@ -215,6 +231,16 @@ export class RepositoryStore {
   async getManifestLink(name: string, digest: Digest): Promise<ManifestLink | undefined> {
     try {
       return JSON.parse((await this.driver.getContent(this.linkPath(name, '_manifests/revisions', digest))).toString('utf8')) as ManifestLink;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  /** When the manifest was (last) linked into the repository; undefined when it is not there. */
+  async manifestLinkedAt(name: string, digest: Digest): Promise<Date | undefined> {
+    try {
+      return (await this.driver.stat(this.linkPath(name, '_manifests/revisions', digest))).modTime;
     } catch (e) {
       if (e instanceof PathNotFoundError) return undefined;
       throw e;

@@ -17,6 +17,7 @@ const loaders: [string, () => Promise<Command>][] = [
   ['login', async () => (await import('./login.js')).loginCommand],
   ['logout', async () => (await import('./logout.js')).logoutCommand],
   ['registry', async () => (await import('./registry.js')).registryCommand],
+  ['mirror', async () => (await import('./mirror.js')).mirrorCommand],
   ['debug', async () => (await import('./debug.js')).debugCommand],
 ];
 

@@ -12,7 +12,7 @@ function splitListen(value: string, source: string): { host: string; port: numbe
 }
 
 /** `--mirror docker.io=https://registry-1.docker.io` → the registry and its upstream URL. */
-function parseMirrorFlag(value: string): { registry: string; url: string } {
+export function parseMirrorFlag(value: string): { registry: string; url: string } {
   const eq = value.indexOf('=');
   const registry = value.slice(0, eq).trim().toLowerCase();
   const url = value.slice(eq + 1).trim();
@@ -23,7 +23,7 @@ function parseMirrorFlag(value: string): { registry: string; url: string } {
 }
 
 /** The config file's `mirrors:` with `--mirror` flags on top (a flag replaces the URL of the same registry). */
-function mirrorUpstreams(config: RegistryConfig, flags: { registry: string; url: string }[]): MirrorUpstreamOptions[] {
+export function mirrorUpstreams(config: RegistryConfig, flags: { registry: string; url: string }[]): MirrorUpstreamOptions[] {
   const out = new Map<string, MirrorUpstreamOptions>();
   for (const [registry, m] of Object.entries(config.mirrors)) {
     out.set(registry, { registry, url: m.url, insecure: m.insecure, tagTtlMs: m['tag-ttl'], ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}) });
@@ -103,6 +103,7 @@ export const registryCommand: Command = {
         revalidateTimeoutMs: config.mirror['revalidate-timeout'],
         upstreamTimeoutMs: config.mirror['upstream-timeout'],
       },
+      mirrorCache: { maxBytes: config.mirror['max-size'], graceMs: config.mirror['eviction-grace'] },
     });
     const url = await server.listen();
     ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);

@@ -9,7 +9,7 @@ import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
 import { ManifestCache } from './manifest-cache.js';
 import { CachedRegistry, LocalRegistry, type Registry } from '../repository/index.js';
-import { MirrorMetrics, MirrorRegistry, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
+import { MirrorMaintenance, MirrorMetrics, MirrorRegistry, type MirrorCacheOptions, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
 import { RegistryMetrics } from './metrics.js';
 import { startUploadExpiry } from './upload-expiry.js';
 
@@ -59,6 +59,8 @@ export interface RegistryServerOptions {
   mirrors?: MirrorUpstreamOptions[];
   /** Mirror behaviour: default upstream, revalidation and upstream timeouts. */
   mirror?: Omit<MirrorOptions, 'upstreams'>;
+  /** The mirror's cache: size limit and eviction grace; counters and access times go to the store. */
+  mirrorCache?: MirrorCacheOptions;
 }
 
 export interface RegistryServer {
@@ -99,6 +101,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   let app: Koa | undefined;
   let cache: ManifestCache | undefined;
   let mirror: MirrorRegistry | undefined;
+  let maintenance: MirrorMaintenance | undefined;
   let stopExpiry: (() => void) | undefined;
   let url = '';
   let host = '';
@@ -130,7 +133,10 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       const metrics = new RegistryMetrics(local);
       let registry = local;
       if (options.mirrors && options.mirrors.length > 0) {
-        mirror = new MirrorRegistry(local, store, { ...options.mirror, upstreams: options.mirrors }, new MirrorMetrics([metrics.registry]));
+        const mirrorMetrics = new MirrorMetrics([metrics.registry]);
+        maintenance = new MirrorMaintenance(store, mirrorMetrics, options.mirrors.map((m) => m.registry), options.mirrorCache, logger);
+        mirror = new MirrorRegistry(local, store, { ...options.mirror, upstreams: options.mirrors }, mirrorMetrics, maintenance.touch);
+        maintenance.start();
         registry = mirror;
       }
       const deps: RegistryDeps = {
@@ -183,6 +189,8 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
           setTimeout(() => s.closeAllConnections(), 1000).unref();
         });
       }
+      // After the last request: its counts and touches are written too.
+      await maintenance?.close();
       logger.flush?.();
     },
   };

@@ -1,0 +1,126 @@
+import type { Digest } from '../../oci/index.js';
+import type { StorageDriver, Store } from '../../store/index.js';
+import { readState, updateState } from './state-file.js';
+
+/**
+ * `mirror/access.json`: when each cached manifest was last pulled, for least-recently-pulled eviction.
+ * `manifests[cachedRepository][digest]` is milliseconds since the epoch.
+ */
+export interface AccessDocument {
+  version: 1;
+  manifests: Record<string, Record<string, number>>;
+}
+
+export const ACCESS_PATH = 'mirror/access.json';
+
+function emptyAccess(): AccessDocument {
+  return { version: 1 as const, manifests: {} };
+}
+
+/** The persisted access times (empty when none were written yet). */
+export async function readAccess(driver: StorageDriver): Promise<AccessDocument> {
+  const doc = await readState(driver, ACCESS_PATH, emptyAccess);
+  return { version: 1 as const, manifests: doc.manifests && typeof doc.manifests === 'object' ? doc.manifests : {} };
+}
+
+/** When `digest` of `repository` was last pulled according to `doc` (0: never recorded). */
+export function lastPulled(doc: AccessDocument, repository: string, digest: Digest): number {
+  const t = doc.manifests[repository]?.[digest];
+  return typeof t === 'number' && Number.isFinite(t) ? t : 0;
+}
+
+/**
+ * The mirror's `touch` hook made persistent, cheaply: a touch only notes the time in memory; every few
+ * seconds the notes are written in one read-modify-write of access.json (later times win, so processes
+ * sharing the store merge). Only manifests are recorded — a pull by tag or digest always reads the
+ * manifest, and eviction works on manifests — so at a flush each digest touched since the last one is
+ * looked up as a manifest link of its repository (one small stat), and blob touches are dropped.
+ */
+export class AccessLog {
+  private pending = new Map<string, Map<Digest, number>>();
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly store: Store) {}
+
+  /** Notes that `digest` was served or cached in `repository` now. Never throws, never waits. */
+  touch(repository: string, digest: Digest): void {
+    let digests = this.pending.get(repository);
+    if (!digests) this.pending.set(repository, (digests = new Map()));
+    digests.set(digest, Date.now());
+  }
+
+  /** Writes the notes taken since the last flush (one at a time). */
+  flush(): Promise<void> {
+    const run = this.chain.catch(() => undefined).then(() => this.flushNow());
+    this.chain = run;
+    return run;
+  }
+
+  private async flushNow(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const notes = this.pending;
+    this.pending = new Map();
+    const manifests = new Map<string, Map<Digest, number>>();
+    for (const [repository, digests] of notes) {
+      for (const [digest, at] of digests) {
+        let isManifest: boolean;
+        try {
+          isManifest = (await this.store.repositories.getManifestLink(repository, digest)) !== undefined;
+        } catch {
+          isManifest = false;
+        }
+        if (!isManifest) continue;
+        let m = manifests.get(repository);
+        if (!m) manifests.set(repository, (m = new Map()));
+        m.set(digest, at);
+      }
+    }
+    if (manifests.size === 0) return;
+    try {
+      await updateState(this.store.driver, ACCESS_PATH, emptyAccess, (doc) => {
+        const all = doc.manifests && typeof doc.manifests === 'object' ? doc.manifests : {};
+        for (const [repository, digests] of manifests) {
+          const times = (all[repository] ??= {});
+          for (const [digest, at] of digests) times[digest] = Math.max(at, Number(times[digest]) || 0);
+        }
+        return { version: 1 as const, manifests: all };
+      });
+    } catch (e) {
+      // Put the notes back for the next flush (newer notes taken meanwhile win).
+      for (const [repository, digests] of manifests) {
+        let now = this.pending.get(repository);
+        if (!now) this.pending.set(repository, (now = new Map()));
+        for (const [digest, at] of digests) if (!now.has(digest)) now.set(digest, at);
+      }
+      throw e;
+    }
+  }
+
+  /** Flushes every `intervalMs` (default 5 s); failures go to `onError`. */
+  start(intervalMs = 5000, onError: (e: unknown) => void = () => undefined): void {
+    this.timer ??= setInterval(() => void this.flush().catch(onError), intervalMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+/** Removes the access times of manifests that are no longer cached (after an eviction). */
+export async function forgetAccess(driver: StorageDriver, gone: { repository: string; digest: Digest }[]): Promise<void> {
+  if (gone.length === 0) return;
+  await updateState(driver, ACCESS_PATH, emptyAccess, (doc) => {
+    const all = doc.manifests && typeof doc.manifests === 'object' ? doc.manifests : {};
+    for (const { repository, digest } of gone) {
+      const times = all[repository];
+      if (!times) continue;
+      delete times[digest];
+      if (Object.keys(times).length === 0) delete all[repository];
+    }
+    return { version: 1 as const, manifests: all };
+  });
+}

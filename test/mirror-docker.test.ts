@@ -49,7 +49,8 @@ test('docker pulls and runs busybox through the mirror; with the upstream refusi
   up = await startUpstream({ busyboxTags: [TAG] });
   t.teardown(() => up.stop());
   try {
-    mirror = await mirrorOf(up, { port: MIRROR_PORT });
+    // Tag TTL 0: every tag pull revalidates, so the pulls with the upstream refusing are stale serves.
+    mirror = await mirrorOf(up, { port: MIRROR_PORT, tagTtlMs: 0 });
   } catch (e) {
     t.fail(`cannot run the mirror on 127.0.0.1:${MIRROR_PORT} (reserved for this test): ${(e as Error).message}`);
     return;
@@ -69,6 +70,11 @@ test('docker pulls and runs busybox through the mirror; with the upstream refusi
   const run = await docker(['run', '--rm', '--network', 'none', byTag, 'cat', '/etc/mirror-upstream']);
   t.is(run.code, 0, run.stderr);
   t.is(run.stdout.trim(), up.label, 'the container runs the upstream image');
+
+  // docker skips layers it already has (the busybox rootfs other tests loaded): a skopeo pull caches
+  // every blob of the image, so the skopeo pulls below have everything they need with the upstream gone.
+  const warm = await skopeoPull(mirror.host, `library/busybox:${TAG}`, 60_000);
+  t.is(warm.code, 0, `skopeo, upstream up: ${warm.stderr}`);
 
   await docker(['rmi', '-f', byTag]);
   await up.proxy.set({ refuse: true });

@@ -261,6 +261,8 @@ export interface MirrorOptions {
    * flags (`cli`) or with a YAML `mirrors:` section (`yaml`). Ignored for distribution.
    */
   via?: 'api' | 'cli' | 'yaml';
+  /** More options of createRegistryServer (in process only). */
+  serverOptions?: Partial<RegistryServerOptions>;
   /** The CLI's --log-level (default warn). */
   logLevel?: string;
 }
@@ -342,6 +344,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   const via = options.via ?? 'api';
   if (via === 'api') {
     const mirrorOptions: Record<string, unknown> = {
+      ...options.serverOptions,
       storage,
       port: options.port ?? 0,
       mirrors: options.upstreams.map((u) => ({ ...u })),

@@ -5,4 +5,5 @@ export { writeImageArchive, writeOciDirectory, type ExportImage, type ArchiveFor
 export { loadImageArchive, type LoadedImage } from './archive-import.js';
 export { parseOutputSpec, type OutputSpec, type LayerEncoding } from './output-spec.js';
 export { withGzipLayers, withLayerEncoding } from './compress-layers.js';
+export { rememberBuiltImage, builtImagesById, type BuiltImage } from './built-images.js';
 export { renameLayerType, layerTypeIn, manifestTypeIn, configTypeIn, type MediaFamily } from './media-family.js';

@@ -5,7 +5,7 @@ import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { onInterrupt, sweepLeftovers } from '../exec/index.js';
-import { buildTimestamp, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
+import { buildTimestamp, rememberBuiltImage, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
 import { BaseResolver } from './base-image.js';
@@ -131,6 +131,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
   exportStep.note(`writing image ${written.configDigest}`);
   await tagImage(store, written, options.tags);
+  await rememberBuiltImage(store, written);
   for (const t of options.tags) exportStep.note(`naming to ${familiarReference(parseNormalized(t))}`);
   exportStep.done();
 

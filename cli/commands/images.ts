@@ -1,6 +1,7 @@
 import { familiarReference, parseNormalized, parseReference, formatReference, type Reference } from '../../oci/index.js';
 import { resolveImage, type ImageRecord } from '../../store/index.js';
 import { type Command, UsageError } from '../command.js';
+import { findImage, looksLikeImageId, recordsForId } from '../image-ref.js';
 import { openStore } from '../open-store.js';
 import { formatSize, formatAge, table } from '../format.js';
 
@@ -57,7 +58,7 @@ export const tagCommand: Command = {
     const target: Reference = parseNormalized(dst!);
     if (target.digest) throw new UsageError(`tag target "${dst}" must not contain a digest`);
     const store = await openStore(ctx);
-    const rec: ImageRecord = await store.images.get(src!);
+    const rec: ImageRecord = await findImage(store, src!);
     await store.images.set(target, rec.digest, rec.mediaType);
   },
 };
@@ -65,13 +66,29 @@ export const tagCommand: Command = {
 export const rmiCommand: Command = {
   name: 'rmi',
   summary: 'Remove image names from the local store',
-  usage: 'rmi REF [REF...]',
+  usage: 'rmi [-f] REF|ID [REF|ID...]',
+  help: '  REF is a name or a manifest digest, ID an image id (full, sha256:…, or short as `images` shows it)\n  -f, --force    remove every name of an image id that has several',
+  options: { force: { type: 'boolean', short: 'f' } },
   async run(ctx) {
     if (ctx.positionals.length === 0) throw new UsageError('expected at least one image reference: tsbuild rmi REF [REF...]');
     const store = await openStore(ctx);
     for (const input of ctx.positionals) {
-      const removed = await store.images.remove(input);
-      ctx.stdout.write(`Untagged: ${familiarReference(parseReference(removed.name))}\n`);
+      let names: string[];
+      try {
+        names = [(await store.images.get(input)).name];
+      } catch (e) {
+        if (!looksLikeImageId(input)) throw e;
+        const records = await recordsForId(store, input);
+        if (records.length === 0) throw e;
+        names = [...new Set(records.map((r) => r.name))];
+        if (names.length > 1 && ctx.values.force !== true) {
+          throw new Error(`image ${input} has ${names.length} names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}): remove them by name, or use -f`);
+        }
+      }
+      for (const name of names) {
+        const removed = await store.images.remove(name);
+        ctx.stdout.write(`Untagged: ${familiarReference(parseReference(removed.name))}\n`);
+      }
     }
   },
 };
@@ -79,14 +96,14 @@ export const rmiCommand: Command = {
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Show an image: manifest digest, config and layers (JSON)',
-  usage: 'inspect REF',
+  usage: 'inspect REF|ID',
   async run(ctx) {
     const [input] = one(ctx, 1, 'tsbuild inspect REF');
     const store = await openStore(ctx);
-    const rec = await store.images.get(input!);
+    const rec = await findImage(store, input!);
     const image = await resolveImage(store.blobs, rec.digest);
     const out = {
-      Name: formatReference(parseReference(rec.name)),
+      Name: rec.name ? formatReference(parseReference(rec.name)) : '',
       Id: image.manifest.config.digest,
       Digest: rec.digest,
       ...(image.indexDigest ? { ManifestDigest: image.manifestDigest } : {}),

@@ -10,6 +10,7 @@ const loaders: [string, () => Promise<Command>][] = [
   ['tag', async () => (await import('./images.js')).tagCommand],
   ['rmi', async () => (await import('./images.js')).rmiCommand],
   ['inspect', async () => (await import('./images.js')).inspectCommand],
+  ['history', async () => (await import('./history.js')).historyCommand],
   ['save', async () => (await import('./save.js')).saveCommand],
   ['load', async () => (await import('./load.js')).loadCommand],
   ['pull', async () => (await import('./pull.js')).pullCommand],

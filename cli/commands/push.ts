@@ -2,15 +2,17 @@ import { isManifestMediaType, layerCompression, parseReference } from '../../oci
 import { resolveImage, type Store } from '../../store/index.js';
 import { withGzipLayers } from '../../builder/image/index.js';
 import { type Command, UsageError } from '../command.js';
+import { findImage } from '../image-ref.js';
 import { openStore } from '../open-store.js';
 import { registryClient, registryHelp, registryOptions } from '../registry-flags.js';
 
 export const pushCommand: Command = {
   name: 'push',
   summary: 'Push a local image to a registry',
-  usage: 'push [--insecure-registry HOST] [-q] REF [DEST...]',
+  usage: 'push [--insecure-registry HOST] [-q] REF|ID [DEST...]',
   help: [
-    '  REF is a local image name; DEST (default: REF) are the references to push it as. Blobs are sent once',
+    '  REF is a local image name (or ID an image id, then DEST is needed); DEST (default: REF) are the references',
+    '  to push it as. Blobs are sent once',
     '  per repository, skipped when the registry has them and mounted from another repository when possible.',
     '  -q, --quiet                      print only the pushed references',
     registryHelp,
@@ -18,12 +20,19 @@ export const pushCommand: Command = {
   options: { ...registryOptions, quiet: { type: 'boolean', short: 'q' } },
   async run(ctx) {
     if (ctx.positionals.length < 1) throw new UsageError('expected an image reference: tsbuild push REF [DEST...]');
-    const [source, ...destinations] = ctx.positionals;
+    const [input, ...destinations] = ctx.positionals;
     const store = await openStore(ctx);
-    await compressForTransfer(store, source!);
+    const found = await findImage(store, input!);
+    if (!found.byName && destinations.length === 0) {
+      throw new UsageError(`${input} is an image id or digest, which names no repository: tsbuild push ${input} REGISTRY/NAME:TAG`);
+    }
+    if (!found.name) throw new Error(`image ${input} has no local name to push from: tsbuild tag ${input} NAME first`);
+    // by id or digest: pushed under DEST, read through one of the image's local names
+    const source = found.byName ? input! : found.name;
+    await compressForTransfer(store, source);
     const { client, progress } = registryClient(ctx, ctx.values.quiet === true);
     try {
-      const result = await client.pushImage(store, source!, destinations.length ? destinations : undefined);
+      const result = await client.pushImage(store, source, destinations.length ? destinations : undefined);
       progress?.finish();
       for (const ref of result.pushed) ctx.stdout.write(ctx.values.quiet ? `${ref}\n` : `${ref}: digest: ${result.digest}\n`);
     } finally {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { writeImageArchive, type ExportImage } from '../../builder/image/index.js';
 import { type Command, stringOption, UsageError } from '../command.js';
+import { findImage } from '../image-ref.js';
 import { openStore } from '../open-store.js';
 
 export const saveCommand: Command = {
@@ -18,9 +19,10 @@ export const saveCommand: Command = {
     const store = await openStore(ctx);
     const images: ExportImage[] = [];
     for (const input of ctx.positionals) {
-      const rec = await store.images.get(input);
+      const rec = await findImage(store, input);
       const info = await store.blobs.stat(rec.digest);
-      const named = /^(sha256:)?[a-f0-9]{4,64}$/.test(input) ? [] : [input];
+      // an image asked for by id or digest carries no name into the archive, as with docker save
+      const named = rec.byName ? [input] : [];
       const same = images.find((i) => i.digest === rec.digest);
       if (same) same.names.push(...named);
       else images.push({ digest: rec.digest, mediaType: rec.mediaType, size: info?.size ?? 0, names: named });

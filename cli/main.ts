@@ -42,6 +42,18 @@ function commandHelp(cmd: Command): string {
   return lines.join('\n');
 }
 
+/** node:util parseArgs's complaint in tsbuild's words: `unknown flag --foo`, `flag --tag needs a value`. */
+function flagProblem(e: Error & { code?: string }): string {
+  const text = e.message;
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${/'([^']+)'/.exec(text)?.[1] ?? ''}`.trimEnd();
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const names = /^Option '([^']+)'/.exec(text)?.[1]?.replace(/ <value>$/, '') ?? '';
+    const flag = names.split(', ').pop() ?? names;
+    return text.includes('argument missing') ? `flag ${flag} needs a value` : `flag ${flag} takes no value`;
+  }
+  return text.split('\n')[0]!;
+}
+
 /** Splits argv into global flags and the rest; globals may stand anywhere before the command. */
 function takeGlobals(argv: string[]): { root?: string; debug: boolean; rest: string[] } {
   const rest: string[] = [];
@@ -105,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args, options: { ...cmd.options, help: globalOptions.help }, allowPositionals: true, strict: true });
     } catch (e) {
-      throw new UsageError(`${(e as Error).message.split('\n')[0]} (see 'tsbuild ${path} --help')`);
+      throw new UsageError(`${flagProblem(e as Error & { code?: string })} for "tsbuild ${path}" (see 'tsbuild ${path} --help')`);
     }
     const ctx: CommandContext = {
       values: parsed.values as CommandContext['values'],

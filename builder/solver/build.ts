@@ -32,6 +32,8 @@ export interface BuildOptions {
   network?: 'host' | 'none';
   platform?: string;
   secrets?: SecretSource[];
+  /** `--label K=V`: set on the image's config at export, as BuildKit's `label:` options (not part of the cache key). */
+  labels?: Record<string, string>;
   registry?: RegistrySettingsSources;
   progress: ProgressDisplay;
 }
@@ -41,6 +43,9 @@ export interface BuildResult {
   digest: Digest;
   /** Config digest (the image id). */
   imageId: Digest;
+  /** The manifest's media type and size (with `digest`: buildx's `containerimage.descriptor`). */
+  mediaType: string;
+  size: number;
   tags: string[];
 }
 
@@ -123,6 +128,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
 
   const exportStep = progress.step('exporting to image');
+  for (const [k, v] of Object.entries(options.labels ?? {})) result.image.setLabel(k, v);
   let written = await writeImage(store, result.image, result.created);
   if (options.push) {
     // What goes to a registry carries gzip layers; the local names point at that same manifest.
@@ -157,5 +163,5 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       step.done();
     }
   }
-  return { digest: written.digest, imageId: written.configDigest, tags: options.tags };
+  return { digest: written.digest, imageId: written.configDigest, mediaType: written.mediaType, size: written.size, tags: options.tags };
 }

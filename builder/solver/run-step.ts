@@ -16,12 +16,15 @@ interface ResolvedMounts {
   mounts: ExecMount[];
   /** Part of the cache key: what the mounts bring in. */
   key: string;
+  /** `NAME=value` of secrets exposed as environment variables (`env=NAME`): for this RUN only, never in the key. */
+  env: string[];
   release(): Promise<void>;
 }
 
 /** RUN --mount specs → mounts the runtime understands (bind sources resolved, secrets located). */
 async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: string): Promise<ResolvedMounts> {
   const mounts: ExecMount[] = [];
+  const env: string[] = [];
   const keyParts: string[] = [];
   const releases: Array<() => Promise<void>> = [];
   const release = async () => {
@@ -51,8 +54,17 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
             source = join(scratch, `secret-${id}`);
             await fs.writeFile(source, process.env[secret.env] ?? '', { mode: 0o600 });
           }
-          mounts.push({ type: 'secret', id, source: source!, ...(target ? { target } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
-          keyParts.push(`secret ${id} ${target ?? ''}`); // never the secret's content
+          // BuildKit: `env=NAME` exposes the secret as $NAME to this RUN; it is a file too only with a target
+          if (m.env !== undefined) {
+            const value = await fs.readFile(source!, 'utf8').catch(() => {
+              throw new Error(`secret "${id}" cannot be read from ${source}; pass it with --secret id=${id},src=FILE`);
+            });
+            env.push(`${m.env}=${value}`);
+          }
+          if (m.env === undefined || target) {
+            mounts.push({ type: 'secret', id, source: source!, ...(target ? { target } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          }
+          keyParts.push(`secret ${id} ${target ?? ''} ${m.env ?? ''}`); // never the secret's content
           break;
         }
         case 'bind': {
@@ -92,7 +104,7 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
     await release();
     throw e;
   }
-  return { mounts, key: keyParts.join('\n'), release };
+  return { mounts, key: keyParts.join('\n'), env, release };
 }
 
 /** RUN: the command in a runc container on the stage's overlay; its changes become a layer. */
@@ -132,7 +144,7 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
         lowers: state.top,
         upperDir: upper,
         args,
-        env: runEnv,
+        env: [...runEnv, ...resolved.env],
         cwd,
         ...(user ? { user } : {}),
         network,

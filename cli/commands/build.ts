@@ -3,7 +3,8 @@ import path from 'node:path';
 import { checkDockerfile } from '../../builder/frontend/index.js';
 import { parseOutputSpec } from '../../builder/image/index.js';
 import { createProgress } from '../../builder/progress/index.js';
-import { build, BuildStepError, type SecretSource } from '../../builder/solver/index.js';
+import { build, BuildStepError, type BuildResult, type SecretSource } from '../../builder/solver/index.js';
+import { formatReference, parseNormalized } from '../../oci/index.js';
 import { holdExitFor } from '../../builder/exec/index.js';
 import { openStore } from '../open-store.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
@@ -28,6 +29,9 @@ export interface BuildRequest {
   secrets: string[];
   registryMirrors: string[];
   insecureRegistries: string[];
+  labels: Record<string, string>;
+  iidfile?: string;
+  metadataFile?: string;
 }
 
 export function parseBuildRequest(ctx: CommandContext): BuildRequest {
@@ -41,6 +45,13 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
       // `--build-arg NAME` takes the value from the environment, as docker does.
       if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
     } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of listOption(ctx, 'label')) {
+    const eq = l.indexOf('=');
+    if (eq === 0) throw new UsageError(`--label "${l}" has no name: use --label NAME=value`);
+    // docker: `--label NAME` alone sets an empty value
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
   }
   return {
     context,
@@ -59,6 +70,9 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     secrets: listOption(ctx, 'secret'),
     registryMirrors: listOption(ctx, 'registry-mirror'),
     insecureRegistries: listOption(ctx, 'insecure-registry'),
+    labels,
+    iidfile: stringOption(ctx, 'iidfile'),
+    metadataFile: stringOption(ctx, 'metadata-file'),
   };
 }
 
@@ -111,6 +125,9 @@ export const buildCommand: Command = {
     '                             oci-mediatypes=true|false, tar=false, name=REF',
     '  --progress MODE            auto (default), plain (one line per event) or tty (live display)',
     '  -q, --quiet                print only the image id',
+    '  --iidfile FILE             write the image id to FILE',
+    '  --metadata-file FILE       write buildx\'s result JSON to FILE (containerimage.digest, .config.digest, image.name)',
+    '  --label K=V                set a label on the image (repeatable)',
     '  --network MODE             host (default, like docker build) or none for RUN steps',
     '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
     '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
@@ -134,6 +151,9 @@ export const buildCommand: Command = {
     'registry-mirror': { type: 'string', multiple: true },
     'insecure-registry': { type: 'string', multiple: true },
     quiet: { type: 'boolean', short: 'q' },
+    iidfile: { type: 'string' },
+    'metadata-file': { type: 'string' },
+    label: { type: 'string', multiple: true },
   },
   async run(ctx) {
     const req = parseBuildRequest(ctx);
@@ -161,6 +181,16 @@ function parseSecret(spec: string): SecretSource {
     throw new UsageError(`--secret "${spec}": give src=FILE or env=VAR`);
   }
   return { id, ...(src ? { src: path.resolve(src) } : {}), ...(env !== undefined ? { env } : {}) };
+}
+
+/** buildx's `--metadata-file` document for an image build. */
+export function buildMetadata(result: BuildResult): Record<string, unknown> {
+  return {
+    'containerimage.config.digest': result.imageId,
+    'containerimage.descriptor': { mediaType: result.mediaType, digest: result.digest, size: result.size },
+    'containerimage.digest': result.digest,
+    ...(result.tags.length ? { 'image.name': result.tags.map((t) => formatReference(parseNormalized(t))).join(',') } : {}),
+  };
 }
 
 async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number> {
@@ -194,6 +224,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       network: req.network === 'none' ? 'none' : 'host',
       ...(req.platform ? { platform: req.platform } : {}),
       secrets,
+      labels: req.labels,
       registry: {
         registryMirrors: req.registryMirrors,
         insecureRegistries: req.insecureRegistries,
@@ -205,6 +236,9 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
     progress.close();
     if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     ctx.stdout.write(`${result.imageId}\n`);
+    // docker writes the id without a newline
+    if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
+    if (req.metadataFile) await fs.writeFile(req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n');
     return 0;
   } catch (e) {
     progress.close();

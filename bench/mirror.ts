@@ -21,7 +21,7 @@ import { tempDir } from '../test/helpers/temp.js';
 import { row } from './_measure.js';
 
 const IMPLS: MirrorImpl[] = ['tsbuild', 'distribution'];
-const WARM_ROUNDS = 9;
+const WARM_ROUNDS = 15;
 const CONCURRENT_ROUNDS = 3;
 const SLOW_ROUNDS = 3;
 const CONCURRENT = 8;

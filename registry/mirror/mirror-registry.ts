@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Digest } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import type { Listing, Page, Registry, Repository } from '../repository/index.js';
@@ -14,7 +15,7 @@ export interface MirrorOptions {
    * Hub names that way). Default: docker.io when it is mirrored; `null` for none.
    */
   defaultUpstream?: string | null;
-  /** How long a tag request waits for the upstream before a cached digest answers; default 1000 ms. */
+  /** How long a tag request waits for the upstream before a cached digest answers; default 750 ms: a cached tag answers well within 2 s behind a stalled upstream. */
   revalidateTimeoutMs?: number;
   /** How long a request for content not cached waits for the upstream; default 10 s. */
   upstreamTimeoutMs?: number;
@@ -57,8 +58,8 @@ export class MirrorRegistry implements Registry {
       metrics,
       fetches: new Map<Digest, BlobFetch>(),
       flights: new Map(),
-      validated: new Map(),
-      revalidateTimeoutMs: options.revalidateTimeoutMs ?? 1000,
+      validated: new LRUCache<string, { digest: Digest; at: number }>({ max: 100_000 }),
+      revalidateTimeoutMs: options.revalidateTimeoutMs ?? 750,
       upstreamTimeoutMs,
       describe: () => [...this.upstreams.keys()].map((r) => `${r}/…`).join(', ') + (this.defaultUpstream ? `, and unprefixed names of ${this.defaultUpstream} it caches` : ''),
       touch,

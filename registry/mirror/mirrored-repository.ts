@@ -1,3 +1,4 @@
+import type { LRUCache } from 'lru-cache';
 import type { Digest } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import { parseManifest, RegistryError, type BlobContent, type BlobService, type ManifestService, type ReferrerService, type Repository, type StoredManifest, type TagService } from '../repository/index.js';
@@ -13,8 +14,11 @@ export interface MirrorState {
   fetches: Map<Digest, BlobFetch>;
   /** Manifest fetches by digest and tag revalidations by `cached:tag`, under way. */
   flights: Map<string, Promise<unknown>>;
-  /** When each `cached:tag` was last confirmed by its upstream (ms since the epoch). */
-  validated: Map<string, number>;
+  /**
+   * What each `cached:tag` pointed at when its upstream last confirmed it, and when (ms since the epoch):
+   * the hot tag → digest entries; the store's tags are the truth across restarts.
+   */
+  validated: LRUCache<string, { digest: Digest; at: number }>;
   /** How long a tag request waits for its upstream before the cached digest answers. */
   revalidateTimeoutMs: number;
   /** How long a request for content not cached waits for the upstream. */
@@ -194,19 +198,20 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
       throw e;
     }
     await store.repositories.setTag(cached, tag, digest);
-    state.validated.set(`${cached}:${tag}`, Date.now());
+    state.validated.set(`${cached}:${tag}`, { digest, at: Date.now() });
     return digest;
   }
 
   const tags: TagService = {
     async resolve(tag) {
       const key = `${cached}:${tag}`;
-      const known = await local.tags.resolve(tag);
       const checked = state.validated.get(key);
-      if (known && checked !== undefined && Date.now() - checked < upstream.tagTtlMs) {
+      if (checked !== undefined && Date.now() - checked.at < upstream.tagTtlMs) {
         metrics.count(up, 'tag', 'hit');
-        return known;
+        return checked.digest;
       }
+      // The store's tag (another process or an earlier run may have set it): read past any cache.
+      const known = await store.repositories.resolveTag(cached, tag);
       const { promise } = singleFlight(state.flights, `t ${key}`, () => revalidate(tag));
       if (!known) {
         metrics.count(up, 'tag', 'miss');

@@ -16,6 +16,9 @@ async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: 
   const have = layerCompression(layer.mediaType);
   // BuildKit keeps a layer that is already compressed unless force-compression is set.
   if (have === undefined || have === enc.compression || (have !== 'none' && !enc.force)) {
+    if (have === 'zstd' && enc.family === 'docker') {
+      throw new Error(`layer ${layer.digest} is zstd-compressed, which docker media types cannot name: use oci-mediatypes=true, or force-compression=true with gzip`);
+    }
     return { mediaType: renameLayerType(layer.mediaType, enc.family), digest: layer.digest, size: layer.size };
   }
   const level = enc.level ?? DEFAULT_LEVEL[enc.compression];

@@ -1,5 +1,5 @@
 import type { Digest } from '../../oci/index.js';
-import type { ManifestCache } from '../server/manifest-cache.js';
+import type { ManifestCache } from './manifest-cache.js';
 import type { ManifestService, Registry, Repository, StoredManifest, TagService } from './types.js';
 
 /**

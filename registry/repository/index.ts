@@ -19,3 +19,4 @@ export { LocalRegistry } from './local.js';
 export { REPOSITORY_LABEL } from './local-blobs.js';
 export { CachedRegistry } from './cached.js';
 export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest, type ReferenceLookup } from './manifest-validation.js';
+export { ManifestCache, type CachedManifest } from './manifest-cache.js';

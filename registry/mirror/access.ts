@@ -3,8 +3,9 @@ import type { StorageDriver, Store } from '../../store/index.js';
 import { readState, updateState } from './state-file.js';
 
 /**
- * `mirror/access.json`: when each cached manifest was last pulled, for least-recently-pulled eviction.
- * `manifests[cachedRepository][digest]` is milliseconds since the epoch.
+ * `mirror/access.json`: when each cached manifest or blob was last pulled, for least-recently-pulled
+ * eviction. `manifests[cachedRepository][digest]` is milliseconds since the epoch (the key keeps its
+ * first name: it holds blobs' digests too).
  */
 export interface AccessDocument {
   version: 1;
@@ -32,9 +33,9 @@ export function lastPulled(doc: AccessDocument, repository: string, digest: Dige
 /**
  * The mirror's `touch` hook made persistent, cheaply: a touch only notes the time in memory; every few
  * seconds the notes are written in one read-modify-write of access.json (later times win, so processes
- * sharing the store merge). Only manifests are recorded — a pull by tag or digest always reads the
- * manifest, and eviction works on manifests — so at a flush each digest touched since the last one is
- * looked up as a manifest link of its repository (one small stat), and blob touches are dropped.
+ * sharing the store merge). Blobs are recorded as well as manifests: the registry's in-memory manifest
+ * cache answers repeated manifest requests for a few seconds without reaching the mirror, while the
+ * blobs of a pull always do, and eviction takes the latest time of any digest of an image.
  */
 export class AccessLog {
   private pending = new Map<string, Map<Digest, number>>();
@@ -61,26 +62,10 @@ export class AccessLog {
     if (this.pending.size === 0) return;
     const notes = this.pending;
     this.pending = new Map();
-    const manifests = new Map<string, Map<Digest, number>>();
-    for (const [repository, digests] of notes) {
-      for (const [digest, at] of digests) {
-        let isManifest: boolean;
-        try {
-          isManifest = (await this.store.repositories.getManifestLink(repository, digest)) !== undefined;
-        } catch {
-          isManifest = false;
-        }
-        if (!isManifest) continue;
-        let m = manifests.get(repository);
-        if (!m) manifests.set(repository, (m = new Map()));
-        m.set(digest, at);
-      }
-    }
-    if (manifests.size === 0) return;
     try {
       await updateState(this.store.driver, ACCESS_PATH, emptyAccess, (doc) => {
         const all = doc.manifests && typeof doc.manifests === 'object' ? doc.manifests : {};
-        for (const [repository, digests] of manifests) {
+        for (const [repository, digests] of notes) {
           const times = (all[repository] ??= {});
           for (const [digest, at] of digests) times[digest] = Math.max(at, Number(times[digest]) || 0);
         }
@@ -88,7 +73,7 @@ export class AccessLog {
       });
     } catch (e) {
       // Put the notes back for the next flush (newer notes taken meanwhile win).
-      for (const [repository, digests] of manifests) {
+      for (const [repository, digests] of notes) {
         let now = this.pending.get(repository);
         if (!now) this.pending.set(repository, (now = new Map()));
         for (const [digest, at] of digests) if (!now.has(digest)) now.set(digest, at);
@@ -110,7 +95,7 @@ export class AccessLog {
   }
 }
 
-/** Removes the access times of manifests that are no longer cached (after an eviction). */
+/** Removes the access times of digests that are no longer cached under a repository (after an eviction). */
 export async function forgetAccess(driver: StorageDriver, gone: { repository: string; digest: Digest }[]): Promise<void> {
   if (gone.length === 0) return;
   await updateState(driver, ACCESS_PATH, emptyAccess, (doc) => {

@@ -23,7 +23,10 @@ export interface CacheUnit {
   digests: Set<Digest>;
   /** Tags pointing at the top. */
   tags: string[];
-  /** Last pull (ms since the epoch): access.json, else when it was cached; for loose links, their blobs' age. */
+  /**
+   * Last pull (ms since the epoch): the latest access.json time of any of its digests, or when its top
+   * manifest was linked (cached), whichever is later; for loose links, also their blobs' age.
+   */
   lastPulled: number;
   pinned: boolean;
 }
@@ -87,14 +90,15 @@ async function repositoryUnits(store: Store, repository: string, access: AccessD
     visit(top);
     unit.pinned = unit.manifests.some((d) => pinned?.has(d));
     const linkedAt = (await store.repositories.manifestLinkedAt(repository, top))?.getTime() ?? 0;
-    unit.lastPulled = Math.max(linkedAt, ...unit.manifests.map((d) => lastPulled(access, repository, d)));
+    unit.lastPulled = linkedAt;
+    for (const d of unit.digests) unit.lastPulled = Math.max(unit.lastPulled, lastPulled(access, repository, d));
     for (const d of unit.digests) covered.add(d);
     units.push(unit);
   }
   const loose = (await store.repositories.listBlobs(repository)).filter((d) => !covered.has(d));
   if (loose.length > 0) {
     let newest = 0;
-    for (const d of loose) newest = Math.max(newest, (await blobFileInfo(store, d))?.modTime.getTime() ?? 0);
+    for (const d of loose) newest = Math.max(newest, lastPulled(access, repository, d), (await blobFileInfo(store, d))?.modTime.getTime() ?? 0);
     units.push({ repository, manifests: [], digests: new Set(loose), tags: [], lastPulled: newest, pinned: false });
   }
   return units;
@@ -175,10 +179,12 @@ export async function evictCache(store: Store, options: EvictionOptions): Promis
   for (const unit of scan.units) for (const d of unit.digests) holders.set(d, (holders.get(d) ?? 0) + 1);
   const candidates = scan.units.filter((u) => !u.pinned && now - u.lastPulled >= options.graceMs).sort((a, b) => a.lastPulled - b.lastPulled);
   let remaining = scan.units;
+  const evictedUnits: CacheUnit[] = [];
   const freed: Digest[] = [];
   for (const unit of candidates) {
     if (report.after <= options.maxBytes) break;
     remaining = remaining.filter((u) => u !== unit);
+    evictedUnits.push(unit);
     await unlinkUnit(store, unit, remaining);
     report.evicted.push({ repository: unit.repository, ...(unit.top ? { top: unit.top } : {}), tags: unit.tags, lastPulled: unit.lastPulled });
     for (const d of unit.digests) {
@@ -194,9 +200,12 @@ export async function evictCache(store: Store, options: EvictionOptions): Promis
   const deleted = await deleteUnheld(store, freed, { minAgeMs: options.graceMs, now });
   report.deletedBlobs = deleted.deleted.length;
   report.deletedBytes = deleted.bytes;
-  await forgetAccess(
-    store.driver,
-    report.evicted.flatMap((e) => scan.units.find((u) => u.repository === e.repository && u.top === e.top)?.manifests.map((digest) => ({ repository: e.repository, digest })) ?? []),
-  );
+  const gone: { repository: string; digest: Digest }[] = [];
+  for (const unit of evictedUnits) {
+    const kept = new Set<Digest>();
+    for (const u of remaining) if (u.repository === unit.repository) for (const d of u.digests) kept.add(d);
+    for (const digest of unit.digests) if (!kept.has(digest)) gone.push({ repository: unit.repository, digest });
+  }
+  await forgetAccess(store.driver, gone);
   return report;
 }

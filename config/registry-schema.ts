@@ -67,9 +67,14 @@ export const registryConfigSchema = z
         'expire-after': duration.default(24 * 3_600_000),
         /** How often abandoned uploads are looked for. */
         'purge-interval': duration.default(10 * 60_000),
+        /**
+         * An upload body that sends nothing for this long is cut; the session keeps the bytes received and
+         * the client resumes from there. 0 never cuts.
+         */
+        'body-idle-timeout': duration.default(30_000),
       })
       .strict()
-      .default({ 'expire-after': 24 * 3_600_000, 'purge-interval': 10 * 60_000 }),
+      .default({ 'expire-after': 24 * 3_600_000, 'purge-interval': 10 * 60_000, 'body-idle-timeout': 30_000 }),
     limits: z
       .object({
         /** Largest manifest accepted on push (413 beyond). */
@@ -86,7 +91,7 @@ export const registryConfigSchema = z
       .default({ 'manifest-ttl': 5000 }),
     http: z
       .object({
-        /** Time allowed for request headers to arrive (requests themselves are never timed: uploads can be slow). */
+        /** Time allowed for request headers to arrive (whole requests are not timed: uploads can be slow; see uploads.body-idle-timeout). */
         'headers-timeout': duration.default(60_000),
         /** Idle keep-alive connections are closed after this. */
         'keep-alive-timeout': duration.default(75_000),

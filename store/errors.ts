@@ -56,3 +56,28 @@ export class ManifestNotFoundError extends StoreError {
     super(`manifest unknown: ${repository}:${reference}`);
   }
 }
+
+/**
+ * The stream being appended failed, closed before its end, or went silent. What arrived before it
+ * stopped is kept: the ingest resumes after it.
+ */
+export class SourceError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message);
+    if (options && 'cause' in options) this.cause = options.cause;
+  }
+}
+
+/** The source sent nothing for `idleMs` milliseconds while the append waited for it. */
+export class SourceIdleError extends SourceError {
+  constructor(readonly idleMs: number) {
+    super(`the source sent nothing for ${idleMs} ms`);
+  }
+}
+
+/** A newer operation on the same ingest (another append, a commit, a cancel) took over from this append. */
+export class IngestSupersededError extends StoreError {
+  constructor(readonly id: string) {
+    super(`a newer request on upload ${id} took over from this one`);
+  }
+}

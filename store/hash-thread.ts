@@ -1,7 +1,7 @@
 /**
- * The worker side of OffThreadDigester: keeps one OpenSSL hash per stream id and feeds it what the main
- * thread sends. For appends to local files it also writes the bytes (they arrive here without a copy, so
- * this thread is the one that has them). Every message is answered as soon as it is handled: an answer
+ * The worker side of OffThreadDigester: keeps one OpenSSL hash per stream id, writes the bytes the main
+ * thread sends to their file (they arrive here without a copy, so this thread is the one that has them)
+ * and hashes them. Every message is answered as soon as it is handled: an answer
  * never waits for bytes still to come.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -10,13 +10,11 @@ import { parentPort } from 'node:worker_threads';
 
 type Message =
   | { op: 'open'; id: number; alg: string }
-  | { op: 'update'; id: number; chunk: Uint8Array }
   | { op: 'write'; id: number; fd: number; chunks: Uint8Array[] }
   | { op: 'digest'; id: number }
   | { op: 'drop'; id: number };
 
 type Reply =
-  | { op: 'ack'; id: number; bytes: number }
   | { op: 'written'; id: number; error?: { message: string; code?: string } }
   | { op: 'digest'; id: number; hex: string | undefined };
 
@@ -69,9 +67,6 @@ parentPort!.on('message', (m: Message) => {
       return;
     case 'write':
       return post(write(m));
-    case 'update':
-      streams.get(m.id)?.hash.update(m.chunk);
-      return post({ op: 'ack', id: m.id, bytes: m.chunk.byteLength });
     case 'digest': {
       const s = streams.get(m.id);
       streams.delete(m.id);

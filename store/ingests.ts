@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
-import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, PathNotFoundError, SizeMismatchError } from './errors.js';
+import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, IngestSupersededError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { blobPath } from './layout.js';
 import { OffThreadDigester } from './off-thread-digester.js';
 
@@ -25,6 +25,17 @@ export interface AppendOptions {
    * hashing thread without a copy. Leave it off for sources that yield buffers their caller keeps.
    */
   handOver?: boolean;
+  /**
+   * Milliseconds the source may send nothing while the append waits for it; then the append stops,
+   * keeps what arrived and rejects with SourceIdleError. Unbounded when absent.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * On failure, leave the source as it is (paused, not destroyed), so its owner can still answer on its
+   * connection (an HTTP request). By default a failed append destroys its source, so a producer writing
+   * into it learns that nobody reads any more.
+   */
+  leaveSourceOpen?: boolean;
 }
 
 /** Digest state kept in memory while the process lives (hashed on a worker thread); rebuilt from the bytes after a restart. */
@@ -34,19 +45,19 @@ function forget(id: string): void {
   digesters.get(id)?.dispose();
   digesters.delete(id);
 }
-/** Appends to one ingest are serialized: a second writer waits for the first. */
-const appendLocks = new Map<string, Promise<unknown>>();
+
+/** The operation holding an ingest in this process (an append, a commit or a cancel). */
+interface Turn {
+  /** Aborted when a newer operation on the same ingest takes over. */
+  readonly controller: AbortController;
+  /** Settles once the operation let go of the ingest. */
+  done: Promise<unknown>;
+}
+
+/** Operations running per ingest id; an id is here while one runs. */
+const turns = new Map<string, Turn>();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
-
-/** Feeds every chunk to the digester on its way through; errors of the source propagate. */
-async function* hashedChunks(source: AsyncIterable<Buffer>, digester: OffThreadDigester): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    const behind = digester.update(chunk);
-    if (behind) await behind;
-    yield chunk;
-  }
-}
 
 /**
  * A resumable write: bytes are appended (possibly across requests and process restarts), then committed
@@ -110,46 +121,64 @@ export class Ingest {
   }
 
   /**
-   * Appends a stream. With `offset`, the append must start exactly at the current size (chunked uploads
-   * sent out of order are refused). Returns the new size. A broken source leaves what arrived, resumable.
+   * Runs `op` as the only operation on this ingest in this process. A newer operation never queues
+   * behind an older one (a PATCH whose client went silent would hold the session as long as its socket
+   * lives): it aborts the older one with `reason` and starts once that one let go, which an append
+   * waiting for its source does at once.
    */
-  async append(source: Readable, options: AppendOptions = {}): Promise<number> {
-    const previous = appendLocks.get(this.id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.appendNow(source, options));
-    appendLocks.set(this.id, run);
+  private async exclusive<T>(reason: Error, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const previous = turns.get(this.id);
+    previous?.controller.abort(reason);
+    const controller = new AbortController();
+    const run = (async () => {
+      await previous?.done;
+      controller.signal.throwIfAborted();
+      return op(controller.signal);
+    })();
+    const turn: Turn = { controller, done: run.catch(() => undefined) };
+    turns.set(this.id, turn);
     try {
       return await run;
     } finally {
-      if (appendLocks.get(this.id) === run) appendLocks.delete(this.id);
+      if (turns.get(this.id) === turn) turns.delete(this.id);
     }
   }
 
-  private async appendNow(source: Readable, { offset, handOver = false }: AppendOptions): Promise<number> {
+  /**
+   * Appends a stream; returns the new size. With `offset`, the append must start exactly at the current
+   * size (IngestOffsetError otherwise: chunked uploads sent out of order are refused). A newer append,
+   * commit or cancel of this ingest stops this one at once (IngestSupersededError, or IngestNotFoundError
+   * for a cancel) and takes over from the bytes in the file. A source that fails, closes or goes idle
+   * leaves what arrived, resumable, and rejects with SourceError; a failed write rejects with its error.
+   */
+  append(source: Readable, options: AppendOptions = {}): Promise<number> {
+    return this.exclusive(new IngestSupersededError(this.id), (signal) => this.appendNow(source, options, signal)).catch((e: unknown) => {
+      if (!options.leaveSourceOpen) source.destroy();
+      throw e;
+    });
+  }
+
+  private async appendNow(source: Readable, { offset, handOver = false, idleTimeoutMs }: AppendOptions, signal: AbortSignal): Promise<number> {
     const current = await this.size();
-    if (offset !== undefined && offset !== current) {
-      source.resume();
-      throw new IngestOffsetError(current, offset);
-    }
-    const digester = digesters.get(this.id);
-    if (digester && digester.size !== current) forget(this.id);
-    const tracking = digester && digester.size === current ? digester : undefined;
-    let size: number;
+    if (offset !== undefined && offset !== current) throw new IngestOffsetError(current, offset);
+    const known = digesters.get(this.id);
+    if (known && known.size !== current) forget(this.id);
+    // Without a hashing thread writing the file, the bytes are hashed at commit by reading them back.
+    const digester = known?.size === current && known.writesFiles ? known : undefined;
+    const control = { signal, idleMs: idleTimeoutMs };
     try {
-      if (tracking?.writesFiles && this.driver.appendThrough) {
-        // Local files: the hashing thread writes the bytes too, so they cross threads once.
-        size = await this.driver.appendThrough(this.dataPath, source, (fd, chunks) => tracking.write(fd, chunks, handOver));
-      } else {
-        const input = tracking ? Readable.from(hashedChunks(source, tracking), { objectMode: false }) : source;
-        size = await this.driver.appendFrom(this.dataPath, input);
-      }
+      const size = digester && this.driver.appendThrough
+        ? await this.driver.appendThrough(this.dataPath, source, (fd, chunks) => digester.write(fd, chunks, handOver), control)
+        : await this.driver.appendFrom(this.dataPath, source, control);
+      if (digester?.size !== size) forget(this.id);
+      return size;
     } catch (e) {
-      source.destroy();
-      // What was hashed and what reached the disk may differ after a failure: rehash at commit.
-      forget(this.id);
+      // The hash state stays only while it covers exactly the bytes in the file (a cut source leaves it
+      // so; a failed write may not): otherwise the bytes are hashed again at commit.
+      const stored = await this.driver.stat(this.dataPath).then((s) => s.size, () => -1);
+      if (digester?.size !== stored) forget(this.id);
       throw e;
     }
-    if (tracking && tracking.size !== size) forget(this.id);
-    return size;
   }
 
   /** Digests all bytes written so far (from memory when possible, else by reading them back). */
@@ -180,34 +209,41 @@ export class Ingest {
    * blob into a repository): both wait on the filesystem's journal, so together they wait once.
    */
   async commit(expected?: Digest, expectedSize?: number, alongside?: (digest: Digest) => Promise<void>): Promise<{ digest: Digest; size: number }> {
-    await this.assertExists();
-    const { digest, size } = await this.digestAll(expected ? digestAlgorithm(expected) : 'sha256');
-    if (expected && digest !== expected) {
-      await this.cancel();
-      throw new DigestMismatchError(expected, digest);
-    }
-    if (expectedSize !== undefined && expectedSize !== size) {
-      await this.cancel();
-      throw new SizeMismatchError(expectedSize, size);
-    }
-    // The same bytes pushed again (to another repository, or by a second client at once): the blob in
-    // place stays, so readers of it keep their file and its cached pages (distribution does the same).
-    const existing = await this.driver.stat(blobPath(digest)).catch(() => undefined);
-    if (existing?.size !== size) {
-      if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
-      await this.driver.move(this.dataPath, blobPath(digest));
-    }
-    const removed = this.driver.delete(`ingest/${this.id}`);
-    removed.catch(() => undefined); // awaited below; not unhandled if it fails first
-    try {
-      await alongside?.(digest);
-    } finally {
-      await removed;
-    }
-    return { digest, size };
+    return this.exclusive(new IngestSupersededError(this.id), async () => {
+      await this.assertExists();
+      const { digest, size } = await this.digestAll(expected ? digestAlgorithm(expected) : 'sha256');
+      if (expected && digest !== expected) {
+        await this.remove();
+        throw new DigestMismatchError(expected, digest);
+      }
+      if (expectedSize !== undefined && expectedSize !== size) {
+        await this.remove();
+        throw new SizeMismatchError(expectedSize, size);
+      }
+      // The same bytes pushed again (to another repository, or by a second client at once): the blob in
+      // place stays, so readers of it keep their file and its cached pages (distribution does the same).
+      const existing = await this.driver.stat(blobPath(digest)).catch(() => undefined);
+      if (existing?.size !== size) {
+        if (size === 0) await this.driver.putContent(this.dataPath, new Uint8Array());
+        await this.driver.move(this.dataPath, blobPath(digest));
+      }
+      const removed = this.driver.delete(`ingest/${this.id}`);
+      removed.catch(() => undefined); // awaited below; not unhandled if it fails first
+      try {
+        await alongside?.(digest);
+      } finally {
+        await removed;
+      }
+      return { digest, size };
+    });
   }
 
-  async cancel(): Promise<void> {
+  /** Removes the ingest and its bytes; an append running into it stops with IngestNotFoundError. */
+  cancel(): Promise<void> {
+    return this.exclusive(new IngestNotFoundError(this.id), () => this.remove());
+  }
+
+  private async remove(): Promise<void> {
     forget(this.id);
     await this.driver.delete(`ingest/${this.id}`);
   }
@@ -224,8 +260,14 @@ export class IngestStore {
   async create(options: IngestCreateOptions = {}): Promise<Ingest> {
     const id = randomUUID();
     const meta: IngestMeta = { id, startedAt: new Date().toISOString(), ...(options.labels ? { labels: options.labels } : {}) };
-    // Not fsynced: after a power loss a session may be gone, and the client starts its upload over.
-    await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta), { durable: false });
+    try {
+      // Not fsynced: after a power loss a session may be gone, and the client starts its upload over.
+      await this.driver.putContent(`ingest/${id}/meta.json`, JSON.stringify(meta), { durable: false });
+    } catch (e) {
+      // Refused (a full disk): no half-made session stays behind.
+      await this.driver.delete(`ingest/${id}`).catch(() => undefined);
+      throw e;
+    }
     trackFromStart(id);
     return new Ingest(this.driver, id, new Date(meta.startedAt), meta.labels);
   }
@@ -251,7 +293,7 @@ export class IngestStore {
     const removed: string[] = [];
     for (const id of await this.list()) {
       // A session receiving bytes right now is not abandoned, however long it waited for them.
-      if (appendLocks.has(id)) continue;
+      if (turns.has(id)) continue;
       let ingest: Ingest;
       try {
         ingest = await this.open(id);

@@ -2,22 +2,13 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Digester, type Digest } from '../oci/index.js';
 
-/** Bytes queued for a hashing thread before update() makes the producer wait. */
-const HIGH_WATER = 16 << 20;
-const LOW_WATER = 4 << 20;
 /** Hashing threads: one per core (at most 4); parallel uploads hash on different cores. */
 const THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
-type Reply =
-  | { op: 'ack'; id: number; bytes: number }
-  | { op: 'written'; id: number; error?: { message: string; code?: string } }
-  | { op: 'digest'; id: number; hex: string | undefined };
+type Reply = { op: 'written'; id: number; error?: { message: string; code?: string } } | { op: 'digest'; id: number; hex: string | undefined };
 
 /** A digester's state on the main thread while its hash lives on a hashing thread. */
 interface Pending {
-  /** Bytes sent with update() and not yet acknowledged. */
-  queued: number;
-  resume?: () => void;
   resolveDigest?: (hex: string | undefined) => void;
 }
 
@@ -71,29 +62,16 @@ class HashThread {
       return;
     }
     const p = this.pending.get(m.id);
-    if (!p) return;
-    if (m.op === 'ack') {
-      p.queued -= m.bytes;
-      if (p.resume && p.queued <= LOW_WATER) {
-        const resume = p.resume;
-        p.resume = undefined;
-        resume();
-      }
-    } else {
-      this.pending.delete(m.id);
-      p.resolveDigest?.(m.hex);
-    }
+    this.pending.delete(m.id);
+    p?.resolveDigest?.(m.hex);
   }
 
-  /** The thread died: its hash states are gone. Producers go on, digests fail (callers rehash from disk). */
+  /** The thread died: its hash states are gone. Writes fail, digests too (callers rehash from disk). */
   private lost(): void {
     this.failed = true;
     this.worker = undefined;
     this.outstanding = 0;
-    for (const p of this.pending.values()) {
-      p.resume?.();
-      p.resolveDigest?.(undefined);
-    }
+    for (const p of this.pending.values()) p.resolveDigest?.(undefined);
     this.pending.clear();
     for (const waiters of this.writeWaiters.values()) for (const w of waiters) w.reject(new Error('the hashing thread stopped'));
     this.writeWaiters.clear();
@@ -138,18 +116,16 @@ function leastLoaded(): HashThread | undefined {
 }
 
 /**
- * A sha256/sha512 digester (OpenSSL) that hashes on a worker thread, so the thread moving bytes between
- * socket and disk is not also the one hashing them (hashing is most of an upload's CPU). write() has that
- * thread also write the bytes to a local file; update() only hashes (chunks are copied once and handed
- * over) and returns a promise to wait on when the hashing thread falls behind. Falls back to hashing
- * in-thread when no worker can be started.
+ * A sha256/sha512 digester (OpenSSL) on a worker thread that also writes the bytes it hashes to a local
+ * file, so the thread moving bytes from socket to disk is not also the one hashing them (hashing is most
+ * of an upload's CPU) and the bytes cross threads once, never read back. Without a worker thread
+ * (`writesFiles` false) callers write the bytes themselves and hash them otherwise.
  */
 export class OffThreadDigester {
   readonly algorithm: string;
-  /** Bytes given to write() or update() so far. */
+  /** Bytes given to write() so far. */
   size = 0;
   private readonly id = nextId++;
-  private readonly local?: Digester;
   /** Undefined when no hashing thread could start. */
   private readonly thread?: HashThread;
 
@@ -157,27 +133,25 @@ export class OffThreadDigester {
     this.algorithm = algorithm;
     new Digester(algorithm); // validates the algorithm
     this.thread = leastLoaded();
-    if (this.thread) {
-      this.thread.pending.set(this.id, { queued: 0 });
-      this.thread.tell({ op: 'open', id: this.id, alg: algorithm });
-    } else this.local = new Digester(algorithm);
+    if (!this.thread) return;
+    this.thread.pending.set(this.id, {});
+    this.thread.tell({ op: 'open', id: this.id, alg: algorithm });
   }
 
   private get state(): Pending | undefined {
     return this.thread?.pending.get(this.id);
   }
 
-  /** Whether write() is served by a hashing thread (else callers write the bytes and feed them to update()). */
+  /** Whether write() is served by a hashing thread (it stops being when the thread dies or after dispose()). */
   get writesFiles(): boolean {
     return this.state !== undefined;
   }
 
   /**
    * Writes `chunks`, in order, at the end of the open file `fd` (opened for append) on the hashing thread,
-   * and hashes them there, so the bytes cross threads once and are never read back. With `handOver`, a
-   * chunk that owns its whole memory moves to that thread without a copy and is unusable afterwards;
-   * other chunks are copied. Resolves once the bytes are in the file and hashed; rejects with the write's
-   * error (errno `code` kept).
+   * and hashes them there. With `handOver`, a chunk that owns its whole memory moves to that thread
+   * without a copy and is unusable afterwards; other chunks are copied. Resolves once the bytes are in the
+   * file and hashed (never waiting for more bytes); rejects with the write's error (errno `code` kept).
    */
   write(fd: number, chunks: readonly Uint8Array[], handOver: boolean): Promise<void> {
     if (!this.state) return Promise.reject(new Error('the hashing thread stopped'));
@@ -194,26 +168,8 @@ export class OffThreadDigester {
     return this.thread!.postWrite(this.id, { op: 'write', id: this.id, fd, chunks: moved }, [...transfer]);
   }
 
-  /** Feeds a chunk; the returned promise (when any) resolves once the hashing thread has caught up. */
-  update(chunk: Uint8Array): Promise<void> | undefined {
-    this.size += chunk.byteLength;
-    if (this.local) {
-      this.local.update(chunk);
-      return undefined;
-    }
-    const p = this.state;
-    if (!p) return undefined; // the hashing thread was lost; digest() will say so
-    const copy = new Uint8Array(chunk.byteLength);
-    copy.set(chunk);
-    p.queued += copy.byteLength;
-    this.thread!.post({ op: 'update', id: this.id, chunk: copy }, [copy.buffer]);
-    if (p.queued < HIGH_WATER) return undefined;
-    return new Promise((resolve) => (p.resume = resolve));
-  }
-
-  /** The digest of everything fed; throws when the hash state was lost (rehash the bytes then). */
+  /** The digest of everything written; throws when the hash state was lost or a write failed (rehash the bytes then). */
   async digest(): Promise<Digest> {
-    if (this.local) return this.local.digest();
     const p = this.state;
     if (!p) throw new Error('hash state lost');
     const hex = await new Promise<string | undefined>((resolve) => {
@@ -226,9 +182,7 @@ export class OffThreadDigester {
 
   /** Forgets the state (the ingest failed or went away). Writes already posted are still answered. */
   dispose(): void {
-    const p = this.state;
-    if (!p) return;
-    p.resume?.();
+    if (!this.state) return;
     this.thread!.pending.delete(this.id);
     this.thread!.tell({ op: 'drop', id: this.id });
   }

@@ -90,6 +90,7 @@ export const registryCommand: Command = {
       logLevel,
       uploadExpiryMs: config.uploads['expire-after'],
       uploadPurgeIntervalMs: config.uploads['purge-interval'],
+      bodyIdleTimeoutMs: config.uploads['body-idle-timeout'],
       maxManifestBytes: config.limits['manifest-size'],
       manifestCacheSeconds: config.cache['manifest-ttl'] / 1000,
       metrics: config.metrics,
@@ -108,13 +109,18 @@ export const registryCommand: Command = {
     const url = await server.listen();
     ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);
     await new Promise<void>((done) => {
-      const stop = () => {
+      // One signal is enough: requests in flight get a grace period, then are cut (close()). A second
+      // signal gets the default action and ends the process at once.
+      const stop = (signal: NodeJS.Signals) => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
-        void server.close().then(done);
+        ctx.stderr.write(`tsbuild registry: ${signal}: finishing requests in flight, then exiting\n`);
+        void server.close().then(done, done);
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
+    // Whatever may still hold the event loop (a client's socket, a store write), the process ends now.
+    setTimeout(() => process.exit(), 2000).unref();
   },
 };

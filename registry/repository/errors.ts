@@ -3,9 +3,12 @@ import {
   DigestMismatchError,
   IngestNotFoundError,
   IngestOffsetError,
+  IngestSupersededError,
   InvalidPathError,
   ManifestNotFoundError,
   SizeMismatchError,
+  SourceError,
+  SourceIdleError,
   StoreError,
 } from '../../store/index.js';
 import { DigestError } from '../../oci/index.js';
@@ -69,6 +72,18 @@ export function toRegistryError(e: unknown): RegistryError {
   }
   if (e instanceof DigestError) return new RegistryError('DIGEST_INVALID', e.message);
   if (e instanceof InvalidPathError) return new RegistryError('NAME_INVALID', e.message);
+  // The request whose body stopped (or was taken over) is answered and its connection closed: the
+  // client may still be sending, or never send again.
+  const resync = 'GET the upload for its offset and resume from there';
+  if (e instanceof IngestSupersededError) {
+    return new RegistryError('BLOB_UPLOAD_INVALID', `a newer request on this upload took over from this one; ${resync}`, { id: e.id }, undefined, { Connection: 'close' });
+  }
+  if (e instanceof SourceIdleError) {
+    return new RegistryError('BLOB_UPLOAD_INVALID', `the request body sent nothing for ${e.idleMs / 1000} s; ${resync}`, undefined, undefined, { Connection: 'close' });
+  }
+  if (e instanceof SourceError) return new RegistryError('BLOB_UPLOAD_INVALID', `the upload was interrupted; ${resync}`, undefined, undefined, { Connection: 'close' });
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new RegistryError('UNKNOWN', 'the registry has no storage space left', { code }, 507);
   const message = e instanceof Error ? e.message : String(e);
   return new RegistryError('UNKNOWN', 'internal server error', { message });
 }

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 /** One JSON line per request (pino), written asynchronously so logging stays off the request's path. */
 export function accessLog(logger: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    if (!logger.isLevelEnabled('info')) return next();
+    // Failed requests are logged at error level even when the per-request lines (info) are off.
+    if (!logger.isLevelEnabled('error')) return next();
     const start = performance.now();
     try {
       await next();

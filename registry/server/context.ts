@@ -27,6 +27,8 @@ export interface RegistryDeps {
   logger: Logger;
   /** Largest manifest accepted on PUT, in bytes. */
   maxManifestBytes: number;
+  /** An upload body that sends nothing for this many milliseconds is cut (the session keeps what arrived); unbounded when absent. */
+  bodyIdleTimeoutMs?: number;
 }
 
 export type Handler = (ctx: Context, match: RouteMatch) => Promise<void>;

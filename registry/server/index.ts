@@ -40,6 +40,10 @@ export interface RegistryServerOptions {
   uploadExpiryMs?: number;
   /** How often abandoned uploads are looked for; default 10 minutes. */
   uploadPurgeIntervalMs?: number;
+  /** An upload body that sends nothing for this long is cut; the session keeps what arrived. Default 30 s; 0 never cuts. */
+  bodyIdleTimeoutMs?: number;
+  /** On close(), how long requests in flight may go on before their connections are cut; default 5 s. */
+  shutdownGraceMs?: number;
   /** Largest manifest accepted; default 4 MiB. */
   maxManifestBytes?: number;
   /** How long tag and manifest lookups are cached (seconds; 0 disables); default 5. */
@@ -66,7 +70,10 @@ export interface RegistryServerOptions {
 export interface RegistryServer {
   /** Starts listening; resolves with the base URL (http://host:port). */
   listen(): Promise<string>;
-  /** Stops accepting, ends idle connections and timers. */
+  /**
+   * Stops accepting and closes idle connections; requests in flight get `shutdownGraceMs`, then their
+   * connections are cut. Resolves once their handlers have stored what arrived (bounded).
+   */
   close(): Promise<void>;
   /** Base URL once listening. */
   readonly url: string;
@@ -82,6 +89,8 @@ export interface RegistryServer {
 
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
 function makeLogger(options: RegistryServerOptions): Logger {
   if (options.logger) return options.logger;
@@ -103,6 +112,8 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   let mirror: MirrorRegistry | undefined;
   let maintenance: MirrorMaintenance | undefined;
   let stopExpiry: (() => void) | undefined;
+  /** Requests being handled (their handlers' promises), awaited on close. */
+  const inFlight = new Set<Promise<void>>();
   let url = '';
   let host = '';
 
@@ -144,6 +155,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         metrics,
         logger,
         maxManifestBytes: options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
+        bodyIdleTimeoutMs: options.bodyIdleTimeoutMs === 0 ? undefined : (options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS),
       };
       app = createRegistryApp(
         deps,
@@ -155,7 +167,12 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         },
         logger,
       );
-      server = createHttpServer(app.callback(), options.tls, {
+      const handle = app.callback();
+      server = createHttpServer((req, res) => {
+        const handled = handle(req, res);
+        inFlight.add(handled);
+        void handled.finally(() => inFlight.delete(handled));
+      }, options.tls, {
         headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
         keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 75_000,
       });
@@ -182,12 +199,22 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       if (server) {
         const s = server;
         server = undefined;
+        const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
         await new Promise<void>((resolve) => {
-          s.close(() => resolve());
+          // Requests in flight get the grace period; connections are closed as soon as they are idle.
+          const idle = setInterval(() => s.closeIdleConnections(), 100).unref();
+          // Then the rest are cut: an upload cut there stays a resumable session at the bytes received.
+          const cut = setTimeout(() => s.closeAllConnections(), graceMs).unref();
+          s.close(() => {
+            clearInterval(idle);
+            clearTimeout(cut);
+            resolve();
+          });
           s.closeIdleConnections();
-          // Uploads in flight are resumable sessions: cut them rather than wait for slow clients.
-          setTimeout(() => s.closeAllConnections(), 1000).unref();
         });
+        // The cut requests' handlers store what arrived before close() returns (bounded: a handler may
+        // be waiting on something that never ends, e.g. an upstream).
+        await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 3000).unref())]);
       }
       // After the last request: its counts and touches are written too.
       await maintenance?.close();

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Digest } from '../../oci/index.js';
-import { isStoreError, RegistryError, type UploadSession } from '../repository/index.js';
+import { RegistryError, type UploadSession } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
 import { digestParam, queryValue } from './params.js';
 import { parseContentRange, uploadedRange, type ByteSpan } from './range.js';
@@ -29,16 +29,6 @@ function hasBody(ctx: Context): boolean {
 export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session: MethodTable } {
   const blobsOf = (match: RouteMatch) => deps.registry.repository(match.name, match.namespace).blobs;
 
-  /** Appends still running per session: a status query waits for them, so it reports settled bytes. */
-  const receiving = new Map<string, Promise<unknown>>();
-
-  async function settled(id: string): Promise<void> {
-    const running = receiving.get(id);
-    if (!running) return;
-    // a half-open connection must not hold the answer forever
-    await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-  }
-
   function openSession(match: RouteMatch): Promise<UploadSession> {
     return blobsOf(match).resumeUpload(match.reference);
   }
@@ -56,7 +46,12 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
     answerEmpty(ctx, 201);
   }
 
-  /** Appends the request body; `range` pins where it must start. Returns the session's new size. */
+  /**
+   * Appends the request body; `range` pins where it must start. Returns the session's new size. A newer
+   * request on the session (PATCH, PUT, DELETE) takes over from this one at once, so a client that went
+   * silent never holds its session; a body silent for the idle time is cut. Either way what was stored
+   * stays, and the status GET reports it.
+   */
   async function receive(ctx: Context, ingest: UploadSession, range: ByteSpan | undefined): Promise<number> {
     if (range) {
       const length = ctx.get('Content-Length');
@@ -65,20 +60,10 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
       }
     }
     const before = range ? range.start : await ingest.size();
-    const appending = ingest.append(ctx.req, { offset: range?.start, handOver: true });
-    receiving.set(ingest.id, appending);
-    try {
-      const size = await appending;
-      ctx.state.bytesIn = size - before;
-      return size;
-    } catch (e) {
-      if (!isStoreError(e) && !ctx.req.complete) {
-        throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was interrupted; GET the upload for its offset and resume from there', { id: ingest.id });
-      }
-      throw e;
-    } finally {
-      if (receiving.get(ingest.id) === appending) receiving.delete(ingest.id);
-    }
+    // The body is left open on failure: the error is answered on this connection (errors.ts).
+    const size = await ingest.append(ctx.req, { offset: range?.start, handOver: true, leaveSourceOpen: true, idleTimeoutMs: deps.bodyIdleTimeoutMs });
+    ctx.state.bytesIn = size - before;
+    return size;
   }
 
   async function commit(ctx: Context, name: string, ingest: UploadSession, digest: Digest): Promise<void> {
@@ -118,7 +103,6 @@ export function uploadRoutes(deps: RegistryDeps): { start: MethodTable; session:
   const session: MethodTable = {
     async GET(ctx, match) {
       const ingest = await openSession(match);
-      await settled(ingest.id);
       answerProgress(ctx, match.name, ingest.id, await ingest.size(), 204);
     },
 

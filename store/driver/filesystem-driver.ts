@@ -2,8 +2,8 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, type ByteRange, type ChunkWriter, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
-import { PathNotFoundError } from '../errors.js';
+import { checkPath, type AppendControl, type ByteRange, type ChunkWriter, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
+import { PathNotFoundError, SourceError, SourceIdleError } from '../errors.js';
 import { DirectoryListings } from './directory-listings.js';
 
 const READ_CHUNK = 1 << 20;
@@ -31,52 +31,80 @@ async function writeAll(fh: fs.FileHandle, chunks: Buffer[], length: number): Pr
   for (let offset = 0; offset < rest.length; ) offset += (await fh.write(rest, offset)).bytesWritten;
 }
 
+/** How reading a source ended: at its end, stopped on the source's side (kept what arrived), or aborted. */
+type SourceOutcome = { ended: true } | { ended: false; error: Error; aborted: boolean };
+
 /**
  * Feeds every chunk of `source` to `onChunk`, pausing the source while the promise it returns (if any)
  * is pending. 'data' events instead of an async iterator: an upload is thousands of socket reads, and the
- * iterator's promise per chunk was a measurable share of the main thread's work. Rejects when the source
- * fails or closes before its end (a client that went away), or when `onChunk` fails; never settles while
- * an `onChunk` promise is still pending, so the caller may close what onChunk writes to.
+ * iterator's promise per chunk was a measurable share of the main thread's work. Resolves with how the
+ * source ended: at its end; failed, closed early or idle for `idleMs` while read (a SourceError); or
+ * `signal` aborted. Rejects when `onChunk` fails. Never settles while an `onChunk` promise is still
+ * pending, so the caller may close what onChunk writes to. Stopping early leaves the source paused.
  */
-function forEachChunk(source: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+function forEachChunk(source: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined, { signal, idleMs }: AppendControl): Promise<SourceOutcome> {
+  return new Promise<SourceOutcome>((resolve, reject) => {
     let settled = false;
     let current: Promise<void> | undefined;
-    const settle = (error?: Error) => {
-      if (settled) return;
+    let idle: NodeJS.Timeout | undefined;
+    const watchIdle = () => {
+      if (idleMs !== undefined) idle = setTimeout(() => stop(new SourceIdleError(idleMs), false), idleMs);
+    };
+    const detach = () => {
       settled = true;
+      clearTimeout(idle);
       source.off('data', onData);
       source.off('end', onEnd);
-      source.off('error', settle);
+      source.off('error', onError);
       source.off('close', onClose);
-      const done = () => (error ? reject(error) : resolve());
-      if (current) current.then(done, (e: Error) => reject(error ?? e));
-      else done();
+      signal?.removeEventListener('abort', onAbort);
     };
+    const settle = (outcome: SourceOutcome) => {
+      if (settled) return;
+      detach();
+      if (!outcome.ended) source.pause();
+      // A write under way still counts: it may fail, and the caller closes the file only after it.
+      if (current) current.then(() => resolve(outcome), reject);
+      else resolve(outcome);
+    };
+    const stop = (error: Error, aborted: boolean) => settle({ ended: false, error, aborted });
     const onData = (chunk: Buffer) => {
+      idle?.refresh();
       const waiting = onChunk(chunk);
       if (!waiting) return;
+      // Held back by the writes: the source is not idle meanwhile.
+      clearTimeout(idle);
       source.pause();
       current = waiting;
       waiting.then(
         () => {
           current = undefined;
-          if (!settled) source.resume();
+          if (settled) return;
+          watchIdle();
+          source.resume();
         },
         (e: Error) => {
           current = undefined;
-          settle(e);
+          if (settled) return;
+          detach();
+          source.pause();
+          reject(e);
         },
       );
     };
-    const onEnd = () => settle();
-    const onClose = () => settle(new Error('the source closed before its end'));
-    if (source.readableEnded) return resolve();
-    if (source.destroyed) return reject(source.errored ?? new Error('the source closed before its end'));
+    const onEnd = () => settle({ ended: true });
+    const onError = (e: Error) => stop(new SourceError(`the source failed: ${e.message}`, { cause: e }), false);
+    const onClose = () => stop(new SourceError('the source closed before its end'), false);
+    const onAbort = () => stop(signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)), true);
+    if (signal?.aborted) return resolve({ ended: false, error: signal.reason as Error, aborted: true });
+    if (source.readableEnded) return resolve({ ended: true });
+    if (source.destroyed) return resolve({ ended: false, error: new SourceError('the source closed before its end'), aborted: false });
     source.on('data', onData);
     source.once('end', onEnd);
-    source.once('error', settle);
+    source.once('error', onError);
     source.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    watchIdle();
     source.resume();
   });
 }
@@ -105,17 +133,18 @@ export class FilesystemDriver implements StorageDriver {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const tmp = tempName(full);
-    const fh = await fs.open(tmp, 'w');
     try {
-      await fh.writeFile(content);
-      if (options.durable !== false) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
+      const fh = await fs.open(tmp, 'w');
+      try {
+        await fh.writeFile(content);
+        if (options.durable !== false) await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await fs.rename(tmp, full);
     } catch (e) {
-      await fs.rm(tmp, { force: true });
+      // A refused write (a full disk) leaves no temp file behind.
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw e;
     }
   }
@@ -133,17 +162,23 @@ export class FilesystemDriver implements StorageDriver {
     return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
-  appendFrom(path: string, source: Readable): Promise<number> {
+  appendFrom(path: string, source: Readable, control: AppendControl = {}): Promise<number> {
     // Thread-pool writes may finish out of order: one at a time.
-    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length), 1);
+    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length), 1, control);
   }
 
-  appendThrough(path: string, source: Readable, writer: ChunkWriter): Promise<number> {
+  appendThrough(path: string, source: Readable, writer: ChunkWriter, control: AppendControl = {}): Promise<number> {
     // The writer applies batches in order: two outstanding keep it busy while the next one is gathered.
-    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks), 2);
+    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks), 2, control);
   }
 
-  private async append(path: string, source: Readable, write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>, maxWrites: number): Promise<number> {
+  private async append(
+    path: string,
+    source: Readable,
+    write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>,
+    maxWrites: number,
+    control: AppendControl,
+  ): Promise<number> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const fh = await fs.open(full, 'a');
@@ -176,13 +211,20 @@ export class FilesystemDriver implements StorageDriver {
           flushed.catch(() => undefined);
         }
       };
+      let outcome;
       try {
-        await forEachChunk(source, (chunk) => {
-          batch.push(chunk);
-          batchBytes += chunk.length;
-          return batchBytes >= BATCH_BYTES ? flushBatch() : undefined;
-        });
-        if (batchBytes > 0) await flushBatch();
+        outcome = await forEachChunk(
+          source,
+          (chunk) => {
+            batch.push(chunk);
+            batchBytes += chunk.length;
+            return batchBytes >= BATCH_BYTES ? flushBatch() : undefined;
+          },
+          control,
+        );
+        // Bytes that arrived before the source stopped are kept (the upload resumes after them); an
+        // abort means someone else takes over from what is in the file, so the rest is dropped.
+        if (batchBytes > 0 && !(!outcome.ended && outcome.aborted)) await flushBatch();
         for (const written of writes) await written;
         await flushed;
       } catch (e) {
@@ -190,7 +232,9 @@ export class FilesystemDriver implements StorageDriver {
         await Promise.allSettled([...writes, flushed]);
         throw e;
       }
+      if (!outcome.ended && outcome.aborted) throw outcome.error;
       await fh.sync();
+      if (!outcome.ended) throw outcome.error;
       return (await fh.stat()).size;
     } finally {
       await fh.close();

@@ -29,6 +29,21 @@ export interface ByteRange {
  */
 export type ChunkWriter = (fd: number, chunks: Buffer[]) => Promise<void>;
 
+/** How an append may stop before its source ends. */
+export interface AppendControl {
+  /**
+   * Aborting stops the append at once: bytes read but not yet written are dropped, and the promise
+   * rejects with the signal's reason once no write is under way.
+   */
+  signal?: AbortSignal;
+  /**
+   * The source may send nothing for at most this many milliseconds while the append waits for it (not
+   * while the append itself holds it back); then the append stops, keeps what arrived, and rejects with
+   * SourceIdleError. Unbounded when absent.
+   */
+  idleMs?: number;
+}
+
 /**
  * The storage boundary under store/: a tree of named byte files addressed by '/'-separated paths
  * relative to the driver's root. The filesystem implements it now; an object store (S3) can later,
@@ -42,13 +57,17 @@ export interface StorageDriver {
   putContent(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams a file or a byte range of it. Throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>;
-  /** Appends a stream to a file (creating it), durable when the promise resolves; returns the new size. */
-  appendFrom(path: string, source: Readable): Promise<number>;
+  /**
+   * Appends a stream to a file (creating it), durable when the promise resolves; returns the new size.
+   * A source that fails, closes early or goes idle leaves what arrived before, durable, and rejects with
+   * SourceError; a failed write rejects with its own error (errno `code` kept).
+   */
+  appendFrom(path: string, source: Readable, control?: AppendControl): Promise<number>;
   /**
    * Like appendFrom, but `writer` writes each batch of chunks into the open file (drivers backed by local
    * files only). Lets the store hash and write uploads on a worker thread without copying the bytes.
    */
-  appendThrough?(path: string, source: Readable, writer: ChunkWriter): Promise<number>;
+  appendThrough?(path: string, source: Readable, writer: ChunkWriter, control?: AppendControl): Promise<number>;
   /** Throws PathNotFoundError. */
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory, sorted; [] when it does not exist. */

@@ -1,9 +1,8 @@
 import { createReadStream, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { Digest } from '../../oci/index.js';
+import { mapLimit, type Digest } from '../../oci/index.js';
 import { encodeName, fsPath, readlinkName } from '../snapshot/index.js';
-import { mapLimit } from './parallel.js';
 import { listTree, type WalkFilter } from './walk.js';
 
 /** sha256 of a large file, streamed. */

@@ -2,5 +2,4 @@ export { BuildContext } from './build-context.js';
 export { DockerignoreMatcher, cleanRelative, type MatchState, type MatchResult } from './dockerignore.js';
 export { compilePattern, matchPath, hasWildcards, PatternError } from './glob.js';
 export { walkTree, listTree, presentInTree, byteOrder, type TreeEntry, type WalkFilter } from './walk.js';
-export { mapLimit } from './parallel.js';
 export { TreeChecksummer } from './checksum.js';

@@ -1,6 +1,7 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
-import { listTree, mapLimit, type TreeEntry, type WalkFilter } from '../context/index.js';
+import { mapLimit } from '../../oci/index.js';
+import { listTree, type TreeEntry, type WalkFilter } from '../context/index.js';
 import { fsPath, mknodName } from '../snapshot/index.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './passwd.js';

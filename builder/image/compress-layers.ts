@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { layerCompression, parseDigest, type Descriptor, type Digest, type ImageManifest, type LayerCompression } from '../../oci/index.js';
+import { layerCompression, mapLimit, parseDigest, type Descriptor, type Digest, type ImageManifest, type LayerCompression } from '../../oci/index.js';
 import { resolveImage, tempName, type Store } from '../../store/index.js';
 import { compressor, decompress } from '../snapshot/index.js';
-import { mapLimit } from '../context/index.js';
 import { configTypeIn, manifestTypeIn, renameLayerType, layerTypeIn, type MediaFamily } from './media-family.js';
 import type { LayerEncoding } from './output-spec.js';
 import type { WrittenImage } from './write-image.js';

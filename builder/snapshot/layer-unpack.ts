@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Digester, type DiffID } from '../../oci/index.js';
+import { Digester, mapLimit, type DiffID } from '../../oci/index.js';
 import { decompress, type DecompressMode } from './compression.js';
 import { encodeName, fsPath, mknodName, readdirNamesSync } from './fs-names.js';
 import { cleanInside, resolveInRoot, resolveInRootSync } from './safe-path.js';
@@ -237,16 +237,12 @@ class Applier {
   }
 
   async finish(): Promise<void> {
-    const queue = [...this.whiteouts];
-    const worker = async () => {
-      for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
-        const p = await this.locate(rel);
-        this.ensureDir(dirname(p));
-        this.remove(p);
-        await mknodName(p, 'c', 0o000, 0, 0);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    await mapLimit([...this.whiteouts], 8, async (rel) => {
+      const p = await this.locate(rel);
+      this.ensureDir(dirname(p));
+      this.remove(p);
+      await mknodName(p, 'c', 0o000, 0, 0);
+    });
     const xattrs: XattrMap = new Map();
     for (const [rel, attrs] of this.xattrs) xattrs.set(await this.locate(rel), attrs);
     await writeXattrs(xattrs);

@@ -3,6 +3,7 @@ import {
   familiarReference,
   formatReference,
   isIndexMediaType,
+  mapLimit,
   parseNormalized,
   type Descriptor,
   type Digest,
@@ -16,7 +17,6 @@ import type { RegistryClient } from './client.js';
 import { ContentDigestError, RegistryClientError } from './errors.js';
 import { describeEndpoint } from './hosts.js';
 import { fetchManifest } from './manifest.js';
-import { mapLimit } from './retry.js';
 
 export interface PullOptions {
   /** The platform to pick from an index; default linux on this machine's architecture (linux/amd64 here). */

@@ -4,6 +4,7 @@ import {
   familiarReference,
   formatReference,
   ImageDocumentError,
+  mapLimit,
   parseImageDocument,
   parseNormalized,
   type Descriptor,
@@ -17,7 +18,7 @@ import { BlobSources } from './blob-sources.js';
 import type { RegistryClient } from './client.js';
 import { RegistryClientError, isTransient } from './errors.js';
 import type { Endpoint } from './hosts.js';
-import { backoffDelay, mapLimit, sleep } from './retry.js';
+import { backoffDelay, sleep } from './retry.js';
 import { discard, header } from './transport.js';
 
 export interface PushOptions {

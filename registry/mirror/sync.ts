@@ -6,6 +6,7 @@ import {
   formatReference,
   isIndexMediaType,
   isManifestMediaType,
+  mapLimit,
   parseImageDocument,
   type Descriptor,
   type Digest,
@@ -53,14 +54,6 @@ export interface SyncResult {
   presentBytes: number;
   /** The upstream did not answer the tag's revalidation: the digest cached before was kept. */
   stale: boolean;
-}
-
-async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function message(e: unknown): string {
@@ -152,7 +145,7 @@ export class MirrorSync {
       }
       // Non-distributable layers (with `urls`) are not served by registries: nothing to fetch.
       const blobs = [doc.manifest.config, ...doc.manifest.layers].filter((d) => !d.urls?.length);
-      await eachLimit(blobs, options.concurrency ?? 3, async (d) => {
+      await mapLimit(blobs, options.concurrency ?? 3, async (d) => {
         const taken = await this.syncBlob(repo, repository, d.digest, name);
         result.blobs++;
         if (taken.fetched) result.fetchedBytes += taken.size;

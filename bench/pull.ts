@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { digestOf, MediaType, parseNormalized, type ImageConfig, type ImageManifest } from '../oci/index.js';
 import { Store } from '../store/index.js';
-import { RegistryClient } from '../registry/client/index.js';
+import { pullImage, pushImage, RegistryClient } from '../registry/client/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { tsbuild } from '../test/helpers/run.js';
 import { mbps, time, timeCommand } from './_measure.js';
@@ -42,7 +42,7 @@ export async function run(): Promise<void> {
     const ref = `${registry.host}/bench/big:v1`;
     await seed.images.set(parseNormalized(ref), m.digest, MediaType.ociManifest);
     const pusher = new RegistryClient({ credentials: async () => undefined });
-    await pusher.pushImage(seed, ref);
+    await pushImage(pusher, seed, ref);
     pusher.close();
     const total = LAYER_SIZES.reduce((a, b) => a + b, 0) + cfg.size;
 
@@ -60,7 +60,7 @@ export async function run(): Promise<void> {
         ours.push(
           await time(async () => {
             const store = await Store.open(root);
-            const result = await client.pullImage(store, ref);
+            const result = await pullImage(client, store, ref);
             if (result.digest !== m.digest) throw new Error('pulled the wrong image');
           }),
         );

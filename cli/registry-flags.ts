@@ -1,4 +1,5 @@
-import { loadRegistrySettings, ProgressPrinter, RegistryClient, type RegistrySettings } from '../registry/client/index.js';
+import { loadRegistrySettings, RegistryClient, type RegistrySettings } from '../registry/client/index.js';
+import { ProgressPrinter } from './progress-printer.js';
 import { listOption, type CommandContext, type OptionSpec } from './command.js';
 
 /** Flags every command that talks to registries takes (build, pull, push). */

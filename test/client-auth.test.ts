@@ -7,7 +7,7 @@ import { tempDir } from './helpers/temp.js';
 import { run, tsbuild } from './helpers/run.js';
 import { startTokenServer } from './helpers/token-server.js';
 import { Store } from '../store/index.js';
-import { DockerCredentials, login, RegistryClient, UnauthorizedError } from '../registry/client/index.js';
+import { DockerCredentials, login, RegistryClient, UnauthorizedError, pullImage, pushImage } from '../registry/client/index.js';
 
 const withTools = testWith(['docker-registry', 'htpasswd', 'openssl']);
 
@@ -71,13 +71,13 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
     const store = await Store.open(tempDir());
     const image = await makeBusyboxImage(store, `${registry.host}/proj/one:v1`);
     const bob = new RegistryClient({ credentials: async () => ({ username: 'bob', password: 'hunter2' }) });
-    const pushed = await bob.pushImage(store, `${registry.host}/proj/one:v1`, [`${registry.host}/proj/one:v1`, `${registry.host}/proj/one:latest`]);
+    const pushed = await pushImage(bob, store, `${registry.host}/proj/one:v1`, [`${registry.host}/proj/one:v1`, `${registry.host}/proj/one:latest`]);
     t.deepEqual(pushed.pushed, [`${registry.host}/proj/one:v1`, `${registry.host}/proj/one:latest`]);
     t.is(pushed.uploaded, 2);
     t.true(tokens.requests.some((r) => r.account === 'bob' && r.scopes.includes('repository:proj/one:pull,push')));
 
     // Same registry, other repository: mounted, not uploaded (needs pull on the source in the token).
-    const mounted = await bob.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/two:v1`);
+    const mounted = await pushImage(bob, store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/two:v1`);
     t.is(mounted.mounted, 2);
     t.is(mounted.uploaded, 0);
     t.true(tokens.requests.some((r) => r.scopes.includes('repository:proj/one:pull') && r.scopes.includes('repository:proj/two:pull,push')));
@@ -85,18 +85,18 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
 
     const anonymous = new RegistryClient({ credentials: async () => undefined });
     const dest = await Store.open(tempDir());
-    const pulled = await anonymous.pullImage(dest, `${registry.host}/proj/two:v1`);
+    const pulled = await pullImage(anonymous, dest, `${registry.host}/proj/two:v1`);
     t.is(pulled.digest, image.digest);
     // Tokens are cached until they expire: a second pull asks the token server for nothing new.
     const before = tokens.requests.length;
-    await anonymous.pullImage(await Store.open(tempDir()), `${registry.host}/proj/two:v1`);
+    await pullImage(anonymous, await Store.open(tempDir()), `${registry.host}/proj/two:v1`);
     t.is(tokens.requests.length, before);
-    const denied = await t.throwsAsync(anonymous.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/three:v1`));
+    const denied = await t.throwsAsync(pushImage(anonymous, store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/three:v1`));
     t.true(denied instanceof UnauthorizedError, denied?.message);
     t.regex(denied!.message, new RegExp(`run tsbuild login ${registry.host}$`));
 
     const viaIdentityToken = new RegistryClient({ credentials: async () => ({ identityToken: 'refresh-bob' }) });
-    const tokenPush = await viaIdentityToken.pushImage(store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/four:v1`);
+    const tokenPush = await pushImage(viaIdentityToken, store, `${registry.host}/proj/one:v1`, `${registry.host}/proj/four:v1`);
     t.is(tokenPush.mounted + tokenPush.existing, 2);
     t.true(tokens.requests.some((r) => r.account === 'bob' && r.scopes.includes('repository:proj/four:pull,push')));
     viaIdentityToken.close();
@@ -109,7 +109,7 @@ withTools('token auth: pull and push through a token server, anonymous pull-only
     t.deepEqual(await credentials.get(registry.host), { username: 'bob', password: 'hunter2' });
 
     const wrong = new RegistryClient({ credentials: async () => ({ username: 'bob', password: 'nope' }) });
-    const e = await t.throwsAsync(wrong.pullImage(await Store.open(tempDir()), `${registry.host}/proj/one:v1`));
+    const e = await t.throwsAsync(pullImage(wrong, await Store.open(tempDir()), `${registry.host}/proj/one:v1`));
     t.regex(e!.message, /^unauthorized: .*bob.*run tsbuild login/);
     for (const c of [bob, anonymous, wrong]) c.close();
   } finally {

@@ -14,15 +14,7 @@ import { makeBusyboxImage, type FixtureImage } from './helpers/busybox-image.js'
 import { tempDir } from './helpers/temp.js';
 import { tsbuild } from './helpers/run.js';
 import { Store } from '../store/index.js';
-import {
-  daemonJsonFromText,
-  DOCKER_DAEMON_JSON,
-  DOCKER_DAEMON_JSON_ENV,
-  endpointsFor,
-  loadRegistrySettings,
-  readDaemonJson,
-  RegistryClient,
-} from '../registry/client/index.js';
+import { daemonJsonFromText, DOCKER_DAEMON_JSON, DOCKER_DAEMON_JSON_ENV, endpointsFor, loadRegistrySettings, readDaemonJson, RegistryClient, pushImage } from '../registry/client/index.js';
 
 function writeFile(dir: string, name: string, text: string): string {
   const file = join(dir, name);
@@ -179,7 +171,7 @@ withRegistry.before(async () => {
   const seed = await Store.open(tempDir());
   image = await makeBusyboxImage(seed, `${mirror.host}/library/busybox:latest`);
   const client = new RegistryClient({ credentials: async () => undefined });
-  await client.pushImage(seed, `${mirror.host}/library/busybox:latest`);
+  await pushImage(client, seed, `${mirror.host}/library/busybox:latest`);
   client.close();
 });
 withRegistry.after.always(async () => {

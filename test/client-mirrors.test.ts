@@ -7,7 +7,7 @@ import { tempDir } from './helpers/temp.js';
 import { tsbuild } from './helpers/run.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { Store } from '../store/index.js';
-import { RegistryClient } from '../registry/client/index.js';
+import { RegistryClient, pullImage, pushImage } from '../registry/client/index.js';
 
 const withTools = testWith(['docker-registry']);
 let registry: RunningRegistry | undefined;
@@ -24,7 +24,7 @@ withTools.before(async () => {
   const seed = await Store.open(tempDir());
   image = await makeBusyboxImage(seed, `${registry.host}/library/busybox:latest`);
   const client = new RegistryClient({ credentials: async () => undefined });
-  await client.pushImage(seed, `${registry.host}/library/busybox:latest`);
+  await pushImage(client, seed, `${registry.host}/library/busybox:latest`);
   client.close();
 });
 withTools.after.always(async () => {
@@ -67,7 +67,7 @@ withTools('a mirror serving wrong bytes is detected by digest and skipped for th
       onProgress: (e) => void (e.type === 'notice' && notices.push(e.message)),
     });
     const store = await Store.open(tempDir());
-    const pulled = await client.pullImage(store, 'busybox');
+    const pulled = await pullImage(client, store, 'busybox');
     t.is(pulled.digest, image.digest);
     t.true(corrupt.requests.some((r) => r.url.includes(`/blobs/${image.manifest.layers[0]!.digest}`)), 'the corrupting mirror was asked first');
     t.true(notices.some((n) => /does not match its digest/.test(n)), notices.join('\n'));
@@ -87,11 +87,11 @@ withTools('mirrors of any registry: a dead mirror and a mirror without the image
       settings: { mirrors: { [registry!.host]: [{ location: '127.0.0.1:1' }, { location: `${empty.host}/cache` }] }, insecureRegistries: [] },
       onProgress: (e) => void (e.type === 'notice' && notices.push(e.message)),
     });
-    const pulled = await client.pullImage(await Store.open(tempDir()), `${registry!.host}/library/busybox:latest`);
+    const pulled = await pullImage(client, await Store.open(tempDir()), `${registry!.host}/library/busybox:latest`);
     t.is(pulled.digest, image.digest);
     t.regex(notices.join('\n'), /127\.0\.0\.1:1 failed .*connection refused/);
     t.regex(empty.logs(), /GET \/v2\/cache\/library\/busybox\/manifests\/latest HTTP\/1.1" 404/);
-    const missing = await t.throwsAsync(client.pullImage(await Store.open(tempDir()), `${registry!.host}/library/nothing:here`));
+    const missing = await t.throwsAsync(pullImage(client, await Store.open(tempDir()), `${registry!.host}/library/nothing:here`));
     t.regex(missing!.message, /^not found: 127\.0\.0\.1:\d+\/library\/nothing:here/);
     client.close();
   } finally {

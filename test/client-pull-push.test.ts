@@ -7,7 +7,8 @@ import { run } from './helpers/run.js';
 import { Store, resolveImage, exportOciLayout } from '../store/index.js';
 import { PassThrough } from 'node:stream';
 import { MediaType, parseNormalized, parsePlatform } from '../oci/index.js';
-import { RegistryClient, NotFoundError, ProgressPrinter } from '../registry/client/index.js';
+import { RegistryClient, NotFoundError, headManifest, openBlob, pullImage, pushImage } from '../registry/client/index.js';
+import { ProgressPrinter } from '../cli/progress-printer.js';
 
 const withTools = testWith(['docker-registry', 'skopeo']);
 let registry: RegistryRunning | undefined;
@@ -26,7 +27,7 @@ withTools('push then anonymous pull over plain HTTP on loopback', async (t) => {
   const source = await Store.open(tempDir());
   const image = await makeBusyboxImage(source, `${registry!.host}/tests/busybox:v1`);
   const client = new RegistryClient({ credentials: anonymous });
-  const pushed = await client.pushImage(source, `${registry!.host}/tests/busybox:v1`);
+  const pushed = await pushImage(client, source, `${registry!.host}/tests/busybox:v1`);
   t.is(pushed.digest, image.digest);
   t.is(pushed.uploaded, 2);
   // skopeo (a real client) sees what we pushed
@@ -35,7 +36,7 @@ withTools('push then anonymous pull over plain HTTP on loopback', async (t) => {
   t.is(JSON.parse(inspect.stdout).Digest, image.digest);
 
   const dest = await Store.open(tempDir());
-  const pulled = await client.pullImage(dest, `${registry!.host}/tests/busybox:v1`);
+  const pulled = await pullImage(client, dest, `${registry!.host}/tests/busybox:v1`);
   t.is(pulled.digest, image.digest);
   const rec = await dest.images.get(`${registry!.host}/tests/busybox:v1`);
   t.is(rec.digest, image.digest);
@@ -43,7 +44,7 @@ withTools('push then anonymous pull over plain HTTP on loopback', async (t) => {
   t.deepEqual(resolved.config.rootfs.diff_ids, [image.diffId]);
   t.true(await dest.blobs.has(image.manifest.layers[0]!.digest));
   // a second push finds everything there
-  const again = await client.pushImage(source, `${registry!.host}/tests/busybox:v1`);
+  const again = await pushImage(client, source, `${registry!.host}/tests/busybox:v1`);
   t.is(again.existing, 2);
   t.is(again.uploaded, 0);
   client.close();
@@ -52,7 +53,7 @@ withTools('push then anonymous pull over plain HTTP on loopback', async (t) => {
 withTools('an unknown image fails with "not found: REF"', async (t) => {
   const client = new RegistryClient({ credentials: anonymous });
   const dest = await Store.open(tempDir());
-  const e = await t.throwsAsync(client.pullImage(dest, `${registry!.host}/tests/nope:v1`));
+  const e = await t.throwsAsync(pullImage(client, dest, `${registry!.host}/tests/nope:v1`));
   t.true(e instanceof NotFoundError);
   t.regex(e!.message, new RegExp(`^not found: ${registry!.host.replace(/\./g, '\\.')}/tests/nope:v1`));
   client.close();
@@ -72,7 +73,7 @@ withTools('multi-platform index: pushed by digest and tag, pulled for the defaul
   const name = `${registry!.host}/tests/multi:v1`;
   await source.images.set(parseNormalized(name), index.digest, MediaType.ociIndex);
   const client = new RegistryClient({ credentials: anonymous, concurrency: 2 });
-  const pushed = await client.pushImage(source, name, [name, `${registry!.host}/tests/multi@${index.digest}`], { chunkSize: 256 * 1024 });
+  const pushed = await pushImage(client, source, name, [name, `${registry!.host}/tests/multi@${index.digest}`], { chunkSize: 256 * 1024 });
   t.deepEqual(pushed.pushed, [name, `${registry!.host}/tests/multi@${index.digest}`]);
   t.is(pushed.uploaded, 3); // two configs, one shared layer (sent in 256 KiB chunks)
   t.regex(registry!.logs(), /"PATCH \/v2\/tests\/multi\/blobs\/uploads\/[^ ]+ HTTP\/1.1" 202/);
@@ -80,13 +81,13 @@ withTools('multi-platform index: pushed by digest and tag, pulled for the defaul
   t.is(JSON.parse(raw.stdout).manifests.length, 2);
 
   const dest = await Store.open(tempDir());
-  const amd = await client.pullImage(dest, name);
+  const amd = await pullImage(client, dest, name);
   t.is(amd.indexDigest, index.digest);
   t.is(amd.digest, manifests[1]!.digest);
-  const arm = await client.pullImage(dest, `${registry!.host}/tests/multi@${index.digest}`, { platform: parsePlatform('linux/arm64') });
+  const arm = await pullImage(client, dest, `${registry!.host}/tests/multi@${index.digest}`, { platform: parsePlatform('linux/arm64') });
   t.is(arm.digest, manifests[0]!.digest);
   t.is(arm.downloadedBytes, arm.config.size); // the shared layer was already there
-  const e = await t.throwsAsync(client.pullImage(dest, name, { platform: parsePlatform('linux/s390x') }));
+  const e = await t.throwsAsync(pullImage(client, dest, name, { platform: parsePlatform('linux/s390x') }));
   t.regex(e!.message, /no image for platform linux\/s390x/);
   client.close();
 });
@@ -99,8 +100,8 @@ withTools('progress: plain lines when not on a terminal', async (t) => {
   sink.on('data', (d) => (out += d));
   const printer = new ProgressPrinter(sink);
   const client = new RegistryClient({ credentials: anonymous, onProgress: printer.listener });
-  await client.pushImage(source, `${registry!.host}/tests/progress:v1`);
-  await client.pullImage(await Store.open(tempDir()), `${registry!.host}/tests/progress:v1`);
+  await pushImage(client, source, `${registry!.host}/tests/progress:v1`);
+  await pullImage(client, await Store.open(tempDir()), `${registry!.host}/tests/progress:v1`);
   printer.finish();
   t.regex(out, /^[a-f0-9]{12}: Pushing$/m);
   t.regex(out, /^[a-f0-9]{12}: Downloading$/m);
@@ -113,12 +114,12 @@ withTools('headManifest and openBlob (the mirror\'s upstream calls)', async (t) 
   const source = await Store.open(tempDir());
   const image = await makeBusyboxImage(source, `${registry!.host}/tests/upstream:v1`);
   const client = new RegistryClient({ credentials: anonymous });
-  await client.pushImage(source, `${registry!.host}/tests/upstream:v1`);
-  const head = await client.headManifest(`${registry!.host}/tests/upstream:v1`);
+  await pushImage(client, source, `${registry!.host}/tests/upstream:v1`);
+  const head = await headManifest(client, parseNormalized(`${registry!.host}/tests/upstream:v1`));
   t.is(head.digest, image.digest);
   t.is(head.mediaType, MediaType.ociManifest);
   const layer = image.manifest.layers[0]!;
-  const opened = await client.openBlob(`${registry!.host}/tests/upstream`, layer.digest, { offset: 1000 });
+  const opened = await openBlob(client, parseNormalized(`${registry!.host}/tests/upstream`), layer.digest, { offset: 1000 });
   t.is(opened.offset, 1000);
   t.is(opened.size, layer.size);
   const chunks: Buffer[] = [];
@@ -136,13 +137,13 @@ withTools('interop: pulls a Docker schema 2 image that skopeo pushed, and skopeo
   t.is(copy.code, 0, copy.stderr);
   const client = new RegistryClient({ credentials: anonymous });
   const dest = await Store.open(tempDir());
-  const pulled = await client.pullImage(dest, `${registry!.host}/tests/from-skopeo:v1`);
+  const pulled = await pullImage(client, dest, `${registry!.host}/tests/from-skopeo:v1`);
   t.is(pulled.mediaType, MediaType.dockerManifest);
   t.is(pulled.layers[0]!.mediaType, MediaType.dockerLayerGzip);
   const resolved = await resolveImage(dest.blobs, pulled.digest);
   t.deepEqual(resolved.config.rootfs.diff_ids, [image.diffId]);
   // and back: push the Docker-typed image elsewhere, skopeo copies it to an OCI layout
-  await client.pushImage(dest, `${registry!.host}/tests/from-skopeo:v1`, `${registry!.host}/tests/roundtrip:v1`);
+  await pushImage(client, dest, `${registry!.host}/tests/from-skopeo:v1`, `${registry!.host}/tests/roundtrip:v1`);
   const out = tempDir();
   const back = await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry!.host}/tests/roundtrip:v1`, `oci:${out}:v1`]);
   t.is(back.code, 0, back.stderr);

@@ -6,15 +6,18 @@ import {
   endpointsFor,
   InsecureMatcher,
   loadRegistrySettings,
-  parseToml,
+  parseRegistriesConf,
   readRegistriesConf,
-  TomlError,
+  RegistriesConfError,
   parseChallenges,
   mergeScopes,
 } from '../registry/client/index.js';
 
-test('the TOML reader handles registries.conf syntax', (t) => {
-  const doc = parseToml(
+test('registries.conf is read as TOML: arrays of tables, inline tables, escapes; keys tsbuild does not use are left alone', (t) => {
+  const dir = tempDir();
+  const conf = join(dir, 'registries.conf');
+  writeFileSync(
+    conf,
     [
       '# comment',
       'unqualified-search-registries = ["docker.io", "quay.io"] # trailing',
@@ -31,7 +34,7 @@ test('the TOML reader handles registries.conf syntax', (t) => {
       '[[registry]]',
       'location = "10.1.2.3:5000"',
       'insecure = true',
-      'blocked = false',
+      'blocked = true',
       '[aliases]',
       '  "alpine" = "docker.io/library/alpine"',
       'nested.key = { a = 1, b = [1, 2,',
@@ -39,17 +42,37 @@ test('the TOML reader handles registries.conf syntax', (t) => {
       'escaped = "tab\\there \\u00e9"',
     ].join('\n'),
   );
-  t.deepEqual(doc['unqualified-search-registries'], ['docker.io', 'quay.io']);
-  const regs = doc.registry as { location: string; mirror?: { location: string; insecure?: boolean }[] }[];
-  t.is(regs.length, 2);
-  t.deepEqual(regs[0]!.mirror, [{ location: 'mirror.local:5000/hub', insecure: true }, { location: 'other.local' }]);
-  t.is((doc.aliases as Record<string, string>).alpine, 'docker.io/library/alpine');
-  t.deepEqual((doc.aliases as Record<string, unknown>).nested, { key: { a: 1, b: [1, 2, 3] } });
-  t.is((doc.aliases as Record<string, string>).escaped, 'tab\there é');
-  const e = t.throws(() => parseToml('a = 1\na = 2', 'x.conf'));
-  t.true(e instanceof TomlError);
-  t.is(e!.message, 'x.conf:2: key "a" is defined twice');
-  t.throws(() => parseToml('a = """x"""'), { message: /multi-line strings/ });
+  t.deepEqual(readRegistriesConf(conf), {
+    mirrors: { 'docker.io': [{ location: 'mirror.local:5000/hub', insecure: true }, { location: 'other.local' }] },
+    insecure: ['10.1.2.3:5000'],
+    blocked: ['10.1.2.3:5000'],
+  });
+});
+
+test('registries.conf: what the hand-written reader got wrong (inf, duplicate tables, dates, multi-line strings)', (t) => {
+  // inf is Infinity (it was NaN); nan stays NaN
+  const numbers = parseRegistriesConf('up = inf\ndown = -inf\nnot = nan\n', 'numbers.conf');
+  t.is(numbers.up, Infinity);
+  t.is(numbers.down, -Infinity);
+  t.true(Number.isNaN(numbers.not));
+  // a table defined twice is refused, in one line naming the file and the line
+  const dir = tempDir();
+  const twice = join(dir, 'twice.conf');
+  writeFileSync(twice, '[aliases]\n"a" = "docker.io/library/a"\n[aliases]\n"b" = "docker.io/library/b"\n');
+  const e = t.throws(() => readRegistriesConf(twice));
+  t.true(e instanceof RegistriesConfError, e?.message);
+  t.true(e!.message.startsWith(`${twice}:3:`), e!.message);
+  t.regex(e!.message, /redefine.*; fix the file, or set CONTAINERS_REGISTRIES_CONF to another one$/);
+  t.false(e!.message.includes('\n'));
+  t.throws(() => parseRegistriesConf('a = 1\na = 2', 'keys.conf'), { instanceOf: RegistriesConfError, message: /^keys\.conf:2:\d+: / });
+  // dates and multi-line strings are TOML and are accepted (they were refused)
+  const other = join(dir, 'other.conf');
+  const multiLine = ['note = """', 'kept by', 'the lab"""'];
+  writeFileSync(other, ['written = 2024-05-27T07:32:00Z', 'day = 2024-05-27', ...multiLine, "raw = '''C:\\x'''", '[[registry]]', 'location = "lab.example:5000"', 'insecure = true'].join('\n'));
+  t.deepEqual(readRegistriesConf(other).insecure, ['lab.example:5000']);
+  const doc = parseRegistriesConf(['day = 2024-05-27', ...multiLine].join('\n'), 'dates.conf');
+  t.true(doc.day instanceof Date);
+  t.is(doc.note, 'kept by\nthe lab');
 });
 
 test('registries.conf and its drop-ins give mirrors and insecure hosts; settings merge flags, config file and conf', async (t) => {

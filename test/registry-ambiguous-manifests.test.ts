@@ -8,7 +8,7 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { digestOf, MediaType, type Digest } from '../oci/index.js';
-import { RegistryClient } from '../registry/client/index.js';
+import { RegistryClient, pullImage } from '../registry/client/index.js';
 import { Store } from '../store/index.js';
 import { startDistribution, type RunningRegistry } from './helpers/distribution.js';
 import { call, pushBlob, startTestRegistry, type TestRegistry } from './helpers/registry-http.js';
@@ -235,7 +235,7 @@ test('the client refuses an ambiguous manifest a registry serves, naming the key
   t.teardown(() => client.close());
   const store = await Store.open(tempDir());
   for (const [tag, field] of [['manifests-key', 'Manifests'], ['mediatype-key', 'MediaType'], ['wrong-type', 'mediaType']] as const) {
-    const e = await t.throwsAsync(client.pullImage(store, `${served.host}/amb/x:${tag}`));
+    const e = await t.throwsAsync(pullImage(client, store, `${served.host}/amb/x:${tag}`));
     t.true(e!.message.includes(`refusing the manifest of ${served.host}/amb/x:${tag}`), e!.message);
     t.true(e!.message.includes(`: ${field}: `), e!.message);
     await t.throwsAsync(store.images.get(`${served.host}/amb/x:${tag}`));

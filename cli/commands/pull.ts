@@ -1,4 +1,5 @@
 import { familiarReference, parsePlatform } from '../../oci/index.js';
+import { pullImage } from '../../registry/client/index.js';
 import { type Command, UsageError, stringOption } from '../command.js';
 import { openStore } from '../open-store.js';
 import { registryClient, registryHelp, registryOptions } from '../registry-flags.js';
@@ -15,7 +16,7 @@ export const pullCommand: Command = {
     const store = await openStore(ctx);
     const { client, progress } = registryClient(ctx, ctx.values.quiet === true);
     try {
-      const result = await client.pullImage(store, ctx.positionals[0]!, platform ? { platform: parsePlatform(platform) } : {});
+      const result = await pullImage(client, store, ctx.positionals[0]!, platform ? { platform: parsePlatform(platform) } : {});
       progress?.finish();
       const name = familiarReference(result.reference);
       if (!ctx.values.quiet) {

@@ -1,4 +1,5 @@
 import { isManifestMediaType, layerCompression, parseReference } from '../../oci/index.js';
+import { pushImage } from '../../registry/client/index.js';
 import { resolveImage, type Store } from '../../store/index.js';
 import { withGzipLayers } from '../../builder/image/index.js';
 import { type Command, UsageError } from '../command.js';
@@ -32,7 +33,7 @@ export const pushCommand: Command = {
     await compressForTransfer(store, source);
     const { client, progress } = registryClient(ctx, ctx.values.quiet === true);
     try {
-      const result = await client.pushImage(store, source, destinations.length ? destinations : undefined);
+      const result = await pushImage(client, store, source, destinations.length ? destinations : undefined);
       progress?.finish();
       for (const ref of result.pushed) ctx.stdout.write(ctx.values.quiet ? `${ref}\n` : `${ref}: digest: ${result.digest}\n`);
     } finally {

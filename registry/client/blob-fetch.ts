@@ -1,37 +1,26 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import { Worker } from 'node:worker_threads';
-import type { Descriptor, Digest, Reference } from '../../oci/index.js';
-import { DigestMismatchError, FilesystemDriver, SizeMismatchError, type Ingest, type Store } from '../../store/index.js';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Descriptor, Reference } from '../../oci/index.js';
+import { DigestMismatchError, SizeMismatchError, type Ingest, type Store } from '../../store/index.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryClient } from './client.js';
-import { ContentDigestError, NotFoundError, RegistryClientError, isTransient } from './errors.js';
+import { ContentDigestError, NotFoundError, RegistryClientError, TruncatedDownloadError, isTransient } from './errors.js';
 import { describeEndpoint, endpointRepository, type Endpoint } from './hosts.js';
 import { backoffDelay, sleep } from './retry.js';
-import { discard, header, type HttpRequest, type HttpResponse } from './transport.js';
-import type { SerializedError, WorkerReply, WorkerRequest } from './blob-worker.js';
+import { header, type HttpResponse } from './transport.js';
 
-
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-class TruncatedError extends Error {
-  readonly code = 'TRUNCATED';
-}
-
-/** Where downloaded bytes go: an ingest on this thread, or one owned by a worker thread. */
-interface BlobSink {
-  /** One GET attempt (resuming where the bytes stopped); returns the bytes held after it. */
-  fetch(endpoint: Endpoint, path: string, scopes: string[]): Promise<number>;
-  commit(digest: Digest, size: number): Promise<void>;
-  cancel(): Promise<void>;
-}
-
-/** Counts bytes on their way to the store and reports progress at most every 100 ms. */
+/**
+ * Counts bytes on their way to the ingest, reports progress at most every 100 ms, and calls `overflow`
+ * once more than `limit` bytes (the descriptor's size) have come, so a server sending too much is cut
+ * off instead of filling the disk.
+ */
 class Counter extends Transform {
   private last = 0;
+  private overflowed = false;
   constructor(
     public count: number,
-    private readonly report: (n: number) => void,
+    private readonly limit: number,
+    private readonly report: (bytes: number) => void,
+    private readonly overflow: () => void,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -42,16 +31,20 @@ class Counter extends Transform {
       this.last = now;
       this.report(this.count);
     }
+    if (this.count > this.limit && !this.overflowed) {
+      this.overflowed = true;
+      this.overflow();
+    }
     cb(null, chunk);
   }
 }
 
 /**
- * Pipes a response body into `into` and ends it normally even when the connection breaks, so that every
- * byte that arrived is flushed to the ingest and the next attempt can resume after it (a failing source
- * would make the store drop what was still buffered). The caller sees the cut as a short size.
+ * Pipes a response body into `into` and ends `into` normally even when the connection breaks, so every
+ * byte that arrived reaches the ingest and the next attempt resumes after it. The caller sees a cut as
+ * fewer bytes than the descriptor's size.
  */
-export function endCleanly(body: Readable, into: Transform): void {
+function endCleanly(body: Readable, into: Transform): void {
   const finish = () => {
     if (!into.writableEnded) into.end();
   };
@@ -60,139 +53,105 @@ export function endCleanly(body: Readable, into: Transform): void {
   body.pipe(into);
 }
 
+/** Where a 206 answer starts (`Content-Range: bytes START-END/SIZE`), if it says. */
 function rangeStart(res: HttpResponse): number | undefined {
   const m = /^bytes (\d+)-/.exec(header(res, 'content-range') ?? '');
   return m ? Number(m[1]) : undefined;
 }
 
-class LocalSink implements BlobSink {
+/**
+ * One blob's download from one endpoint into one ingest, over as many GETs as the connection needs:
+ * the ingest writes and hashes the bytes on the store's hashing threads, so this thread only moves them.
+ */
+class BlobDownload {
   private ingest: Ingest | undefined;
+  readonly path: string;
+  readonly where: string;
+  private readonly scopes: string[];
+
   constructor(
     private readonly client: RegistryClient,
     private readonly store: Store,
-    private readonly report: (n: number) => void,
-  ) {}
+    private readonly endpoint: Endpoint,
+    repository: string,
+    private readonly desc: Descriptor,
+    private readonly report: (bytes: number) => void,
+  ) {
+    const repo = endpointRepository(endpoint, repository);
+    this.path = `/v2/${repo}/blobs/${desc.digest}`;
+    this.where = `${describeEndpoint(endpoint)}${this.path}`;
+    this.scopes = [repositoryScope(repo, ['pull'])];
+  }
 
-  async fetch(endpoint: Endpoint, path: string, scopes: string[]): Promise<number> {
+  /**
+   * One GET, resuming with a Range request after the bytes the ingest holds; resolves once the ingest
+   * holds exactly the descriptor's size. Throws NotFoundError (404), ContentDigestError (more bytes than
+   * the descriptor says), TruncatedDownloadError (a cut, or a resume answered from the wrong offset:
+   * worth another attempt), or what the request or the store threw.
+   */
+  async attempt(): Promise<void> {
     this.ingest ??= await this.store.ingests.create();
     let offset = await this.ingest.size();
-    const res = await this.client.request(endpoint, { method: 'GET', path, headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, scopes, followRedirects: true });
+    const res = await this.client.request(this.endpoint, { method: 'GET', path: this.path, headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, scopes: this.scopes, followRedirects: true });
     if (res.status === 404) {
-      discard(res);
-      return -1;
+      res.body.resume();
+      throw new NotFoundError(`blob ${this.desc.digest}`, `${describeEndpoint(this.endpoint)} does not have it`);
     }
-    if (offset > 0 && (res.status !== 206 || rangeStart(res) !== offset)) {
-      await this.ingest.cancel(); // the server ignored the range: start over
-      this.ingest = await this.store.ingests.create();
+    if (offset > 0 && res.status === 206 && rangeStart(res) !== offset) {
+      res.body.destroy();
+      await this.restart();
+      throw new TruncatedDownloadError(this.where, offset, this.desc.size, 'the resume was answered from the wrong offset; starting over');
+    }
+    if (offset > 0 && res.status !== 206) {
+      await this.restart(); // the server ignored the range: this answer is the whole blob
       offset = 0;
-      if (res.status === 206) {
-        discard(res);
-        throw new TruncatedError('the registry answered a range request from the wrong offset');
-      }
     }
-    const counter = new Counter(offset, this.report);
+    const counter = new Counter(offset, this.desc.size, this.report, () => res.body.destroy());
     endCleanly(res.body, counter);
-    await this.ingest.append(counter, { handOver: true }); // response-body chunks pass through Counter and are used by nobody else
-    return this.ingest.size();
+    let size: number;
+    try {
+      size = await this.ingest!.append(counter, { handOver: true }); // the body's chunks pass through Counter and are used by nobody else
+    } catch (e) {
+      res.body.destroy();
+      throw e;
+    }
+    if (size > this.desc.size) throw new ContentDigestError(this.where, this.desc.digest, `more bytes than the ${this.desc.size} the descriptor says`);
+    if (size < this.desc.size) throw new TruncatedDownloadError(this.where, size, this.desc.size);
   }
 
-  async commit(digest: Digest, size: number): Promise<void> {
+  /** Verifies the bytes and makes them the blob; a mismatch is a ContentDigestError (the bytes are dropped). */
+  async commit(): Promise<void> {
     const ingest = this.ingest;
     this.ingest = undefined;
-    if (!ingest) throw new RegistryClientError(`nothing was downloaded for ${digest}`);
-    await ingest.commit(digest, size);
-  }
-
-  async cancel(): Promise<void> {
-    await this.ingest?.cancel().catch(() => undefined);
-    this.ingest = undefined;
-  }
-}
-
-function revive(e: SerializedError): Error {
-  if (e.name === 'DigestMismatchError') return new DigestMismatchError('', e.actual ?? 'other content');
-  const error = new RegistryClientError(e.message);
-  return Object.assign(error, e.code ? { code: e.code } : {});
-}
-
-class WorkerSink implements BlobSink {
-  private readonly worker: Worker;
-  private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
-  private lastSize = 0;
-
-  constructor(
-    private readonly client: RegistryClient,
-    store: Store,
-    report: (n: number) => void,
-  ) {
-    this.worker = new Worker(new URL('./blob-worker.js', import.meta.url), { workerData: { root: store.root, transport: client.transportOptions } });
-    this.worker.on('message', (reply: WorkerReply) => {
-      if (reply.type === 'progress') return report(reply.bytes);
-      const w = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      w?.resolve(reply);
-    });
-    const die = (e: Error) => {
-      this.dead ??= e;
-      for (const w of this.waiting.values()) w.reject(e);
-      this.waiting.clear();
-    };
-    this.worker.on('error', die);
-    this.worker.on('exit', (code) => die(new RegistryClientError(`the download worker exited (code ${code})`)));
-  }
-
-  private dead: Error | undefined;
-
-  private call(msg: WithoutId<WorkerRequest>): Promise<WorkerReply> {
-    const id = this.nextId++;
-    if (this.dead) return Promise.reject(this.dead);
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...msg, id });
-    });
-  }
-
-  async fetch(endpoint: Endpoint, path: string, scopes: string[]): Promise<number> {
-    let streamError: SerializedError | undefined;
-    const via = {
-      request: async (req: HttpRequest): Promise<HttpResponse> => {
-        const reply = await this.call({ type: 'fetch', url: req.url.toString(), headers: req.headers ?? {}, verifyTls: req.verifyTls !== false });
-        if (reply.type === 'error') throw revive(reply.error);
-        if (reply.type !== 'response') throw new RegistryClientError('unexpected answer from the download worker');
-        this.lastSize = reply.size;
-        streamError = reply.streamError;
-        return { status: reply.status, headers: reply.headers, url: req.url, body: Readable.from(reply.body ? [Buffer.from(reply.body)] : []) as unknown as IncomingMessage };
-      },
-    };
-    const res = await this.client.request(endpoint, { method: 'GET', path, scopes, followRedirects: true, via });
-    discard(res);
-    if (res.status === 404) return -1;
-    if (streamError) throw revive(streamError);
-    return this.lastSize;
-  }
-
-  async commit(digest: Digest, size: number): Promise<void> {
-    const reply = await this.call({ type: 'commit', digest, size });
-    if (reply.type === 'error') {
-      if (reply.error.name === 'SizeMismatchError') throw new SizeMismatchError(size, -1);
-      throw revive(reply.error);
+    if (!ingest) throw new RegistryClientError(`nothing was downloaded for ${this.desc.digest} from ${this.where}`);
+    try {
+      await ingest.commit(this.desc.digest, this.desc.size);
+    } catch (e) {
+      if (e instanceof DigestMismatchError) throw new ContentDigestError(this.where, this.desc.digest, e.actual);
+      if (e instanceof SizeMismatchError) throw new ContentDigestError(this.where, this.desc.digest, `${e.actual} bytes instead of ${this.desc.size}`);
+      throw e;
     }
   }
 
+  /** Drops what was downloaded (nothing becomes visible). */
   async cancel(): Promise<void> {
-    await this.call({ type: 'cancel' }).catch(() => undefined);
+    const ingest = this.ingest;
+    this.ingest = undefined;
+    await ingest?.cancel().catch(() => undefined);
   }
 
-  async close(): Promise<void> {
-    await this.worker.terminate();
+  private async restart(): Promise<void> {
+    await this.cancel();
+    this.ingest = await this.store.ingests.create();
   }
 }
 
 /**
- * Downloads one blob into the store from the first endpoint that has it with the right bytes. A cut
- * connection resumes with a Range request where the bytes stopped; content that does not hash to the
- * digest is discarded and the next endpoint is asked.
+ * Downloads one blob into the store, verified, from the first endpoint (mirrors first) that has it with
+ * the right bytes. A cut connection resumes with a Range request where the bytes stopped (up to the
+ * client's retries); content that does not hash to the digest is discarded and the next endpoint asked.
+ * Throws NotFoundError when no endpoint has it, else the last endpoint's error (ContentDigestError,
+ * RegistryClientError "kept failing", UnauthorizedError, …).
  */
 export async function fetchBlob(client: RegistryClient, store: Store, ref: Pick<Reference, 'registry' | 'repository'>, desc: Descriptor, endpoints?: Endpoint[]): Promise<void> {
   if (await store.blobs.has(desc.digest)) return;
@@ -214,45 +173,26 @@ export async function fetchBlob(client: RegistryClient, store: Store, ref: Pick<
 }
 
 async function downloadFrom(client: RegistryClient, store: Store, endpoint: Endpoint, repository: string, desc: Descriptor): Promise<void> {
-  const repo = endpointRepository(endpoint, repository);
-  const path = `/v2/${repo}/blobs/${desc.digest}`;
-  const where = `${describeEndpoint(endpoint)}${path}`;
   const progress = (phase: 'downloading' | 'retrying' | 'done', current: number, note?: string) =>
     client.onProgress?.({ type: 'blob', digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size, ...(note ? { note } : {}) });
-  const report = (n: number) => progress('downloading', n);
-  const useWorker = desc.size >= client.workerThreshold && store.driver instanceof FilesystemDriver;
-  const sink: BlobSink & { close?(): Promise<void> } = useWorker ? new WorkerSink(client, store, report) : new LocalSink(client, store, report);
-  const scopes = [repositoryScope(repo, ['pull'])];
+  const download = new BlobDownload(client, store, endpoint, repository, desc, (n) => progress('downloading', n));
   try {
     progress('downloading', 0);
     for (let attempt = 0; ; ) {
       try {
-        const size = await sink.fetch(endpoint, path, scopes);
-        if (size < 0) throw new NotFoundError(`blob ${desc.digest}`, `${describeEndpoint(endpoint)} does not have it`);
-        if (size > desc.size) throw new ContentDigestError(where, desc.digest, `more bytes than the ${desc.size} the descriptor says`);
-        if (size < desc.size) throw new TruncatedError(`${where} ended after ${size} of ${desc.size} bytes`);
+        await download.attempt();
         break;
       } catch (e) {
-        if (e instanceof ContentDigestError || e instanceof NotFoundError) throw e;
-        const retryable = isTransient(e) || e instanceof TruncatedError || /aborted|closed|socket|premature/i.test((e as Error).message);
-        if (!retryable) throw e;
-        if (attempt >= client.retry.retries) throw new RegistryClientError(`download of ${desc.digest} from ${where} kept failing: ${(e as Error).message}`);
+        if (!isTransient(e)) throw e;
+        if (attempt >= client.retry.retries) throw new RegistryClientError(`download of ${desc.digest} from ${download.where} kept failing: ${(e as Error).message}`);
         progress('retrying', 0, (e as Error).message);
         await sleep(backoffDelay(client.retry, attempt++));
       }
     }
-    try {
-      await sink.commit(desc.digest, desc.size);
-    } catch (e) {
-      if (e instanceof DigestMismatchError) throw new ContentDigestError(where, desc.digest, e.actual);
-      if (e instanceof SizeMismatchError) throw new ContentDigestError(where, desc.digest, `a different size than ${desc.size} bytes`);
-      throw e;
-    }
+    await download.commit();
     progress('done', desc.size);
   } catch (e) {
-    await sink.cancel();
+    await download.cancel();
     throw e;
-  } finally {
-    await sink.close?.();
   }
 }

@@ -11,17 +11,8 @@ import {
 } from './errors.js';
 import { endpointsFor, emptySettings, type Endpoint, type RegistrySettings } from './hosts.js';
 import { backoffDelay, defaultRetryPolicy, retryAfterMs, sleep, type RetryPolicy } from './retry.js';
-import { discard, header, readBody, Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
+import { discard, header, readBody, Transport, type HttpResponse, type TransportOptions } from './transport.js';
 import type { ProgressListener } from './progress-events.js';
-import type { Descriptor, Reference } from '../../oci/index.js';
-import { parseNormalized } from '../../oci/index.js';
-import type { Store } from '../../store/index.js';
-import { fetchBlob } from './blob-fetch.js';
-import { fetchManifest, headManifest, type FetchedManifest, type ManifestHead } from './manifest.js';
-import { openBlob, type OpenedBlob } from './blob-open.js';
-import type { Digest } from '../../oci/index.js';
-import { pullImage, type PullOptions, type PullResult } from './pull.js';
-import { pushImage, type PushOptions, type PushResult } from './push.js';
 
 export interface RegistryClientOptions {
   /** Mirrors and insecure registries (see loadRegistrySettings). */
@@ -34,11 +25,6 @@ export interface RegistryClientOptions {
   concurrency?: number;
   /** Progress of pulls and pushes. */
   onProgress?: ProgressListener;
-  /**
-   * Blobs at least this big (default 8 MiB) are downloaded in a worker thread, so that hashing — the
-   * CPU-heavy part of a pull — runs in parallel for parallel layers.
-   */
-  workerThreshold?: number;
 }
 
 export interface RegistryRequest {
@@ -56,8 +42,6 @@ export interface RegistryRequest {
   accept?: number[];
   /** Follow redirects (blob downloads are often redirected to storage). */
   followRedirects?: boolean;
-  /** Sends through this instead of the client's transport (the blob download worker). */
-  via?: { request(req: HttpRequest): Promise<HttpResponse> };
 }
 
 interface EndpointState {
@@ -65,27 +49,27 @@ interface EndpointState {
   verifyTls: boolean;
 }
 
-/** The registry client: endpoints (mirrors, insecure hosts), auth, retries. Pull and push build on it. */
+/**
+ * The registry client: endpoints (mirrors, insecure hosts), auth, retries. The operations are functions
+ * that take it (pullImage, pushImage, fetchManifest, headManifest, fetchBlob, openBlob, statBlob), so
+ * this file imports none of them.
+ */
 export class RegistryClient {
   readonly settings: RegistrySettings;
   readonly transport: Transport;
   readonly auth: Authenticator;
   readonly retry: RetryPolicy;
   readonly concurrency: number;
-  readonly transportOptions: TransportOptions;
-  readonly workerThreshold: number;
   onProgress: ProgressListener | undefined;
   private readonly origins = new Map<string, Promise<EndpointState>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.settings = options.settings ?? emptySettings();
-    this.transportOptions = options.transport ?? {};
     this.transport = new Transport(options.transport);
     const docker = new DockerCredentials();
     this.auth = new Authenticator(this.transport, options.credentials ?? ((host) => docker.get(host)));
     this.retry = { ...defaultRetryPolicy, ...options.retry };
     this.concurrency = options.concurrency ?? 4;
-    this.workerThreshold = options.workerThreshold ?? 8 << 20;
     this.onProgress = options.onProgress;
   }
 
@@ -143,7 +127,7 @@ export class RegistryClient {
       const body = typeof req.body === 'function' ? await req.body() : req.body;
       let res: HttpResponse;
       try {
-        res = await (req.via ?? this.transport).request({ method: req.method, url, headers, ...(body ? { body } : {}), verifyTls: sameOrigin ? state.verifyTls : true });
+        res = await this.transport.request({ method: req.method, url, headers, ...(body ? { body } : {}), verifyTls: sameOrigin ? state.verifyTls : true });
       } catch (e) {
         if (typeof body === 'object' && !Buffer.isBuffer(body)) body.destroy();
         if (isTransient(e) && !req.noRetry && attempt < this.retry.retries) {
@@ -195,36 +179,6 @@ export class RegistryClient {
   /** Origin (scheme://host) an endpoint resolved to, after its first request. */
   async endpointOrigin(endpoint: Endpoint): Promise<string> {
     return (await this.origin(endpoint)).origin;
-  }
-
-  /** Pulls an image into the store and names it there (see pull.ts). */
-  pullImage(store: Store, ref: string | Reference, options?: PullOptions): Promise<PullResult> {
-    return pullImage(this, store, ref, options);
-  }
-
-  /** Pushes a local image to its own name or to one or more destinations (see push.ts). */
-  pushImage(store: Store, source: string, destinations?: string | string[], options?: PushOptions): Promise<PushResult> {
-    return pushImage(this, store, source, destinations, options);
-  }
-
-  /** The manifest or index a reference points at, with its digest (mirrors first for pulls). */
-  resolveManifest(ref: string | Reference, endpoints?: Endpoint[]): Promise<FetchedManifest> {
-    return fetchManifest(this, typeof ref === 'string' ? parseNormalized(ref) : ref, endpoints);
-  }
-
-  /** What a tag points at (HEAD), for cheap freshness checks. */
-  headManifest(ref: string | Reference, endpoints?: Endpoint[]): Promise<ManifestHead> {
-    return headManifest(this, typeof ref === 'string' ? parseNormalized(ref) : ref, endpoints);
-  }
-
-  /** Streams a blob (unverified; optionally from an offset) from the first endpoint that has it. */
-  openBlob(ref: string | Pick<Reference, 'registry' | 'repository'>, digest: Digest, options?: { offset?: number; endpoints?: Endpoint[] }): Promise<OpenedBlob> {
-    return openBlob(this, typeof ref === 'string' ? parseNormalized(ref) : ref, digest, options);
-  }
-
-  /** Downloads one blob of a repository into the store, verified. */
-  fetchBlob(store: Store, ref: string | Pick<Reference, 'registry' | 'repository'>, descriptor: Descriptor, endpoints?: Endpoint[]): Promise<void> {
-    return fetchBlob(this, store, typeof ref === 'string' ? parseNormalized(ref) : ref, descriptor, endpoints);
   }
 
   close(): void {

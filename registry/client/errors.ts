@@ -48,6 +48,23 @@ export class ContentDigestError extends RegistryClientError {
   }
 }
 
+/**
+ * A blob download stopped short: the connection was cut, or the server answered a resume from the wrong
+ * offset. Worth another attempt, which resumes with a Range request after the bytes already held.
+ */
+export class TruncatedDownloadError extends RegistryClientError {
+  constructor(readonly url: string, readonly received: number, readonly expected: number, detail?: string) {
+    super(`${url} ended after ${received} of ${expected} bytes${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** A containers-registries.conf file that is not valid TOML. */
+export class RegistriesConfError extends RegistryClientError {
+  constructor(readonly file: string, readonly line: number, readonly column: number, detail: string) {
+    super(`${file}:${line}:${column}: ${detail}; fix the file, or set CONTAINERS_REGISTRIES_CONF to another one`);
+  }
+}
+
 /** Any other unexpected HTTP answer. */
 export class HttpStatusError extends RegistryClientError {
   constructor(readonly status: number, readonly method: string, readonly url: string, detail: string) {
@@ -60,9 +77,10 @@ export function loginHost(host: string): string {
   return host === 'registry-1.docker.io' || host === 'index.docker.io' ? 'docker.io' : host;
 }
 
-/** Errors worth another attempt on the same endpoint (connection drops, 5xx, 429). */
+/** Errors worth another attempt on the same endpoint (connection drops, 5xx, 429, a cut download). */
 export function isTransient(e: unknown): boolean {
   if (e instanceof HttpStatusError) return e.status === 429 || e.status >= 500;
+  if (e instanceof TruncatedDownloadError) return true;
   const code = (e as NodeJS.ErrnoException)?.code;
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'IDLE_TIMEOUT' || code === 'ECONNABORTED' || code === 'TRUNCATED';
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'IDLE_TIMEOUT' || code === 'ECONNABORTED';
 }

@@ -20,10 +20,8 @@ export {
 } from './hosts.js';
 export { loadRegistrySettings, type RegistrySettingsSources } from './settings.js';
 export { readDaemonJson, daemonJsonFromText, defaultDockerDaemonJson, DOCKER_DAEMON_JSON, DOCKER_DAEMON_JSON_ENV, type DaemonJsonRegistries } from './daemon-json.js';
-export { readRegistriesConf, registriesFromToml, defaultRegistriesConf, type ContainersRegistries } from './registries-conf.js';
-export { parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
+export { readRegistriesConf, parseRegistriesConf, defaultRegistriesConf, type ContainersRegistries } from './registries-conf.js';
 export { Transport, type TransportOptions, type HttpRequest, type HttpResponse } from './transport.js';
-export { ProgressPrinter } from './progress.js';
 export type { ProgressEvent, ProgressListener, BlobPhase } from './progress-events.js';
 export { BlobSources } from './blob-sources.js';
 export * from './errors.js';

@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, TomlError, type TomlTableWithoutBigInt, type TomlValueWithoutBigInt } from 'smol-toml';
+import { RegistriesConfError } from './errors.js';
 import type { MirrorSetting } from './hosts.js';
 import { normalizeHostEntry } from './hosts.js';
-import { parseToml, type TomlTable, type TomlValue } from './toml.js';
 
 /** What tsbuild takes from containers-registries.conf(5) v2: mirrors and insecure flags per registry. */
 export interface ContainersRegistries {
@@ -11,9 +12,26 @@ export interface ContainersRegistries {
   blocked: string[];
 }
 
+type TomlTable = TomlTableWithoutBigInt;
+type TomlValue = TomlValueWithoutBigInt;
+
 /** podman's default location, overridable the way podman does it. */
 export function defaultRegistriesConf(): string {
   return process.env.CONTAINERS_REGISTRIES_CONF ?? '/etc/containers/registries.conf';
+}
+
+/**
+ * Parses the text of one registries.conf file as TOML 1.0 (smol-toml). Throws RegistriesConfError naming
+ * `file`, the line and the column for anything TOML refuses (a key or table defined twice, bad syntax).
+ */
+export function parseRegistriesConf(text: string, file: string): TomlTable {
+  try {
+    return parse(text, { unsafeKeyBehaviour: 'drop' });
+  } catch (e) {
+    if (!(e instanceof TomlError)) throw e;
+    const detail = e.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new RegistriesConfError(file, e.line, e.column, detail);
+  }
 }
 
 function asString(v: TomlValue | undefined): string | undefined {
@@ -21,11 +39,11 @@ function asString(v: TomlValue | undefined): string | undefined {
 }
 
 function tables(v: TomlValue | undefined): TomlTable[] {
-  return Array.isArray(v) ? v.filter((t): t is TomlTable => typeof t === 'object' && t !== null && !Array.isArray(t)) : [];
+  return Array.isArray(v) ? v.filter((t): t is TomlTable => typeof t === 'object' && t !== null && !Array.isArray(t) && !(t instanceof Date)) : [];
 }
 
 /** Registries from one parsed file; `location` (or `prefix`) names the registry, docker.io normalized. */
-export function registriesFromToml(doc: TomlTable, into: ContainersRegistries = { mirrors: {}, insecure: [], blocked: [] }): ContainersRegistries {
+function registriesFromToml(doc: TomlTable, into: ContainersRegistries): ContainersRegistries {
   for (const reg of tables(doc.registry)) {
     const location = asString(reg.location) ?? asString(reg.prefix);
     if (!location) continue;
@@ -42,7 +60,10 @@ export function registriesFromToml(doc: TomlTable, into: ContainersRegistries = 
   return into;
 }
 
-/** Reads registries.conf and its drop-in directory (registries.conf.d/*.conf); missing files are fine. */
+/**
+ * Reads registries.conf and its drop-in directory (registries.conf.d/*.conf, in name order); missing
+ * files are fine. Throws RegistriesConfError for a file that is not valid TOML.
+ */
 export function readRegistriesConf(file = defaultRegistriesConf()): ContainersRegistries {
   const result: ContainersRegistries = { mirrors: {}, insecure: [], blocked: [] };
   const files: string[] = [];
@@ -51,6 +72,6 @@ export function readRegistriesConf(file = defaultRegistriesConf()): ContainersRe
   if (existsSync(dropIns)) {
     for (const n of readdirSync(dropIns).filter((n) => n.endsWith('.conf')).sort()) files.push(join(dropIns, n));
   }
-  for (const f of files) registriesFromToml(parseToml(readFileSync(f, 'utf8'), f), result);
+  for (const f of files) registriesFromToml(parseRegistriesConf(readFileSync(f, 'utf8'), f), result);
   return result;
 }

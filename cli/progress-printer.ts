@@ -1,5 +1,9 @@
-import type { Digest } from '../../oci/index.js';
-import type { BlobPhase, ProgressEvent, ProgressListener } from './progress-events.js';
+/**
+ * The terminal view of the registry client's progress events (pull, push): the client only emits
+ * events (registry/client/progress-events.ts); how they look on a screen or in a log is the CLI's.
+ */
+import type { Digest } from '../oci/index.js';
+import type { BlobPhase, ProgressEvent, ProgressListener } from '../registry/client/index.js';
 
 interface Row {
   digest: Digest;

@@ -33,6 +33,8 @@ const PATTERN_CHARS = /[*[\]?^\\]/;
  * are anchored at the context root (a leading `/` is dropped), `**` spans directories, `!` re-includes,
  * the last matching rule wins, and a rule that matches a directory matches everything below it. A path
  * is matched with MatchesUsingParentResults along its directories, exactly as the walk sees it.
+ * Hand-written because no npm package has these rules: gitignore matchers (the `ignore` package) differ
+ * on anchoring, on `!` under an excluded directory and on character classes (see glob.ts).
  */
 export class DockerignoreMatcher {
   private readonly rules: IgnoreRule[];

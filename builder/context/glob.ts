@@ -3,6 +3,10 @@
  * `*` any run of non-separator characters, `?` one non-separator character, `[...]` a class
  * (`[^...]` negated, ranges `a-z`), `\` escapes the next character. `**` (a .dockerignore extension)
  * matches any number of path segments.
+ *
+ * Written here, not taken from an ignore-file package: those implement .gitignore rules (a pattern without
+ * `/` matches at any depth, `[!...]` negates, nothing is re-included under an excluded directory), which
+ * answer otherwise than docker's Go matcher for the same file; the context must hold what `docker build` sends.
  */
 
 export class PatternError extends Error {

@@ -1,7 +1,8 @@
 /**
  * The tar format as layers use it: ustar headers plus PAX extended records. Written here rather than with
  * tar-stream because layers carry binary xattr values (`SCHILY.xattr.security.capability`) in PAX records,
- * which tar-stream decodes and encodes as UTF-8 text and so corrupts.
+ * which tar-stream decodes and encodes as UTF-8 text and so corrupts; names that are not UTF-8 keep their
+ * bytes here for the same reason.
  */
 
 import { decodeName, encodeName } from './fs-names.js';

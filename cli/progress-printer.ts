@@ -4,6 +4,7 @@
  */
 import type { Digest } from '../oci/index.js';
 import type { BlobPhase, ProgressEvent, ProgressListener } from '../registry/client/index.js';
+import { formatSize } from './format.js';
 
 interface Row {
   digest: Digest;
@@ -12,18 +13,6 @@ interface Row {
   total: number;
   startedAt: number;
   note?: string;
-}
-
-function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes}B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)}${units[u]}`;
 }
 
 const phaseText: Record<BlobPhase, string> = {
@@ -72,7 +61,7 @@ export class ProgressPrinter {
     row.total = event.total;
     if (event.note !== undefined) row.note = event.note;
     if (this.tty) this.schedule(event.phase === 'done' || event.phase === 'exists' || event.phase === 'mounted');
-    else if (changed && event.phase !== 'waiting') this.out.write(`${short}: ${phaseText[event.phase]}${event.phase === 'done' ? ` ${size(event.total)}` : ''}${event.note ? ` (${event.note})` : ''}\n`);
+    else if (changed && event.phase !== 'waiting') this.out.write(`${short}: ${phaseText[event.phase]}${event.phase === 'done' ? ` ${formatSize(event.total)}` : ''}${event.note ? ` (${event.note})` : ''}\n`);
   }
 
   private line(text: string): void {
@@ -111,11 +100,11 @@ export class ProgressPrinter {
       const label = `${row.digest.slice(7, 19)}: ${phaseText[row.phase].padEnd(14)}`;
       if (row.phase === 'downloading' || row.phase === 'uploading' || row.phase === 'retrying') {
         const seconds = Math.max(0.001, (Date.now() - row.startedAt) / 1000);
-        const stats = ` ${size(row.current)}/${size(row.total)} ${size(row.current / seconds)}/s`;
+        const stats = ` ${formatSize(row.current)}/${formatSize(row.total)} ${formatSize(Math.round(row.current / seconds))}/s`;
         const barWidth = Math.max(10, Math.min(40, width - label.length - stats.length - 2));
         const filled = row.total ? Math.min(barWidth, Math.round((row.current / row.total) * barWidth)) : 0;
         lines.push(`${label}[${'='.repeat(filled)}${filled < barWidth ? '>' : ''}${' '.repeat(Math.max(0, barWidth - filled - 1))}]${stats}`.slice(0, width));
-      } else lines.push(`${label}${row.phase === 'done' ? ` ${size(row.total)}` : ''}`.slice(0, width));
+      } else lines.push(`${label}${row.phase === 'done' ? ` ${formatSize(row.total)}` : ''}`.slice(0, width));
     }
     if (lines.length) this.out.write(lines.join('\n') + '\n');
     this.drawnLines = lines.length;

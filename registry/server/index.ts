@@ -7,7 +7,7 @@ import { createRegistryApp } from './app.js';
 import type { RegistryDeps } from './context.js';
 import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
-import { ManifestCache } from './manifest-cache.js';
+import { ManifestCache } from '../repository/index.js';
 import { CachedRegistry, LocalRegistry, type Registry } from '../repository/index.js';
 import { MirrorMaintenance, MirrorMetrics, MirrorRegistry, type MirrorCacheOptions, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
 import { RegistryMetrics } from './metrics.js';
@@ -142,16 +142,18 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
       const local: Registry = new LocalRegistry(store);
       const metrics = new RegistryMetrics(local);
-      let registry = local;
+      // The manifest cache decorates the local services; the mirror goes around both. Its tags follow the
+      // upstream by their own TTL, so no cache in front of it may answer for the upstream.
+      let registry: Registry = cache.enabled ? new CachedRegistry(local, cache) : local;
       if (options.mirrors && options.mirrors.length > 0) {
         const mirrorMetrics = new MirrorMetrics([metrics.registry]);
         maintenance = new MirrorMaintenance(store, mirrorMetrics, options.mirrors.map((m) => m.registry), options.mirrorCache, logger);
-        mirror = new MirrorRegistry(local, store, { ...options.mirror, upstreams: options.mirrors }, mirrorMetrics, maintenance.touch);
+        mirror = new MirrorRegistry(registry, store, { ...options.mirror, upstreams: options.mirrors }, mirrorMetrics, maintenance.touch);
         maintenance.start();
         registry = mirror;
       }
       const deps: RegistryDeps = {
-        registry: cache.enabled ? new CachedRegistry(registry, cache) : registry,
+        registry,
         metrics,
         logger,
         maxManifestBytes: options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
@@ -229,6 +231,6 @@ export { matchRoute } from './dispatch.js';
 // Building blocks for servers that extend the registry (the mirror serves the same routes from upstream).
 export { createRegistryApp, type AppOptions } from './app.js';
 export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
-export { ManifestCache, type CachedManifest } from './manifest-cache.js';
+export { ManifestCache, type CachedManifest } from '../repository/index.js';
 export { RegistryMetrics } from './metrics.js';
 export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from '../repository/index.js';

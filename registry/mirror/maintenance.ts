@@ -41,6 +41,7 @@ export class MirrorMaintenance {
   private lastScanAt = 0;
   private lastScanBytes = 0;
   private upstreamBytesAtScan = 0;
+  private wasOver = false;
   private evicting: Promise<EvictionReport | undefined> | undefined;
 
   constructor(
@@ -77,9 +78,11 @@ export class MirrorMaintenance {
   async checkSize(force = false): Promise<EvictionReport | undefined> {
     const max = this.options.maxBytes;
     if (max === undefined) return undefined;
-    const estimate = this.lastScanBytes + (this.upstreamBytes() - this.upstreamBytesAtScan);
+    const fetched = this.upstreamBytes() - this.upstreamBytesAtScan;
     const due = Date.now() - this.lastScanAt >= (this.options.checkIntervalMs ?? 5 * 60_000);
-    if (!force && !due && estimate <= max) return undefined;
+    // Over the limit with nothing fetched since the last scan (all pinned, recent or shared): only the
+    // periodic check looks again (by then, content may have left the grace period).
+    if (!force && !due && (fetched === 0 || this.lastScanBytes + fetched <= max)) return undefined;
     return this.evictNow();
   }
 
@@ -95,7 +98,9 @@ export class MirrorMaintenance {
         this.lastScanAt = Date.now();
         this.lastScanBytes = report.after;
         this.upstreamBytesAtScan = fetchedBefore;
-        if (report.evicted.length > 0 || report.stillOver) {
+        const newlyOver = report.stillOver && !this.wasOver;
+        this.wasOver = report.stillOver;
+        if (report.evicted.length > 0 || newlyOver) {
           this.log?.info(
             { before: report.before, after: report.after, maxBytes: max, evicted: report.evicted.length, deletedBlobs: report.deletedBlobs, deletedBytes: report.deletedBytes, stillOver: report.stillOver },
             report.stillOver ? 'mirror: cache over mirror.max-size; the rest is pinned, recent or shared' : 'mirror: evicted least recently pulled images',

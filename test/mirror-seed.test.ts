@@ -94,6 +94,11 @@ test('sync, export, import into a fresh store; with the upstream gone, a mirror 
   const imported = await cli(t, fresh, ['mirror', 'import', bundle]);
   t.regex(imported.stdout, /imported 2 images/);
   t.deepEqual(await storeProblems(fresh), []);
+  // Without a config, status knows the imported content is docker.io's.
+  const status = JSON.parse((await cli(t, fresh, ['mirror', 'status', '--format', 'json'])).stdout);
+  t.is(status.cache.images, 2);
+  t.deepEqual(status.upstreams.map((u: { registry: string }) => u.registry), ['docker.io']);
+  t.is(status.cache.bytes, up.busybox.totalBytes + up.multi.totalBytes - up.busybox.layers[0]!.size, 'the shared busybox layer counts once');
   await up.stop();
   const mirror = await startMirror({ via: 'cli', upstreams: [{ registry: 'docker.io', url: up.url }], storage: fresh });
   t.teardown(() => mirror.close());

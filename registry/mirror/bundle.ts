@@ -36,6 +36,7 @@ import {
 } from '../../oci/index.js';
 import { deleteUnheld, IMAGE_NAME, REF_NAME, tempName, type Store } from '../../store/index.js';
 import { cachedName } from './routing.js';
+import { noteUpstreams } from './stats.js';
 
 export const MIRROR_REF = 'io.tsbuild.mirror.ref';
 /** Larger than any manifest or index.json a registry or layout should have (distribution: 4 MiB). */
@@ -350,6 +351,7 @@ export async function importBundle(store: Store, file: string): Promise<BundleSu
     if (ref.tag !== undefined && !ref.digest) await store.repositories.setTag(repository, ref.tag, desc.digest);
     images.push({ reference: formatReference(ref), repository, digest: desc.digest, mediaType: desc.mediaType, size: desc.size, platforms: [] });
   }
+  await noteUpstreams(store.driver, refs.map(({ ref }) => ref.registry));
   const unused = added.filter((d) => !used.has(d));
   if (unused.length > 0) await deleteUnheld(store, unused, { minAgeMs: 0 });
   return { images, blobs: imported.size, bytes };

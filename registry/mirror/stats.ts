@@ -127,3 +127,18 @@ export class StatsRecorder {
     await this.flush();
   }
 }
+
+/**
+ * Makes sure the counters name `registries` (with zeros when new), so that `tsbuild mirror status`
+ * without a config still knows the store caches their content (after `mirror import`).
+ */
+export async function noteUpstreams(driver: StorageDriver, registries: Iterable<string>): Promise<void> {
+  const names = [...new Set(registries)];
+  const known = await readStats(driver);
+  if (names.every((n) => known.upstreams[n])) return;
+  await updateState(driver, STATS_PATH, emptyStats, (doc) => {
+    const upstreams = { ...(doc.upstreams ?? {}) };
+    for (const n of names) upstreams[n] ??= zeroTotals();
+    return { version: 1 as const, since: doc.since ?? new Date().toISOString(), updated: doc.updated ?? new Date().toISOString(), upstreams };
+  });
+}

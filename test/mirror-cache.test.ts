@@ -49,6 +49,7 @@ test('status: hits, misses, bytes from upstream and saved, cache size; written w
   const up = await upstream(t);
   const storage = tempDir('cache-status-');
   const first = await startMirror({ via: 'cli', upstreams: [{ registry: 'docker.io', url: up.url }], storage });
+  t.teardown(() => first.close());
   await pullOk(t, first.host, 'library/busybox:latest', up.busybox); // cold
   await pullOk(t, first.host, 'library/busybox:latest', up.busybox); // warm
   // The running server writes its counters every ~10 s.
@@ -73,6 +74,7 @@ test('status: hits, misses, bytes from upstream and saved, cache size; written w
   t.is(afterFirst.cache.repositories, 1);
 
   const second = await startMirror({ via: 'cli', upstreams: [{ registry: 'docker.io', url: up.url }], storage });
+  t.teardown(() => second.close());
   await pullOk(t, second.host, 'library/busybox:latest', up.busybox);
   await second.close();
   const afterSecond = await status(t, storage, up);
@@ -100,6 +102,7 @@ test('eviction: least recently pulled first; pinned images, pushed repositories 
   for (const s of small) await up.push(s);
   const storage = tempDir('cache-evict-');
   const mirror = await startMirror({ upstreams: [{ registry: 'docker.io', url: up.url }], storage });
+  t.teardown(() => mirror.close());
   // A pushed repository beside the mirrored ones, holding s2's blobs (pushed before they were cached).
   await pushImageHttp(mirror.url, { ...s2, repo: 'team/app', tags: ['v1'] });
   await pullOk(t, mirror.host, 'library/busybox:latest', up.busybox);

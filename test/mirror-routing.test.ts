@@ -122,6 +122,18 @@ test('a push beside the mirrored namespaces is stored and served locally; docker
   t.is(await digestOf('/v2/myteam/other/manifests/v1'), other.digest);
 });
 
+test('an image built on a base pulled through the mirror pushes beside it: the shared layers do not make the new name a mirrored one', async (t) => {
+  const pulled = await skopeoPull(mirror.host, 'library/busybox:latest');
+  t.is(pulled.code, 0, pulled.stderr);
+  // Pushed under a new unprefixed name: the client asks (HEAD) for layers the mirror already caches.
+  const push = await runFor('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${pulled.dir}:pulled`, `docker://${mirror.host}/myteam/based:v1`], 60_000, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
+  t.is(push.code, 0, `push of an image sharing cached layers: ${push.stderr}`);
+  const local = await request(mirror.url, 'GET', '/v2/myteam/based/tags/list');
+  t.deepEqual(JSON.parse(local.body.toString()).tags, ['v1']);
+  const again = await skopeoPull(mirror.host, 'myteam/based:v1');
+  t.is(again.code, 0, again.stderr);
+});
+
 test('a push into a mirrored namespace (path prefix or ?ns=) is refused with 403 DENIED and a clear message', async (t) => {
   for (const path of ['/v2/ghcr.io/org/app/blobs/uploads/', '/v2/org/app/blobs/uploads/?ns=ghcr.io', '/v2/docker.io/library/busybox/blobs/uploads/', '/v2/library/busybox/blobs/uploads/?ns=docker.io']) {
     const r = await request(mirror.url, 'POST', path, { headers: { 'Content-Length': 0 } });

@@ -96,17 +96,21 @@ export class MirrorRegistry implements Registry {
   private eitherRepository(name: string, cached: string, mirrored: Repository): Repository {
     const local = this.local.repository(name);
     const read = async () => ((await this.isLocal(name)) ? local : mirrored);
+    const isCached = () => this.local.repository(cached).tags.list({ n: 1 }).then(() => true, () => false);
+    // A blob HEAD is how a pushing client asks "do you have this layer here?": for a name that is neither
+    // pushed here nor cached, the answer is the local repository's (a mirrored answer would link the blob
+    // under the cached name and turn the push into one into the mirror).
+    const stat = async () => ((await this.isLocal(name)) || !(await isCached()) ? local : mirrored);
     const write = async () => {
       if (await this.isLocal(name)) return local;
-      const cachedHere = await this.local.repository(cached).tags.list({ n: 1 }).then(() => true, () => false);
-      if (cachedHere) return mirrored; // refuses with the mirror's message
+      if (await isCached()) return mirrored; // refuses with the mirror's message
       this.localNames.set(name, { local: true, at: Date.now() });
       return local;
     };
     return {
       name,
       blobs: {
-        stat: async (d) => (await read()).blobs.stat(d),
+        stat: async (d) => (await stat()).blobs.stat(d),
         get: async (d) => (await read()).blobs.get(d),
         delete: async (d) => (await write()).blobs.delete(d),
         mount: async (d, from) => (await write()).blobs.mount(d, from),

@@ -70,7 +70,7 @@ test('a PATCH stalled mid-body does not hold its session: the status GET and a r
 });
 
 test('a body that sends nothing for the idle time is cut; the session keeps the bytes received and resumes from there', async (t) => {
-  const reg = await registry(t, { bodyIdleTimeoutMs: 1000 });
+  const reg = await registry(t, { bodyIdleTimeoutMs: 2000 });
   const data = randomBytes(MiB);
   const digest = digestOf(data);
   const location = (await reg.call('POST', '/v2/stall/idle/blobs/uploads/')).headers.location!;

@@ -14,9 +14,3 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
   }
 }
 
-/** Settles every promise, each under its own deadline; returns how many missed it (the hung ones). */
-export async function countHung(works: Promise<unknown>[], ms: number): Promise<{ hung: number; failed: unknown[] }> {
-  const results = await Promise.allSettled(works.map((w, i) => withDeadline(w, ms, `request ${i}`)));
-  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
-  return { hung: failed.filter((e) => e instanceof Error && /did not finish within/.test(e.message)).length, failed };
-}

@@ -167,9 +167,9 @@ export class Ingest {
     const digester = known?.size === current && known.writesFiles ? known : undefined;
     const control = { signal, idleMs: idleTimeoutMs };
     try {
-      const size = digester && this.driver.appendThrough
-        ? await this.driver.appendThrough(this.dataPath, source, (fd, chunks) => digester.write(fd, chunks, handOver), control)
-        : await this.driver.appendFrom(this.dataPath, source, control);
+      // A driver with local files lets the hashing thread write the bytes too; others ignore the hasher
+      // (its size then lags, and the bytes are hashed at commit).
+      const size = await this.driver.appendFrom(this.dataPath, source, digester ? { ...control, hashOnThread: { hasher: digester, handOver } } : control);
       if (digester?.size !== size) forget(this.id);
       return size;
     } catch (e) {

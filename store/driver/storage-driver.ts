@@ -23,11 +23,51 @@ export interface ByteRange {
 }
 
 /**
- * Writes a batch of chunks, in order, at the end of the open local file `fd`, e.g. on another thread that
- * also hashes them. Batches must land in the order of the calls, as several may be outstanding. The file
- * must not be closed before every promise has settled.
+ * A digester that can also write the bytes it hashes into a local file on its own thread
+ * (store/off-thread-digester.ts). A driver backed by local files may use it for an append; others ignore
+ * it (the store then hashes the bytes otherwise: by reading them back at commit).
  */
-export type ChunkWriter = (fd: number, chunks: Buffer[]) => Promise<void>;
+export interface ThreadedHasher {
+  /** Bytes hashed so far. */
+  readonly size: number;
+  /** Writes and hashes `chunks` at the end of the open local file `fd` (opened for append), in order. */
+  write(fd: number, chunks: readonly Uint8Array[], handOver: boolean): Promise<void>;
+}
+
+export interface WriterOptions {
+  /**
+   * Continue the file's existing bytes (create it when absent); writes land in place as they come and
+   * stay even when the writer is cancelled. Without it the writer makes a new file that appears (or
+   * replaces the old one) only at commit: cancel leaves no trace.
+   */
+  append?: boolean;
+  /**
+   * Let this hasher write and hash the bytes on its thread (drivers with local files only; a hint).
+   * `handOver`: the chunks are nobody else's once written, so they may move to that thread without a copy.
+   */
+  hashOnThread?: { hasher: ThreadedHasher; handOver: boolean };
+}
+
+/**
+ * A file being written (distribution's FileWriter): bytes go in order through `write`, then `commit`
+ * makes them durable (and, for a new file, visible at its path) or `cancel` gives up.
+ * Memory stays bounded: a driver buffers at most one part (an object store's multipart part, ≤ 16 MiB).
+ */
+export interface FileWriter {
+  /** Bytes in the file: those it had (append) plus those given to `write` so far. */
+  readonly size: number;
+  /**
+   * Writes that may be outstanding at once (the next `write` is called only after the oldest of this many
+   * settled). Outstanding writes land in the order of the calls.
+   */
+  readonly maxPending: number;
+  /** Appends `chunks` (`length` bytes in all), in order. Rejects with the storage error (errno `code` kept). */
+  write(chunks: Buffer[], length: number): Promise<void>;
+  /** Every write settled: makes the bytes durable and visible; resolves with the file's size. */
+  commit(): Promise<number>;
+  /** Every write settled: releases the writer; a new file is not created, an append keeps what was written. */
+  cancel(): Promise<void>;
+}
 
 /** How an append may stop before its source ends. */
 export interface AppendControl {
@@ -45,9 +85,10 @@ export interface AppendControl {
 }
 
 /**
- * The storage boundary under store/: a tree of named byte files addressed by '/'-separated paths
- * relative to the driver's root. The filesystem implements it now; an object store (S3) can later,
- * since nothing here needs rename of directories, hard links or random writes.
+ * The storage boundary under store/ (distribution's StorageDriver): a tree of named byte files addressed by
+ * '/'-separated paths relative to the driver's root. The filesystem (filesystem-driver.ts) and S3
+ * (s3-driver.ts) implement it: nothing here needs renaming directories, hard links, random writes or
+ * file descriptors. test/store-driver-conformance.test.ts runs the same cases against both.
  */
 export interface StorageDriver {
   readonly name: string;
@@ -57,17 +98,15 @@ export interface StorageDriver {
   putContent(path: string, content: string | Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams a file or a byte range of it. Throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>;
+  /** A writer for `path` (see FileWriter, WriterOptions). */
+  writer(path: string, options?: WriterOptions): Promise<FileWriter>;
   /**
-   * Appends a stream to a file (creating it), durable when the promise resolves; returns the new size.
-   * A source that fails, closes early or goes idle leaves what arrived before, durable, and rejects with
-   * SourceError; a failed write rejects with its own error (errno `code` kept).
+   * Appends a stream to a file (creating it) through `writer(path, { append: true, … })`, durable when the
+   * promise resolves; returns the new size. A source that fails, closes early or goes idle leaves what
+   * arrived before, durable, and rejects with SourceError; a failed write rejects with its own error
+   * (errno `code` kept). See pump.ts.
    */
-  appendFrom(path: string, source: Readable, control?: AppendControl): Promise<number>;
-  /**
-   * Like appendFrom, but `writer` writes each batch of chunks into the open file (drivers backed by local
-   * files only). Lets the store hash and write uploads on a worker thread without copying the bytes.
-   */
-  appendThrough?(path: string, source: Readable, writer: ChunkWriter, control?: AppendControl): Promise<number>;
+  appendFrom(path: string, source: Readable, control?: AppendControl & Pick<WriterOptions, 'hashOnThread'>): Promise<number>;
   /** Throws PathNotFoundError. */
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory, sorted; [] when it does not exist. */
@@ -86,7 +125,10 @@ export interface StorageDriver {
   move(source: string, destination: string): Promise<void>;
   /** Removes a file or a whole subtree; no error when absent. */
   delete(path: string): Promise<void>;
-  /** A local filesystem path for the file, when the driver has one (lets callers use sendfile-like paths). */
+  /**
+   * A local filesystem path for the file, when the driver has one (the filesystem: send-file, hard links
+   * into OCI layouts, lock files); absent on object stores, where every caller falls back to the calls above.
+   */
   localPath?(path: string): string;
 }
 

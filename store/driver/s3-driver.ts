@@ -217,6 +217,9 @@ export class S3Driver implements StorageDriver {
     const root = (options.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.partBytes = Math.max(MIN_PART_BYTES, options.partBytes ?? 8 << 20);
+    // The SDK version is pinned (package.json); its notice that later versions need Node 22 is noise in
+    // every command's stderr. An explicit setting wins.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),

@@ -4,6 +4,8 @@
 #   `--registry-mirror http://127.0.0.1:5055`: docker.io pulls go to a mirror on that port first. Port 5055
 #   is reserved for test/mirror-docker.test.ts, which runs tsbuild's mirror there; with nothing listening
 #   docker falls back to docker.io as usual.
+#   The scale-out peers (scripts/scaleout.sh): Ceph RGW (S3) and Redis on loopback, env in /tmp/scaleout/env;
+#   haproxy installed. TSBUILD_SKIP_SCALEOUT=1 leaves them out (their tests then skip, or fail under CI).
 # Registries (tsbuild's and distribution's) are started by the tests themselves on free loopback ports.
 set -euo pipefail
 DOCKER=/usr/bin/docker
@@ -22,3 +24,6 @@ if ! "$DOCKER" info --format '{{json .RegistryConfig.Mirrors}}' 2>/dev/null | gr
   echo "services: the running dockerd has no --registry-mirror $MIRROR (the mirror's docker test skips); restart it: pkill dockerd, then run this again" >&2
 fi
 echo "services: dockerd ready ($("$DOCKER" version --format '{{.Server.Version}}'))"
+if [ -z "${TSBUILD_SKIP_SCALEOUT:-}" ]; then
+  bash "$(dirname "$0")/scaleout.sh"
+fi

@@ -3,7 +3,8 @@
 # (which compiles the TypeScript through the prepare script). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(runc docker.io docker-registry skopeo buildah umoci busybox-static apache2-utils iproute2 xz-utils bzip2 attr zstd wrk curl)
+packages=(runc docker.io docker-registry skopeo buildah umoci busybox-static apache2-utils iproute2 xz-utils bzip2 attr zstd wrk curl
+  ceph-mon ceph-osd radosgw ceph-common redis-server redis-tools haproxy) # the last line: scale-out peers (scripts/scaleout.sh)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

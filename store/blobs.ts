@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { BlobNotFoundError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
+import { restoreClaimed } from './gc-claims.js';
 import type { IngestStore } from './ingests.js';
 import { blobPath } from './layout.js';
 
@@ -22,9 +23,22 @@ export class BlobStore {
     private readonly ingests: IngestStore,
   ) {}
 
+  /**
+   * Runs `op` on the blob's path; when the blob is missing because a garbage collection claimed it
+   * (store/gc-claims.ts), puts it back and runs `op` again: whoever reads or confirms a blob wants it.
+   */
+  private async present<T>(digest: Digest, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      if (e instanceof PathNotFoundError && (await restoreClaimed(this.driver, digest))) return op();
+      throw e;
+    }
+  }
+
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
     try {
-      const info = await this.driver.stat(blobPath(digest));
+      const info = await this.present(digest, () => this.driver.stat(blobPath(digest)));
       return { digest, size: info.size };
     } catch (e) {
       if (e instanceof PathNotFoundError) return undefined;
@@ -39,7 +53,7 @@ export class BlobStore {
   /** Streams a blob (or a byte range). Throws BlobNotFoundError. */
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     try {
-      return await this.driver.reader(blobPath(digest), range);
+      return await this.present(digest, () => this.driver.reader(blobPath(digest), range));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
       throw e;
@@ -49,7 +63,7 @@ export class BlobStore {
   /** A small blob's bytes (manifests, configs). */
   async readBuffer(digest: Digest): Promise<Buffer> {
     try {
-      return await this.driver.getContent(blobPath(digest));
+      return await this.present(digest, () => this.driver.getContent(blobPath(digest)));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
       throw e;

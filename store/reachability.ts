@@ -1,24 +1,33 @@
 /**
- * What holds a blob in the store, in one place: the mirror's eviction uses it now, and the full garbage
- * collection (issue 15) is meant to grow from it.
+ * What holds a blob, in one place: garbage collection (store/gc.ts), prune and `system df`, and the
+ * mirror's size-limit eviction all mark through here.
  *
- * A blob is held when a repository links it (`_layers`: pushed, mounted or pulled through it), when a
- * repository links it as a manifest (`_manifests/revisions`), or when a local image (images/index.json:
- * built, pulled, loaded) references it, directly or through an index. A registry refuses a manifest whose
- * blobs are not linked into its repository, so links are enough for repositories; local images have no
- * links and are walked through their documents.
+ * Roots, as distribution's `garbage-collect` and docker's image store see them, plus what a live store
+ * needs:
+ * - every manifest linked in a repository (`_manifests/revisions`); with `untaggedAreGarbage`
+ *   (distribution's `--delete-untagged`) only tagged ones, ones linked at or after `cutoff`, pinned ones,
+ *   an index's children and referrers (`subject`) of a marked manifest;
+ * - repository blob links (`_layers`: an upload or mount waiting for its manifest) made at or after
+ *   `cutoff` (all of them with `allLinksHold`, the mirror eviction's view);
+ * - local images (images/index.json: built, pulled, loaded), images built without a name
+ *   (`<root>/cache/built-images`), build cache records (`<root>/cache/build`), and `extraRoots` (mirror pins).
+ * From the roots it marks manifests → config and layers, indexes → child manifests. A referrer's
+ * `subject` is a weak reference (OCI image spec): it does not hold its subject.
  *
- * Nothing here locks: a walk sees the store as it was while it ran. Deleting is left to callers that
- * bound the race (deleteUnheld walks again right before it deletes, and spares young blobs).
+ * Nothing here locks: a mark sees the store as it was while it ran. Deleting is store/gc.ts's business
+ * (claim, mark again, then delete: see gc-claims.ts).
  */
-import type { Digest } from '../oci/index.js';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { mapLimit, parseDigest, parseImageDocument, type Digest } from '../oci/index.js';
 import { PathNotFoundError } from './errors.js';
-import { referencedBlobs } from './image-reader.js';
-import { blobPath } from './layout.js';
+import { blobPath, repositoryPath } from './layout.js';
 import type { Store } from './store.js';
 
 /** Repository names asked of the catalog at a time. */
 const CATALOG_PAGE = 1000;
+/** Repositories read at once while marking. */
+const MARK_CONCURRENCY = 8;
 
 /** Every repository name, in catalog order. */
 export async function* repositoryNames(store: Store): AsyncGenerator<string> {
@@ -37,37 +46,186 @@ export async function repositoryHoldings(store: Store, name: string): Promise<{ 
   return { manifests, blobs };
 }
 
-/**
- * Every digest a local image holds: each record's document and what it references (index entries that
- * were never pulled are skipped; an unreadable document holds only itself).
- */
-export async function localImageDigests(store: Store): Promise<Set<Digest>> {
-  const out = new Set<Digest>();
-  for (const record of await store.images.list()) {
-    if (out.has(record.digest)) continue;
-    out.add(record.digest);
-    try {
-      for (const d of await referencedBlobs(store.blobs, record.digest, record.mediaType)) out.add(d.digest);
-    } catch {
-      // a document missing or unreadable: nothing more to hold
+/** What one image document references. Content-addressed, so it can be cached across marks. */
+export interface DocumentRefs {
+  children: Digest[];
+  blobs: Digest[];
+  subject?: Digest;
+}
+
+const NONE: DocumentRefs = { children: [], blobs: [] };
+
+/** A manifest's or index's references; a blob that is not an image document (or is missing) has none. */
+export async function documentRefs(store: Store, digest: Digest, cache?: Map<Digest, DocumentRefs>): Promise<DocumentRefs> {
+  const known = cache?.get(digest);
+  if (known) return known;
+  let refs = NONE;
+  try {
+    const doc = parseImageDocument(await store.blobs.readBuffer(digest));
+    if (doc.kind === 'index') {
+      refs = { children: doc.index.manifests.map((m) => m.digest), blobs: [], ...(doc.index.subject ? { subject: doc.index.subject.digest } : {}) };
+    } else {
+      const m = doc.manifest;
+      refs = { children: [], blobs: [m.config.digest, ...m.layers.map((l) => l.digest)], ...(m.subject ? { subject: m.subject.digest } : {}) };
+    }
+  } catch {
+    // not a document, unreadable or gone: it holds nothing more
+    return NONE;
+  }
+  cache?.set(digest, refs);
+  return refs;
+}
+
+export interface MarkOptions {
+  /** ms since the epoch: links and manifests made at or after it are roots (the grace period). */
+  cutoff: number;
+  /** Only tagged (or young, pinned, listed, referring) manifests are roots. */
+  untaggedAreGarbage?: boolean;
+  /** Every `_layers` link holds its blob, however old. */
+  allLinksHold?: boolean;
+  /** Digests held whatever else says (mirror pins); marked with what they reference. */
+  extraRoots?: Iterable<Digest>;
+  /** Leave out local images and build cache (a registry GC over another root). Default: included. */
+  registryOnly?: boolean;
+  /** Parsed documents, shared between the marks of one GC. */
+  documents?: Map<Digest, DocumentRefs>;
+}
+
+export interface MarkResult {
+  marked: Set<Digest>;
+  /** Linked manifests no root reaches (only with untaggedAreGarbage). */
+  unreachedManifests: { repository: string; digest: Digest }[];
+  repositories: number;
+  manifests: number;
+}
+
+/** Marks `digest` and everything it references. */
+async function markFrom(store: Store, digest: Digest, marked: Set<Digest>, docs: Map<Digest, DocumentRefs>): Promise<void> {
+  const stack = [digest];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    if (marked.has(d)) continue;
+    marked.add(d);
+    const refs = await documentRefs(store, d, docs);
+    for (const b of refs.blobs) marked.add(b);
+    for (const c of refs.children) if (!marked.has(c)) stack.push(c);
+  }
+}
+
+async function modTime(store: Store, path: string): Promise<number | undefined> {
+  try {
+    return (await store.driver.stat(path)).modTime.getTime();
+  } catch (e) {
+    if (e instanceof PathNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** Links under `dir` (`<alg>/<hex>`) made at or after `cutoff`; a directory untouched since then holds none. */
+async function youngLinks(store: Store, dir: string, cutoff: number, all: boolean): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const alg of await store.driver.list(dir)) {
+    const sub = `${dir}/${alg}`;
+    if (!all && (await modTime(store, sub) ?? 0) < cutoff && store.driver.localPath) continue;
+    for (const hex of await store.driver.list(sub)) {
+      let digest: Digest;
+      try {
+        digest = parseDigest(`${alg}:${hex}`);
+      } catch {
+        continue;
+      }
+      if (all || ((await modTime(store, `${sub}/${hex}`)) ?? 0) >= cutoff) out.push(digest);
     }
   }
   return out;
 }
 
-/**
- * Every digest something holds: all repositories (except those `skipRepository` names) and all local
- * images. Costs one listing per repository plus the local images' documents.
- */
-export async function heldDigests(store: Store, options: { skipRepository?: (name: string) => boolean } = {}): Promise<Set<Digest>> {
-  const held = await localImageDigests(store);
-  for await (const name of repositoryNames(store)) {
-    if (options.skipRepository?.(name)) continue;
-    const { manifests, blobs } = await repositoryHoldings(store, name);
-    for (const d of manifests) held.add(d);
-    for (const d of blobs) held.add(d);
+async function markRepository(store: Store, name: string, options: MarkOptions, extra: ReadonlySet<Digest>, marked: Set<Digest>, docs: Map<Digest, DocumentRefs>, result: MarkResult): Promise<void> {
+  const repos = store.repositories;
+  const manifests = await repos.listManifests(name);
+  result.manifests += manifests.length;
+  if (!options.untaggedAreGarbage) {
+    for (const m of manifests) await markFrom(store, m, marked, docs);
+  } else {
+    const tagged = new Set<Digest>();
+    for (const tag of (await repos.listTags(name)).items) {
+      const d = await repos.resolveTag(name, tag);
+      if (d) tagged.add(d);
+    }
+    const young = new Set(await youngLinks(store, `${repositoryPath(name)}/_manifests/revisions`, options.cutoff, false));
+    for (const m of manifests) if (tagged.has(m) || young.has(m) || extra.has(m)) await markFrom(store, m, marked, docs);
+    // referrers of what is marked, until nothing more is added (a signature of a signature)
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const m of manifests) {
+        if (marked.has(m)) continue;
+        const subject = (await documentRefs(store, m, docs)).subject;
+        if (subject && marked.has(subject)) {
+          await markFrom(store, m, marked, docs);
+          changed = true;
+        }
+      }
+    }
+    for (const m of manifests) if (!marked.has(m)) result.unreachedManifests.push({ repository: name, digest: m });
   }
-  return held;
+  for (const d of await youngLinks(store, `${repositoryPath(name)}/_layers`, options.cutoff, !!options.allLinksHold)) marked.add(d);
+}
+
+/** Digests named by the JSON records in a local directory (`pick` reads one record). */
+async function recordDigests(dir: string, pick: (record: any) => unknown): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    try {
+      const value = pick(JSON.parse(await fs.readFile(join(dir, name), 'utf8')));
+      if (typeof value === 'string') out.push(parseDigest(value));
+    } catch {
+      // being written (a temp name), or damaged: holds nothing
+    }
+  }
+  return out;
+}
+
+/** The manifests of local images: named ones and, unless `named` only, those built without a name. */
+export async function localImageRoots(store: Store, named = false): Promise<Digest[]> {
+  const out = (await store.images.list()).map((r) => r.digest);
+  if (!named) out.push(...(await recordDigests(join(store.root, 'cache', 'built-images'), (r) => r.digest)));
+  return out;
+}
+
+/** Layer blobs build cache records point at. */
+export async function buildCacheLayers(store: Store): Promise<Digest[]> {
+  return recordDigests(join(store.root, 'cache', 'build'), (r) => r.layer?.descriptor?.digest);
+}
+
+/** Marks everything the roots reach (see the module comment). */
+export async function markReachable(store: Store, options: MarkOptions): Promise<MarkResult> {
+  const marked = new Set<Digest>();
+  const docs = options.documents ?? new Map<Digest, DocumentRefs>();
+  const extra = new Set(options.extraRoots ?? []);
+  const result: MarkResult = { marked, unreachedManifests: [], repositories: 0, manifests: 0 };
+  if (!options.registryOnly) {
+    for (const d of await localImageRoots(store)) await markFrom(store, d, marked, docs);
+    for (const d of await buildCacheLayers(store)) marked.add(d);
+  }
+  const names: string[] = [];
+  for await (const name of repositoryNames(store)) names.push(name);
+  result.repositories = names.length;
+  await mapLimit(names, MARK_CONCURRENCY, (name) => markRepository(store, name, options, extra, marked, docs, result));
+  for (const d of extra) await markFrom(store, d, marked, docs);
+  return result;
+}
+
+/** Every digest something holds, with every repository link holding (the mirror's view; no grace). */
+export async function heldDigests(store: Store): Promise<Set<Digest>> {
+  return (await markReachable(store, { cutoff: Date.now(), allLinksHold: true })).marked;
+}
+
+/** Every digest a local image holds (named images only). */
+export async function localImageDigests(store: Store): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  const docs = new Map<Digest, DocumentRefs>();
+  for (const d of await localImageRoots(store, true)) await markFrom(store, d, out, docs);
+  return out;
 }
 
 /** A blob's size (bytes) and when its file was written; undefined when the store does not have it. */
@@ -79,49 +237,4 @@ export async function blobFileInfo(store: Store, digest: Digest): Promise<{ size
     if (e instanceof PathNotFoundError) return undefined;
     throw e;
   }
-}
-
-export interface DeleteUnheldResult {
-  /** Blobs deleted, and their bytes. */
-  deleted: Digest[];
-  bytes: number;
-  /** Candidates kept: something holds them again, or they are younger than `minAgeMs`. */
-  kept: Digest[];
-}
-
-/**
- * Deletes those of `candidates` that nothing holds, after a fresh walk of the whole store (so links made
- * since the caller looked count), and whose files are at least `minAgeMs` old: a blob just committed by
- * an upload or a fetch may not be linked yet (a push puts its manifest last; a build names its image
- * last). Blobs in `keep` are never deleted.
- *
- * Known gap (for the full GC of issue 15 to close with a lock or a mark): a push that mounts or
- * re-uploads an old blob between the walk and the delete links a blob that is then gone.
- */
-export async function deleteUnheld(
-  store: Store,
-  candidates: Iterable<Digest>,
-  options: { minAgeMs: number; keep?: ReadonlySet<Digest>; now?: number },
-): Promise<DeleteUnheldResult> {
-  const wanted = [...new Set(candidates)];
-  const result: DeleteUnheldResult = { deleted: [], bytes: 0, kept: [] };
-  if (wanted.length === 0) return result;
-  const held = await heldDigests(store);
-  const now = options.now ?? Date.now();
-  for (const digest of wanted) {
-    if (held.has(digest) || options.keep?.has(digest)) {
-      result.kept.push(digest);
-      continue;
-    }
-    const info = await blobFileInfo(store, digest);
-    if (!info) continue;
-    if (now - info.modTime.getTime() < options.minAgeMs) {
-      result.kept.push(digest);
-      continue;
-    }
-    await store.driver.delete(blobPath(digest));
-    result.deleted.push(digest);
-    result.bytes += info.size;
-  }
-  return result;
 }

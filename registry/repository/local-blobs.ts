@@ -1,5 +1,5 @@
 import { isValidRepositoryName, type Digest } from '../../oci/index.js';
-import { IngestNotFoundError, type Ingest, type Store } from '../../store/index.js';
+import { BlobNotFoundError, IngestNotFoundError, type Ingest, type Store } from '../../store/index.js';
 import { RegistryError } from './errors.js';
 import type { BlobContent, BlobService, UploadAppendOptions, UploadSession } from './types.js';
 
@@ -31,7 +31,11 @@ class LocalUploadSession implements UploadSession {
   }
 
   commit(digest: Digest): Promise<{ digest: Digest; size: number }> {
-    return this.ingest.commit(digest, undefined, () => this.store.repositories.linkBlob(this.name, digest));
+    return this.ingest.commit(digest, undefined, async () => {
+      await this.store.repositories.linkBlob(this.name, digest);
+      // The same bytes were in the store already and a garbage collection claimed them: put them back.
+      if (!(await this.store.blobs.has(digest))) throw new BlobNotFoundError(digest);
+    });
   }
 
   cancel(): Promise<void> {
@@ -75,7 +79,11 @@ export class LocalBlobService implements BlobService {
     if (!isValidRepositoryName(from)) return false;
     if (!(await this.store.repositories.hasBlob(from, digest)) || !(await this.store.blobs.has(digest))) return false;
     await this.store.repositories.linkBlob(this.name, digest);
-    return true;
+    // Confirmed after linking (a garbage collection may have claimed it meanwhile): gone means no mount, and
+    // the client uploads the blob instead.
+    if (await this.store.blobs.has(digest)) return true;
+    await this.store.repositories.unlinkBlob(this.name, digest);
+    return false;
   }
 
   async createUpload(): Promise<UploadSession> {

@@ -51,6 +51,13 @@ class LocalManifestService implements ManifestService {
     );
     await store.blobs.put(bytes, { digest });
     await store.repositories.linkManifest(name, { digest, mediaType: parsed.mediaType, size: bytes.length });
+    // A garbage collection may have claimed a blob between the check above and the link (store/gc-claims.ts):
+    // confirming each one after linking restores it, or finds it gone and takes the manifest back.
+    for (const d of [{ digest }, ...parsed.blobs, ...parsed.manifests]) {
+      if (await store.blobs.has(d.digest as Digest)) continue;
+      await store.repositories.unlinkManifest(name, digest).catch(() => undefined);
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${d.digest}, which is no longer in repository ${name}`, { digest: d.digest });
+    }
     if (parsed.subject) {
       const descriptor: Descriptor = {
         mediaType: parsed.mediaType,

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { layerCompression, mapLimit, parseDigest, type Descriptor, type Digest, type ImageManifest, type LayerCompression } from '../../oci/index.js';
@@ -9,6 +10,34 @@ import type { LayerEncoding } from './output-spec.js';
 import type { WrittenImage } from './write-image.js';
 
 const DEFAULT_LEVEL: Record<LayerCompression, number> = { gzip: 6, zstd: 3, none: 0 };
+
+async function twinsDir(store: Store): Promise<string> {
+  const twins = join(await store.localDir('cache'), 'layer-twins');
+  await fs.mkdir(twins, { recursive: true });
+  return twins;
+}
+
+/**
+ * Records `twin` as the compressed copy of the uncompressed layer `layer` (e.g. a gzip blob a cache import
+ * fetched and unpacked), so an output or push needing that compression sends it as it is.
+ */
+export async function rememberLayerTwin(store: Store, layer: Digest, compression: LayerCompression, twin: Descriptor, level = DEFAULT_LEVEL[compression]): Promise<void> {
+  const record = join(await twinsDir(store), `${layer.slice(7)}-${compression}-${level}`);
+  const tmp = tempName(record);
+  await fs.writeFile(tmp, JSON.stringify({ mediaType: layerTypeIn('oci', compression), digest: twin.digest, size: twin.size }));
+  await fs.rename(tmp, record);
+}
+
+/** Layers in one encoding, compressed in parallel (each once, ever) — for outputs and cache exports. */
+export async function encodeLayers(store: Store, layers: Descriptor[], enc: LayerEncoding): Promise<Descriptor[]> {
+  const twins = await twinsDir(store);
+  return mapLimit(layers, compressionParallelism(), (layer) => encodeLayer(store, twins, layer, enc));
+}
+
+/** zlib compresses on libuv's threads: one layer per core. */
+function compressionParallelism(): number {
+  return Math.max(2, availableParallelism());
+}
 
 /** One layer in the requested encoding: compressed (once; remembered in `twins`) or as it is. */
 async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: LayerEncoding): Promise<Descriptor> {
@@ -50,9 +79,7 @@ async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: 
  */
 export async function withLayerEncoding(store: Store, manifestDigest: Digest, enc: LayerEncoding): Promise<WrittenImage> {
   const image = await resolveImage(store.blobs, manifestDigest);
-  const twins = join(await store.localDir('cache'), 'layer-twins');
-  await fs.mkdir(twins, { recursive: true });
-  const layers = await mapLimit(image.manifest.layers, 2, (layer) => encodeLayer(store, twins, layer, enc));
+  const layers = await encodeLayers(store, image.manifest.layers, enc);
   const family: MediaFamily = enc.family;
   const { annotations, subject, artifactType } = image.manifest;
   const manifest: ImageManifest = {

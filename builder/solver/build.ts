@@ -10,6 +10,7 @@ import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
 import { BaseResolver } from './base-image.js';
 import { BuildCache } from './build-cache.js';
+import { exportCache, importCache, inlineCacheConfig, INLINE_CACHE_KEY, type CacheExportSpec, type CacheImportSpec } from '../cache/index.js';
 import { buildPlan, type Plan } from './plan.js';
 import type { SecretSource } from './solve-context.js';
 import { solve } from './solver.js';
@@ -34,6 +35,12 @@ export interface BuildOptions {
   secrets?: SecretSource[];
   /** `--label K=V`: set on the image's config at export, as BuildKit's `label:` options (not part of the cache key). */
   labels?: Record<string, string>;
+  /** `--cache-to`: where the build's cache is exported (builder/cache/spec.ts). */
+  cacheTo?: CacheExportSpec[];
+  /** `--cache-from`: caches asked after the local one; one that cannot be read is a warning. */
+  cacheFrom?: CacheImportSpec[];
+  /** `--no-cache-filter STAGE`: stages (names or indexes) built without the cache. */
+  noCacheFilter?: string[];
   registry?: RegistrySettingsSources;
   progress: ProgressDisplay;
 }
@@ -97,17 +104,34 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const checksummer = await TreeChecksummer.persistent(join(hashesDir, digestOf(context.dir).slice(7, 39)));
   const epoch = sourceDateEpoch();
   const created = buildTimestamp();
+  const cache = await BuildCache.open(store);
+  cache.warn = (m) => progress.message(`[Warning] ${m}`);
+  for (const from of options.cacheFrom ?? []) {
+    const label = from.type === 'registry' ? from.ref : from.src;
+    const step = progress.step(`importing cache manifest from ${label}`);
+    try {
+      const imported = await importCache(store, from, async () => getClient());
+      cache.imported.push(imported);
+      step.note(`${imported.size} records`);
+      step.done();
+    } catch (e) {
+      // BuildKit: a cache that cannot be read is a warning; the build goes on without it
+      step.done();
+      progress.message(`[Warning] --cache-from ${label}: ${(e as Error).message.split('\n')[0]}; building without it`);
+    }
+  }
   const result = await solve(
     {
       store,
       snapshots: await openSnapshots(store),
-      cache: await BuildCache.open(store),
+      cache,
       plan,
       context,
       checksummer,
       bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull }),
       progress,
       noCache: !!options.noCache,
+      noCacheStages: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
       ...(platform ? { platform } : {}),
       network: options.network ?? 'host',
       secrets: new Map((options.secrets ?? []).map((s) => [s.id, s])),
@@ -129,6 +153,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   const exportStep = progress.step('exporting to image');
   for (const [k, v] of Object.entries(options.labels ?? {})) result.image.setLabel(k, v);
+  if (options.cacheTo?.some((c) => c.type === 'inline')) {
+    exportStep.note('preparing layers for inline cache');
+    (result.image.config as unknown as Record<string, unknown>)[INLINE_CACHE_KEY] = await inlineCacheConfig(store, result.image.layers, result.records);
+  }
   let written = await writeImage(store, result.image, result.created);
   if (options.push) {
     // What goes to a registry carries gzip layers; the local names point at that same manifest.
@@ -161,6 +189,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         throw new Error(`pushing ${t} failed: ${(e as Error).message.split('\n')[0]}`);
       }
       step.done();
+    }
+  }
+  for (const to of options.cacheTo ?? []) {
+    if (to.type === 'inline') continue;
+    const label = to.type === 'registry' ? to.ref : to.dest;
+    const step = progress.step(`exporting cache to ${to.type === 'registry' ? 'registry' : 'local'} ${label} (mode=${to.mode})`);
+    try {
+      const records = to.mode === 'max' ? cache.seen : result.records;
+      const what = await exportCache(store, to, { records, mounts: cache.mounts, emptyDir: await (await openSnapshots(store)).emptyLower(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) }, async () => getClient());
+      step.note(what);
+      step.done();
+    } catch (e) {
+      step.error((e as Error).message);
+      throw new Error(`exporting the cache to ${label} failed: ${(e as Error).message.split('\n')[0]}`);
     }
   }
   return { digest: written.digest, imageId: written.configDigest, mediaType: written.mediaType, size: written.size, tags: options.tags };

@@ -9,6 +9,7 @@ import { cancellation } from './errors.js';
 import { trackDir } from './tracked.js';
 import { lowersOf, mountWritable, type WritableRootfs } from './overlay.js';
 import type { SolveContext } from './solve-context.js';
+import type { CacheRecord } from './build-cache.js';
 
 /** The part of a stage that moves step by step. */
 export interface StageState {
@@ -20,6 +21,15 @@ export interface StageState {
    * fully cached rebuild gives the same config and digest (as docker's cache does).
    */
   created: string;
+  /** The cache records of this stage's steps and its parent stages' (what mode=min exports). */
+  records: Map<Digest, CacheRecord>;
+  /** `--no-cache-filter` named this stage: its steps run again (their records are still written). */
+  noCache: boolean;
+}
+
+function remember(ctx: SolveContext, state: StageState, key: Digest, record: CacheRecord): void {
+  state.records.set(key, record);
+  ctx.cache.used(key, record);
 }
 
 /** Makes sure the snapshot for `layer` on top of `parent` exists (a cache hit from another machine state). */
@@ -59,9 +69,10 @@ export async function layerStep(
   mode: 'mounted' | 'upper-only',
   mutate: (fs: StepFs) => Promise<{ exclude?: string[] } | void>,
 ): Promise<void> {
-  if (!ctx.noCache) {
+  if (!ctx.noCache && !state.noCache) {
     const hit = await ctx.cache.get(key);
     if (hit) {
+      remember(ctx, state, key, hit);
       if (ctx.sourceDateEpoch === undefined && hit.created) state.created = hit.created;
       else state.created = ctx.created;
       if (hit.layer) {
@@ -111,14 +122,18 @@ export async function layerStep(
     state.created = ctx.created;
     if (commit.emptyLayer) {
       state.image.addEmptyHistory(createdBy, state.created);
-      await ctx.cache.put(key, { emptyLayer: true, created: state.created });
+      const record: CacheRecord = { emptyLayer: true, created: state.created };
+      await ctx.cache.put(key, record);
+      remember(ctx, state, key, record);
     } else {
       const layer: ImageLayer = { descriptor: commit.descriptor, diffID: commit.diffId };
       const chainId = chainIdOf(state.top, commit.diffId);
       await ctx.snapshots.adopt(chainId, state.top, rootfs.upper);
       state.top = chainId;
       state.image.addLayer(layer, createdBy, state.created);
-      await ctx.cache.put(key, { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false, created: state.created });
+      const record: CacheRecord = { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false, created: state.created };
+      await ctx.cache.put(key, record);
+      remember(ctx, state, key, record);
     }
     state.key = key;
   } finally {

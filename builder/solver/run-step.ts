@@ -4,7 +4,7 @@ import { tempName } from '../../store/index.js';
 import { trackDir } from './tracked.js';
 import { runInContainer, type RunMount as ExecMount } from '../exec/index.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
-import { cacheKey } from './build-cache.js';
+import { cacheKey, cacheMountDir } from './build-cache.js';
 import { BuildStepError, cancellation } from './errors.js';
 import type { StageScope } from '../frontend/index.js';
 import { layerStep, type StageState } from './layer-step.js';
@@ -37,6 +37,8 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
         case 'cache':
           mounts.push({ type: 'cache', target: target!, ...(m.id ? { id: m.id } : {}), ...(m.sharing ? { sharing: m.sharing } : {}), readonly: m.readOnly, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
           keyParts.push(`cache ${target} ${m.id ?? ''}`);
+          // remembered for --cache-to (mode=max) and filled from --cache-from before its first use
+          await ctx.cache.useMount(m.id || target!, cacheMountDir(await ctx.store.localDir('cache'), m.id || target!));
           break;
         case 'tmpfs':
           mounts.push({ type: 'tmpfs', target: target!, ...(m.size ? { size: m.size } : {}) });

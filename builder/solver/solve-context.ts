@@ -25,6 +25,8 @@ export interface SolveContext {
   bases: BaseResolver;
   progress: ProgressDisplay;
   noCache: boolean;
+  /** `--no-cache-filter`: stage names (lower case) and indexes whose steps ignore the cache. */
+  noCacheStages: Set<string>;
   platform?: Platform;
   network: 'host' | 'none';
   secrets: Map<string, SecretSource>;

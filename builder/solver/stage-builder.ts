@@ -16,18 +16,23 @@ interface Started {
   triggers: string[];
 }
 
+/** `--no-cache-filter`: matched against the stage's name and its index (BuildKit accepts both). */
+function noCacheFor(ctx: SolveContext, stage: PlanStage): boolean {
+  return ctx.noCacheStages.has(String(stage.index)) || (stage.name !== undefined && ctx.noCacheStages.has(stage.name.toLowerCase()));
+}
+
 /** FROM: a stage, scratch or an image (store or registry); its layers unpacked into snapshots. */
 async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started> {
   const base = stage.base;
   if (base.type === 'stage') {
     const result = await ctx.stage(base.index);
     const image = result.image.clone();
-    return { state: { image, top: result.top, key: cacheKey('stage', result.key), created: result.created }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
+    return { state: { image, top: result.top, key: cacheKey('stage', result.key), created: result.created, records: new Map(result.records), noCache: noCacheFor(ctx, stage) }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
   }
   if (base.type === 'scratch') {
     const image = ImageState.scratch(ctx.platform);
     return {
-      state: { image, top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created },
+      state: { image, top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created, records: new Map(), noCache: noCacheFor(ctx, stage) },
       scope: new StageScope(ctx.plan, { imageEnv: image.container.Env }),
       triggers: [],
     };
@@ -46,6 +51,8 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
       top: top?.chainId,
       key: cacheKey('image', resolved.manifestDigest),
       created: ctx.sourceDateEpoch === undefined && resolved.config.created ? resolved.config.created : ctx.created,
+      records: new Map(),
+      noCache: noCacheFor(ctx, stage),
     },
     scope: new StageScope(ctx.plan, { imageEnv: image.container.Env }),
     triggers: image.takeOnBuild(),
@@ -118,5 +125,5 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       throw new BuildStepError(err.message, name, err.location ?? inst.location, err.outputTail, err.exitCode);
     }
   }
-  return { image: state.image, top: state.top, key: state.key, scope, created: state.created };
+  return { image: state.image, top: state.top, key: state.key, scope, created: state.created, records: state.records };
 }

@@ -1,4 +1,5 @@
-import type { ChainID } from '../../oci/index.js';
+import type { ChainID, Digest } from '../../oci/index.js';
+import type { CacheRecord } from './build-cache.js';
 import type { ImageState } from '../image/index.js';
 import type { StageScope } from '../frontend/index.js';
 
@@ -12,4 +13,6 @@ export interface StageResult {
   created: string;
   /** ENV and ARGs at the end of the stage (a child stage starts with them). */
   scope: StageScope;
+  /** The cache records of the steps that made it (its own and its parent stages'). */
+  records: Map<Digest, CacheRecord>;
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkDockerfile } from '../../builder/frontend/index.js';
 import { parseOutputSpec } from '../../builder/image/index.js';
+import { parseCacheFrom, parseCacheTo } from '../../builder/cache/spec.js';
 import { createProgress } from '../../builder/progress/index.js';
 import { build, BuildStepError, type BuildResult, type SecretSource } from '../../builder/solver/index.js';
 import { formatReference, parseNormalized } from '../../oci/index.js';
@@ -32,6 +33,10 @@ export interface BuildRequest {
   labels: Record<string, string>;
   iidfile?: string;
   metadataFile?: string;
+  /** `--cache-to`, `--cache-from` (specs as given), `--no-cache-filter` stages. */
+  cacheTo: string[];
+  cacheFrom: string[];
+  noCacheFilter: string[];
 }
 
 export function parseBuildRequest(ctx: CommandContext): BuildRequest {
@@ -73,6 +78,9 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     labels,
     iidfile: stringOption(ctx, 'iidfile'),
     metadataFile: stringOption(ctx, 'metadata-file'),
+    cacheTo: listOption(ctx, 'cache-to'),
+    cacheFrom: listOption(ctx, 'cache-from'),
+    noCacheFilter: listOption(ctx, 'no-cache-filter').flatMap((s) => s.split(',')).filter(Boolean),
   };
 }
 
@@ -118,6 +126,11 @@ export const buildCommand: Command = {
     '  --check                    evaluate the Dockerfile and report problems without building',
     '  -t, --tag REF              name the result (repeatable)',
     '  --no-cache                 build every step again (the cache is still refreshed)',
+    '  --no-cache-filter STAGE    build these stages\' steps again (repeatable or comma-separated)',
+    '  --cache-to SPEC            export the build cache (repeatable): type=registry,ref=REF[,mode=min|max],',
+    '                             type=local,dest=DIR[,mode=min|max], type=inline (in the pushed image)',
+    '  --cache-from SPEC          import a build cache (repeatable): type=registry,ref=REF (a cache or an image',
+    '                             with an inline cache), type=local,src=DIR; an unreadable one is a warning',
     '  --pull                     ask the registry for base images even when the store has them',
     '  --push                     push every -t name to its registry after the build',
     '  -o, --output SPEC          type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar (repeatable); options',
@@ -141,6 +154,9 @@ export const buildCommand: Command = {
     check: { type: 'boolean' },
     tag: { type: 'string', short: 't', multiple: true },
     'no-cache': { type: 'boolean' },
+    'no-cache-filter': { type: 'string', multiple: true },
+    'cache-to': { type: 'string', multiple: true },
+    'cache-from': { type: 'string', multiple: true },
     pull: { type: 'boolean' },
     push: { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
@@ -193,6 +209,15 @@ export function buildMetadata(result: BuildResult): Record<string, unknown> {
   };
 }
 
+/** A flag value's parse error as a usage error (exit 2, one line). */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number> {
   if (req.network && req.network !== 'host' && req.network !== 'none' && req.network !== 'default') {
     throw new UsageError(`--network must be host or none, not "${req.network}"`);
@@ -218,6 +243,9 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       buildArgs: req.buildArgs,
       ...(req.target ? { target: req.target } : {}),
       noCache: req.noCache,
+      cacheTo: req.cacheTo.map((c) => usage(() => parseCacheTo(c))),
+      cacheFrom: req.cacheFrom.map((c) => usage(() => parseCacheFrom(c))),
+      noCacheFilter: req.noCacheFilter,
       pull: req.pull,
       push: req.push,
       outputs,

@@ -2,13 +2,13 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, type AppendControl, type ByteRange, type ChunkWriter, type FileInfo, type PutOptions, type StorageDriver } from './storage-driver.js';
-import { PathNotFoundError, SourceError, SourceIdleError } from '../errors.js';
+import { checkPath, type AppendControl, type ByteRange, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WriterOptions } from './storage-driver.js';
+import { PathNotFoundError } from '../errors.js';
+import { pumpInto } from './pump.js';
 import { DirectoryListings } from './directory-listings.js';
 
 const READ_CHUNK = 1 << 20;
 const SYNC_EVERY = 8 << 20;
-const BATCH_BYTES = 1 << 20;
 
 
 function isMissing(e: unknown): boolean {
@@ -31,83 +31,72 @@ async function writeAll(fh: fs.FileHandle, chunks: Buffer[], length: number): Pr
   for (let offset = 0; offset < rest.length; ) offset += (await fh.write(rest, offset)).bytesWritten;
 }
 
-/** How reading a source ended: at its end, stopped on the source's side (kept what arrived), or aborted. */
-type SourceOutcome = { ended: true } | { ended: false; error: Error; aborted: boolean };
-
 /**
- * Feeds every chunk of `source` to `onChunk`, pausing the source while the promise it returns (if any)
- * is pending. 'data' events instead of an async iterator: an upload is thousands of socket reads, and the
- * iterator's promise per chunk was a measurable share of the main thread's work. Resolves with how the
- * source ended: at its end; failed, closed early or idle for `idleMs` while read (a SourceError); or
- * `signal` aborted. Rejects when `onChunk` fails. Never settles while an `onChunk` promise is still
- * pending, so the caller may close what onChunk writes to. Stopping early leaves the source paused.
+ * A local file being written. Appends write in place (opened 'a'); a new file is written under a temp
+ * name and renamed over its path at commit. Dirty pages are flushed in the background every SYNC_EVERY
+ * bytes, so the final fsync does not find the whole file to write. With a threaded hasher the batches go
+ * to its thread, which writes them to the fd and hashes them there (bytes cross threads once, never read
+ * back); otherwise they are written with writev on the thread pool, one at a time (thread-pool writes may
+ * finish out of order).
  */
-function forEachChunk(source: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined, { signal, idleMs }: AppendControl): Promise<SourceOutcome> {
-  return new Promise<SourceOutcome>((resolve, reject) => {
-    let settled = false;
-    let current: Promise<void> | undefined;
-    let idle: NodeJS.Timeout | undefined;
-    const watchIdle = () => {
-      if (idleMs !== undefined) idle = setTimeout(() => stop(new SourceIdleError(idleMs), false), idleMs);
-    };
-    const detach = () => {
-      settled = true;
-      clearTimeout(idle);
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      source.off('close', onClose);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const settle = (outcome: SourceOutcome) => {
-      if (settled) return;
-      detach();
-      if (!outcome.ended) source.pause();
-      // A write under way still counts: it may fail, and the caller closes the file only after it.
-      if (current) current.then(() => resolve(outcome), reject);
-      else resolve(outcome);
-    };
-    const stop = (error: Error, aborted: boolean) => settle({ ended: false, error, aborted });
-    const onData = (chunk: Buffer) => {
-      idle?.refresh();
-      const waiting = onChunk(chunk);
-      if (!waiting) return;
-      // Held back by the writes: the source is not idle meanwhile.
-      clearTimeout(idle);
-      idle = undefined;
-      source.pause();
-      current = waiting;
-      waiting.then(
-        () => {
-          current = undefined;
-          if (settled) return;
-          watchIdle();
-          source.resume();
-        },
-        (e: Error) => {
-          current = undefined;
-          if (settled) return;
-          detach();
-          source.pause();
-          reject(e);
-        },
-      );
-    };
-    const onEnd = () => settle({ ended: true });
-    const onError = (e: Error) => stop(new SourceError(`the source failed: ${e.message}`, { cause: e }), false);
-    const onClose = () => stop(new SourceError('the source closed before its end'), false);
-    const onAbort = () => stop(signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)), true);
-    if (signal?.aborted) return resolve({ ended: false, error: signal.reason as Error, aborted: true });
-    if (source.readableEnded) return resolve({ ended: true });
-    if (source.destroyed) return resolve({ ended: false, error: new SourceError('the source closed before its end'), aborted: false });
-    source.on('data', onData);
-    source.once('end', onEnd);
-    source.once('error', onError);
-    source.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    watchIdle();
-    source.resume();
-  });
+class FilesystemWriter implements FileWriter {
+  readonly maxPending: number;
+  private unsynced = 0;
+  /** The latest background flush (awaited at commit/cancel), and whether it runs. */
+  private flushed: Promise<void> = Promise.resolve();
+  private flushingNow = false;
+
+  constructor(
+    private readonly fh: fs.FileHandle,
+    public size: number,
+    /** Temp file renamed onto `full` at commit; undefined for appends in place. */
+    private readonly tmp: string | undefined,
+    private readonly full: string,
+    private readonly via?: WriterOptions['hashOnThread'],
+  ) {
+    // The hashing thread applies batches in order: two outstanding keep it busy while the next is gathered.
+    this.maxPending = via ? 2 : 1;
+  }
+
+  write(chunks: Buffer[], length: number): Promise<void> {
+    this.size += length;
+    const written = this.via ? this.via.hasher.write(this.fh.fd, chunks, this.via.handOver) : writeAll(this.fh, chunks, length);
+    this.unsynced += length;
+    if (this.unsynced >= SYNC_EVERY && !this.flushingNow) {
+      this.unsynced = 0;
+      this.flushingNow = true;
+      this.flushed = written.then(() => this.fh.datasync()).finally(() => (this.flushingNow = false));
+      this.flushed.catch(() => undefined);
+    }
+    return written;
+  }
+
+  async commit(): Promise<number> {
+    try {
+      await this.flushed;
+      await this.fh.sync();
+      this.size = (await this.fh.stat()).size;
+    } catch (e) {
+      await this.cancel();
+      throw e;
+    }
+    await this.fh.close();
+    if (this.tmp !== undefined) {
+      try {
+        await fs.rename(this.tmp, this.full);
+      } catch (e) {
+        await fs.rm(this.tmp, { force: true }).catch(() => undefined);
+        throw e;
+      }
+    }
+    return this.size;
+  }
+
+  async cancel(): Promise<void> {
+    await this.flushed.catch(() => undefined);
+    await this.fh.close().catch(() => undefined);
+    if (this.tmp !== undefined) await fs.rm(this.tmp, { force: true }).catch(() => undefined);
+  }
 }
 
 export class FilesystemDriver implements StorageDriver {
@@ -163,83 +152,25 @@ export class FilesystemDriver implements StorageDriver {
     return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
-  appendFrom(path: string, source: Readable, control: AppendControl = {}): Promise<number> {
-    // Thread-pool writes may finish out of order: one at a time.
-    return this.append(path, source, (fh, chunks, length) => writeAll(fh, chunks, length), 1, control);
-  }
-
-  appendThrough(path: string, source: Readable, writer: ChunkWriter, control: AppendControl = {}): Promise<number> {
-    // The writer applies batches in order: two outstanding keep it busy while the next one is gathered.
-    return this.append(path, source, (fh, chunks) => writer(fh.fd, chunks), 2, control);
-  }
-
-  private async append(
-    path: string,
-    source: Readable,
-    write: (fh: fs.FileHandle, chunks: Buffer[], length: number) => Promise<void>,
-    maxWrites: number,
-    control: AppendControl,
-  ): Promise<number> {
+  async writer(path: string, options: WriterOptions = {}): Promise<FileWriter> {
     const full = this.localPath(path);
     await fs.mkdir(dirname(full), { recursive: true });
-    const fh = await fs.open(full, 'a');
-    // Writes under way, oldest first; each is awaited in turn (the no-op catch only keeps one that fails
-    // while nobody waits on it yet from being reported as unhandled).
-    const writes: Promise<void>[] = [];
-    // Dirty pages are flushed in the background every SYNC_EVERY bytes, so the final fsync does not find
-    // the whole file to write. `flushed` is the latest flush (awaited at the end), `flushingNow` whether it runs.
-    let flushed: Promise<void> = Promise.resolve();
-    let flushingNow = false;
-    try {
-      let unsynced = 0;
-      // Small reads (a socket's 16–64 KiB) are gathered and written with one writev per ~1 MiB: no copying.
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      const flushBatch = async () => {
-        const chunks = batch;
-        const length = batchBytes;
-        batch = [];
-        batchBytes = 0;
-        while (writes.length >= maxWrites) await writes.shift();
-        const written = write(fh, chunks, length);
-        written.catch(() => undefined);
-        writes.push(written);
-        unsynced += length;
-        if (unsynced >= SYNC_EVERY && !flushingNow) {
-          unsynced = 0;
-          flushingNow = true;
-          flushed = written.then(() => fh.datasync()).finally(() => (flushingNow = false));
-          flushed.catch(() => undefined);
-        }
-      };
-      let outcome;
+    if (options.append) {
+      const fh = await fs.open(full, 'a');
       try {
-        outcome = await forEachChunk(
-          source,
-          (chunk) => {
-            batch.push(chunk);
-            batchBytes += chunk.length;
-            return batchBytes >= BATCH_BYTES ? flushBatch() : undefined;
-          },
-          control,
-        );
-        // Bytes that arrived before the source stopped are kept (the upload resumes after them); an
-        // abort means someone else takes over from what is in the file, so the rest is dropped.
-        if (batchBytes > 0 && !(!outcome.ended && outcome.aborted)) await flushBatch();
-        for (const written of writes) await written;
-        await flushed;
+        return new FilesystemWriter(fh, (await fh.stat()).size, undefined, full, options.hashOnThread);
       } catch (e) {
-        // The file stays open until no write or flush can still be running on it.
-        await Promise.allSettled([...writes, flushed]);
+        await fh.close();
         throw e;
       }
-      if (!outcome.ended && outcome.aborted) throw outcome.error;
-      await fh.sync();
-      if (!outcome.ended) throw outcome.error;
-      return (await fh.stat()).size;
-    } finally {
-      await fh.close();
     }
+    const tmp = tempName(full);
+    const fh = await fs.open(tmp, 'w');
+    return new FilesystemWriter(fh, 0, tmp, full, options.hashOnThread);
+  }
+
+  async appendFrom(path: string, source: Readable, control: AppendControl & Pick<WriterOptions, 'hashOnThread'> = {}): Promise<number> {
+    return pumpInto(source, await this.writer(path, { append: true, hashOnThread: control.hashOnThread }), control);
   }
 
   async stat(path: string): Promise<FileInfo> {

@@ -75,6 +75,20 @@ export const registryConfigSchema = z
       })
       .strict()
       .default({ 'expire-after': 24 * 3_600_000, 'purge-interval': 10 * 60_000, 'body-idle-timeout': 30_000 }),
+    gc: z
+      .object({
+        /**
+         * How often the running registry collects garbage online (store/gc.ts); 0 (the default) never:
+         * run `tsbuild registry garbage-collect` instead, which is safe beside a running registry too.
+         */
+        interval: duration.default(0),
+        /** Nothing pushed, linked or written within this long before a GC began is collected. */
+        'grace-period': duration.default(3_600_000),
+        /** Also unlink untagged manifests older than the grace period (distribution's --delete-untagged). */
+        'delete-untagged': z.boolean().default(false),
+      })
+      .strict()
+      .default({ interval: 0, 'grace-period': 3_600_000, 'delete-untagged': false }),
     limits: z
       .object({
         /** Largest manifest accepted on push (413 beyond). */

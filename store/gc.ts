@@ -45,6 +45,8 @@ export interface GcReport {
   /** Blobs deleted (would be, on a dry run) and their bytes. */
   blobsDeleted: number;
   bytesReclaimed: number;
+  /** The blobs deleted (would be, on a dry run). */
+  deletedDigests: Digest[];
   /** Untagged manifests unlinked from their repositories. */
   manifestsDeleted: { repository: string; digest: Digest }[];
   /** Candidates kept after all: linked or restored during the GC, or written meanwhile. */
@@ -150,7 +152,7 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
   };
   const first = await markReachable(store, { ...markOptions, cutoff });
   const report: GcReport = {
-    startedAt, cutoff, durationMs: 0, dryRun, blobsDeleted: 0, bytesReclaimed: 0, manifestsDeleted: [], blobsKept: 0,
+    startedAt, cutoff, durationMs: 0, dryRun, blobsDeleted: 0, bytesReclaimed: 0, deletedDigests: [], manifestsDeleted: [], blobsKept: 0,
     restoredFromCrash, uploadsExpired: 0, blobsMarked: first.marked.size, blobsTotal: 0, repositories: first.repositories, manifests: first.manifests,
   };
   // untagged manifests go first: their blobs become candidates below
@@ -172,10 +174,12 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
   }
   if (dryRun) {
     report.blobsDeleted = candidates.length;
+    report.deletedDigests = candidates;
     for (const s of sizes.values()) report.bytesReclaimed += s;
   } else {
     const swept = await sweepBlobs(store, candidates, { cutoff, mark: markOptions, ...(options.onClaimed ? { onClaimed: options.onClaimed } : {}) });
     report.blobsDeleted = swept.deleted.length;
+    report.deletedDigests = swept.deleted;
     report.bytesReclaimed = swept.bytes;
     report.blobsKept = swept.kept.length;
     if (options.uploadExpiryMs !== undefined) report.uploadsExpired = (await store.ingests.expire(options.uploadExpiryMs, startedAt)).length;

@@ -19,6 +19,8 @@ const loaders: [string, () => Promise<Command>][] = [
   ['logout', async () => (await import('./logout.js')).logoutCommand],
   ['registry', async () => (await import('./registry.js')).registryCommand],
   ['mirror', async () => (await import('./mirror.js')).mirrorCommand],
+  ['prune', async () => (await import('./prune.js')).pruneCommand],
+  ['system', async () => (await import('./system.js')).systemCommand],
   ['debug', async () => (await import('./debug.js')).debugCommand],
 ];
 

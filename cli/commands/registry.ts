@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { listenAddress, loadConfigFile, registryConfigSchema, validateConfig, type RegistryConfig } from '../../config/index.js';
 import { createRegistryServer, type MirrorUpstreamOptions } from '../../registry/index.js';
 import { type Command, listOption, stringOption, UsageError } from '../command.js';
+import { garbageCollectCommand } from './registry-gc.js';
 
 function splitListen(value: string, source: string): { host: string; port: number } {
   const parsed = listenAddress.safeParse(value);
@@ -59,6 +60,7 @@ export const registryCommand: Command = {
     'log-level': { type: 'string' },
     mirror: { type: 'string', multiple: true },
   },
+  subcommands: [garbageCollectCommand],
   async run(ctx) {
     const mirrorFlags = listOption(ctx, 'mirror').map(parseMirrorFlag);
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry --help')`);
@@ -105,6 +107,7 @@ export const registryCommand: Command = {
         upstreamTimeoutMs: config.mirror['upstream-timeout'],
       },
       mirrorCache: { maxBytes: config.mirror['max-size'], graceMs: config.mirror['eviction-grace'] },
+      gc: { intervalMs: config.gc.interval, graceMs: config.gc['grace-period'], deleteUntagged: config.gc['delete-untagged'], uploadExpiryMs: config.uploads['expire-after'] },
     });
     const url = await server.listen();
     ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);

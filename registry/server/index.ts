@@ -12,6 +12,7 @@ import { CachedRegistry, LocalRegistry, type Registry } from '../repository/inde
 import { MirrorMaintenance, MirrorMetrics, MirrorRegistry, type MirrorCacheOptions, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
 import { RegistryMetrics } from './metrics.js';
 import { startUploadExpiry } from './upload-expiry.js';
+import { GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';
 
 export interface RegistryServerOptions {
   /** An open store to serve; or `storage`, a store root to open. */
@@ -50,6 +51,8 @@ export interface RegistryServerOptions {
   manifestCacheSeconds?: number;
   /** Serve /metrics; default true. */
   metrics?: boolean;
+  /** Periodic online garbage collection (registry/server/gc.ts); off when absent or intervalMs is 0. */
+  gc?: OnlineGcOptions;
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
   /** Public base URL (`http.host`), e.g. https://registry.example.com: used for the token realm. */
@@ -112,6 +115,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   let mirror: MirrorRegistry | undefined;
   let maintenance: MirrorMaintenance | undefined;
   let stopExpiry: (() => void) | undefined;
+  let stopGc: (() => Promise<void>) | undefined;
   /** Requests being handled (their handlers' promises), awaited on close. */
   const inFlight = new Set<Promise<void>>();
   let url = '';
@@ -142,6 +146,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
       const local: Registry = new LocalRegistry(store);
       const metrics = new RegistryMetrics(local);
+      const gcMetrics = new GcMetrics(store, metrics.registry);
       // The manifest cache decorates the local services; the mirror goes around both. Its tags follow the
       // upstream by their own TTL, so no cache in front of it may answer for the upstream.
       let registry: Registry = cache.enabled ? new CachedRegistry(local, cache) : local;
@@ -190,12 +195,14 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       host = `${shownHost === '0.0.0.0' || shownHost === '[::]' ? '127.0.0.1' : shownHost}:${address.port}`;
       url = `${options.tls ? 'https' : 'http'}://${host}`;
       stopExpiry = startUploadExpiry(deps.registry, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
+      if (options.gc && options.gc.intervalMs > 0 && !options.readOnly) stopGc = startOnlineGc(store, options.gc, gcMetrics, logger);
       logger.info({ url, storage: store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
       return url;
     },
 
     async close() {
       stopExpiry?.();
+      const gcStopped = stopGc?.();
       cache?.close();
       mirror?.close();
       if (server) {
@@ -220,6 +227,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       }
       // After the last request: its counts and touches are written too.
       await maintenance?.close();
+      await gcStopped;
       logger.flush?.();
     },
   };
@@ -233,4 +241,5 @@ export { createRegistryApp, type AppOptions } from './app.js';
 export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
 export { ManifestCache, type CachedManifest } from '../repository/index.js';
 export { RegistryMetrics } from './metrics.js';
+export { runRegistryGc, lastGcReport, pinnedDigests, GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';
 export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from '../repository/index.js';

@@ -1,0 +1,60 @@
+import { resolve, dirname } from 'node:path';
+import { duration, loadConfigFile, registryConfigSchema } from '../../config/index.js';
+import { runRegistryGc } from '../../registry/index.js';
+import { Store } from '../../store/index.js';
+import { type Command, stringOption, UsageError } from '../command.js';
+import { formatSize } from '../format.js';
+
+/** `--grace-period 10m` → ms (UsageError naming the flag otherwise). */
+export function durationFlag(value: string, flag: string): number {
+  const parsed = duration.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${flag} "${value}" is not a duration (use e.g. 90s, 30m, 24h, 7d)`);
+  return parsed.data;
+}
+
+/**
+ * `tsbuild registry garbage-collect`: distribution's `registry garbage-collect [--dry-run] [--delete-untagged]`,
+ * but safe while a registry serves the same store (store/gc.ts): nothing younger than the grace period
+ * (default: the config's gc.grace-period, 1h) is collected, and pushes under way never lose a blob.
+ */
+export const garbageCollectCommand: Command = {
+  name: 'garbage-collect',
+  summary: 'Delete blobs no manifest, tag, local image, build cache record or pin holds (safe while the registry runs)',
+  usage: 'registry garbage-collect [--config FILE] [--storage DIR] [--dry-run] [--delete-untagged] [--grace-period DURATION]',
+  help: [
+    '  --config FILE              the registry YAML (storage:, gc.grace-period, gc.delete-untagged)',
+    '  --storage DIR              the store (default: the config\'s storage:, else the tsbuild root, --root)',
+    '  -d, --dry-run              print what would be deleted; change nothing',
+    '  -m, --delete-untagged      also unlink manifests no tag reaches (older than the grace period)',
+    '  --grace-period DURATION    spare anything pushed, linked or written this recently (default 1h)',
+  ].join('\n'),
+  options: {
+    config: { type: 'string' },
+    storage: { type: 'string' },
+    'dry-run': { type: 'boolean', short: 'd' },
+    'delete-untagged': { type: 'boolean', short: 'm' },
+    'grace-period': { type: 'string' },
+  },
+  async run(ctx) {
+    if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry garbage-collect --help')`);
+    const configFile = stringOption(ctx, 'config');
+    const config = configFile ? loadConfigFile(registryConfigSchema, configFile) : undefined;
+    const fromFile = config?.storage && configFile ? resolve(dirname(configFile), config.storage) : undefined;
+    const store = await Store.open(resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root));
+    const grace = stringOption(ctx, 'grace-period');
+    const report = await runRegistryGc(store, {
+      graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),
+      deleteUntagged: ctx.values['delete-untagged'] === true || (config?.gc['delete-untagged'] ?? false),
+      dryRun: ctx.values['dry-run'] === true,
+      ...(config ? { uploadExpiryMs: config.uploads['expire-after'] } : {}),
+    });
+    const verb = report.dryRun ? 'eligible for deletion' : 'deleted';
+    for (const m of report.manifestsDeleted) ctx.stdout.write(`manifest ${verb}: ${m.repository}@${m.digest}\n`);
+    for (const d of report.deletedDigests) ctx.stdout.write(`blob ${verb}: ${d}\n`);
+    ctx.stdout.write(
+      `${report.blobsMarked} blobs marked, ${report.blobsDeleted} blobs and ${report.manifestsDeleted.length} manifests ${verb}` +
+        ` (${formatSize(report.bytesReclaimed)}) in ${report.repositories} repositories, ${(report.durationMs / 1000).toFixed(2)}s` +
+        `${report.restoredFromCrash ? `; ${report.restoredFromCrash} blobs an interrupted GC had set aside were put back first` : ''}\n`,
+    );
+  },
+};

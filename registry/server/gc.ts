@@ -1,0 +1,127 @@
+/**
+ * Garbage collection for a registry's store: the periodic online GC a running registry does (`gc.interval`
+ * in the YAML), the same run for `tsbuild registry garbage-collect`, and their Prometheus metrics.
+ *
+ * Every run writes its report to `gc/last.json` in the store, so /metrics shows the last GC whichever
+ * process ran it (a registry's own, or the CLI beside it):
+ *   tsbuild_gc_last_duration_seconds, tsbuild_gc_last_bytes_reclaimed, tsbuild_gc_last_objects_swept{kind="blob|manifest"},
+ *   tsbuild_gc_last_run_timestamp_seconds; and this process's totals: tsbuild_gc_runs_total{result="ok|error"},
+ *   tsbuild_gc_bytes_reclaimed_total, tsbuild_gc_objects_swept_total{kind}.
+ */
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
+import type { Digest } from '../../oci/index.js';
+import { collectGarbage, GcLockedError, PathNotFoundError, type GcOptions, type GcReport, type Store } from '../../store/index.js';
+import { readPins } from '../mirror/index.js';
+
+const LAST_REPORT = 'gc/last.json';
+
+/** The manifests the mirror's pins hold (a tag pin: what the tag points at now). */
+export async function pinnedDigests(store: Store): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const pin of await readPins(store.driver).catch(() => [])) {
+    const digest = pin.digest ?? (pin.tag ? await store.repositories.resolveTag(pin.repository, pin.tag).catch(() => undefined) : undefined);
+    if (digest) out.push(digest);
+  }
+  return out;
+}
+
+/** One registry GC (pins held), its report written to gc/last.json unless a dry run. Throws GcLockedError. */
+export async function runRegistryGc(store: Store, options: GcOptions = {}): Promise<GcReport> {
+  const report = await collectGarbage(store, { ...options, extraRoots: [...(options.extraRoots ?? []), ...(await pinnedDigests(store))] });
+  if (!report.dryRun) await store.driver.putContent(LAST_REPORT, JSON.stringify(report), { durable: false });
+  return report;
+}
+
+export async function lastGcReport(store: Store): Promise<GcReport | undefined> {
+  try {
+    return JSON.parse((await store.driver.getContent(LAST_REPORT)).toString('utf8')) as GcReport;
+  } catch (e) {
+    if (e instanceof PathNotFoundError || e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+}
+
+/** The GC metrics, registered in the server's Prometheus registry. */
+export class GcMetrics {
+  readonly runs: Counter<'result'>;
+  readonly bytes: Counter;
+  readonly swept: Counter<'kind'>;
+
+  constructor(store: Store, registry: PromRegistry) {
+    const registers = [registry];
+    this.runs = new Counter({ name: 'tsbuild_gc_runs_total', help: 'Garbage collections run by this process', labelNames: ['result'], registers });
+    this.bytes = new Counter({ name: 'tsbuild_gc_bytes_reclaimed_total', help: 'Bytes of blobs deleted by this process\'s garbage collections', registers });
+    this.swept = new Counter({ name: 'tsbuild_gc_objects_swept_total', help: 'Blobs deleted and manifests unlinked by this process\'s garbage collections', labelNames: ['kind'], registers });
+    const last = (name: string, help: string, pick: (r: GcReport, g: Gauge<'kind'>) => void, labelNames: 'kind'[] = []) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          const report = await lastGcReport(store).catch(() => undefined);
+          if (report) pick(report, this);
+        },
+      });
+    last('tsbuild_gc_last_duration_seconds', 'Duration of the last garbage collection of this store (any process)', (r, g) => g.set(r.durationMs / 1000));
+    last('tsbuild_gc_last_bytes_reclaimed', 'Bytes the last garbage collection of this store deleted', (r, g) => g.set(r.bytesReclaimed));
+    last('tsbuild_gc_last_run_timestamp_seconds', 'When the last garbage collection of this store began', (r, g) => g.set(r.startedAt / 1000));
+    last(
+      'tsbuild_gc_last_objects_swept',
+      'Objects the last garbage collection of this store removed',
+      (r, g) => {
+        g.set({ kind: 'blob' }, r.blobsDeleted);
+        g.set({ kind: 'manifest' }, r.manifestsDeleted.length);
+      },
+      ['kind'],
+    );
+  }
+
+  record(report: GcReport): void {
+    this.runs.inc({ result: 'ok' });
+    this.bytes.inc(report.bytesReclaimed);
+    this.swept.inc({ kind: 'blob' }, report.blobsDeleted);
+    this.swept.inc({ kind: 'manifest' }, report.manifestsDeleted.length);
+  }
+}
+
+export interface OnlineGcOptions {
+  /** ms between runs; the first run comes one interval after start. */
+  intervalMs: number;
+  graceMs: number;
+  deleteUntagged?: boolean;
+  /** Upload sessions idle this long are removed by each run. */
+  uploadExpiryMs?: number;
+}
+
+/** Runs a GC every `intervalMs` while the registry serves; returns stop (waits for a run under way). */
+export function startOnlineGc(store: Store, options: OnlineGcOptions, metrics: GcMetrics, logger: Logger): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = async (): Promise<void> => {
+    try {
+      const report = await runRegistryGc(store, {
+        graceMs: options.graceMs,
+        deleteUntagged: !!options.deleteUntagged,
+        ...(options.uploadExpiryMs !== undefined ? { uploadExpiryMs: options.uploadExpiryMs } : {}),
+      });
+      metrics.record(report);
+      logger.info({ blobs: report.blobsDeleted, bytes: report.bytesReclaimed, manifests: report.manifestsDeleted.length, ms: report.durationMs }, 'garbage collected');
+    } catch (e) {
+      if (e instanceof GcLockedError) {
+        logger.info(e.message);
+        return;
+      }
+      metrics.runs.inc({ result: 'error' });
+      logger.warn({ err: e }, 'garbage collection failed');
+    }
+  };
+  const timer = setInterval(() => {
+    if (!running) running = run().finally(() => (running = undefined));
+  }, options.intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

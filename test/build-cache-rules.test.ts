@@ -1,0 +1,168 @@
+/**
+ * The build cache's exactness: a no-op rebuild gives the same manifest digest with every step CACHED
+ * (also in a new process, after other commands swept the store); one changed file invalidates exactly
+ * the COPY that selects it and the steps after it; a changed build arg invalidates only the steps that
+ * use it (BuildKit: the RUNs after its ARG, and instructions that expand it); --no-cache-filter STAGE.
+ */
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { testWith } from './helpers/tools.js';
+import { tsbuild } from './helpers/run.js';
+import { tempDir } from './helpers/temp.js';
+import { storeWithBusybox } from './helpers/build-compare.js';
+
+const test = testWith(['runc']);
+
+async function ok(root: string, args: string[], env: Record<string, string> = {}) {
+  const r = await tsbuild(root, args, { env: { ...process.env, ...env } });
+  if (r.code !== 0) throw new Error(`tsbuild ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+async function manifestDigest(root: string, ref: string): Promise<string> {
+  return (JSON.parse((await ok(root, ['inspect', ref])).stdout) as { Digest: string }).Digest;
+}
+
+/**
+ * The plain progress of a build as step text → outcome: `CACHED`, `DONE` (ran) or `ERROR`. Step lines are
+ * `#N [stage i/n] INSTR`; the outcome is the `#N CACHED` / `#N DONE 0.1s` line of the same N.
+ */
+export function outcomes(stderr: string): Map<string, string> {
+  const names = new Map<string, string>();
+  const out = new Map<string, string>();
+  for (const line of stderr.split('\n')) {
+    const step = /^#(\d+) (\[[^\]]+\] .*)$/.exec(line);
+    if (step) {
+      names.set(step[1]!, step[2]!.replace(/^\[[^\]]+\] /, ''));
+      continue;
+    }
+    const end = /^#(\d+) (CACHED|DONE|ERROR)/.exec(line);
+    if (end && names.has(end[1]!)) out.set(names.get(end[1]!)!, end[2]!);
+  }
+  return out;
+}
+
+/** Every step that makes a layer (COPY, ADD, RUN, WORKDIR) was a hit; FROM and config-only steps are not cached steps. */
+export function allCached(o: Map<string, string>): boolean {
+  const layered = [...o].filter(([name]) => /^(COPY|ADD|RUN|WORKDIR) /.test(name));
+  return layered.length > 0 && layered.every(([, v]) => v === 'CACHED');
+}
+
+async function context(files: Record<string, string>): Promise<string> {
+  const dir = tempDir('cache-ctx-');
+  for (const [name, body] of Object.entries(files)) {
+    await fs.mkdir(join(dir, name, '..'), { recursive: true });
+    await fs.writeFile(join(dir, name), body);
+  }
+  return dir;
+}
+
+const STEPS = `FROM busybox:latest
+COPY a.txt /a.txt
+RUN cat /a.txt > /a-seen
+COPY b/ /b/
+RUN ls /b > /b-seen
+COPY c.txt /c.txt
+CMD ["sh"]
+`;
+
+test('a no-op rebuild is all CACHED with the same digest, across processes and store sweeps; plain progress times each step', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n' });
+  const first = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v1', ctx]);
+  t.notRegex(first.stderr, /CACHED/);
+  t.regex(first.stderr, /#\d+ DONE \d+\.\ds\n/, 'each step that ran shows its time');
+  // other commands open (and sweep) the store in between: the cache outlives them
+  await ok(root, ['images']);
+  const second = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v2', ctx]);
+  const o = outcomes(second.stderr);
+  for (const s of ['COPY a.txt /a.txt', 'RUN cat /a.txt > /a-seen', 'COPY b/ /b/', 'RUN ls /b > /b-seen', 'COPY c.txt /c.txt']) t.is(o.get(s), 'CACHED', `${s}\n${second.stderr}`);
+  t.is(await manifestDigest(root, 'noop:v2'), await manifestDigest(root, 'noop:v1'));
+  // times and owners are not content: a touched file keeps the cache
+  const later = new Date(Date.now() + 60_000);
+  await fs.utimes(join(ctx, 'b/x.txt'), later, later);
+  const touched = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v3', ctx]);
+  t.is(outcomes(touched.stderr).get('COPY b/ /b/'), 'CACHED', touched.stderr);
+  t.is(await manifestDigest(root, 'noop:v3'), await manifestDigest(root, 'noop:v1'));
+});
+
+test('one changed file invalidates exactly the COPY that selects it and what follows', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n', 'unused.txt': 'u\n' });
+  await ok(root, ['build', '-q', '-t', 'files:v1', ctx]);
+  // a file no COPY selects changes nothing
+  await fs.writeFile(join(ctx, 'unused.txt'), 'changed\n');
+  const unused = outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v2', ctx])).stderr);
+  t.true(allCached(unused), JSON.stringify([...unused]));
+  t.is(await manifestDigest(root, 'files:v2'), await manifestDigest(root, 'files:v1'));
+  // same size, other bytes: content decides, not size
+  await fs.writeFile(join(ctx, 'b/y.txt'), 'z\n');
+  const r = await ok(root, ['build', '--progress', 'plain', '-t', 'files:v3', ctx]);
+  const o = outcomes(r.stderr);
+  t.is(o.get('COPY a.txt /a.txt'), 'CACHED', r.stderr);
+  t.is(o.get('RUN cat /a.txt > /a-seen'), 'CACHED');
+  t.is(o.get('COPY b/ /b/'), 'DONE');
+  t.is(o.get('RUN ls /b > /b-seen'), 'DONE');
+  t.is(o.get('COPY c.txt /c.txt'), 'DONE');
+  t.not(await manifestDigest(root, 'files:v3'), await manifestDigest(root, 'files:v1'));
+  // a new file under a copied dir counts as a change of that COPY too
+  await fs.writeFile(join(ctx, 'b/new.txt'), 'new\n');
+  t.is(outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v4', ctx])).stderr).get('COPY b/ /b/'), 'DONE');
+});
+
+const ARGS = `FROM busybox:latest AS tools
+RUN echo tools > /tools
+
+FROM busybox:latest
+RUN echo before > /before
+ARG FLAVOR=plain
+COPY a.txt /a.txt
+RUN echo "$FLAVOR" > /flavor
+COPY --from=tools /tools /tools
+LABEL flavor=$FLAVOR
+RUN cat /a.txt > /a-seen
+`;
+
+test('a changed build arg invalidates only the steps that use it', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await context({ Dockerfile: ARGS, 'a.txt': 'a\n' });
+  await ok(root, ['build', '-q', '-t', 'args:v1', ctx]);
+  const r = await ok(root, ['build', '--progress', 'plain', '--build-arg', 'FLAVOR=spicy', '-t', 'args:v2', ctx]);
+  const o = outcomes(r.stderr);
+  t.is(o.get('RUN echo tools > /tools'), 'CACHED', r.stderr);
+  t.is(o.get('RUN echo before > /before'), 'CACHED');
+  t.is(o.get('COPY a.txt /a.txt'), 'CACHED', 'a COPY after the ARG that does not use it stays cached');
+  t.is(o.get('RUN echo "$FLAVOR" > /flavor'), 'DONE');
+  t.is(o.get('RUN cat /a.txt > /a-seen'), 'DONE', 'RUNs after the ARG have it in their environment (BuildKit)');
+  const config = JSON.parse((await ok(root, ['inspect', 'args:v2'])).stdout) as { Config: { config: { Labels: Record<string, string> } } };
+  t.is(JSON.stringify(config).includes('"flavor":"spicy"'), true);
+  // the same value again is a no-op
+  const again = outcomes((await ok(root, ['build', '--progress', 'plain', '--build-arg', 'FLAVOR=spicy', '-t', 'args:v3', ctx])).stderr);
+  t.true(allCached(again), JSON.stringify([...again]));
+  t.is(await manifestDigest(root, 'args:v3'), await manifestDigest(root, 'args:v2'));
+});
+
+test('--no-cache-filter STAGE rebuilds that stage only', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await context({
+    Dockerfile: `FROM busybox:latest AS deps
+RUN echo deps > /deps
+FROM busybox:latest AS tests
+RUN echo tests > /tests
+FROM busybox:latest
+COPY --from=deps /deps /deps
+COPY --from=tests /tests /tests
+RUN cat /deps /tests > /all
+`,
+  });
+  await ok(root, ['build', '-q', '-t', 'filter:v1', ctx]);
+  const r = await ok(root, ['build', '--progress', 'plain', '--no-cache-filter', 'tests', '-t', 'filter:v2', ctx]);
+  const o = outcomes(r.stderr);
+  t.is(o.get('RUN echo deps > /deps'), 'CACHED', r.stderr);
+  t.is(o.get('RUN echo tests > /tests'), 'DONE');
+  // the rebuilt stage has the same keys, so what uses it is still cached
+  t.is(o.get('COPY --from=tests /tests /tests'), 'CACHED');
+  const idx = await ok(root, ['build', '--progress', 'plain', '--no-cache-filter', '2', '-t', 'filter:v3', ctx]);
+  t.is(outcomes(idx.stderr).get('RUN cat /deps /tests > /all'), 'DONE', 'a stage by index');
+  t.is(outcomes(idx.stderr).get('RUN echo deps > /deps'), 'CACHED');
+});

@@ -31,8 +31,10 @@ export interface GcOptions {
   registryOnly?: boolean;
   /** Upload sessions idle this long are removed too (default: left alone). */
   uploadExpiryMs?: number;
-  /** Called once the candidates are claimed, before the second mark (tests stop a GC here). */
+  /** Called once the candidates are claimed, before the second mark (tests race writers here). */
   onClaimed?: (count: number) => Promise<void> | void;
+  /** Called after the second mark, before the deletes (tests race writers here too). */
+  onMarkedAgain?: () => Promise<void> | void;
   now?: number;
 }
 
@@ -81,7 +83,7 @@ export interface SweepResult {
 export async function sweepBlobs(
   store: Store,
   candidates: Iterable<Digest>,
-  options: { cutoff: number; mark: Omit<MarkOptions, 'cutoff'>; onClaimed?: (count: number) => Promise<void> | void },
+  options: { cutoff: number; mark: Omit<MarkOptions, 'cutoff'>; onClaimed?: (count: number) => Promise<void> | void; onMarkedAgain?: () => Promise<void> | void },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
   const claimed: Digest[] = [];
@@ -90,6 +92,7 @@ export async function sweepBlobs(
   try {
     await options.onClaimed?.(claimed.length);
     const again = await markReachable(store, { ...options.mark, cutoff: options.cutoff });
+    await options.onMarkedAgain?.();
     for (const d of claimed) {
       if (again.marked.has(d)) {
         await restoreClaimed(store.driver, d);
@@ -177,7 +180,7 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
     report.deletedDigests = candidates;
     for (const s of sizes.values()) report.bytesReclaimed += s;
   } else {
-    const swept = await sweepBlobs(store, candidates, { cutoff, mark: markOptions, ...(options.onClaimed ? { onClaimed: options.onClaimed } : {}) });
+    const swept = await sweepBlobs(store, candidates, { cutoff, mark: markOptions, onClaimed: options.onClaimed, onMarkedAgain: options.onMarkedAgain });
     report.blobsDeleted = swept.deleted.length;
     report.deletedDigests = swept.deleted;
     report.bytesReclaimed = swept.bytes;

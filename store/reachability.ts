@@ -10,7 +10,9 @@
  * - repository blob links (`_layers`: an upload or mount waiting for its manifest) made at or after
  *   `cutoff` (all of them with `allLinksHold`, the mirror eviction's view);
  * - local images (images/index.json: built, pulled, loaded), images built without a name
- *   (`<root>/cache/built-images`), build cache records (`<root>/cache/build`), and `extraRoots` (mirror pins).
+ *   (`<root>/cache/built-images`), build cache records (`<root>/cache/build`);
+ * - the mirror's pins (`mirror/pins.json`, registry/mirror/pins.ts: a tag pin holds what the tag points at
+ *   now, a digest pin its manifest) and `extraRoots`.
  * From the roots it marks manifests → config and layers, indexes → child manifests. A referrer's
  * `subject` is a weak reference (OCI image spec): it does not hold its subject.
  *
@@ -197,11 +199,35 @@ export async function buildCacheLayers(store: Store): Promise<Digest[]> {
   return recordDigests(join(store.root, 'cache', 'build'), (r) => r.layer?.descriptor?.digest);
 }
 
+/** The manifests the mirror's pins hold (`mirror/pins.json`: `{ pins: [{ repository, tag?, digest? }] }`). */
+export async function pinnedRoots(store: Store): Promise<Digest[]> {
+  let pins: { repository?: unknown; tag?: unknown; digest?: unknown }[];
+  try {
+    const doc = JSON.parse((await store.driver.getContent('mirror/pins.json')).toString('utf8')) as { pins?: unknown };
+    pins = Array.isArray(doc.pins) ? doc.pins : [];
+  } catch {
+    return []; // none, or being rewritten (replaced atomically: a missing file is no pins)
+  }
+  const out: Digest[] = [];
+  for (const pin of pins) {
+    try {
+      if (typeof pin.digest === 'string') out.push(parseDigest(pin.digest));
+      else if (typeof pin.repository === 'string' && typeof pin.tag === 'string') {
+        const d = await store.repositories.resolveTag(pin.repository, pin.tag);
+        if (d) out.push(d);
+      }
+    } catch {
+      // a malformed pin holds nothing
+    }
+  }
+  return out;
+}
+
 /** Marks everything the roots reach (see the module comment). */
 export async function markReachable(store: Store, options: MarkOptions): Promise<MarkResult> {
   const marked = new Set<Digest>();
   const docs = options.documents ?? new Map<Digest, DocumentRefs>();
-  const extra = new Set(options.extraRoots ?? []);
+  const extra = new Set([...(options.extraRoots ?? []), ...(await pinnedRoots(store))]);
   const result: MarkResult = { marked, unreachedManifests: [], repositories: 0, manifests: 0 };
   if (!options.registryOnly) {
     for (const d of await localImageRoots(store)) await markFrom(store, d, marked, docs);

@@ -3,6 +3,7 @@ import { resolveImage, type ImageRecord } from '../../store/index.js';
 import { type Command, UsageError } from '../command.js';
 import { findImage, looksLikeImageId, recordsForId } from '../image-ref.js';
 import { openStore } from '../open-store.js';
+import { removeImageContent } from '../../store/index.js';
 import { formatSize, formatAge, table } from '../format.js';
 
 export const imagesCommand: Command = {
@@ -85,9 +86,16 @@ export const rmiCommand: Command = {
           throw new Error(`image ${input} has ${names.length} names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}): remove them by name, or use -f`);
         }
       }
+      const digests = new Set<ImageRecord['digest']>();
       for (const name of names) {
         const removed = await store.images.remove(name);
+        digests.add(removed.digest);
         ctx.stdout.write(`Untagged: ${familiarReference(parseReference(removed.name))}\n`);
+      }
+      // docker's rmi: once no name points at the image, its content goes unless something else holds it
+      for (const digest of digests) {
+        const gone = await removeImageContent(store, digest);
+        if (gone.blobs > 0) ctx.stdout.write(`Deleted: ${digest}\n`);
       }
     }
   },

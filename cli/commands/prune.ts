@@ -1,6 +1,5 @@
 import { createInterface } from 'node:readline';
 import { byteSize } from '../../config/index.js';
-import { pinnedDigests } from '../../registry/index.js';
 import { pruneLocal } from '../../store/index.js';
 import { type Command, listOption, stringOption, UsageError } from '../command.js';
 import { formatSize } from '../format.js';
@@ -70,7 +69,7 @@ export const pruneCommand: Command = {
       if (!(await confirm(ctx, what))) return 1;
     }
     const store = await openStore(ctx);
-    const report = await pruneLocal(store, { all, ...(untilMs !== undefined ? { untilMs } : {}), ...(keepStorage !== undefined ? { keepStorage } : {}), extraRoots: await pinnedDigests(store) });
+    const report = await pruneLocal(store, { all, ...(untilMs !== undefined ? { untilMs } : {}), ...(keepStorage !== undefined ? { keepStorage } : {}) });
     if (report.buildRunning) ctx.stderr.write('tsbuild: a build is running: its build cache and unpacked layers were kept\n');
     if (report.untaggedImages > 0) ctx.stdout.write(`Deleted Images: ${report.untaggedImages} without a name\n\n`);
     if (report.cacheRecords + report.snapshots > 0 || report.cacheDirBytes > 0) {

@@ -39,7 +39,7 @@ export const garbageCollectCommand: Command = {
     if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry garbage-collect --help')`);
     const configFile = stringOption(ctx, 'config');
     const config = configFile ? loadConfigFile(registryConfigSchema, configFile) : undefined;
-    const fromFile = config?.storage && configFile ? resolve(dirname(configFile), config.storage) : undefined;
+    const fromFile = typeof config?.storage === 'string' && configFile ? resolve(dirname(configFile), config.storage) : undefined;
     const store = await Store.open(resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root));
     const grace = stringOption(ctx, 'grace-period');
     const report = await runRegistryGc(store, {

@@ -10,25 +10,13 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
-import type { Digest } from '../../oci/index.js';
 import { collectGarbage, GcLockedError, PathNotFoundError, type GcOptions, type GcReport, type Store } from '../../store/index.js';
-import { readPins } from '../mirror/index.js';
 
 const LAST_REPORT = 'gc/last.json';
 
-/** The manifests the mirror's pins hold (a tag pin: what the tag points at now). */
-export async function pinnedDigests(store: Store): Promise<Digest[]> {
-  const out: Digest[] = [];
-  for (const pin of await readPins(store.driver).catch(() => [])) {
-    const digest = pin.digest ?? (pin.tag ? await store.repositories.resolveTag(pin.repository, pin.tag).catch(() => undefined) : undefined);
-    if (digest) out.push(digest);
-  }
-  return out;
-}
-
-/** One registry GC (pins held), its report written to gc/last.json unless a dry run. Throws GcLockedError. */
+/** One registry GC (the mirror's pins are roots), its report written to gc/last.json unless a dry run. Throws GcLockedError. */
 export async function runRegistryGc(store: Store, options: GcOptions = {}): Promise<GcReport> {
-  const report = await collectGarbage(store, { ...options, extraRoots: [...(options.extraRoots ?? []), ...(await pinnedDigests(store))] });
+  const report = await collectGarbage(store, options);
   if (!report.dryRun) await store.driver.putContent(LAST_REPORT, JSON.stringify(report), { durable: false });
   return report;
 }

@@ -29,6 +29,21 @@ export const byteSize = z.union([z.number().int().positive(), z.string()]).trans
 /** `HOST:PORT` (IPv6 hosts in brackets); validated, kept as written. */
 export const listenAddress = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:5000 or 0.0.0.0:5000');
 
+/** `storage: {s3: …}`: the bucket (distribution's s3 driver's keys, kebab-case). Credentials: AWS_* env vars, or the keys here. */
+const s3StorageSchema = z
+  .object({
+    /** http(s)://host:port of the S3 API (Ceph RGW, MinIO); AWS when absent. */
+    endpoint: z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://host:port').optional(),
+    bucket: z.string().min(3),
+    region: z.string().default('us-east-1'),
+    /** Key prefix of everything the registry stores (no leading or trailing '/'). */
+    'root-directory': z.string().regex(/^(?:[^/\s]+(?:\/[^/\s]+)*)?$/, 'must be a key prefix without leading or trailing "/"').default(''),
+    'force-path-style': z.boolean().default(true),
+    'access-key': z.string().min(1).optional(),
+    'secret-key': z.string().min(1).optional(),
+  })
+  .strict();
+
 /**
  * `tsbuild registry --config FILE` (YAML). Every key is optional; command-line flags override the file.
  * config/registry.yaml is the annotated example.
@@ -37,8 +52,14 @@ export const registryConfigSchema = z
   .object({
     /** Address to listen on (HOST:PORT). Default 127.0.0.1:5000. */
     listen: listenAddress.optional(),
-    /** Store root served by the registry. Default: the tsbuild root (--root, TSBUILD_ROOT). */
-    storage: z.string().min(1).optional(),
+    /**
+     * Store root served by the registry (a directory; default: the tsbuild root, --root, TSBUILD_ROOT), or
+     * `{s3: {…}}`: a bucket shared by several replicas (needs `redis`). After parsing, `storage` is the
+     * directory only and the bucket is `storageS3` (so readers of a directory need not know about S3).
+     */
+    storage: z.union([z.string().min(1), z.object({ s3: s3StorageSchema }).strict()]).optional(),
+    /** Redis shared by the replicas of an S3 store: upload sessions, the tag cache, locks. `url: redis://host:port`. */
+    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be redis://host:port') }).strict().optional(),
     /** HTTPS: PEM certificate (chain) and key files. Both or neither; plain HTTP without them. */
     tls: z.object({ certificate: z.string().min(1), key: z.string().min(1) }).strict().optional(),
     auth: z
@@ -171,6 +192,14 @@ export const registryConfigSchema = z
       .strict()
       .default({ 'revalidate-timeout': 750, 'upstream-timeout': 10_000, 'eviction-grace': 10 * 60_000 }),
   })
-  .strict();
+  .strict()
+  .transform(({ storage, ...rest }) => ({
+    ...rest,
+    storage: typeof storage === 'string' ? storage : undefined,
+    /** `storage: {s3: …}`, parsed (not a key of the file). */
+    storageS3: typeof storage === 'object' ? storage.s3 : undefined,
+  }));
 
 export type RegistryConfig = z.infer<typeof registryConfigSchema>;
+export type S3StorageConfig = z.infer<typeof s3StorageSchema>;
+

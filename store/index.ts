@@ -18,3 +18,4 @@ export { pruneLocal, removeImageContent, type PruneOptions, type PruneReport, ty
 export { diskUsage, type DiskUsage, type UsageCategory } from './disk-usage.js';
 export { S3Driver, MIN_PART_BYTES, type S3DriverOptions } from './driver/s3-driver.js';
 export type { FileWriter, WriterOptions } from './driver/storage-driver.js';
+export { SharedIngest, SharedIngestStore } from './shared-ingests.js';

@@ -15,6 +15,8 @@ export interface StoreOptions {
   driver?: StorageDriver;
   /** Skip the start-up sweep of crash leftovers. */
   noSweep?: boolean;
+  /** Upload sessions other than the driver's files (SharedIngestStore: state in Redis for replicas on S3). */
+  ingests?: (driver: StorageDriver) => IngestStore;
 }
 
 /** The one content-addressed store shared by the builder and the registry. */
@@ -27,8 +29,9 @@ export class Store {
   private constructor(
     readonly root: string,
     readonly driver: StorageDriver,
+    ingests?: IngestStore,
   ) {
-    this.ingests = new IngestStore(driver);
+    this.ingests = ingests ?? new IngestStore(driver);
     this.blobs = new BlobStore(driver, this.ingests);
     this.repositories = new RepositoryStore(driver);
     this.images = new ImageIndex(driver);
@@ -36,7 +39,8 @@ export class Store {
 
   static async open(root: string, options: StoreOptions = {}): Promise<Store> {
     await fs.mkdir(root, { recursive: true });
-    const store = new Store(root, options.driver ?? new FilesystemDriver(join(root, 'content')));
+    const driver = options.driver ?? new FilesystemDriver(join(root, 'content'));
+    const store = new Store(root, driver, options.ingests?.(driver));
     if (!options.noSweep) await sweepTempFiles(root);
     return store;
   }

@@ -80,6 +80,9 @@ export const registryCommand: Command = {
     const htpasswd = stringOption(ctx, 'htpasswd') ?? fromFile(config.auth?.htpasswd);
     const mirrors = mirrorUpstreams(config, mirrorFlags);
     const defaultUpstream = config.mirror['default-upstream'];
+    const s3 = config.storageS3;
+    if (s3 && !config.redis) throw new UsageError(`${configFile}: storage.s3 needs redis.url too (replicas share upload sessions and tags through Redis)`);
+    if (s3 && config.gc.interval > 0) throw new UsageError(`${configFile}: gc.interval is not supported with storage.s3 yet; leave it 0`);
     const server = createRegistryServer({
       storage: resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root),
       host,
@@ -107,10 +110,25 @@ export const registryCommand: Command = {
         upstreamTimeoutMs: config.mirror['upstream-timeout'],
       },
       mirrorCache: { maxBytes: config.mirror['max-size'], graceMs: config.mirror['eviction-grace'] },
+      // With S3, --storage (or the tsbuild root) is only this replica's local directory.
+      scaleout: s3
+        ? {
+            s3: {
+              endpoint: s3.endpoint,
+              bucket: s3.bucket,
+              region: s3.region,
+              rootDirectory: s3['root-directory'],
+              forcePathStyle: s3['force-path-style'],
+              accessKeyId: s3['access-key'],
+              secretAccessKey: s3['secret-key'],
+            },
+            redisUrl: config.redis!.url,
+          }
+        : undefined,
       gc: { intervalMs: config.gc.interval, graceMs: config.gc['grace-period'], deleteUntagged: config.gc['delete-untagged'], uploadExpiryMs: config.uploads['expire-after'] },
     });
     const url = await server.listen();
-    ctx.stderr.write(`tsbuild registry: serving ${server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);
+    ctx.stderr.write(`tsbuild registry: serving ${s3 ? `s3://${s3.bucket}/${s3['root-directory']}` : server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);
     await new Promise<void>((done) => {
       // One signal is enough: requests in flight get a grace period, then are cut (close()). A second
       // signal gets the default action and ends the process at once.

@@ -20,3 +20,4 @@ export { REPOSITORY_LABEL } from './local-blobs.js';
 export { CachedRegistry } from './cached.js';
 export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest, type ReferenceLookup } from './manifest-validation.js';
 export { ManifestCache, type CachedManifest } from './manifest-cache.js';
+export { openScaleout, SharedCacheRegistry, type Scaleout, type ScaleoutOptions } from './scaleout.js';

@@ -8,7 +8,7 @@ import type { RegistryDeps } from './context.js';
 import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
 import { ManifestCache } from '../repository/index.js';
-import { CachedRegistry, LocalRegistry, type Registry } from '../repository/index.js';
+import { CachedRegistry, LocalRegistry, openScaleout, type Registry, type Scaleout, type ScaleoutOptions } from '../repository/index.js';
 import { MirrorMaintenance, MirrorMetrics, MirrorRegistry, type MirrorCacheOptions, type MirrorOptions, type MirrorUpstreamOptions } from '../mirror/index.js';
 import { RegistryMetrics } from './metrics.js';
 import { startUploadExpiry } from './upload-expiry.js';
@@ -68,6 +68,11 @@ export interface RegistryServerOptions {
   mirror?: Omit<MirrorOptions, 'upstreams'>;
   /** The mirror's cache: size limit and eviction grace; counters and access times go to the store. */
   mirrorCache?: MirrorCacheOptions;
+  /**
+   * Serve from a bucket shared with other replicas, upload sessions and the tag cache in Redis
+   * (registry/repository/scaleout.ts; issue 16). `storage` is then only this replica's local directory.
+   */
+  scaleout?: Omit<ScaleoutOptions, 'root'>;
 }
 
 export interface RegistryServer {
@@ -116,6 +121,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   let maintenance: MirrorMaintenance | undefined;
   let stopExpiry: (() => void) | undefined;
   let stopGc: (() => Promise<void>) | undefined;
+  let scaleout: Scaleout | undefined;
   /** Requests being handled (their handlers' promises), awaited on close. */
   const inFlight = new Set<Promise<void>>();
   let url = '';
@@ -142,9 +148,14 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
     },
 
     async listen() {
+      if (options.scaleout) {
+        scaleout = await openScaleout({ ...options.scaleout, root: options.storage! });
+        store = scaleout.store;
+      }
       store ??= await Store.open(options.storage!);
-      cache = new ManifestCache(options.manifestCacheSeconds ?? 5);
-      const local: Registry = new LocalRegistry(store);
+      // Replicas share their tag cache through Redis; a per-process cache would answer stale tags.
+      cache = new ManifestCache(scaleout ? 0 : (options.manifestCacheSeconds ?? 5));
+      const local: Registry = scaleout ? scaleout.registry(new LocalRegistry(store)) : new LocalRegistry(store);
       const metrics = new RegistryMetrics(local);
       const gcMetrics = new GcMetrics(store, metrics.registry);
       // The manifest cache decorates the local services; the mirror goes around both. Its tags follow the
@@ -196,7 +207,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       url = `${options.tls ? 'https' : 'http'}://${host}`;
       stopExpiry = startUploadExpiry(deps.registry, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
       if (options.gc && options.gc.intervalMs > 0 && !options.readOnly) stopGc = startOnlineGc(store, options.gc, gcMetrics, logger);
-      logger.info({ url, storage: store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
+      logger.info({ url, storage: scaleout ? scaleout.driver.location : store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
       return url;
     },
 
@@ -228,6 +239,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       // After the last request: its counts and touches are written too.
       await maintenance?.close();
       await gcStopped;
+      await scaleout?.close();
       logger.flush?.();
     },
   };

@@ -10,14 +10,26 @@ export function formatSize(bytes: number): string {
   return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)}${units[u]}`;
 }
 
+/** docker's CreatedSince: go-units' HumanDuration followed by " ago". */
 export function formatAge(iso: string, now = Date.now()): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (Number.isNaN(s)) return '';
-  if (s < 60) return `${s} seconds ago`;
-  if (s < 3600) return `${Math.round(s / 60)} minutes ago`;
-  if (s < 86400 * 2) return `${Math.round(s / 3600)} hours ago`;
-  if (s < 86400 * 60) return `${Math.round(s / 86400)} days ago`;
-  return `${Math.round(s / (86400 * 30))} months ago`;
+  const ms = now - Date.parse(iso);
+  if (Number.isNaN(ms)) return '';
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
+  const minutes = Math.floor(seconds / 60);
+  const hours = Math.round(seconds / 3600);
+  let d: string;
+  if (seconds < 1) d = 'Less than a second';
+  else if (seconds === 1) d = '1 second';
+  else if (seconds < 60) d = `${seconds} seconds`;
+  else if (minutes === 1) d = 'About a minute';
+  else if (minutes < 60) d = `${minutes} minutes`;
+  else if (hours === 1) d = 'About an hour';
+  else if (hours < 48) d = `${hours} hours`;
+  else if (hours < 24 * 7 * 2) d = `${Math.floor(hours / 24)} days`;
+  else if (hours < 24 * 30 * 2) d = `${Math.floor(hours / 24 / 7)} weeks`;
+  else if (hours < 24 * 365 * 2) d = `${Math.floor(hours / 24 / 30)} months`;
+  else d = `${Math.floor(hours / 24 / 365)} years`;
+  return `${d} ago`;
 }
 
 /** Left-aligned columns separated by three spaces, like docker's tables. */

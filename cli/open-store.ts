@@ -7,7 +7,15 @@ import type { CommandContext } from './command.js';
  * overlay mounts and run dirs): every command that opens the store does, not only `build`.
  */
 export async function openStore(ctx: CommandContext): Promise<Store> {
-  const store = await Store.open(ctx.root);
+  let store: Store;
+  try {
+    store = await Store.open(ctx.root);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    const uid = process.getuid?.();
+    throw new Error(`cannot open the store at ${ctx.root}: permission denied to uid ${uid} (${(e as Error).message.split(', ').pop()}); run tsbuild as root, or give --root DIR (or TSBUILD_ROOT) a directory you own — building needs root in any case (overlay mounts, runc)`);
+  }
   await sweepLeftovers(store).catch(() => undefined);
   return store;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { processAlive, type Store } from '../../store/index.js';
 import { trackMount } from './cleanup.js';
@@ -37,6 +38,17 @@ export type RunMount =
       source: string;
       /** Defaults to /run/secrets/<id>. */
       target?: string;
+      mode?: number;
+      uid?: number;
+      gid?: number;
+    }
+  | {
+      /** `RUN --mount=type=ssh`: an SSH agent socket on the host, reached in the container at `target`. */
+      type: 'ssh';
+      id: string;
+      /** The agent's socket on the host (`--ssh default` is $SSH_AUTH_SOCK). */
+      socket: string;
+      target: string;
       mode?: number;
       uid?: number;
       gid?: number;
@@ -137,6 +149,38 @@ export async function prepareMounts(store: Store, runDir: string, mounts: RunMou
       } else if (m.type === 'tmpfs') {
         spec.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...(m.size ? [`size=${m.size}`] : [])] });
         targets.push({ path: m.target, kind: 'dir' });
+      } else if (m.type === 'ssh') {
+        // A socket of our own in the run dir, forwarding each connection to the agent: it gets the mount's
+        // owner and mode (BuildKit's defaults: root, 0600) whatever the agent socket's are.
+        const proxy = join(runDir, `ssh-${i}.sock`);
+        const open = new Set<net.Socket>();
+        const server = net.createServer((conn) => {
+          const agent = net.connect(m.socket);
+          open.add(conn).add(agent);
+          conn.pipe(agent).pipe(conn);
+          const close = () => {
+            conn.destroy();
+            agent.destroy();
+          };
+          conn.on('error', close);
+          agent.on('error', close);
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(proxy, () => resolve());
+        });
+        server.unref();
+        releases.push(
+          () =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              for (const c of open) c.destroy();
+            }),
+        );
+        await fs.chown(proxy, m.uid ?? 0, m.gid ?? 0);
+        await fs.chmod(proxy, m.mode ?? 0o600);
+        spec.push({ destination: m.target, type: 'bind', source: proxy, options: ['rbind', 'rw'] });
+        targets.push({ path: m.target, kind: 'file' });
       } else {
         const target = m.target ?? `/run/secrets/${m.id}`;
         const copy = join(runDir, `secret-${i}`);

@@ -32,6 +32,8 @@ export interface RunOptions {
   network?: 'host' | 'none';
   mounts?: RunMount[];
   hostname?: string;
+  /** `--add-host HOST:IP`: lines added to the container's /etc/hosts, as docker adds them. */
+  extraHosts?: Array<{ host: string; ip: string }>;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   /** Aborting kills the container; the call then resolves with exit code 137 and cleans up. */
@@ -59,10 +61,11 @@ export interface RunResult {
   exitCode: number;
 }
 
-function hostsFile(hostname: string, network: 'host' | 'none', hostHosts: string): string {
+function hostsFile(hostname: string, network: 'host' | 'none', hostHosts: string, extra: Array<{ host: string; ip: string }> = []): string {
   const base = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
   const own = `127.0.1.1\t${hostname}\n`;
-  return network === 'host' && hostHosts ? `${hostHosts.trimEnd()}\n${own}` : `${base}${own}`;
+  const added = extra.map((e) => `${e.ip}\t${e.host}\n`).join('');
+  return (network === 'host' && hostHosts ? `${hostHosts.trimEnd()}\n${own}` : `${base}${own}`) + added;
 }
 
 /**
@@ -102,7 +105,7 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
     const hostname = options.hostname ?? 'tsbuild';
     const hostHosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '');
     const etcFiles = { hosts: join(runDir, 'hosts'), resolvConf: join(runDir, 'resolv.conf'), hostname: join(runDir, 'hostname') };
-    await fs.writeFile(etcFiles.hosts, hostsFile(hostname, network, hostHosts));
+    await fs.writeFile(etcFiles.hosts, hostsFile(hostname, network, hostHosts, options.extraHosts));
     await fs.writeFile(etcFiles.resolvConf, await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     await fs.writeFile(etcFiles.hostname, `${hostname}\n`);
 

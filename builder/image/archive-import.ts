@@ -27,7 +27,7 @@ export interface LoadedImage {
 }
 
 /** Unpacks a tar's regular files into dir, refusing names that would land outside it. */
-async function extractArchive(file: string, dir: string): Promise<void> {
+async function extractArchive(file: string | NodeJS.ReadableStream, dir: string): Promise<void> {
   const extract = tar.extract();
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
@@ -45,7 +45,7 @@ async function extractArchive(file: string, dir: string): Promise<void> {
     extract.on('finish', resolve);
     extract.on('error', reject);
   });
-  await pipeline(createReadStream(file), extract);
+  await pipeline(typeof file === 'string' ? createReadStream(file) : file, extract);
   await done;
 }
 
@@ -138,8 +138,9 @@ async function importDockerArchive(store: Store, dir: string): Promise<LoadedIma
  * Loads a docker-archive (`docker save`) or an OCI image layout tar into the store and names its
  * images as the archive says (RepoTags; or io.containerd.image.name / org.opencontainers.image.ref.name).
  */
-export async function loadImageArchive(store: Store, file: string): Promise<LoadedImage[]> {
-  if (!(await exists(file))) throw new Error(`archive ${file} does not exist`);
+/** `file` may be a stream (`docker save REF | tsbuild load`). */
+export async function loadImageArchive(store: Store, file: string | NodeJS.ReadableStream): Promise<LoadedImage[]> {
+  if (typeof file === 'string' && !(await exists(file))) throw new Error(`archive ${file} does not exist`);
   const dir = tempName(join(await store.localDir('tmp'), 'load'));
   await fs.mkdir(dir, { recursive: true });
   try {
@@ -156,7 +157,7 @@ export async function loadImageArchive(store: Store, file: string): Promise<Load
       }
       return out;
     }
-    throw new Error(`${file} is neither a docker archive (manifest.json) nor an OCI layout (index.json)`);
+    throw new Error(`${typeof file === 'string' ? file : 'the archive on standard input'} is neither a docker archive (manifest.json) nor an OCI layout (index.json)`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -50,7 +50,9 @@ export function parseOutputSpec(spec: string): OutputSpec {
   if (!dest) throw new Error(`--output "${spec}": dest=PATH is required`);
   const tarRequested = fields.get('tar');
   if (type === 'docker' && tarRequested === 'false') throw new Error(`--output "${spec}": type=docker writes a tar; use type=oci,tar=false for a directory`);
-  const directory = type === 'oci' && !bool(spec, 'tar', tarRequested, /\.tar$/i.test(dest));
+  // dest=- is standard output: always a tar
+  if (dest === '-' && tarRequested === 'false') throw new Error(`--output "${spec}": dest=- (standard output) takes a tar; tar=false needs a directory`);
+  const directory = type === 'oci' && dest !== '-' && !bool(spec, 'tar', tarRequested, /\.tar$/i.test(dest));
 
   const named = fields.get('compression') ?? 'gzip';
   const compression: LayerCompression | undefined = named === 'uncompressed' ? 'none' : named === 'gzip' || named === 'zstd' ? named : undefined;

@@ -17,9 +17,20 @@ export class TarFileWriter {
   private readonly tmp: string;
   private readonly dirs = new Set<string>();
 
+  /** `dest` `-` is standard output (`-o type=docker,dest=-`, `tsbuild save REF | docker load`). */
   constructor(private readonly dest: string) {
-    this.tmp = tempName(dest);
-    this.done = pipeline(this.out, createWriteStream(this.tmp));
+    if (dest === '-') {
+      this.tmp = '';
+      this.out.pipe(process.stdout, { end: false });
+      this.done = new Promise<void>((resolve, reject) => {
+        this.out.on('end', () => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => resolve()) : resolve()));
+        this.out.on('error', reject);
+        process.stdout.once('error', reject);
+      });
+    } else {
+      this.tmp = tempName(dest);
+      this.done = pipeline(this.out, createWriteStream(this.tmp));
+    }
     this.done.catch(() => undefined);
   }
 
@@ -66,12 +77,12 @@ export class TarFileWriter {
     await this.write(END_OF_ARCHIVE);
     this.out.end();
     await this.done;
-    await rename(this.tmp, this.dest);
+    if (this.dest !== '-') await rename(this.tmp, this.dest);
   }
 
   async abort(): Promise<void> {
     this.out.destroy();
     await this.done.catch(() => undefined);
-    await rm(this.tmp, { force: true });
+    if (this.dest !== '-') await rm(this.tmp, { force: true });
   }
 }

@@ -14,7 +14,8 @@ export interface WrittenImage {
 }
 
 /** Writes the image's config and OCI manifest into the store (layers must already be there). */
-export async function writeImage(store: Store, image: ImageState, created: string): Promise<WrittenImage> {
+/** `annotations` go on the manifest (`--annotation`, BuildKit's `manifest:` annotations). */
+export async function writeImage(store: Store, image: ImageState, created: string, annotations?: Record<string, string>): Promise<WrittenImage> {
   image.setCreated(created);
   for (const layer of image.layers) {
     if (!(await store.blobs.has(layer.descriptor.digest))) {
@@ -29,6 +30,7 @@ export async function writeImage(store: Store, image: ImageState, created: strin
     config: { mediaType: MediaType.ociConfig, digest: config.digest, size: config.size },
     // a base pulled with docker media types keeps its layer bytes, under the OCI name of their type
     layers: image.layers.map((l) => ({ mediaType: renameLayerType(l.descriptor.mediaType, 'oci'), digest: l.descriptor.digest, size: l.descriptor.size })),
+    ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
   };
   const written = await store.blobs.put(JSON.stringify(manifest));
   return { digest: written.digest, size: written.size, mediaType: MediaType.ociManifest, configDigest: config.digest, manifest };

@@ -9,6 +9,8 @@ export interface BaseResolverOptions {
   /** --pull: always ask the registry, even when the store has the image. */
   pull: boolean;
   onNote?: (text: string) => void;
+  /** `--build-context`: the reference an image name as written stands for, if another (resolved once per name). */
+  substitute?: (input: string) => Promise<string | undefined>;
 }
 
 /**
@@ -28,7 +30,8 @@ export class BaseResolver {
     const key = `${ref.registry}/${ref.repository}:${ref.tag ?? ''}@${ref.digest ?? ''} ${JSON.stringify(wanted ?? {})}`;
     let hit = this.inflight.get(key);
     if (!hit) {
-      hit = this.lookup(input, wanted);
+      const substitute = this.options.substitute;
+      hit = substitute ? substitute(input).then((actual) => this.lookup(actual ?? input, wanted)) : this.lookup(input, wanted);
       this.inflight.set(key, hit);
     }
     return hit;

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { digestOf, familiarReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
+import { digestOf, familiarReference, formatReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
@@ -12,7 +12,8 @@ import { BaseResolver } from './base-image.js';
 import { BuildCache } from './build-cache.js';
 import { exportCache, importCache, inlineCacheConfig, INLINE_CACHE_KEY, type CacheExportSpec, type CacheImportSpec } from '../cache/index.js';
 import { buildPlan, type Plan } from './plan.js';
-import type { SecretSource } from './solve-context.js';
+import type { NamedContext, SecretSource } from './solve-context.js';
+import { namedContextSubstitute } from './named-context.js';
 import { solve } from './solver.js';
 import { BuildCancelledError, BuildStepError } from './errors.js';
 
@@ -24,6 +25,14 @@ export interface BuildOptions {
   /** The Dockerfile's text when it does not come from a file (`-f -`). */
   dockerfileText?: string;
   tags: string[];
+  /** `--annotation`: OCI annotations of the image manifest (BuildKit's `manifest:` ones, the default). */
+  annotations?: Record<string, string>;
+  /** `--add-host HOST:IP`: lines of every RUN container's /etc/hosts. */
+  extraHosts?: Array<{ host: string; ip: string }>;
+  /** `--ssh ID=SOCKET`: SSH agent sockets for RUN --mount=type=ssh. */
+  ssh?: Map<string, string>;
+  /** `--build-context NAME=DIR|docker-image://REF`. */
+  namedContexts?: Map<string, NamedContext>;
   buildArgs?: Record<string, string>;
   target?: string;
   noCache?: boolean;
@@ -128,13 +137,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       plan,
       context,
       checksummer,
-      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull }),
+      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull, ...(options.namedContexts?.size ? { substitute: namedContextSubstitute(store, options.namedContexts!, platform, sourceDateEpoch()) } : {}) }),
       progress,
       noCache: !!options.noCache,
       noCacheStages: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
       ...(platform ? { platform } : {}),
       network: options.network ?? 'host',
       secrets: new Map((options.secrets ?? []).map((s) => [s.id, s])),
+      ...(options.ssh?.size ? { ssh: options.ssh } : {}),
+      ...(options.extraHosts?.length ? { extraHosts: options.extraHosts } : {}),
+      ...(options.namedContexts?.size ? { namedContexts: options.namedContexts } : {}),
       ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
       created,
       signal: abort.signal,
@@ -157,7 +169,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     exportStep.note('preparing layers for inline cache');
     (result.image.config as unknown as Record<string, unknown>)[INLINE_CACHE_KEY] = await inlineCacheConfig(store, result.image.layers, result.records);
   }
-  let written = await writeImage(store, result.image, result.created);
+  let written = await writeImage(store, result.image, result.created, options.annotations);
   if (options.push) {
     // What goes to a registry carries gzip layers; the local names point at that same manifest.
     exportStep.note('compressing layers');
@@ -174,7 +186,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (out.compression !== 'none') step.note(`compressing layers (${out.compression})`);
     const variant = await withLayerEncoding(store, written.digest, out);
     const images = [{ digest: variant.digest, mediaType: variant.mediaType, size: variant.size, names: out.names ?? options.tags }];
-    const dest = resolve(out.dest);
+    const dest = out.dest === '-' ? '-' : resolve(out.dest);
     if (out.directory) await writeOciDirectory(store, images, dest);
     else await writeImageArchive(store, images, dest, out.type);
     step.done();
@@ -183,7 +195,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     for (const t of options.tags) {
       const step = progress.step(`pushing ${familiarReference(parseNormalized(t))}`);
       try {
-        await pushImage(getClient(), store, t);
+        const pushed = await pushImage(getClient(), store, t);
+        // buildx's line: the manifest digest the registry now has
+        step.note(`pushing manifest for ${formatReference(parseNormalized(t))}@${pushed.digest}`);
       } catch (e) {
         step.error((e as Error).message);
         throw new Error(`pushing ${t} failed: ${(e as Error).message.split('\n')[0]}`);

@@ -26,6 +26,7 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
   const mounts: ExecMount[] = [];
   const env: string[] = [];
   const keyParts: string[] = [];
+  let sshCount = 0;
   const releases: Array<() => Promise<void>> = [];
   const release = async () => {
     for (const r of releases.reverse()) await r().catch(() => undefined);
@@ -98,6 +99,21 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
           keyParts.push(`bind ${target} ${m.source ?? ''} ${fromKey}`);
           break;
         }
+        case 'ssh': {
+          // BuildKit: id `default`; target /run/buildkit/ssh_agent.N; the first ssh mount is $SSH_AUTH_SOCK
+          const id = m.id || 'default';
+          const socket = ctx.ssh?.get(id);
+          if (!socket) {
+            if (m.required) throw new Error(`no SSH agent with id "${id}" for RUN --mount=type=ssh: pass --ssh ${id === 'default' ? 'default' : `${id}=SOCKET`}`);
+            continue;
+          }
+          const sshTarget = target ?? `/run/buildkit/ssh_agent.${sshCount}`;
+          if (sshCount === 0) env.push(`SSH_AUTH_SOCK=${sshTarget}`);
+          sshCount++;
+          mounts.push({ type: 'ssh', id, socket, target: sshTarget, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          keyParts.push(`ssh ${id} ${sshTarget}`); // never the socket's path
+          break;
+        }
         default:
           throw new Error(`RUN --mount=type=${m.type} is not supported by tsbuild`);
       }
@@ -134,7 +150,7 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
   const cwd = image.container.WorkingDir || '/';
   const resolved = await resolveMounts(ctx, specs, scratch);
   const createdBy = `RUN ${args.join(' ')}`;
-  const key = cacheKey(state.key, 'RUN', JSON.stringify(args), JSON.stringify(runEnv), user, cwd, network, resolved.key, line.kind === 'file' ? line.data : '');
+  const key = cacheKey(state.key, 'RUN', JSON.stringify(args), JSON.stringify(runEnv), user, cwd, network, resolved.key, line.kind === 'file' ? line.data : '', ...(ctx.extraHosts?.length ? [`hosts ${JSON.stringify(ctx.extraHosts)}`] : []));
   const tail = new TailBuffer();
   try {
     await layerStep(ctx, state, key, createdBy, step, 'upper-only', async ({ upper }) => {
@@ -150,6 +166,7 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
         cwd,
         ...(user ? { user } : {}),
         network,
+        ...(ctx.extraHosts?.length ? { extraHosts: ctx.extraHosts } : {}),
         mounts: [...resolved.mounts, ...fileMounts],
         onStdout: onOutput,
         onStderr: onOutput,

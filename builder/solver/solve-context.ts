@@ -14,6 +14,9 @@ export interface SecretSource {
   env?: string;
 }
 
+/** A named build context: a local directory, or an image that replaces the name. */
+export type NamedContext = { type: 'dir'; dir: string } | { type: 'image'; ref: string };
+
 /** Everything the stages of one build share. */
 export interface SolveContext {
   store: Store;
@@ -30,6 +33,12 @@ export interface SolveContext {
   platform?: Platform;
   network: 'host' | 'none';
   secrets: Map<string, SecretSource>;
+  /** `--ssh ID=SOCKET`: SSH agent sockets by id, for RUN --mount=type=ssh. */
+  ssh?: Map<string, string>;
+  /** `--add-host HOST:IP`: extra /etc/hosts lines of every RUN container. */
+  extraHosts?: Array<{ host: string; ip: string }>;
+  /** `--build-context NAME=DIR|docker-image://REF`: what `FROM NAME` and `COPY --from=NAME` stand for. */
+  namedContexts?: Map<string, NamedContext>;
   /** Seconds since the epoch to clamp layer times to (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
   /** The time recorded in history entries and the config. */

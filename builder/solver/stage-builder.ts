@@ -7,6 +7,7 @@ import { layerStep, type StageState } from './layer-step.js';
 import { applyMetadata, type StageFlags } from './metadata.js';
 import { parseOnbuildTrigger, StageScope, type Instruction, type PlanStage } from './plan.js';
 import { runStep } from './run-step.js';
+import { fromLine } from './named-context.js';
 import type { SolveContext } from './solve-context.js';
 import type { StageResult } from './stage-result.js';
 
@@ -68,7 +69,8 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
   const label = ctx.stageLabel(stage.index);
   const total = stage.instructions.length + 1;
   const prefix = (i: number | string) => `[${label ? label + ' ' : ''}${i}${typeof i === 'number' ? `/${total}` : ''}]`;
-  const fromStep = ctx.progress.step(`${prefix(1)} ${describe(stage.from)}`);
+  // BuildKit's line: the expanded base name and the digest it resolved to, not `FROM ${BASE}` as written
+  const fromStep = ctx.progress.step(`${prefix(1)} ${await fromLine(ctx, stage, describe(stage.from))}`);
   let started: Started;
   try {
     started = await startStage(ctx, stage);

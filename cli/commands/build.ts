@@ -8,6 +8,7 @@ import { build, BuildStepError, type BuildResult, type SecretSource } from '../.
 import { formatReference, parseNormalized } from '../../oci/index.js';
 import { holdExitFor } from '../../builder/exec/index.js';
 import { openStore } from '../open-store.js';
+import { checkWarnings, contextFromStdin, loadIntoDocker, parseBuildExtras, refuseRemoteContext, requireRoot } from '../build-flags.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
 
 /** Everything `tsbuild build` was asked to do, flags parsed; the builder consumes this. */
@@ -31,6 +32,13 @@ export interface BuildRequest {
   registryMirrors: string[];
   insecureRegistries: string[];
   labels: Record<string, string>;
+  /** `--annotation`, `--add-host`, `--ssh`, `--build-context` as given (parsed in runBuild). */
+  annotations: string[];
+  addHosts: string[];
+  ssh: string[];
+  buildContexts: string[];
+  /** `--load` (or `-o type=docker` without dest, as buildx): the image goes into dockerd. */
+  load: boolean;
   iidfile?: string;
   metadataFile?: string;
   /** `--cache-to`, `--cache-from` (specs as given), `--no-cache-filter` stages. */
@@ -60,7 +68,7 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
   }
   return {
     context,
-    dockerfile: stringOption(ctx, 'file') ?? path.join(context, 'Dockerfile'),
+    dockerfile: stringOption(ctx, 'file') ?? (context === '-' ? '' : path.join(context, 'Dockerfile')),
     buildArgs,
     target: stringOption(ctx, 'target'),
     tags: listOption(ctx, 'tag'),
@@ -68,7 +76,7 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     noCache: ctx.values['no-cache'] === true,
     pull: ctx.values.pull === true,
     push: ctx.values.push === true,
-    outputs: listOption(ctx, 'output'),
+    outputs: listOption(ctx, 'output').filter((o) => o.trim() !== 'type=docker'),
     progress: stringOption(ctx, 'progress'),
     network: stringOption(ctx, 'network'),
     platform: stringOption(ctx, 'platform'),
@@ -76,6 +84,11 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     registryMirrors: listOption(ctx, 'registry-mirror'),
     insecureRegistries: listOption(ctx, 'insecure-registry'),
     labels,
+    annotations: listOption(ctx, 'annotation'),
+    addHosts: listOption(ctx, 'add-host'),
+    ssh: listOption(ctx, 'ssh'),
+    buildContexts: listOption(ctx, 'build-context'),
+    load: ctx.values.load === true || listOption(ctx, 'output').some((o) => o.trim() === 'type=docker'),
     iidfile: stringOption(ctx, 'iidfile'),
     metadataFile: stringOption(ctx, 'metadata-file'),
     cacheTo: listOption(ctx, 'cache-to'),
@@ -118,7 +131,7 @@ async function runCheck(req: BuildRequest, ctx: CommandContext): Promise<number>
 export const buildCommand: Command = {
   name: 'build',
   summary: 'Build an image from a Dockerfile (--check: only evaluate it)',
-  usage: 'build [-t REF]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--check] CONTEXT',
+  usage: 'build [-t REF]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--load] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--ssh default|ID=SOCKET] [--label K=V] [--annotation K=V] [--add-host HOST:IP] [--build-context NAME=DIR|docker-image://REF] [--iidfile FILE] [--metadata-file FILE] [--check] CONTEXT|-',
   help: [
     '  -f, --file PATH            Dockerfile (default CONTEXT/Dockerfile; - reads stdin)',
     '  --build-arg K=V            set a build argument (repeatable; K alone takes it from the environment)',
@@ -141,6 +154,16 @@ export const buildCommand: Command = {
     '  --iidfile FILE             write the image id to FILE',
     '  --metadata-file FILE       write buildx\'s result JSON to FILE (containerimage.digest, .config.digest, image.name)',
     '  --label K=V                set a label on the image (repeatable)',
+    '  --annotation K=V           an OCI annotation on the image manifest (repeatable; also manifest:K=V,',
+    '                             manifest[linux/amd64]:K=V; index: ones are refused for a one-platform build, as BuildKit)',
+    '  --add-host HOST:IP         a line in the /etc/hosts of RUN steps (repeatable)',
+    '  --build-context NAME=DIR   a named context: FROM NAME and COPY --from=NAME read DIR (or NAME=docker-image://REF:',
+    '                             that image stands in for NAME) (repeatable)',
+    '  --ssh default|ID=SOCKET    an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK) (repeatable)',
+    '  --load                     load the image into dockerd through its API (also -o type=docker without dest)',
+    '  --rm, --force-rm           accepted for docker compatibility (RUN containers are always removed)',
+    '  CONTEXT                    a directory, or - for a tar (or just a Dockerfile) on standard input;',
+    '                             -f - reads the Dockerfile from standard input; -o ...,dest=- writes the tar to stdout',
     '  --network MODE             host (default, like docker build) or none for RUN steps',
     '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
     '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
@@ -170,6 +193,13 @@ export const buildCommand: Command = {
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
     label: { type: 'string', multiple: true },
+    annotation: { type: 'string', multiple: true },
+    'add-host': { type: 'string', multiple: true },
+    'build-context': { type: 'string', multiple: true },
+    ssh: { type: 'string', multiple: true },
+    load: { type: 'boolean' },
+    rm: { type: 'boolean' },
+    'force-rm': { type: 'boolean' },
   },
   async run(ctx) {
     const req = parseBuildRequest(ctx);
@@ -231,14 +261,23 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
     }
   });
   const secrets = req.secrets.map(parseSecret);
+  if (req.context !== '-') await refuseRemoteContext(req.context);
+  if (req.context === '-' && req.dockerfile === '-') throw new UsageError('the context and the Dockerfile cannot both come from standard input');
+  const toStdout = outputs.some((o) => o.dest === '-');
+  if (toStdout && process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal (dest=-): redirect standard output or give dest=FILE');
+  const extras = await parseBuildExtras(req);
+  requireRoot();
   const progress = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
   const store = await openStore(ctx);
   const started = Date.now();
+  const stdinContext = req.context === '-' ? await contextFromStdin(store) : undefined;
+  const dockerfileText = stdinContext?.dockerfileText ?? (req.dockerfile === '-' ? await readDockerfile('-') : undefined);
+  const dockerfile = stdinContext && !dockerfileText ? path.join(stdinContext.dir, req.dockerfile || 'Dockerfile') : req.dockerfile;
   try {
     const result = await build({
       store,
-      contextDir: req.context,
-      ...(req.dockerfile === '-' ? { dockerfileText: await readDockerfile('-') } : { dockerfile: req.dockerfile }),
+      contextDir: stdinContext?.dir ?? req.context,
+      ...(dockerfileText !== undefined ? { dockerfileText } : { dockerfile }),
       tags: req.tags,
       buildArgs: req.buildArgs,
       ...(req.target ? { target: req.target } : {}),
@@ -253,6 +292,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       ...(req.platform ? { platform: req.platform } : {}),
       secrets,
       labels: req.labels,
+      ...extras,
       registry: {
         registryMirrors: req.registryMirrors,
         insecureRegistries: req.insecureRegistries,
@@ -263,7 +303,17 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
     });
     progress.close();
     if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-    ctx.stdout.write(`${result.imageId}\n`);
+    // with an archive on standard output, nothing else may go there
+    if (!toStdout) ctx.stdout.write(`${result.imageId}\n`);
+    if (req.load) {
+      for (const line of await loadIntoDocker(store, { digest: result.digest, mediaType: result.mediaType, size: result.size, names: result.tags })) {
+        if (!ctx.values.quiet) ctx.stderr.write(`${line}\n`);
+      }
+    }
+    if (!ctx.values.quiet) {
+      const text = dockerfileText ?? (await fs.readFile(dockerfile || path.join(req.context, 'Dockerfile'), 'utf8').catch(() => ''));
+      ctx.stderr.write(checkWarnings(text, { file: 'Dockerfile', buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), ...(req.platform ? { platform: req.platform } : {}) }));
+    }
     // docker writes the id without a newline
     if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
     if (req.metadataFile) await fs.writeFile(req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n');
@@ -275,5 +325,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       throw new Error(e.summary());
     }
     throw e;
+  } finally {
+    await stdinContext?.remove();
   }
 }

@@ -1,49 +1,188 @@
 import { familiarReference, parseNormalized, parseReference, formatReference, type Reference } from '../../oci/index.js';
-import { resolveImage, type ImageRecord } from '../../store/index.js';
-import { type Command, UsageError } from '../command.js';
+import { ImageNotFoundError, resolveImage, type ImageRecord } from '../../store/index.js';
+import { type Command, UsageError, listOption, stringOption } from '../command.js';
+import { builtImagesById } from '../../builder/image/index.js';
+import { asGoMap, dockerFormat, GoTemplate, renderFormat } from '../go-template.js';
 import { findImage, looksLikeImageId, recordsForId } from '../image-ref.js';
 import { openStore } from '../open-store.js';
+import type { Digest } from '../../oci/index.js';
 import { removeImageContent } from '../../store/index.js';
 import { formatSize, formatAge, table } from '../format.js';
+
+/** One row of `images`, with the fields docker's `--format` placeholders name. */
+interface ImageRow {
+  Repository: string;
+  Tag: string;
+  Digest: string;
+  ID: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  Size: string;
+  Containers: string;
+  SharedSize: string;
+  UniqueSize: string;
+  VirtualSize: string;
+}
+
+const imageHeaders: Record<string, string> = {
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  ID: 'IMAGE ID',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+  VirtualSize: 'VIRTUAL SIZE',
+};
+
+/** Go's path.Match for docker's reference filter: `*` and `?` stay within one path component. */
+function globMatch(pattern: string, text: string): boolean {
+  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  return new RegExp(`^${re}$`).test(text);
+}
+
+interface ImageFilters {
+  dangling?: boolean;
+  references: string[];
+  labels: Array<[string, string | undefined]>;
+}
+
+function parseFilters(specs: string[], positional: string[]): ImageFilters {
+  const f: ImageFilters = { references: [...positional], labels: [] };
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const key = eq < 0 ? spec : spec.slice(0, eq);
+    const value = eq < 0 ? '' : spec.slice(eq + 1);
+    if (key === 'dangling') {
+      if (value !== 'true' && value !== 'false' && value !== '1' && value !== '0') throw new UsageError(`invalid filter 'dangling=${value}': use dangling=true or dangling=false`);
+      f.dangling = value === 'true' || value === '1';
+    } else if (key === 'reference') f.references.push(value);
+    else if (key === 'label') {
+      const e = value.indexOf('=');
+      f.labels.push(e < 0 ? [value, undefined] : [value.slice(0, e), value.slice(e + 1)]);
+    } else throw new UsageError(`invalid filter '${key}': images takes dangling=, reference= and label=`);
+  }
+  return f;
+}
+
+function referenceMatches(patterns: string[], repository: string, tag: string): boolean {
+  if (patterns.length === 0) return true;
+  if (repository === '<none>') return false;
+  return patterns.some((p) => {
+    // docker: a pattern with a tag matches name:tag, one without matches the name
+    const withTag = /:[^/]*$/.test(p);
+    return globMatch(p, withTag ? `${repository}:${tag}` : repository);
+  });
+}
 
 export const imagesCommand: Command = {
   name: 'images',
   summary: 'List images in the local store',
-  usage: 'images [--digests] [--quiet] [--format json]',
-  help: '  --digests      show manifest digests\n  -q, --quiet    only image ids\n  --format json  one JSON object per line',
-  options: { digests: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
+  usage: 'images [-a] [--digests] [--no-trunc] [-q] [-f FILTER]... [--format json|TEMPLATE] [REPOSITORY[:TAG]]',
+  help: [
+    '  --digests            show manifest digests',
+    '  --no-trunc           show whole image ids',
+    '  -q, --quiet          only image ids',
+    '  -f, --filter F       dangling=true|false, reference=PATTERN (busybox, "team/*:v1"), label=KEY[=VALUE] (repeatable)',
+    '  --format F           json (one object per line), or a Go template as docker takes it: {{.Repository}}:{{.Tag}},',
+    '                       {{.ID}}, {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}}, {{json .}}, "table {{.ID}}\\t…"',
+    '  -a, --all            accepted for docker compatibility (there are no intermediate images)',
+    '  REPOSITORY[:TAG]     only images of that name (a glob as in docker)',
+  ].join('\n'),
+  options: {
+    digests: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    format: { type: 'string' },
+    filter: { type: 'string', short: 'f', multiple: true },
+    'no-trunc': { type: 'boolean' },
+    all: { type: 'boolean', short: 'a' },
+  },
   async run(ctx) {
+    if (ctx.positionals.length > 1) throw new UsageError('expected at most one REPOSITORY[:TAG]: tsbuild images [REPOSITORY[:TAG]]');
+    const filters = parseFilters(listOption(ctx, 'filter'), ctx.positionals);
+    const formatText = stringOption(ctx, 'format');
+    const template = formatText && formatText !== 'json' ? dockerFormat(formatText) : undefined;
+    // a template that cannot be evaluated is refused even when there is nothing to list
+    if (template) template.template.render(Object.fromEntries(Object.keys(imageHeaders).map((k) => [k, ''])));
+    const noTrunc = ctx.values['no-trunc'] === true;
     const store = await openStore(ctx);
-    const rows: string[][] = [];
-    const json: object[] = [];
-    for (const rec of await store.images.list()) {
-      const ref = parseReference(rec.name);
-      let id = '';
-      let size = 0;
-      let created = '';
-      try {
-        const image = await resolveImage(store.blobs, rec.digest);
-        id = image.manifest.config.digest;
-        size = image.manifest.layers.reduce((n, l) => n + l.size, image.manifest.config.size);
-        created = image.config.created ?? '';
-      } catch {
-        id = '<missing content>';
-      }
-      const repo = familiarReference({ registry: ref.registry, repository: ref.repository });
-      if (ctx.values.quiet) rows.push([id.slice(7, 19)]);
-      else if (ctx.values.format === 'json') json.push({ name: rec.name, repository: repo, tag: ref.tag ?? '<none>', digest: rec.digest, id, created, size });
-      else rows.push([repo, ref.tag ?? '<none>', ...(ctx.values.digests ? [rec.digest] : []), id.slice(7, 19), created ? formatAge(created) : '', formatSize(size)]);
+    const named = await store.images.list();
+    const entries: Array<{ name?: string; digest: Digest }> = named.map((r) => ({ name: r.name, digest: r.digest }));
+    // images built without a name (or whose name moved on) are docker's dangling <none>:<none> images
+    const namedIds = new Set<string>();
+    const resolved = new Map<string, Awaited<ReturnType<typeof resolveImage>> | undefined>();
+    const resolveOnce = async (digest: Digest) => {
+      if (!resolved.has(digest)) resolved.set(digest, await resolveImage(store.blobs, digest).catch(() => undefined));
+      return resolved.get(digest);
+    };
+    for (const e of entries) {
+      const image = await resolveOnce(e.digest);
+      if (image) namedIds.add(image.manifest.config.digest);
     }
-    if (ctx.values.format === 'json') {
+    const seenDangling = new Set<string>();
+    for (const b of await builtImagesById(store, '')) {
+      if (namedIds.has(b.id) || seenDangling.has(b.id)) continue;
+      seenDangling.add(b.id);
+      entries.push({ digest: b.digest });
+    }
+    const rows: ImageRow[] = [];
+    const json: object[] = [];
+    for (const e of entries) {
+      const ref = e.name ? parseReference(e.name) : undefined;
+      const image = await resolveOnce(e.digest);
+      const id = image ? image.manifest.config.digest : '<missing content>';
+      const size = image ? image.manifest.layers.reduce((n, l) => n + l.size, image.manifest.config.size) : 0;
+      const created = image?.config.created ?? '';
+      const repository = ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : '<none>';
+      const tag = ref?.tag ?? '<none>';
+      const dangling = !ref;
+      if (filters.dangling !== undefined && filters.dangling !== dangling) continue;
+      if (!referenceMatches(filters.references, repository, tag)) continue;
+      const labels = image?.config.config?.Labels ?? {};
+      if (!filters.labels.every(([k, v]) => k in labels && (v === undefined || labels[k] === v))) continue;
+      if (formatText === 'json') {
+        json.push({ name: e.name ?? '', repository, tag, digest: e.digest, id, created, size });
+        continue;
+      }
+      // keys in the order Go's json prints docker's map: sorted
+      rows.push({
+        Containers: 'N/A',
+        CreatedAt: created ? goTime(created) : '',
+        CreatedSince: created ? formatAge(created) : 'N/A',
+        Digest: e.digest,
+        ID: noTrunc || id.startsWith('<') ? id : id.slice(7, 19),
+        Repository: repository,
+        SharedSize: 'N/A',
+        Size: formatSize(size),
+        Tag: tag,
+        UniqueSize: 'N/A',
+        VirtualSize: formatSize(size),
+      });
+    }
+    if (formatText === 'json') {
       for (const j of json) ctx.stdout.write(JSON.stringify(j) + '\n');
     } else if (ctx.values.quiet) {
-      ctx.stdout.write(rows.map((r) => r[0]).join('\n') + (rows.length ? '\n' : ''));
+      const ids = [...new Set(rows.map((r) => r.ID))];
+      ctx.stdout.write(ids.map((i) => i + '\n').join(''));
+    } else if (template) {
+      ctx.stdout.write(renderFormat(template, rows, imageHeaders));
     } else {
-      const header = ['REPOSITORY', 'TAG', ...(ctx.values.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
-      ctx.stdout.write(table([header, ...rows]));
+      const digests = ctx.values.digests === true;
+      const header = ['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
+      ctx.stdout.write(table([header, ...rows.map((r) => [r.Repository, r.Tag, ...(digests ? [r.Digest] : []), r.ID, r.CreatedSince === 'N/A' ? '' : r.CreatedSince, r.Size])]));
     }
   },
 };
+
+/** Go's time.Time String() as docker prints CreatedAt: `2024-05-01 10:00:00 +0000 UTC`. */
+function goTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
 
 function one(ctx: { positionals: string[] }, n: number, usage: string): string[] {
   if (ctx.positionals.length !== n) throw new UsageError(`expected ${n} argument${n > 1 ? 's' : ''}: ${usage}`);
@@ -103,28 +242,100 @@ export const rmiCommand: Command = {
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Show an image: manifest digest, config and layers (JSON)',
-  usage: 'inspect REF|ID',
+  summary: 'Show images: manifest digest, config and layers (JSON, or --format TEMPLATE)',
+  usage: 'inspect [--format TEMPLATE] REF|ID [REF|ID...]',
+  help: [
+    '  -f, --format T   a Go template as docker takes it: {{.Id}}, {{.Config.Env}}, {{json .Config}}, {{index .RepoTags 0}},',
+    '                   {{range .RootFS.Layers}}…{{end}}, {{.Architecture}}, {{.Size}} (one line per image)',
+    '  One REF prints one JSON object; several print a JSON array.',
+  ].join('\n'),
+  options: { format: { type: 'string', short: 'f' }, type: { type: 'string' } },
   async run(ctx) {
-    const [input] = one(ctx, 1, 'tsbuild inspect REF');
+    if (ctx.positionals.length === 0) throw new UsageError('expected at least one image: tsbuild inspect REF [REF...]');
+    const type = stringOption(ctx, 'type');
+    if (type !== undefined && type !== 'image') throw new UsageError(`--type must be image, not "${type}" (tsbuild has only images)`);
+    const formatText = stringOption(ctx, 'format');
+    const template = formatText !== undefined ? (formatText === 'json' ? new GoTemplate('{{json .}}') : dockerFormat(formatText).template) : undefined;
     const store = await openStore(ctx);
-    const rec = await findImage(store, input!);
-    const image = await resolveImage(store.blobs, rec.digest);
-    const out = {
-      Name: rec.name ? formatReference(parseReference(rec.name)) : '',
-      Id: image.manifest.config.digest,
-      Digest: rec.digest,
-      ...(image.indexDigest ? { ManifestDigest: image.manifestDigest } : {}),
-      MediaType: image.manifestMediaType,
-      Created: image.config.created,
-      Architecture: image.config.architecture,
-      Os: image.config.os,
-      Config: image.config.config ?? {},
-      Layers: image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
-      DiffIDs: image.config.rootfs.diff_ids,
-      History: image.config.history ?? [],
-      Manifest: image.manifest,
-    };
-    ctx.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    const records = await store.images.list();
+    const outputs: object[] = [];
+    const rendered: string[] = [];
+    const missing: string[] = [];
+    for (const input of ctx.positionals) {
+      let rec;
+      try {
+        rec = await findImage(store, input);
+      } catch (e) {
+        if (!(e instanceof ImageNotFoundError)) throw e;
+        missing.push(input);
+        continue;
+      }
+      const image = await resolveImage(store.blobs, rec.digest);
+      const id = image.manifest.config.digest;
+      const sameImage: ImageRecord[] = [];
+      for (const r of records) {
+        if (r.digest === rec.digest) sameImage.push(r);
+        else {
+          const other = await resolveImage(store.blobs, r.digest).catch(() => undefined);
+          if (other?.manifest.config.digest === id) sameImage.push(r);
+        }
+      }
+      const refs = sameImage.map((r) => parseReference(r.name));
+      const out = {
+        Name: rec.name ? formatReference(parseReference(rec.name)) : '',
+        Id: id,
+        Digest: rec.digest,
+        ...(image.indexDigest ? { ManifestDigest: image.manifestDigest } : {}),
+        MediaType: image.manifestMediaType,
+        RepoTags: [...new Set(refs.filter((r) => r.tag !== undefined).map((r) => familiarReference({ registry: r.registry, repository: r.repository, tag: r.tag })))],
+        RepoDigests: [...new Set(sameImage.map((r) => { const ref = parseReference(r.name); return familiarReference({ registry: ref.registry, repository: ref.repository, digest: r.digest }); }))],
+        Created: image.config.created,
+        Author: image.config.author ?? '',
+        Architecture: image.config.architecture,
+        ...(image.config.variant ? { Variant: image.config.variant } : {}),
+        Os: image.config.os,
+        Size: image.manifest.layers.reduce((n, l) => n + l.size, 0),
+        Config: image.config.config ?? {},
+        RootFS: { Type: image.config.rootfs.type, Layers: image.config.rootfs.diff_ids },
+        Layers: image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+        DiffIDs: image.config.rootfs.diff_ids,
+        History: image.config.history ?? [],
+        Manifest: image.manifest,
+      };
+      if (template) rendered.push(template.render(templateView(out)) + '\n');
+      else outputs.push(out);
+    }
+    if (template) ctx.stdout.write(rendered.join(''));
+    else if (ctx.positionals.length === 1 && outputs.length === 1) ctx.stdout.write(JSON.stringify(outputs[0], null, 2) + '\n');
+    else if (outputs.length) ctx.stdout.write(JSON.stringify(outputs, null, 2) + '\n');
+    if (missing.length) throw new Error(`no such image: ${missing.join(', ')}`);
   },
 };
+
+/** What templates see: docker's ContainerConfig keys present (empty lists and maps where the image has none), labels as a map. */
+function templateView(out: { Config: object }): Record<string, unknown> {
+  const c = out.Config as Record<string, unknown>;
+  const config = {
+    Hostname: '',
+    Domainname: '',
+    User: '',
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ExposedPorts: asGoMap({}),
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: [],
+    Cmd: [],
+    Image: '',
+    Volumes: asGoMap({}),
+    WorkingDir: '',
+    Entrypoint: [],
+    OnBuild: [],
+    ...c,
+    Labels: asGoMap({ ...((c.Labels as Record<string, string> | undefined) ?? {}) }),
+  };
+  for (const k of ['ExposedPorts', 'Volumes'] as const) if (c[k]) config[k] = asGoMap({ ...(c[k] as object) });
+  return { ...out, Config: config, ContainerConfig: config, Comment: '', Parent: '', DockerVersion: '', Container: '' };
+}

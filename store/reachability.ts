@@ -7,8 +7,10 @@
  * - every manifest linked in a repository (`_manifests/revisions`); with `untaggedAreGarbage`
  *   (distribution's `--delete-untagged`) only tagged ones, ones linked at or after `cutoff`, pinned ones,
  *   an index's children and referrers (`subject`) of a marked manifest;
- * - repository blob links (`_layers`: an upload or mount waiting for its manifest) made at or after
- *   `cutoff` (all of them with `allLinksHold`, the mirror eviction's view);
+ * - the blob links (`_layers`) of a repository being pushed to: one with a link made, or an upload session
+ *   (ingest labelled with the repository) receiving bytes, at or after `cutoff` — a push's blobs wait
+ *   there for its manifest, however long the push takes, as long as it goes on; every repository's links
+ *   with `allLinksHold` (the mirror eviction's view);
  * - local images (images/index.json: built, pulled, loaded), images built without a name
  *   (`<root>/cache/built-images`), build cache records (`<root>/cache/build`);
  * - the mirror's pins (`mirror/pins.json`, registry/mirror/pins.ts: a tag pin holds what the tag points at
@@ -123,26 +125,64 @@ async function modTime(store: Store, path: string): Promise<number | undefined> 
   }
 }
 
-/** Links under `dir` (`<alg>/<hex>`) made at or after `cutoff`; a directory untouched since then holds none. */
-async function youngLinks(store: Store, dir: string, cutoff: number, all: boolean): Promise<Digest[]> {
-  const out: Digest[] = [];
+/**
+ * Whether a repository's links under `dir` (`<alg>/<hex>`) changed at or after `cutoff`. On a local
+ * filesystem the directories' mtimes tell (a link is written by a rename into them); elsewhere each link
+ * is looked at until a young one turns up.
+ */
+async function linkedSince(store: Store, dir: string, cutoff: number): Promise<boolean> {
   for (const alg of await store.driver.list(dir)) {
     const sub = `${dir}/${alg}`;
-    if (!all && (await modTime(store, sub) ?? 0) < cutoff && store.driver.localPath) continue;
-    for (const hex of await store.driver.list(sub)) {
-      let digest: Digest;
+    if (store.driver.localPath) {
+      if (((await modTime(store, sub)) ?? 0) >= cutoff) return true;
+      continue;
+    }
+    for (const hex of await store.driver.list(sub)) if (((await modTime(store, `${sub}/${hex}`)) ?? 0) >= cutoff) return true;
+  }
+  return false;
+}
+
+/** Links under `dir` (`<alg>/<hex>`) as digests. */
+async function links(store: Store, dir: string): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const alg of await store.driver.list(dir)) {
+    for (const hex of await store.driver.list(`${dir}/${alg}`)) {
       try {
-        digest = parseDigest(`${alg}:${hex}`);
+        out.push(parseDigest(`${alg}:${hex}`));
       } catch {
-        continue;
+        // a stray name
       }
-      if (all || ((await modTime(store, `${sub}/${hex}`)) ?? 0) >= cutoff) out.push(digest);
     }
   }
   return out;
 }
 
-async function markRepository(store: Store, name: string, options: MarkOptions, extra: ReadonlySet<Digest>, marked: Set<Digest>, docs: Map<Digest, DocumentRefs>, result: MarkResult): Promise<void> {
+/** Links under `dir` made at or after `cutoff` (manifest revisions: one stat each). */
+async function youngLinks(store: Store, dir: string, cutoff: number): Promise<Digest[]> {
+  if (store.driver.localPath && !(await linkedSince(store, dir, cutoff))) return [];
+  const out: Digest[] = [];
+  for (const d of await links(store, dir)) {
+    if (((await modTime(store, `${dir}/${d.slice(0, d.indexOf(':'))}/${d.slice(d.indexOf(':') + 1)}`)) ?? 0) >= cutoff) out.push(d);
+  }
+  return out;
+}
+
+/** Repositories with an upload session that received bytes at or after `cutoff` (its `repository` label). */
+async function repositoriesUploading(store: Store, cutoff: number): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const id of await store.ingests.list()) {
+    try {
+      const ingest = await store.ingests.open(id);
+      const repository = ingest.labels['repository'];
+      if (repository && (await ingest.updatedAt()).getTime() >= cutoff) out.add(repository);
+    } catch {
+      // committed or cancelled meanwhile
+    }
+  }
+  return out;
+}
+
+async function markRepository(store: Store, name: string, options: MarkOptions, extra: ReadonlySet<Digest>, uploading: ReadonlySet<string>, marked: Set<Digest>, docs: Map<Digest, DocumentRefs>, result: MarkResult): Promise<void> {
   const repos = store.repositories;
   const manifests = await repos.listManifests(name);
   result.manifests += manifests.length;
@@ -154,7 +194,7 @@ async function markRepository(store: Store, name: string, options: MarkOptions, 
       const d = await repos.resolveTag(name, tag);
       if (d) tagged.add(d);
     }
-    const young = new Set(await youngLinks(store, `${repositoryPath(name)}/_manifests/revisions`, options.cutoff, false));
+    const young = new Set(await youngLinks(store, `${repositoryPath(name)}/_manifests/revisions`, options.cutoff));
     for (const m of manifests) if (tagged.has(m) || young.has(m) || extra.has(m)) await markFrom(store, m, marked, docs);
     // referrers of what is marked, until nothing more is added (a signature of a signature)
     for (let changed = true; changed; ) {
@@ -170,7 +210,8 @@ async function markRepository(store: Store, name: string, options: MarkOptions, 
     }
     for (const m of manifests) if (!marked.has(m)) result.unreachedManifests.push({ repository: name, digest: m });
   }
-  for (const d of await youngLinks(store, `${repositoryPath(name)}/_layers`, options.cutoff, !!options.allLinksHold)) marked.add(d);
+  const layers = `${repositoryPath(name)}/_layers`;
+  if (options.allLinksHold || uploading.has(name) || (await linkedSince(store, layers, options.cutoff))) for (const d of await links(store, layers)) marked.add(d);
 }
 
 /** Digests named by the JSON records in a local directory (`pick` reads one record). */
@@ -236,7 +277,8 @@ export async function markReachable(store: Store, options: MarkOptions): Promise
   const names: string[] = [];
   for await (const name of repositoryNames(store)) names.push(name);
   result.repositories = names.length;
-  await mapLimit(names, MARK_CONCURRENCY, (name) => markRepository(store, name, options, extra, marked, docs, result));
+  const uploading = await repositoriesUploading(store, options.cutoff);
+  await mapLimit(names, MARK_CONCURRENCY, (name) => markRepository(store, name, options, extra, uploading, marked, docs, result));
   for (const d of extra) await markFrom(store, d, marked, docs);
   return result;
 }

@@ -134,6 +134,9 @@ memstore device bytes = ${SCALEOUT_S3_MEM_BYTES:-4294967296}
 keyring = $C/rgw.keyring
 rgw frontends = beast endpoint=127.0.0.1:$S3_PORT
 rgw data = $C/rgw
+# memstore keeps objects in RAM: reclaim deleted ones within a minute, not after the default 2 h
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 EOF
 ceph-authtool --create-keyring "$C/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 ceph-authtool "$C/keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null

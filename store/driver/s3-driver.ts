@@ -441,11 +441,13 @@ export class S3Driver implements StorageDriver {
    * later clean-up; nothing reads them by a listing.
    */
   async delete(path: string): Promise<void> {
-    const key = this.key(path);
-    await this.deleteKey(key);
+    // '' is the whole root directory (clean-up of a test's or a bench's prefix).
+    const under = path === '' ? this.prefix : `${this.key(path)}/`;
+    if (path === '' && this.prefix === '') throw new Error('refusing to delete a whole bucket: give the driver a root directory');
+    if (path !== '') await this.deleteKey(this.key(path));
     let token: string | undefined;
     do {
-      const page = await this.listRaw(`${key}/`, { token });
+      const page = await this.listRaw(under, { token });
       token = page.next;
       for (let i = 0; i < page.keys.length; i += DELETE_CONCURRENCY) {
         await Promise.all(page.keys.slice(i, i + DELETE_CONCURRENCY).map((k) => this.deleteKey(k)));

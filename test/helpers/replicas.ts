@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { S3Driver } from '../../store/driver/s3-driver.js';
 import type { ScaleoutPeers } from './scaleout.js';
 import { tempDir } from './temp.js';
 
@@ -86,7 +87,8 @@ function replicaConfig(peers: ScaleoutPeers, rootDirectory: string): string {
 export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: { nodeArgs?: string[]; rootDirectory?: string } = {}): Promise<ReplicaSet> {
   const dir = tempDir('tsbuild-replicas-');
   const config = join(dir, 'registry.yaml');
-  writeFileSync(config, replicaConfig(peers, options.rootDirectory ?? `replicas-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`));
+  const rootDirectory = options.rootDirectory ?? `replicas-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
+  writeFileSync(config, replicaConfig(peers, rootDirectory));
   const replicas: Replica[] = [];
   const procs: ChildProcess[] = [];
   const startReplica = async (port?: number, nodeArgs = options.nodeArgs ?? []): Promise<Replica> => {
@@ -157,6 +159,10 @@ export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: 
     kill: (i) => stopProc(replicas[i]!.process, 'SIGKILL'),
     async stop() {
       await Promise.all(procs.map((p) => stopProc(p, 'SIGTERM')));
+      // The OSD keeps objects in RAM: leave nothing behind.
+      const driver = new S3Driver({ ...peers.s3, rootDirectory });
+      await driver.delete('').catch(() => undefined);
+      driver.client.destroy();
     },
   };
 }

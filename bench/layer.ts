@@ -61,7 +61,7 @@ export async function run(): Promise<void> {
     const widths = [24, 10, 12, 12];
     console.log(row(['export of 64 MiB', 'seconds', 'throughput', 'blob'], widths));
     for (const [label, seconds, size] of results) console.log(row([label, seconds.toFixed(2), mbps(total, seconds), size], widths));
-    console.log(`ratio tsbuild gzip -6 / tar -czf: ${(results[0][1] / tarSeconds).toFixed(2)}x time (lower is better)`);
+    console.log(`ratio tsbuild gzip -6 / tar -czf: ${(results[0]![1] / tarSeconds).toFixed(2)}x time (lower is better)`);
 
     // and back: unpack the gzip -6 layer into a snapshot dir vs `tar -xzf` of the peer's archive
     const layer = await commitUpperDir(store, { upper, lowers: [], sourceDateEpoch: 0, compression: 'gzip', gzipLevel: 6 });

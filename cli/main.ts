@@ -55,7 +55,7 @@ function flagProblem(e: Error & { code?: string }): string {
 }
 
 /** Splits argv into global flags and the rest; globals may stand anywhere before the command. */
-function takeGlobals(argv: string[]): { root?: string; debug: boolean; rest: string[] } {
+function takeGlobals(argv: string[]): { root?: string | undefined; debug: boolean; rest: string[] } {
   const rest: string[] = [];
   let root: string | undefined;
   let debug = false;

@@ -33,7 +33,7 @@ export interface ImageDocumentOptions {
    * Parameters are ignored, and so are the generic `application/json` and `application/octet-stream`.
    * When given, a `mediaType` in the body must equal it.
    */
-  mediaType?: string;
+  mediaType?: string | undefined;
   /**
    * When neither `mediaType` nor the body names the type: false refuses the document (a registry must
    * know what it stores); true (the default) takes an OCI index if it has `manifests`, else an OCI image

@@ -6,8 +6,8 @@ export interface Reference {
   readonly registry: string;
   /** Repository path inside the registry, e.g. `library/busybox`. */
   readonly repository: string;
-  readonly tag?: string;
-  readonly digest?: Digest;
+  readonly tag?: string | undefined;
+  readonly digest?: Digest | undefined;
 }
 
 export class ReferenceError extends Error {

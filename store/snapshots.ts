@@ -19,7 +19,7 @@ import { parseDigest, digestHex, type ChainID, type DiffID } from '../oci/index.
  */
 export interface Snapshot {
   chainId: ChainID;
-  parent?: ChainID;
+  parent?: ChainID | undefined;
   /** Absolute path of the layer's files. */
   diffDir: string;
   /** Short name relative to the snapshots root, e.g. `l/ABCDEFGHIJKL`. */

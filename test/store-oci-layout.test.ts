@@ -50,7 +50,7 @@ test('importing a layout whose blob is corrupt fails and stores nothing of it', 
   await exportOciLayout(store.blobs, layout, [{ digest: image.digest, mediaType: MediaType.ociManifest, size: image.manifestBytes.length, tag: 'latest' }]);
   const layerPath = join(layout, 'blobs', 'sha256', image.manifest.layers[0]!.digest.slice(7));
   const bytes = await fs.readFile(layerPath);
-  bytes[100] ^= 0xff;
+  bytes.writeUInt8(bytes.readUInt8(100) ^ 0xff, 100);
   await fs.writeFile(layerPath, bytes);
   const fresh = await Store.open(tempDir());
   await t.throwsAsync(importOciLayout(fresh.blobs, layout), { message: /digest mismatch/ });

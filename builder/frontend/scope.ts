@@ -106,9 +106,9 @@ export interface ScopeSettings {
 
 export interface ScopeStart {
   /** `Env` of the base image config (`KEY=value`), when the stage starts from an image; PATH defaults to DEFAULT_PATH_ENV. */
-  imageEnv?: readonly string[];
+  imageEnv?: readonly string[] | undefined;
   /** The finished scope of the stage this one is built on (`FROM <stage>`): its ENV and ARGs carry over. */
-  parent?: StageScope;
+  parent?: StageScope | undefined;
 }
 
 /**

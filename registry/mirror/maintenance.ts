@@ -8,7 +8,7 @@ import { StatsRecorder } from './stats.js';
 /** The cache settings of `tsbuild registry` (`mirror.max-size`, `mirror.eviction-grace` in the YAML). */
 export interface MirrorCacheOptions {
   /** Keep the cache (distinct blob bytes under mirrored names) at most this big; no limit when absent. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Nothing pulled or written within this many ms is evicted or deleted; default 10 minutes. */
   graceMs?: number;
   /** A full size check at least this often (ms); default 5 minutes. */

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { isValidRepositoryName, type Digest } from '../../oci/index.js';
 import { BlobNotFoundError, IngestNotFoundError, type Ingest, type Store } from '../../store/index.js';
 import { RegistryError } from './errors.js';
@@ -26,8 +27,14 @@ class LocalUploadSession implements UploadSession {
     return this.ingest.size();
   }
 
-  append(source: import('node:stream').Readable, options?: UploadAppendOptions): Promise<number> {
-    return this.ingest.append(source, options);
+  append(source: Readable, options: UploadAppendOptions = {}): Promise<number> {
+    const { offset, handOver, leaveSourceOpen, idleTimeoutMs } = options;
+    return this.ingest.append(source, {
+      ...(offset !== undefined ? { offset } : {}),
+      ...(handOver !== undefined ? { handOver } : {}),
+      ...(leaveSourceOpen !== undefined ? { leaveSourceOpen } : {}),
+      ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+    });
   }
 
   commit(digest: Digest): Promise<{ digest: Digest; size: number }> {

@@ -11,10 +11,10 @@ export interface ParsedManifest {
   blobs: Descriptor[];
   /** Manifests it needs in the repository (an index's entries). */
   manifests: Descriptor[];
-  subject?: Descriptor;
+  subject?: Descriptor | undefined;
   /** The artifact type the referrers API lists for it. */
-  artifactType?: string;
-  annotations?: Record<string, string>;
+  artifactType?: string | undefined;
+  annotations?: Record<string, string> | undefined;
 }
 
 function invalid(message: string, detail?: unknown): RegistryError {

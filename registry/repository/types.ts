@@ -48,10 +48,13 @@ export interface BlobContent {
 /** What `append` may be told; passed through to the store's ingest (see store/ingests.ts AppendOptions). */
 export interface UploadAppendOptions {
   /** The append must start exactly here (chunked uploads sent out of order are refused with 416). */
-  offset?: number;
+  offset?: number | undefined;
   /** The source's chunks are used by nobody else once read (a request body): they may move without a copy. */
-  handOver?: boolean;
-  [option: string]: unknown;
+  handOver?: boolean | undefined;
+  /** On failure the source is left open, so the error can be answered on its connection. */
+  leaveSourceOpen?: boolean | undefined;
+  /** A source that sends nothing for this long (ms) is cut, keeping what arrived; never when absent. */
+  idleTimeoutMs?: number | undefined;
 }
 
 /**

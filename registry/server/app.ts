@@ -17,12 +17,12 @@ import { uploadRoutes } from './uploads.js';
 import { TOKEN_PATH, tokenAuth } from './token-auth.js';
 
 export interface AppOptions {
-  auth?: AuthOptions;
+  auth?: AuthOptions | undefined;
   readOnly: boolean;
   /** Serve `/metrics` (Prometheus text format). */
   exposeMetrics: boolean;
   /** How absolute URLs (the token realm) are made: a fixed public URL, or trusted proxies' forwarding headers. */
-  publicUrl?: PublicUrlOptions;
+  publicUrl?: PublicUrlOptions | undefined;
 }
 
 async function apiVersion(ctx: Context, next: Next): Promise<void> {

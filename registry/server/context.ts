@@ -28,7 +28,7 @@ export interface RegistryDeps {
   /** Largest manifest accepted on PUT, in bytes. */
   maxManifestBytes: number;
   /** An upload body that sends nothing for this many milliseconds is cut (the session keeps what arrived); unbounded when absent. */
-  bodyIdleTimeoutMs?: number;
+  bodyIdleTimeoutMs?: number | undefined;
 }
 
 export type Handler = (ctx: Context, match: RouteMatch) => Promise<void>;

@@ -3,9 +3,9 @@ import type { Context, Next } from 'koa';
 
 export interface PublicUrlOptions {
   /** The registry's public base URL (distribution's `http.host`); wins over anything a request says. */
-  host?: string;
+  host?: string | undefined;
   /** Addresses and CIDRs of the proxies whose X-Forwarded-Proto / X-Forwarded-Host are believed. */
-  trustedProxies?: readonly string[];
+  trustedProxies?: readonly string[] | undefined;
 }
 
 /** The peers in `entries` (`10.0.0.1`, `10.0.0.0/8`, `::1`); throws a one-line error on a malformed one. */

@@ -12,30 +12,30 @@ export interface ProxiedRequest {
 
 export interface FaultRules {
   /** Flip the first byte of every blob body (200 or 206) passed through (a mirror serving wrong bytes). */
-  corruptBlobs?: boolean;
+  corruptBlobs?: boolean | undefined;
   /**
    * Cut the connection after this many body bytes of the first blob GET of at least that size (only once),
    * or, with `cutEveryBlob`, of every blob GET: then the count is an absolute offset in the blob, so a
    * `Range` resume from there is cut at once and the blob can never be completed through the proxy.
    */
-  cutBlobAfter?: number;
-  cutEveryBlob?: boolean;
+  cutBlobAfter?: number | undefined;
+  cutEveryBlob?: boolean | undefined;
   /** Only blobs with these digests are corrupted or cut (default: all). */
-  faultDigests?: string[];
+  faultDigests?: string[] | undefined;
   /** Answer the first N manifest GETs with 429 and this Retry-After (seconds). */
   tooManyRequests?: { times: number; retryAfter: number };
   /** Drop the connection of the first blob upload (PUT or PATCH) after this many request bytes. */
-  cutUploadAfter?: number;
+  cutUploadAfter?: number | undefined;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: string; cert: string };
   /** Stop accepting: the listener is closed and open connections destroyed, so connects are refused. */
-  refuse?: boolean;
+  refuse?: boolean | undefined;
   /** Answer every request only after this many milliseconds. */
-  delayMs?: number;
+  delayMs?: number | undefined;
   /** Throttle response bodies to this many bytes per second, shared by all responses (one slow link). */
-  rateBytesPerSecond?: number;
+  rateBytesPerSecond?: number | undefined;
   /** Answer every request with this HTTP status (an upstream that errors), without asking the target. */
-  errorStatus?: number;
+  errorStatus?: number | undefined;
 }
 
 export interface FaultProxy {

@@ -13,7 +13,7 @@ export interface Reply {
 }
 
 /** One HTTP request with the path sent exactly as given (fetch would normalize `..` and `//`). */
-export function call(base: string, method: string, path: string, options: { headers?: Record<string, string | number>; body?: Buffer | string } = {}): Promise<Reply> {
+export function call(base: string, method: string, path: string, options: { headers?: Record<string, string | number>; body?: Buffer | string | undefined } = {}): Promise<Reply> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers: options.headers ?? {} }, (res) => {
@@ -40,7 +40,7 @@ export interface TestRegistry {
   server: RegistryServer;
   url: string;
   host: string;
-  call(method: string, path: string, options?: { headers?: Record<string, string | number>; body?: Buffer | string }): Promise<Reply>;
+  call(method: string, path: string, options?: { headers?: Record<string, string | number>; body?: Buffer | string | undefined }): Promise<Reply>;
   close(): Promise<void>;
 }
 

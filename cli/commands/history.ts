@@ -1,23 +1,10 @@
 import { resolveImage } from '../../store/index.js';
 import { type Command, UsageError } from '../command.js';
-import { formatAge, formatSize, table } from '../format.js';
+import { formatAge, formatSize } from '../format.js';
 import { findImage } from '../image-ref.js';
 import { openStore } from '../open-store.js';
 import { dockerFormat, renderFormat } from '../go-template.js';
-import { decompress, readTar } from '../../builder/snapshot/index.js';
-import type { Digest } from '../../oci/index.js';
-import type { Store } from '../../store/index.js';
-
-/** The sum of a layer's entry sizes, as dockerd counts a layer; the blob's size when it cannot be read. */
-async function contentSize(store: Store, digest: Digest, fallback: number): Promise<number> {
-  try {
-    let total = 0;
-    for await (const entry of readTar(await decompress(await store.blobs.read(digest)))) total += entry.header.size;
-    return total;
-  } catch {
-    return fallback;
-  }
-}
+import { layerContentSize } from '../layer-size.js';
 
 const historyHeaders: Record<string, string> = { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' };
 
@@ -31,7 +18,7 @@ export const historyCommand: Command = {
   async run(ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('expected one image: tsbuild history REF|ID');
     const format = ctx.values.format;
-    const template = typeof format === 'string' && format !== 'json' ? dockerFormat(format) : undefined;
+    const template = typeof format === 'string' && format !== 'json' ? dockerFormat(format) : format === undefined ? dockerFormat('table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}') : undefined;
     // a template that cannot be evaluated is refused before anything is read
     if (template) template.template.render(Object.fromEntries(Object.keys(historyHeaders).map((k) => [k, ''])));
     const store = await openStore(ctx);
@@ -44,7 +31,7 @@ export const historyCommand: Command = {
     }
     // history entries without empty_layer pair with the layers in order; docker's SIZE is the bytes of the
     // files a layer holds (its tar entries), not of the tar or its compression
-    const sizes = await Promise.all(image.manifest.layers.map((l) => contentSize(store, l.digest, l.size)));
+    const sizes = await Promise.all(image.manifest.layers.map((l) => layerContentSize(store, l.digest, l.size)));
     let layer = 0;
     const steps = (image.config.history ?? []).map((h) => {
       const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
@@ -67,13 +54,5 @@ export const historyCommand: Command = {
       for (const [i, s] of steps.entries()) ctx.stdout.write(JSON.stringify({ id: i === 0 ? id : '<missing>', ...s }) + '\n');
       return;
     }
-    const rows = steps.map((s, i) => [
-      i === 0 ? (full ? id : id.slice(7, 19)) : '<missing>',
-      s.created ? formatAge(s.created) : '',
-      full || s.createdBy.length <= 45 ? s.createdBy : `${s.createdBy.slice(0, 44)}…`,
-      formatSize(s.size),
-      s.comment,
-    ]);
-    ctx.stdout.write(table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows]));
   },
 };

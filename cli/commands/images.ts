@@ -7,7 +7,8 @@ import { findImage, looksLikeImageId, recordsForId } from '../image-ref.js';
 import { openStore } from '../open-store.js';
 import type { Digest } from '../../oci/index.js';
 import { removeImageContent } from '../../store/index.js';
-import { formatSize, formatAge, table } from '../format.js';
+import { formatSize, formatAge } from '../format.js';
+import { layerContentSize } from '../layer-size.js';
 
 /** One row of `images`, with the fields docker's `--format` placeholders name. */
 interface ImageRow {
@@ -123,7 +124,8 @@ export const imagesCommand: Command = {
       if (image) namedIds.add(image.manifest.config.digest);
     }
     const seenDangling = new Set<string>();
-    for (const b of await builtImagesById(store, '')) {
+    // a store this user may only read has no list of built images for it: named images are still listed
+    for (const b of await builtImagesById(store, '').catch(() => [])) {
       if (namedIds.has(b.id) || seenDangling.has(b.id)) continue;
       seenDangling.add(b.id);
       entries.push({ digest: b.digest });
@@ -134,7 +136,8 @@ export const imagesCommand: Command = {
       const ref = e.name ? parseReference(e.name) : undefined;
       const image = await resolveOnce(e.digest);
       const id = image ? image.manifest.config.digest : '<missing content>';
-      const size = image ? image.manifest.layers.reduce((n, l) => n + l.size, image.manifest.config.size) : 0;
+      // docker's SIZE: the layers' contents
+      const size = image ? (await Promise.all(image.manifest.layers.map((l) => layerContentSize(store, l.digest, l.size)))).reduce((a, b) => a + b, 0) : 0;
       const created = image?.config.created ?? '';
       const repository = ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : '<none>';
       const tag = ref?.tag ?? '<none>';
@@ -170,9 +173,10 @@ export const imagesCommand: Command = {
     } else if (template) {
       ctx.stdout.write(renderFormat(template, rows, imageHeaders));
     } else {
+      // docker's default table, through the same writer as a table format
       const digests = ctx.values.digests === true;
-      const header = ['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
-      ctx.stdout.write(table([header, ...rows.map((r) => [r.Repository, r.Tag, ...(digests ? [r.Digest] : []), r.ID, r.CreatedSince === 'N/A' ? '' : r.CreatedSince, r.Size])]));
+      const format = dockerFormat(`table {{.Repository}}\t{{.Tag}}\t${digests ? '{{.Digest}}\t' : ''}{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`);
+      ctx.stdout.write(renderFormat(format, rows, imageHeaders));
     }
   },
 };

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { allCommands, findCommand } from './commands/index.js';
 import { type Command, type CommandContext, UsageError } from './command.js';
@@ -101,6 +102,10 @@ export async function main(argv: string[]): Promise<number> {
       args = args.slice(1);
     }
     if (!cmd) throw new UsageError('no build command available');
+    const configFile = process.env.TSBUILD_CONFIG;
+    if (configFile && !existsSync(configFile)) {
+      throw new UsageError(`TSBUILD_CONFIG names ${configFile}, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file`);
+    }
     let path = cmd.name;
     while (cmd.subcommands?.length && args[0] && !args[0].startsWith('-')) {
       const sub: Command | undefined = cmd.subcommands.find((s) => s.name === args[0] || s.aliases?.includes(args[0]!));

@@ -142,3 +142,14 @@ test('an option a command does not know is refused in one line', async (t) => {
     t.regex(r.stderr, /^tsbuild: unknown flag --[a-z-]+ for "tsbuild [a-z]+" \(see 'tsbuild [a-z]+ --help'\)\n$/);
   }
 });
+
+test('a TSBUILD_CONFIG that names a missing file is one line naming it; /dev/null is no config file', async (t) => {
+  const root = tempDir('images-cfg-');
+  for (const args of [['images'], ['build', '-q', '.'], ['pull', 'busybox']]) {
+    const r = await tsbuild(root, args, { env: { ...process.env, TSBUILD_CONFIG: '/nonexistent/tsbuild.yaml' } });
+    t.is(r.code, 2, args.join(' '));
+    t.is(r.stderr, 'tsbuild: TSBUILD_CONFIG names /nonexistent/tsbuild.yaml, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file\n');
+  }
+  const none = await tsbuild(root, ['images', '-q'], { env: { ...process.env, TSBUILD_CONFIG: '/dev/null' } });
+  t.is(none.code, 0, none.stderr);
+});

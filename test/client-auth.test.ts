@@ -13,7 +13,7 @@ const withTools = testWith(['docker-registry', 'htpasswd', 'openssl']);
 
 /** Environment that isolates a CLI run from the machine's docker, tsbuild and containers config. */
 function isolatedEnv(dockerConfig: string): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_CONFIG: dockerConfig, TSBUILD_CONFIG: join(dockerConfig, 'no-tsbuild-config.yaml'), CONTAINERS_REGISTRIES_CONF: join(dockerConfig, 'no-registries.conf') };
+  return { ...process.env, DOCKER_CONFIG: dockerConfig, TSBUILD_CONFIG: '/dev/null', CONTAINERS_REGISTRIES_CONF: join(dockerConfig, 'no-registries.conf') };
 }
 
 withTools('htpasswd auth: login writes config.json, push and pull use it, wrong password says how to log in', async (t) => {

@@ -155,7 +155,7 @@ function envWith(dir: string, daemonJson: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     DOCKER_CONFIG: join(dir, 'docker'),
-    TSBUILD_CONFIG: join(dir, 'none.yaml'),
+    TSBUILD_CONFIG: '/dev/null',
     CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf'),
     [DOCKER_DAEMON_JSON_ENV]: daemonJson,
   };

@@ -15,7 +15,7 @@ let image: FixtureImage;
 
 function isolatedEnv(dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   // dockerd's daemon.json is the machine's (other tests' dockerd may set mirrors in it): read none.
-  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: join(dir, 'none.yaml'), CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf'), TSBUILD_DOCKER_DAEMON_JSON: '/dev/null', ...extra };
+  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: '/dev/null', CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf'), TSBUILD_DOCKER_DAEMON_JSON: '/dev/null', ...extra };
 }
 
 withTools.before(async () => {

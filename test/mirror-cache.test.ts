@@ -22,7 +22,7 @@ const test = testWith(['docker-registry', 'skopeo']);
 
 function env(): NodeJS.ProcessEnv {
   const dir = tempDir('mirror-cache-env-');
-  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: join(dir, 'none.yaml'), TSBUILD_DOCKER_DAEMON_JSON: '/dev/null' };
+  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: '/dev/null', TSBUILD_DOCKER_DAEMON_JSON: '/dev/null' };
 }
 
 async function status(t: ExecutionContext, storage: string, up: Upstream): Promise<MirrorStatus> {

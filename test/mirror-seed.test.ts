@@ -26,7 +26,7 @@ const withDocker = testWith(['docker-registry', 'skopeo', 'dockerd']);
 /** tsbuild without the machine's docker credentials or config files. */
 function env(): NodeJS.ProcessEnv {
   const dir = tempDir('mirror-seed-env-');
-  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: join(dir, 'none.yaml'), TSBUILD_DOCKER_DAEMON_JSON: '/dev/null' };
+  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: '/dev/null', TSBUILD_DOCKER_DAEMON_JSON: '/dev/null' };
 }
 
 async function cli(t: ExecutionContext, root: string, args: string[], expectCode = 0) {

@@ -54,7 +54,9 @@ export function loadRegistrySettings(sources: RegistrySettingsSources = {}): Reg
   const dockerMirrors: MirrorSetting[] = (sources.registryMirrors ?? []).map((m) => ({ location: validMirrorUrl(m, '--registry-mirror') }));
   const insecure = [...(sources.insecureRegistries ?? [])];
   if (sources.configFile !== false) {
-    const config = loadConfigFile(tsbuildConfigSchema, sources.configFile ?? defaultConfigFile(), { optional: true });
+    // the default place may hold no file; one named by TSBUILD_CONFIG (or the caller) must exist (/dev/null: none)
+    const named = sources.configFile ?? process.env.TSBUILD_CONFIG;
+    const config = loadConfigFile(tsbuildConfigSchema, named || defaultConfigFile(), { optional: !named });
     dockerMirrors.push(...config['registry-mirrors'].map((m) => ({ location: validMirrorUrl(m, 'registry-mirrors') })));
     insecure.push(...config['insecure-registries']);
   }

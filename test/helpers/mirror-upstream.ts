@@ -380,7 +380,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   }
   const logFile = join(aux, 'mirror.log');
   const fd = openSync(logFile, 'a');
-  const env = { ...process.env, TSBUILD_ROOT: storage, DOCKER_CONFIG: join(aux, 'docker'), TSBUILD_CONFIG: join(aux, 'none.yaml') };
+  const env = { ...process.env, TSBUILD_ROOT: storage, DOCKER_CONFIG: join(aux, 'docker'), TSBUILD_CONFIG: '/dev/null' };
   const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   return childMirror(impl, child, port, storage, logFile);

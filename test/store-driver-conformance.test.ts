@@ -130,7 +130,13 @@ for (const [kind, make] of drivers) {
     failing.on('error', () => undefined); // a request body has its server's listener
     const appended = d.appendFrom('cut/data', failing);
     failing.write(first);
-    setTimeout(() => failing.destroy(new Error('connection reset')), 100);
+    // cut once the append took the bytes (however long the writer took to open)
+    const cut = setInterval(() => {
+      if (failing.readableLength === 0 && failing.writableLength === 0 && failing.readableFlowing) {
+        clearInterval(cut);
+        failing.destroy(new Error('connection reset'));
+      }
+    }, 10);
     await ctx.throwsAsync(appended, { instanceOf: SourceError, message: /connection reset/ });
     ctx.is((await d.stat('cut/data')).size, first.length);
     const idle = new PassThrough();

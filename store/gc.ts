@@ -12,11 +12,14 @@
  * A GC killed at any point (SIGKILL included) leaves every reachable blob readable (claimed blobs are
  * restored by any reader, and all of them by the next GC, which then finishes the job).
  */
-import type { Digest } from '../oci/index.js';
+import { mapLimit, type Digest } from '../oci/index.js';
 import { claimBlob, claimedInfo, deleteClaimed, lockGc, restoreAllClaimed, restoreClaimed } from './gc-claims.js';
 import { liveLeases } from './leases.js';
 import { blobFileInfo, markReachable, type DocumentRefs, type MarkOptions } from './reachability.js';
 import type { Store } from './store.js';
+
+/** File operations (stats, renames, deletes) in flight at once: the filesystem's latency, not its CPU, bounds a GC. */
+const IO_CONCURRENCY = 64;
 
 export interface GcOptions {
   /** Nothing written or linked within this many ms before the GC began is collected. Default 1 h. */
@@ -86,33 +89,34 @@ export async function sweepBlobs(
   options: { cutoff: number; mark: Omit<MarkOptions, 'cutoff'>; onClaimed?: (count: number) => Promise<void> | void; onMarkedAgain?: () => Promise<void> | void },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
-  const claimed: Digest[] = [];
-  for (const d of new Set(candidates)) if (await claimBlob(store.driver, d)) claimed.push(d);
+  const wanted = [...new Set(candidates)];
+  const claims = await mapLimit(wanted, IO_CONCURRENCY, (d) => claimBlob(store.driver, d));
+  const claimed = wanted.filter((_, i) => claims[i]);
   if (claimed.length === 0) return result;
   try {
     await options.onClaimed?.(claimed.length);
     const again = await markReachable(store, { ...options.mark, cutoff: options.cutoff });
     await options.onMarkedAgain?.();
-    for (const d of claimed) {
+    await mapLimit(claimed, IO_CONCURRENCY, async (d) => {
       if (again.marked.has(d)) {
         await restoreClaimed(store.driver, d);
         result.kept.push(d);
-        continue;
+        return;
       }
       const info = await claimedInfo(store.driver, d);
       if (!info) {
         result.kept.push(d); // a reader or writer put it back: it is wanted
-        continue;
+        return;
       }
       if (info.modTime >= options.cutoff) {
         await restoreClaimed(store.driver, d); // a fresh copy was claimed: written during this GC
         result.kept.push(d);
-        continue;
+        return;
       }
       await deleteClaimed(store.driver, d);
       result.deleted.push(d);
       result.bytes += info.size;
-    }
+    });
   } catch (e) {
     // whatever was not decided goes back
     for (const d of claimed) if (!result.deleted.includes(d)) await restoreClaimed(store.driver, d).catch(() => undefined);
@@ -165,16 +169,20 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
     if (!dryRun) await store.repositories.unlinkManifest(repository, digest).catch(() => undefined);
     report.manifestsDeleted.push({ repository, digest });
   }
-  const candidates: Digest[] = [];
-  const sizes = new Map<Digest, number>();
+  const unmarked: Digest[] = [];
   for await (const digest of store.blobs.list()) {
     report.blobsTotal++;
-    if (first.marked.has(digest)) continue;
-    const info = await blobFileInfo(store, digest);
-    if (!info || info.modTime.getTime() >= cutoff) continue;
+    if (!first.marked.has(digest)) unmarked.push(digest);
+  }
+  const infos = await mapLimit(unmarked, IO_CONCURRENCY, (d) => blobFileInfo(store, d));
+  const candidates: Digest[] = [];
+  const sizes = new Map<Digest, number>();
+  unmarked.forEach((digest, i) => {
+    const info = infos[i];
+    if (!info || info.modTime.getTime() >= cutoff) return;
     candidates.push(digest);
     sizes.set(digest, info.size);
-  }
+  });
   if (dryRun) {
     report.blobsDeleted = candidates.length;
     report.deletedDigests = candidates;

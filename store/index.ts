@@ -13,7 +13,7 @@ export { SnapshotStore, chainIdOf, chainIdsOf, SNAPSHOT_TEMP_PREFIX, type Snapsh
 export { repositoryNames, repositoryHoldings, localImageDigests, heldDigests, blobFileInfo, markReachable, documentRefs, pinnedRoots, localImageRoots, buildCacheLayers, type MarkOptions, type MarkResult, type DocumentRefs } from './reachability.js';
 export { collectGarbage, sweepBlobs, deleteUnheld, gcCutoff, type GcOptions, type GcReport, type SweepResult, type SweepResult as DeleteUnheldResult } from './gc.js';
 export { GcLockedError, restoreClaimed, listClaimed } from './gc-claims.js';
-export { acquireLease, liveLeases, type LeaseInfo } from './leases.js';
+export { acquireLease, holdLeaseUntilExit, liveLeases, type LeaseInfo } from './leases.js';
 export { pruneLocal, removeImageContent, type PruneOptions, type PruneReport, type RemovedContent } from './prune.js';
 export { diskUsage, type DiskUsage, type UsageCategory } from './disk-usage.js';
 export { S3Driver, MIN_PART_BYTES, type S3DriverOptions } from './driver/s3-driver.js';

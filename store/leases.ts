@@ -5,7 +5,7 @@
  * holding its start time; a lease whose process is gone (a crash) counts for nothing and is removed by GC.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { processAlive } from './image-index.js';
 
@@ -28,7 +28,22 @@ export async function acquireLease(root: string, purpose: string): Promise<() =>
   return async () => void (await fs.rm(file, { force: true }));
 }
 
-/** Live leases (their process runs); dead ones are removed on the way. */
+/**
+ * Takes a lease held until this process exits (a CLI command: a build, pull or load names what it wrote
+ * only at its end). Removed on exit; one left by a crash counts for nothing.
+ */
+export async function holdLeaseUntilExit(root: string, purpose: string): Promise<void> {
+  const dir = join(root, DIR);
+  await fs.mkdir(dir, { recursive: true });
+  const file = join(dir, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.writeFile(file, JSON.stringify({ pid: process.pid, startedAt: Date.now(), purpose } satisfies LeaseInfo));
+  process.once('exit', () => rmSync(file, { force: true }));
+}
+
+/**
+ * Live leases of other processes (a process's own leases never hold back its own GC); dead ones are
+ * removed on the way.
+ */
 export async function liveLeases(root: string): Promise<LeaseInfo[]> {
   const dir = join(root, DIR);
   const out: LeaseInfo[] = [];
@@ -36,6 +51,7 @@ export async function liveLeases(root: string): Promise<LeaseInfo[]> {
     const file = join(dir, name);
     try {
       const info = JSON.parse(await fs.readFile(file, 'utf8')) as LeaseInfo;
+      if (info.pid === process.pid) continue;
       if (processAlive(info.pid)) out.push(info);
       else await fs.rm(file, { force: true });
     } catch {

@@ -56,7 +56,7 @@ async function removeFile(path: string): Promise<void> {
 export async function pruneLocal(store: Store, options: PruneOptions = {}): Promise<PruneReport> {
   const now = options.now ?? Date.now();
   const old = (modTime: number) => options.untilMs === undefined || now - modTime >= options.untilMs;
-  const buildRunning = (await liveLeases(store.root)).length > 0;
+  const buildRunning = (await liveLeases(store.root)).some((l) => l.purpose === 'build' || l.purpose === 'unknown');
   const report = { cacheRecords: 0, untaggedImages: 0, snapshots: 0, snapshotBytes: 0, cacheDirBytes: 0, buildRunning };
   if (!buildRunning) {
     const docs = new Map<Digest, DocumentRefs>();
@@ -147,7 +147,7 @@ export async function removeImageContent(store: Store, digest: Digest, options: 
   const swept = await sweepBlobs(store, [...mine.blobs].filter((d) => !held.has(d)), { cutoff, mark });
   out.blobs = swept.deleted.length;
   out.bytes = swept.bytes;
-  if ((await liveLeases(store.root)).length === 0) {
+  if (!(await liveLeases(store.root)).some((l) => l.purpose === 'build' || l.purpose === 'unknown')) {
     const others = new Set<string>();
     for (const r of records) for (const c of (await imageHoldings(store, r.digest, docs)).chains) others.add(c.slice(7));
     for (const rec of await builtImageRecords(store)) if (rec.digest) for (const c of (await imageHoldings(store, rec.digest, docs)).chains) others.add(c.slice(7));

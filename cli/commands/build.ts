@@ -268,7 +268,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
   const extras = await parseBuildExtras(req);
   requireRoot();
   const progress = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
-  const store = await openStore(ctx);
+  const store = await openStore(ctx, 'build');
   const started = Date.now();
   const stdinContext = req.context === '-' ? await contextFromStdin(store) : undefined;
   const dockerfileText = stdinContext?.dockerfileText ?? (req.dockerfile === '-' ? await readDockerfile('-') : undefined);

@@ -1,6 +1,6 @@
 import { resolve, dirname } from 'node:path';
 import { duration, loadConfigFile, registryConfigSchema } from '../../config/index.js';
-import { runRegistryGc } from '../../registry/index.js';
+import { runRegistryGc } from '../../registry/server/gc-report.js';
 import { Store } from '../../store/index.js';
 import { type Command, stringOption, UsageError } from '../command.js';
 import { formatSize } from '../format.js';
@@ -40,7 +40,8 @@ export const garbageCollectCommand: Command = {
     const configFile = stringOption(ctx, 'config');
     const config = configFile ? loadConfigFile(registryConfigSchema, configFile) : undefined;
     const fromFile = typeof config?.storage === 'string' && configFile ? resolve(dirname(configFile), config.storage) : undefined;
-    const store = await Store.open(resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root));
+    // no start-up sweep of the whole tree: the GC needs none, and it is most of the start on a large store
+    const store = await Store.open(resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root), { noSweep: true });
     const grace = stringOption(ctx, 'grace-period');
     const report = await runRegistryGc(store, {
       graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),

@@ -10,25 +10,8 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
-import { collectGarbage, GcLockedError, PathNotFoundError, type GcOptions, type GcReport, type Store } from '../../store/index.js';
-
-const LAST_REPORT = 'gc/last.json';
-
-/** One registry GC (the mirror's pins are roots), its report written to gc/last.json unless a dry run. Throws GcLockedError. */
-export async function runRegistryGc(store: Store, options: GcOptions = {}): Promise<GcReport> {
-  const report = await collectGarbage(store, options);
-  if (!report.dryRun) await store.driver.putContent(LAST_REPORT, JSON.stringify(report), { durable: false });
-  return report;
-}
-
-export async function lastGcReport(store: Store): Promise<GcReport | undefined> {
-  try {
-    return JSON.parse((await store.driver.getContent(LAST_REPORT)).toString('utf8')) as GcReport;
-  } catch (e) {
-    if (e instanceof PathNotFoundError || e instanceof SyntaxError) return undefined;
-    throw e;
-  }
-}
+import { GcLockedError, type GcReport, type Store } from '../../store/index.js';
+import { lastGcReport, runRegistryGc } from './gc-report.js';
 
 /** The GC metrics, registered in the server's Prometheus registry. */
 export class GcMetrics {

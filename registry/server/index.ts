@@ -253,5 +253,6 @@ export { createRegistryApp, type AppOptions } from './app.js';
 export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
 export { ManifestCache, type CachedManifest } from '../repository/index.js';
 export { RegistryMetrics } from './metrics.js';
-export { runRegistryGc, lastGcReport, GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';
+export { GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';
+export { runRegistryGc, lastGcReport } from './gc-report.js';
 export { parseManifest, checkReferences, ACCEPTED_MANIFEST_TYPES, type ParsedManifest } from '../repository/index.js';

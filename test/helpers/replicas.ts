@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Driver } from '../../store/driver/s3-driver.js';
+import { call, type TestRegistry } from './registry-http.js';
 import type { ScaleoutPeers } from './scaleout.js';
 import { tempDir } from './temp.js';
 
@@ -164,5 +165,26 @@ export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: 
       await driver.delete('').catch(() => undefined);
       driver.client.destroy();
     },
+  };
+}
+
+/**
+ * The registry conformance suite's target behind a balancer (TSBUILD_CONFORMANCE_TARGET=scaleout): three
+ * replicas on the peers of scripts/scaleout.sh, shaped as startTestRegistry's result. `server` is not
+ * there (the replicas are other processes): the suite skips what needs it.
+ */
+export async function startBalancedTarget(): Promise<TestRegistry> {
+  const { probeScaleoutPeers } = await import('./scaleout.js');
+  const peers = await probeScaleoutPeers();
+  if (typeof peers === 'string') throw new Error(`scale-out peers: ${peers}`);
+  const set = await startReplicaSet(peers, 3);
+  return {
+    get server(): never {
+      throw new Error('no in-process server behind the balancer');
+    },
+    url: set.url,
+    host: set.host,
+    call: (m, p, o) => call(set.url, m, p, o),
+    close: () => set.stop(),
   };
 }

@@ -160,9 +160,18 @@ test.serial('--push prints the pushed manifest digest, the one the registry serv
   const registry = await startDistribution();
   try {
     const root = await storeWithBusybox();
-    const ctx = await context('FROM busybox\nRUN echo pushed > /p\n');
+    // 24 MB that gzip cannot shrink: compressing and pushing it take long enough to be shown as they go
+    const ctx = await context('FROM busybox\nRUN head -c 24000000 /dev/urandom > /big && echo pushed > /p\n');
     const target = `${registry.host}/flags/pushed:v1`;
     const r = await ok(root, ['build', '--progress', 'plain', '--push', '-t', target, ctx]);
+    t.regex(r.stderr, /#\d+ compressing sha256:[a-f0-9]{64} [\d.]+[kM]B \/ 24\.\dMB\n/, 'compression shows bytes while it runs');
+    t.regex(r.stderr, /#\d+ compressing sha256:[a-f0-9]{64} 24\.\dMB \/ 24\.\dMB done/);
+    t.regex(r.stderr, /#\d+ pushing layer sha256:[a-f0-9]{64} [\d.]+[kM]B \/ 2\d\.\dMB( done)?\n/);
+    // tsbuild push of an image with uncompressed layers shows its compression too
+    const local = await ok(root, ['build', '-q', '-t', 'push-cli:v1', await context('FROM busybox\nRUN head -c 3000000 /dev/urandom > /mid\n')]);
+    t.regex(local.stdout, /^sha256:/);
+    const pushedCli = await ok(root, ['push', 'push-cli:v1', `${registry.host}/flags/push-cli:v1`]);
+    t.regex(pushedCli.stderr, /[a-f0-9]{12}: Compressing 3\.\d+MB\/3\.\d+MB\n/);
     const printed = /pushing manifest for (\S+)@(sha256:[a-f0-9]{64})/.exec(r.stderr);
     t.truthy(printed, r.stderr);
     t.is(printed![1], target);

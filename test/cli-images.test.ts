@@ -98,7 +98,7 @@ test.serial('inspect --format evaluates docker\'s templates as docker does; seve
     const missing = await tsbuild(root, ['inspect', '-f', '{{.Id}}', 'tsbuild-insp:v1', 'nosuch:v9']);
     t.is(missing.code, 1);
     t.regex(missing.stdout, /^sha256:/);
-    t.is(missing.stderr, 'tsbuild: no such image: nosuch:v9\n');
+    t.is(missing.stderr, 'tsbuild: image not found: nosuch:v9\n');
     for (const format of ['table {{.ID}}\t{{.CreatedBy}}\t{{.Size}}', '{{.ID}} {{.CreatedSince}} {{.Size}} {{.Comment}}']) {
       const ours = await ok(root, ['history', '--format', format, 'tsbuild-insp:v1']);
       const theirs = await run(DOCKER, ['history', '--format', format, 'tsbuild-insp:v1']);

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { layerCompression, mapLimit, parseDigest, type Descriptor, type Digest, type ImageManifest, type LayerCompression } from '../../oci/index.js';
 import { resolveImage, tempName, type Store } from '../../store/index.js';
 import { compressor, decompress } from '../snapshot/index.js';
@@ -60,6 +60,19 @@ async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: 
   }
   if (!twin) {
     let source: Readable = await store.blobs.read(layer.digest);
+    if (enc.onProgress) {
+      let done = 0;
+      const report = enc.onProgress;
+      const raw = source;
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          report(layer.digest, (done += chunk.length), layer.size);
+          cb(null, chunk);
+        },
+      });
+      raw.on('error', (e) => counted.destroy(e));
+      source = raw.pipe(counted);
+    }
     if (have !== 'none') source = await decompress(source, have);
     const squeeze = compressor(enc.compression, enc.compression === 'zstd' ? { zstdLevel: level } : { gzipLevel: level });
     if (squeeze) source.on('error', (e) => squeeze.destroy(e));
@@ -95,6 +108,6 @@ export async function withLayerEncoding(store: Store, manifestDigest: Digest, en
 }
 
 /** What goes to a registry (`--push`): OCI types, gzip layers (level 6). */
-export function withGzipLayers(store: Store, manifestDigest: Digest, gzipLevel = 6): Promise<WrittenImage> {
-  return withLayerEncoding(store, manifestDigest, { compression: 'gzip', level: gzipLevel, force: false, family: 'oci' });
+export function withGzipLayers(store: Store, manifestDigest: Digest, gzipLevel = 6, onProgress?: LayerEncoding['onProgress']): Promise<WrittenImage> {
+  return withLayerEncoding(store, manifestDigest, { compression: 'gzip', level: gzipLevel, force: false, family: 'oci', ...(onProgress ? { onProgress } : {}) });
 }

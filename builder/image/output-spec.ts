@@ -1,4 +1,4 @@
-import type { LayerCompression } from '../../oci/index.js';
+import type { Digest, LayerCompression } from '../../oci/index.js';
 import type { MediaFamily } from './media-family.js';
 
 /** How an output's layers are compressed (BuildKit's exporter options). */
@@ -10,6 +10,8 @@ export interface LayerEncoding {
   force: boolean;
   /** The media types of the written manifest. */
   family: MediaFamily;
+  /** Bytes of a layer read so far while it is compressed (a 500 MB layer takes seconds: show them). */
+  onProgress?: (layer: Digest, done: number, total: number) => void;
 }
 
 /**

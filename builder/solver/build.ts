@@ -14,6 +14,7 @@ import { exportCache, importCache, inlineCacheConfig, INLINE_CACHE_KEY, type Cac
 import { buildPlan, type Plan } from './plan.js';
 import type { NamedContext, SecretSource } from './solve-context.js';
 import { namedContextSubstitute } from './named-context.js';
+import { byteNotes, pushNotes } from './step-bytes.js';
 import { solve } from './solver.js';
 import { BuildCancelledError, BuildStepError } from './errors.js';
 
@@ -173,7 +174,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (options.push) {
     // What goes to a registry carries gzip layers; the local names point at that same manifest.
     exportStep.note('compressing layers');
-    written = await withGzipLayers(store, written.digest);
+    written = await withGzipLayers(store, written.digest, 6, byteNotes(exportStep, 'compressing'));
   }
   exportStep.note(`writing image ${written.configDigest}`);
   await tagImage(store, written, options.tags);
@@ -184,7 +185,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   for (const out of options.outputs ?? []) {
     const step = progress.step(`exporting to ${out.type} ${out.directory ? 'layout' : 'archive'} ${out.dest}`);
     if (out.compression !== 'none') step.note(`compressing layers (${out.compression})`);
-    const variant = await withLayerEncoding(store, written.digest, out);
+    const variant = await withLayerEncoding(store, written.digest, out.compression !== 'none' ? { ...out, onProgress: byteNotes(step, 'compressing') } : out);
     const images = [{ digest: variant.digest, mediaType: variant.mediaType, size: variant.size, names: out.names ?? options.tags }];
     const dest = out.dest === '-' ? '-' : resolve(out.dest);
     if (out.directory) await writeOciDirectory(store, images, dest);
@@ -195,7 +196,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     for (const t of options.tags) {
       const step = progress.step(`pushing ${familiarReference(parseNormalized(t))}`);
       try {
-        const pushed = await pushImage(getClient(), store, t);
+        const client = getClient();
+        const before = client.onProgress;
+        client.onProgress = pushNotes(step);
+        const pushed = await pushImage(client, store, t).finally(() => {
+          client.onProgress = before;
+        });
         // buildx's line: the manifest digest the registry now has
         step.note(`pushing manifest for ${formatReference(parseNormalized(t))}@${pushed.digest}`);
       } catch (e) {

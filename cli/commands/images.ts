@@ -312,7 +312,7 @@ export const inspectCommand: Command = {
     if (template) ctx.stdout.write(rendered.join(''));
     else if (ctx.positionals.length === 1 && outputs.length === 1) ctx.stdout.write(JSON.stringify(outputs[0], null, 2) + '\n');
     else if (outputs.length) ctx.stdout.write(JSON.stringify(outputs, null, 2) + '\n');
-    if (missing.length) throw new Error(`no such image: ${missing.join(', ')}`);
+    if (missing.length) throw new ImageNotFoundError(missing.join(', '));
   },
 };
 

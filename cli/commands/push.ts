@@ -1,4 +1,5 @@
-import { isManifestMediaType, layerCompression, parseReference } from '../../oci/index.js';
+import { isManifestMediaType, layerCompression, parseReference, type Digest } from '../../oci/index.js';
+import { compressionReporter } from '../transfer-progress.js';
 import { pushImage } from '../../registry/client/index.js';
 import { resolveImage, type Store } from '../../store/index.js';
 import { withGzipLayers } from '../../builder/image/index.js';
@@ -30,7 +31,7 @@ export const pushCommand: Command = {
     if (!found.name) throw new Error(`image ${input} has no local name to push from: tsbuild tag ${input} NAME first`);
     // by id or digest: pushed under DEST, read through one of the image's local names
     const source = found.byName ? input! : found.name;
-    await compressForTransfer(store, source);
+    await compressForTransfer(store, source, ctx.values.quiet === true ? undefined : compressionReporter(ctx.stderr));
     const { client, progress } = registryClient(ctx, ctx.values.quiet === true);
     try {
       const result = await pushImage(client, store, source, destinations.length ? destinations : undefined);
@@ -46,11 +47,11 @@ export const pushCommand: Command = {
  * Builds keep layers uncompressed in the store; what travels to a registry carries gzip layers, as
  * `build --push` does. The local name then points at the gzip twin (same config, same image id).
  */
-async function compressForTransfer(store: Store, source: string): Promise<void> {
+async function compressForTransfer(store: Store, source: string, onProgress?: (layer: Digest, done: number, total: number) => void): Promise<void> {
   const record = await store.images.get(source);
   if (!isManifestMediaType(record.mediaType)) return;
   const image = await resolveImage(store.blobs, record.digest);
   if (!image.manifest.layers.some((l) => layerCompression(l.mediaType) === 'none')) return;
-  const gzipped = await withGzipLayers(store, record.digest);
+  const gzipped = await withGzipLayers(store, record.digest, 6, onProgress);
   await store.images.set(parseReference(record.name), gzipped.digest, gzipped.mediaType);
 }

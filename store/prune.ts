@@ -118,7 +118,8 @@ export async function pruneLocal(store: Store, options: PruneOptions = {}): Prom
       }
     }
   }
-  const gc = await collectGarbage(store, { graceMs: options.graceMs ?? 0, now, ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}) });
+  // upload sessions silent for a day are abandoned (the registry's uploads.expire-after default)
+  const gc = await collectGarbage(store, { graceMs: options.graceMs ?? 0, now, uploadExpiryMs: 24 * 3_600_000, ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}) });
   return { ...report, gc, bytesReclaimed: gc.bytesReclaimed + report.snapshotBytes + report.cacheDirBytes };
 }
 

@@ -47,7 +47,8 @@ export const garbageCollectCommand: Command = {
       graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),
       deleteUntagged: ctx.values['delete-untagged'] === true || (config?.gc['delete-untagged'] ?? false),
       dryRun: ctx.values['dry-run'] === true,
-      ...(config ? { uploadExpiryMs: config.uploads['expire-after'] } : {}),
+      // upload sessions abandoned longer than uploads.expire-after (default 24h) go too
+      uploadExpiryMs: config?.uploads['expire-after'] ?? 24 * 3_600_000,
     });
     const verb = report.dryRun ? 'eligible for deletion' : 'deleted';
     for (const m of report.manifestsDeleted) ctx.stdout.write(`manifest ${verb}: ${m.repository}@${m.digest}\n`);

@@ -156,7 +156,7 @@ test.serial('--load puts the image into dockerd through its API; -o type=docker 
   }
 });
 
-test.serial('--push prints the pushed manifest digest, the one the registry serves', async (t) => {
+test.serial('--push prints the pushed manifest digest, the one the registry serves; compression, pushes and base pulls show their bytes', async (t) => {
   const registry = await startDistribution();
   try {
     const root = await storeWithBusybox();
@@ -172,6 +172,11 @@ test.serial('--push prints the pushed manifest digest, the one the registry serv
     t.regex(local.stdout, /^sha256:/);
     const pushedCli = await ok(root, ['push', 'push-cli:v1', `${registry.host}/flags/push-cli:v1`]);
     t.regex(pushedCli.stderr, /[a-f0-9]{12}: Compressing 3\.\d+MB\/3\.\d+MB\n/);
+    // a base pulled by a build shows its bytes under a step of its own
+    const fresh = join(tempDir('buildx-pull-'), 'root');
+    const pulledBuild = await ok(fresh, ['build', '--progress', 'plain', await context(`FROM ${registry.host}/flags/push-cli:v1\nRUN test -s /mid\n`)]);
+    t.regex(pulledBuild.stderr, new RegExp(`#\\d+ pulling ${registry.host.replace(/\./g, '\\.')}/flags/push-cli:v1\n`));
+    t.regex(pulledBuild.stderr, /#\d+ downloading sha256:[a-f0-9]{64} [\d.]+[kM]B \/ [\d.]+MB done/);
     const printed = /pushing manifest for (\S+)@(sha256:[a-f0-9]{64})/.exec(r.stderr);
     t.truthy(printed, r.stderr);
     t.is(printed![1], target);

@@ -9,6 +9,8 @@ export interface BaseResolverOptions {
   /** --pull: always ask the registry, even when the store has the image. */
   pull: boolean;
   onNote?: (text: string) => void;
+  /** A pull about to start: what to tell when it ends (the build shows its bytes meanwhile). */
+  pullProgress?: (name: string) => { done(failed?: Error): void };
   /** `--build-context`: the reference an image name as written stands for, if another (resolved once per name). */
   substitute?: (input: string) => Promise<string | undefined>;
 }
@@ -54,9 +56,12 @@ export class BaseResolver {
     }
     this.options.onNote?.(`pulling ${name}`);
     let pulled;
+    const watch = this.options.pullProgress?.(name);
     try {
       pulled = await pullImage(this.options.client(), store, ref, { ...(platform ? { platform } : {}) });
+      watch?.done();
     } catch (e) {
+      watch?.done(e as Error);
       throw new Error(`base image ${name} is not in the local store and pulling it failed: ${(e as Error).message.split('\n')[0]}`);
     }
     return { ...(await resolveImage(store.blobs, pulled.digest, platform ?? defaultPlatform())), reference: name };

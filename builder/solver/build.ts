@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { digestOf, familiarReference, formatReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
-import { loadRegistrySettings, pushImage, RegistryClient, type RegistrySettingsSources } from '../../registry/client/index.js';
+import { loadRegistrySettings, pushImage, RegistryClient, type ProgressListener, type RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { onInterrupt, sweepLeftovers } from '../exec/index.js';
 import { buildTimestamp, rememberBuiltImage, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
@@ -102,7 +102,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
   }
   let client: RegistryClient | undefined;
-  const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}) }));
+  // base image pulls report their bytes to the steps that wait for them
+  const pullWatchers = new Set<ProgressListener>();
+  const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => pullWatchers.forEach((w) => w(e)) }));
+  const pullProgress = (name: string) => {
+    const step = progress.step(`pulling ${name}`);
+    const watcher = pushNotes(step, 'downloading');
+    pullWatchers.add(watcher);
+    return {
+      done: (failed?: Error) => {
+        pullWatchers.delete(watcher);
+        if (failed) step.error(failed.message);
+        else step.done();
+      },
+    };
+  };
   const abort = new AbortController();
   // Ctrl-C / SIGTERM: the running steps are cancelled (their containers stopped) before cleanup runs
   const stopListening = onInterrupt((signal) => abort.abort(new BuildCancelledError(signal)));
@@ -138,7 +152,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       plan,
       context,
       checksummer,
-      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull, ...(options.namedContexts?.size ? { substitute: namedContextSubstitute(store, options.namedContexts!, platform, sourceDateEpoch()) } : {}) }),
+      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull, pullProgress, ...(options.namedContexts?.size ? { substitute: namedContextSubstitute(store, options.namedContexts!, platform, sourceDateEpoch()) } : {}) }),
       progress,
       noCache: !!options.noCache,
       noCacheStages: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),

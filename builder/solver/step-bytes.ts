@@ -27,12 +27,12 @@ export function byteNotes(step: StepHandle, verb: string): (layer: Digest, done:
   };
 }
 
-/** The registry client's blob events as byte notes on a push step (BuildKit's `pushing layers` lines). */
-export function pushNotes(step: StepHandle): ProgressListener {
-  const notes = byteNotes(step, 'pushing layer');
+/** The registry client's blob events as byte notes on a push (or pull) step (BuildKit's `pushing layers` lines). */
+export function pushNotes(step: StepHandle, verb = 'pushing layer'): ProgressListener {
+  const notes = byteNotes(step, verb);
   return (event) => {
     if (event.type !== 'blob') return;
-    if (event.phase === 'uploading' || event.phase === 'done') notes(event.digest, event.phase === 'done' ? event.total : event.current, event.total);
+    if (event.phase === 'uploading' || event.phase === 'downloading' || event.phase === 'done') notes(event.digest, event.phase === 'done' ? event.total : event.current, event.total);
     else if (event.phase === 'exists' || event.phase === 'mounted') step.note(`${event.digest} ${event.phase === 'exists' ? 'already exists' : 'mounted from another repository'}`);
   };
 }

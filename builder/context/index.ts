@@ -1,5 +1,5 @@
 export { BuildContext } from './build-context.js';
 export { DockerignoreMatcher, cleanRelative, type MatchState, type MatchResult } from './dockerignore.js';
 export { compilePattern, matchPath, hasWildcards, PatternError } from './glob.js';
-export { walkTree, listTree, presentInTree, byteOrder, type TreeEntry, type WalkFilter } from './walk.js';
+export { walkTree, walkEntries, listTree, batches, walkOrder, presentInTree, byteOrder, type TreeEntry, type WalkFilter } from './walk.js';
 export { TreeChecksummer } from './checksum.js';

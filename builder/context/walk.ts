@@ -1,6 +1,6 @@
-import { promises as fs, type Stats } from 'node:fs';
+import { promises as fs, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { byteOrder, fsPath, readdirNames } from '../snapshot/index.js';
+import { byteOrder, fsPath, readdirNamesSync } from '../snapshot/index.js';
 import type { MatchResult, MatchState } from './dockerignore.js';
 
 /**
@@ -24,42 +24,95 @@ export interface WalkFilter {
 }
 
 /**
- * Every entry of a walk at once (the lstat calls of one directory run in parallel), depth first in byte
- * order of names (a stable order for checksums and layers), `start` first. Symlinks are not followed.
+ * The entries of a walk, streamed: depth first in byte order of names (a stable order for checksums and
+ * layers), `start` first; the lstat calls of one directory run in parallel and only the directories on the
+ * current path are held, so memory does not grow with the tree. Symlinks are not followed.
  * As BuildKit's context walker (fsutil): an excluded directory is still entered when the filter says
  * something below may be re-included, and it is listed — before its first included descendant — only
  * if something below it is; so `meta` + `!meta/HEAD` gives `meta`, `meta/HEAD`.
  */
-export async function listTree(root: string, start = '.', filter?: WalkFilter): Promise<TreeEntry[]> {
-  const out: TreeEntry[] = [];
+export async function* walkEntries(root: string, start = '.', filter?: WalkFilter): AsyncGenerator<TreeEntry> {
   // Excluded directories on the current path not listed yet: they are listed once something below is.
   const pending: TreeEntry[] = [];
-  const visit = async (rel: string, stat: Stats, parent: MatchState | undefined): Promise<void> => {
+  interface Frame {
+    entry: TreeEntry;
+    state: MatchState | undefined;
+    children: string[];
+    next: number;
+    excluded: boolean;
+  }
+  const stack: Frame[] = [];
+  // One directory at a time, synchronously: a thread-pool round trip per lstat costs more than the lstat
+  // (the event loop is held for one directory's worth of calls at most).
+  const enter = (rel: string, stat: Stats, parent: MatchState | undefined): TreeEntry | undefined => {
     const abs = rel === '.' ? root : join(root, rel);
     const verdict = rel !== '.' && filter ? filter.match(rel, parent) : undefined;
     const entry = { rel, abs, stat };
-    if (!verdict?.excluded) {
-      out.push(...pending.splice(0), entry);
+    if (stat.isDirectory() && !(verdict?.excluded && filter!.canSkipDirectory(rel))) {
+      if (verdict?.excluded) pending.push(entry);
+      const names = readdirNamesSync(abs).sort(byteOrder);
+      stack.push({ entry, state: verdict?.state, children: names.map((name) => (rel === '.' ? name : `${rel}/${name}`)), next: 0, excluded: !!verdict?.excluded });
     }
-    if (!stat.isDirectory()) return;
-    if (verdict?.excluded) {
-      if (filter!.canSkipDirectory(rel)) return;
-      pending.push(entry);
-    }
-    const names = (await readdirNames(abs)).sort(byteOrder);
-    const children = names.map((name) => (rel === '.' ? name : `${rel}/${name}`));
-    const stats = await Promise.all(children.map((c) => fs.lstat(fsPath(join(root, c)))));
-    for (const [i, child] of children.entries()) await visit(child, stats[i]!, verdict?.state);
-    if (pending.at(-1) === entry) pending.pop();
+    return verdict?.excluded ? undefined : entry;
   };
   const startParent = start !== '.' && filter && start.includes('/') ? filter.match(start.slice(0, start.lastIndexOf('/'))).state : undefined;
-  await visit(start, await fs.lstat(fsPath(start === '.' ? root : join(root, start))), startParent);
+  const first = enter(start, lstatSync(fsPath(start === '.' ? root : join(root, start))), startParent);
+  if (first) yield first;
+  while (stack.length) {
+    const frame = stack.at(-1)!;
+    if (frame.next >= frame.children.length) {
+      stack.pop();
+      if (frame.excluded && pending.at(-1) === frame.entry) pending.pop();
+      continue;
+    }
+    const child = frame.children[frame.next++]!;
+    const entry = enter(child, lstatSync(fsPath(join(root, child))), frame.state);
+    if (entry) {
+      if (pending.length) yield* pending.splice(0);
+      yield entry;
+    }
+    // a batch of sync calls between yields: let timers and I/O run now and then
+    if (frame.next % 512 === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Every entry of a walk at once (for small trees; large ones stream with `walkEntries`). */
+export async function listTree(root: string, start = '.', filter?: WalkFilter): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  for await (const e of walkEntries(root, start, filter)) out.push(e);
   return out;
 }
 
-/** `listTree` as an async iterator. */
-export async function* walkTree(root: string, start = '.', filter?: WalkFilter): AsyncGenerator<TreeEntry> {
-  yield* await listTree(root, start, filter);
+/** `walkEntries` under its older name. */
+export function walkTree(root: string, start = '.', filter?: WalkFilter): AsyncGenerator<TreeEntry> {
+  return walkEntries(root, start, filter);
+}
+
+/**
+ * Batches of a walk's entries (at most `size` each, in order): lets a consumer work on a batch in parallel
+ * while memory stays bounded by the batch.
+ */
+export async function* batches<T>(source: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of source) {
+    batch.push(item);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+/** Walk order of two slash-separated relative paths: component by component, names in byte order. */
+export function walkOrder(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const c = byteOrder(pa[i]!, pb[i]!);
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { mapLimit } from '../../oci/index.js';
-import { listTree, type TreeEntry, type WalkFilter } from '../context/index.js';
+import { batches, walkEntries, type TreeEntry, type WalkFilter } from '../context/index.js';
 import { fsPath, mknodName } from '../snapshot/index.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './passwd.js';
@@ -104,8 +104,9 @@ const ownGid = process.getgid?.() ?? -1;
  * Copies the tree at `root/rel` to `dest`: a directory's contents go into `dest` (created 0755 and
  * owned like the copy when missing; an existing directory keeps its metadata), anything else
  * becomes `dest` itself. `filter` (.dockerignore) sees root-relative paths; `exclude` sees paths
- * relative to `rel`. Directories are made in order, then files are written in parallel; files with
- * several links go last, one at a time, so they can be linked to the first copy.
+ * relative to `rel`. The walk streams in batches: a batch's directories are made in order, then its files
+ * are written in parallel; files with several links go last, one at a time, so they can be linked to the
+ * first copy. Memory grows with the batch and the directories, not with the files.
  */
 export async function copyTree(
   root: string,
@@ -115,41 +116,48 @@ export async function copyTree(
   filter?: WalkFilter,
   exclude?: (relToSource: string) => boolean,
 ): Promise<void> {
-  const entries = await listTree(root, rel, filter);
-  const top = entries[0];
-  if (!top) return;
-  if (!top.stat.isDirectory()) {
-    await writeEntry(top.abs, top.stat, dest, opts);
-    return;
-  }
   const fresh = new Set<string>();
-  const existed = await fs.lstat(fsPath(dest)).then((s) => s.isDirectory(), () => false);
-  if (!existed) {
-    await clearFor(dest, true);
-    await fs.mkdir(fsPath(dest), { mode: 0o755 });
-    await fs.chmod(fsPath(dest), opts.mode ? opts.mode(0o755, true) : 0o755);
-    await fs.lchown(fsPath(dest), opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
-    fresh.add(dest);
-  }
   const excludedDirs: string[] = [];
-  const dirs: { target: string; entry: TreeEntry }[] = [];
-  const files: { target: string; entry: TreeEntry }[] = [];
-  for (const entry of entries.slice(1)) {
-    const sub = rel === '.' ? entry.rel : entry.rel.slice(rel.length + 1);
-    if (excludedDirs.some((d) => sub.startsWith(d + '/'))) continue;
-    if (exclude?.(sub)) {
-      if (entry.stat.isDirectory()) excludedDirs.push(sub);
-      continue;
+  const dirTimes: { target: string; atime: Date; mtime: Date }[] = [];
+  const linked: { target: string; entry: TreeEntry }[] = [];
+  let first = true;
+  for await (const batch of batches<TreeEntry>(walkEntries(root, rel, filter), 256)) {
+    let entries = batch;
+    if (first) {
+      first = false;
+      const top = batch[0]!;
+      if (!top.stat.isDirectory()) {
+        await writeEntry(top.abs, top.stat, dest, opts);
+        return;
+      }
+      const existed = await fs.lstat(fsPath(dest)).then((s) => s.isDirectory(), () => false);
+      if (!existed) {
+        await clearFor(dest, true);
+        await fs.mkdir(fsPath(dest), { mode: 0o755 });
+        await fs.chmod(fsPath(dest), opts.mode ? opts.mode(0o755, true) : 0o755);
+        await fs.lchown(fsPath(dest), opts.owner?.uid ?? 0, opts.owner?.gid ?? 0);
+        fresh.add(dest);
+      }
+      entries = batch.slice(1);
     }
-    (entry.stat.isDirectory() ? dirs : files).push({ target: posix.join(dest, sub), entry });
+    const single: { target: string; entry: TreeEntry }[] = [];
+    for (const entry of entries) {
+      const sub = rel === '.' ? entry.rel : entry.rel.slice(rel.length + 1);
+      if (excludedDirs.length && excludedDirs.some((d) => sub.startsWith(d + '/'))) continue;
+      if (exclude?.(sub)) {
+        if (entry.stat.isDirectory()) excludedDirs.push(sub);
+        continue;
+      }
+      const target = posix.join(dest, sub);
+      if (entry.stat.isDirectory()) {
+        await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
+        fresh.add(target);
+        dirTimes.push({ target, atime: entry.stat.atime, mtime: entry.stat.mtime });
+      } else if (entry.stat.isFile() && entry.stat.nlink > 1) linked.push({ target, entry });
+      else single.push({ target, entry });
+    }
+    await mapLimit(single, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
   }
-  for (const { target, entry } of dirs) {
-    await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
-    fresh.add(target);
-  }
-  const linked = files.filter((f) => f.entry.stat.isFile() && f.entry.stat.nlink > 1);
-  const single = files.filter((f) => !(f.entry.stat.isFile() && f.entry.stat.nlink > 1));
-  await mapLimit(single, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
   for (const { target, entry } of linked) await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
-  for (const { target, entry } of dirs.reverse()) await fs.utimes(fsPath(target), entry.stat.atime, entry.stat.mtime).catch(() => undefined);
+  for (const { target, atime, mtime } of dirTimes.reverse()) await fs.utimes(fsPath(target), atime, mtime).catch(() => undefined);
 }

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestStream, layerMediaType, type Descriptor, type DiffID, type LayerCompression } from '../../oci/index.js';
@@ -8,7 +8,7 @@ import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-
 import { isWhiteout, LowerView } from './lower-view.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
 import { keepXattr, readXattrTree } from './xattrs.js';
-import { fsPath, readdirNamesSync, readlinkName } from './fs-names.js';
+import { decodeName, fsPath, readdirNamesSync, readlinkName } from './fs-names.js';
 
 export interface CommitOptions {
   /** The overlay upper dir of a finished step (unmounted). */
@@ -39,21 +39,46 @@ interface UpperEntry {
   st: BigIntStats;
 }
 
-/** Depth first, names sorted. Synchronous on purpose: per-entry async stats cost more than the walk. */
-function walk(root: string, exclude: Set<string>): UpperEntry[] {
-  const out: UpperEntry[] = [];
-  const visit = (rel: string): void => {
-    const names = readdirNamesSync(rel ? join(root, rel) : root).sort();
-    for (const name of names) {
-      const childRel = rel ? `${rel}/${name}` : name;
-      if (exclude.has(childRel)) continue;
-      const abs = join(root, childRel);
-      const st = lstatSync(fsPath(abs), { bigint: true });
-      out.push({ rel: childRel, abs, st });
-      if (st.isDirectory()) visit(childRel);
+/**
+ * Depth first, names sorted, streamed: only the directories on the current path are held, so memory does
+ * not grow with the layer. Synchronous on purpose: per-entry async stats cost more than the walk.
+ */
+function* walk(root: string, exclude: Set<string>): Generator<UpperEntry> {
+  const stack: { rel: string; names: string[]; next: number }[] = [{ rel: '', names: readdirNamesSync(root).sort(), next: 0 }];
+  while (stack.length) {
+    const frame = stack.at(-1)!;
+    if (frame.next >= frame.names.length) {
+      stack.pop();
+      continue;
     }
-  };
-  visit('');
+    const name = frame.names[frame.next++]!;
+    const childRel = frame.rel ? `${frame.rel}/${name}` : name;
+    if (exclude.has(childRel)) continue;
+    const abs = join(root, childRel);
+    const st = lstatSync(fsPath(abs), { bigint: true });
+    yield { rel: childRel, abs, st };
+    if (st.isDirectory()) stack.push({ rel: childRel, names: readdirNamesSync(abs).sort(), next: 0 });
+  }
+}
+
+/**
+ * The paths of an upper dir the lower layers must be asked about — directories and whiteouts (character
+ * devices; the walk checks their device number) — from the directory listings alone, without a stat per file.
+ */
+function lowerLookups(root: string, exclude: Set<string>): string[] {
+  const out: string[] = [];
+  const dirs = [''];
+  while (dirs.length) {
+    const rel = dirs.pop()!;
+    for (const d of readdirSync(fsPath(rel ? join(root, rel) : root), { withFileTypes: true, encoding: 'buffer' })) {
+      const childRel = rel ? `${rel}/${decodeName(d.name)}` : decodeName(d.name);
+      if (exclude.has(childRel)) continue;
+      if (d.isDirectory()) {
+        out.push(childRel);
+        dirs.push(childRel);
+      } else if (d.isCharacterDevice()) out.push(childRel);
+    }
+  }
   return out;
 }
 
@@ -81,8 +106,14 @@ function baseName(rel: string): string {
  * sorted), plus the files whose bytes follow each header.
  */
 export async function planLayer(options: CommitOptions): Promise<Array<{ header: TarHeader; file?: string }>> {
+  const plan: Array<{ header: TarHeader; file?: string }> = [];
+  for await (const item of planEntries(options)) plan.push(item);
+  return plan;
+}
+
+/** `planLayer`'s entries one at a time, as the walk finds them (what commits stream into the tar). */
+export async function* planEntries(options: CommitOptions): AsyncGenerator<{ header: TarHeader; file?: string }> {
   const exclude = new Set(options.exclude ?? []);
-  const entries = walk(options.upper, exclude);
   const xattrs = await readXattrTree(options.upper);
   const attrsOf = (abs: string) => xattrs.get(abs) ?? new Map<string, Buffer>();
   const kept = (abs: string) => {
@@ -90,13 +121,14 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
     for (const [k, v] of attrsOf(abs)) if (keepXattr(k)) m.set(k, v);
     return m.size ? m : undefined;
   };
-  const lookups = entries.filter((e) => e.st.isDirectory() || isWhiteout(e.st)).map((e) => e.rel);
-  const lowers = await LowerView.load(options.lowers, lookups);
+  const lowers = await LowerView.load(options.lowers, lowerLookups(options.upper, exclude));
   const clamp = options.sourceDateEpoch;
-  const plan: Array<{ header: TarHeader; file?: string }> = [];
   const firstPathOfInode = new Map<string, string>();
+  const plan = { push: (item: { header: TarHeader; file?: string }) => void pending.push(item) };
+  const pending: Array<{ header: TarHeader; file?: string }> = [];
 
-  for (const e of entries) {
+  for (const e of walk(options.upper, exclude)) {
+    if (pending.length) yield* pending.splice(0);
     const { st, rel, abs } = e;
     const base = { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) & 0o7777, mtime: seconds(st, clamp), size: 0 };
     if (isWhiteout(st)) {
@@ -142,7 +174,7 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
     if (st.isFIFO()) plan.push({ header: { ...base, name: rel, type: 'fifo', xattrs: attrs } });
     // sockets cannot be stored in a tar; like docker, leave them out
   }
-  return plan;
+  yield* pending.splice(0);
 }
 
 async function* fileBytes(path: string, size: number): AsyncGenerator<Buffer> {
@@ -186,10 +218,9 @@ function readSmallFile(path: string, size: number): Buffer {
  * The layer as an uncompressed tar stream: headers and small bodies batched into larger chunks, big
  * files streamed through.
  */
-export function tarStream(plan: Array<{ header: TarHeader; file?: string }>): Readable {
+export function tarStream(plan: Iterable<{ header: TarHeader; file?: string }> | AsyncIterable<{ header: TarHeader; file?: string }>): Readable {
   return Readable.from(
     (async function* () {
-      const isSmall = (i: number) => plan[i].file !== undefined && plan[i].header.size > 0 && plan[i].header.size <= SMALL_FILE;
       let batch: Buffer[] = [];
       let batched = 0;
       const add = (b: Buffer) => {
@@ -202,11 +233,10 @@ export function tarStream(plan: Array<{ header: TarHeader; file?: string }>): Re
         batched = 0;
         return out;
       };
-      for (let i = 0; i < plan.length; i++) {
-        const { header, file } = plan[i];
+      for await (const { header, file } of plan) {
         add(encodeHeader(header));
         if (file && header.size > 0) {
-          if (isSmall(i)) {
+          if (header.size <= SMALL_FILE) {
             add(readSmallFile(file, header.size));
           } else {
             yield flush();
@@ -230,9 +260,15 @@ export function tarStream(plan: Array<{ header: TarHeader; file?: string }>): Re
  * single pass over the bytes.
  */
 export async function commitUpperDir(store: Store, options: CommitOptions): Promise<CommitResult> {
-  const plan = await planLayer(options);
+  let entries = 0;
+  const counted = (async function* () {
+    for await (const item of planEntries(options)) {
+      entries++;
+      yield item;
+    }
+  })();
   const compression = options.compression ?? 'gzip';
-  const tar = tarStream(plan);
+  const tar = tarStream(counted);
   const squeeze = compressor(compression, { gzipLevel: options.gzipLevel });
   if (!squeeze) {
     // uncompressed: the store's own digest of the bytes is the diffID
@@ -240,7 +276,7 @@ export async function commitUpperDir(store: Store, options: CommitOptions): Prom
     return {
       descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
       diffId: blob.digest as DiffID,
-      emptyLayer: plan.length === 0,
+      emptyLayer: entries === 0,
       uncompressedSize: blob.size,
     };
   }
@@ -253,7 +289,7 @@ export async function commitUpperDir(store: Store, options: CommitOptions): Prom
   return {
     descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
     diffId: diff.digest() as DiffID,
-    emptyLayer: plan.length === 0,
+    emptyLayer: entries === 0,
     uncompressedSize: diff.size,
   };
 }

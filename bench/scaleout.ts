@@ -283,9 +283,11 @@ export async function run(): Promise<void> {
     // seconds per operation, per peer
     const times: Record<string, Record<string, number[]>> = { push: {}, parallel: {}, pull: {} };
     for (const op of Object.keys(times)) for (const p of peers) times[op]![p.name] = [];
+    let lastBig = '';
     for (let round = 0; round < ROUNDS; round++) {
       const big = join(dir, 'big');
       const bigDigest = await makeFile(big, BIG, round);
+      lastBig = bigDigest;
       const smalls = await Promise.all(Array.from({ length: PARALLEL }, async (_, i) => ({ path: join(dir, `small${i}`), digest: await makeFile(join(dir, `small${i}`), SMALL, 1000 + round * PARALLEL + i) })));
       const order = round % 2 === 0 ? peers : [...peers].reverse();
       for (const p of order) times.push![p.name]!.push(await time(() => pushBlob(p.url, `bench/big${round}`, big, bigDigest)));
@@ -309,7 +311,7 @@ export async function run(): Promise<void> {
       h.digest();
     });
     const reader = new S3Driver({ endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET ?? 'registry', rootDirectory: prefixes.tsbuild, accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY });
-    const blobKey = reader.key(`blobs/sha256/${(await makeFile(join(dir, 'big'), BIG, 0)).slice(7)}`);
+    const blobKey = reader.key(`blobs/sha256/${lastBig.slice(7)}`);
     const readBacks: number[] = [];
     for (let i = 0; i < 3; i++) {
       readBacks.push(

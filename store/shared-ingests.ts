@@ -9,6 +9,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import { pumpInto } from './driver/pump.js';
 import type { S3Driver } from './driver/s3-driver.js';
@@ -95,8 +96,11 @@ function decode(h: Record<string, string>): SessionState | undefined {
   };
 }
 
-/** OpenSSL hash states this process holds, by session id, with the version they cover. */
-const hashes = new Map<string, { version: number; hash: Hash }>();
+/**
+ * OpenSSL hash states this process holds, by session id, with the version they cover. Bounded: a session
+ * whose last append was here may be committed or abandoned on another replica, and nobody tells this one.
+ */
+const hashes = new LRUCache<string, { version: number; hash: Hash }>({ max: 4096, ttl: 3_600_000 });
 
 /** The operation holding a session in this process (as Ingest's turns: a newer one aborts the older). */
 const turns = new Map<string, { controller: AbortController; done: Promise<unknown> }>();

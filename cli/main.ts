@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { allCommands, findCommand } from './commands/index.js';
 import { type Command, type CommandContext, UsageError } from './command.js';
-import { defaultRoot } from '../config/index.js';
+import { defaultRoot } from '../config/paths.js';
 import { version } from './version.js';
 
 const globalOptions = {

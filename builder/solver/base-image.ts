@@ -1,10 +1,11 @@
 import { defaultPlatform, familiarReference, parseNormalized, type Platform } from '../../oci/index.js';
 import { ImageNotFoundError, resolveImage, type ResolvedImage, type Store } from '../../store/index.js';
-import { pullImage, type RegistryClient } from '../../registry/client/index.js';
+import type { RegistryClient } from '../../registry/client/index.js';
 
 export interface BaseResolverOptions {
   store: Store;
-  client: () => RegistryClient;
+  /** Made on first use (the client module loads only when a base must be pulled). */
+  client: () => RegistryClient | Promise<RegistryClient>;
   platform?: Platform;
   /** --pull: always ask the registry, even when the store has the image. */
   pull: boolean;
@@ -58,7 +59,8 @@ export class BaseResolver {
     let pulled;
     const watch = this.options.pullProgress?.(name);
     try {
-      pulled = await pullImage(this.options.client(), store, ref, { ...(platform ? { platform } : {}) });
+      const { pullImage } = await import('../../registry/client/index.js');
+      pulled = await pullImage(await this.options.client(), store, ref, { ...(platform ? { platform } : {}) });
       watch?.done();
     } catch (e) {
       watch?.done(e as Error);

@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { digestOf, familiarReference, formatReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
-import { loadRegistrySettings, pushImage, RegistryClient, type ProgressListener, type RegistrySettingsSources } from '../../registry/client/index.js';
+// the registry client (and the config parsers it brings) loads only when a build talks to a registry
+import type { ProgressListener, RegistryClient, RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { onInterrupt, sweepLeftovers } from '../exec/index.js';
 import { buildTimestamp, rememberBuiltImage, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
@@ -101,10 +102,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       throw new Error(`secret "${s.id}": file ${s.src} cannot be read`);
     });
   }
-  let client: RegistryClient | undefined;
+  let client: Promise<RegistryClient> | undefined;
   // base image pulls report their bytes to the steps that wait for them
   const pullWatchers = new Set<ProgressListener>();
-  const getClient = () => (client ??= new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => pullWatchers.forEach((w) => w(e)) }));
+  const getClient = () =>
+    (client ??= import('../../registry/client/index.js').then(
+      ({ RegistryClient, loadRegistrySettings }) => new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => pullWatchers.forEach((w) => w(e)) }),
+    ));
   const pullProgress = (name: string) => {
     const step = progress.step(`pulling ${name}`);
     const watcher = pushNotes(step, 'downloading');
@@ -134,7 +138,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const label = from.type === 'registry' ? from.ref : from.src;
     const step = progress.step(`importing cache manifest from ${label}`);
     try {
-      const imported = await importCache(store, from, async () => getClient());
+      const imported = await importCache(store, from, getClient);
       cache.imported.push(imported);
       step.note(`${imported.size} records`);
       step.done();
@@ -210,7 +214,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     for (const t of options.tags) {
       const step = progress.step(`pushing ${familiarReference(parseNormalized(t))}`);
       try {
-        const client = getClient();
+        const client = await getClient();
+        const { pushImage } = await import('../../registry/client/index.js');
         const before = client.onProgress;
         client.onProgress = pushNotes(step);
         const pushed = await pushImage(client, store, t).finally(() => {
@@ -231,7 +236,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const step = progress.step(`exporting cache to ${to.type === 'registry' ? 'registry' : 'local'} ${label} (mode=${to.mode})`);
     try {
       const records = to.mode === 'max' ? cache.seen : result.records;
-      const what = await exportCache(store, to, { records, mounts: cache.mounts, emptyDir: await (await openSnapshots(store)).emptyLower(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) }, async () => getClient());
+      const what = await exportCache(store, to, { records, mounts: cache.mounts, emptyDir: await (await openSnapshots(store)).emptyLower(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) }, getClient);
       step.note(what);
       step.done();
     } catch (e) {

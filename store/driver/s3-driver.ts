@@ -1,23 +1,18 @@
 import { PassThrough, Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import { createRequire } from 'node:module';
+import type * as S3 from '@aws-sdk/client-s3';
 import { PathNotFoundError } from '../errors.js';
 import { pumpInto } from './pump.js';
 import { checkPath, type AppendControl, type ByteRange, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WriterOptions } from './storage-driver.js';
+
+let sdk: typeof S3 | undefined;
+/**
+ * The AWS SDK, loaded when the first S3 driver is made: it is hundreds of modules, and every command
+ * imports store/ — those that never touch S3 (a build, `tsbuild images`) start without it.
+ */
+export function s3(): typeof S3 {
+  return (sdk ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof S3);
+}
 
 /** S3's smallest part, but for the last one (S3 API: UploadPart, "EntityTooSmall"). */
 export const MIN_PART_BYTES = 5 << 20;
@@ -84,7 +79,7 @@ class S3Writer implements FileWriter {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private uploadId?: string;
-  private readonly parts: CompletedPart[] = [];
+  private readonly parts: S3.CompletedPart[] = [];
 
   private constructor(
     private readonly driver: S3Driver,
@@ -96,7 +91,7 @@ class S3Writer implements FileWriter {
     if (!append) return new S3Writer(driver, key, 0);
     let existing: number;
     try {
-      existing = (await driver.client.send(new HeadObjectCommand({ Bucket: driver.bucket, Key: key }))).ContentLength ?? 0;
+      existing = (await driver.client.send(new (s3().HeadObjectCommand)({ Bucket: driver.bucket, Key: key }))).ContentLength ?? 0;
     } catch (e) {
       if (isNotFound(e)) return new S3Writer(driver, key, 0);
       throw s3Error('HeadObject', key, e);
@@ -118,7 +113,7 @@ class S3Writer implements FileWriter {
 
   private async start(): Promise<void> {
     try {
-      const created = await this.driver.client.send(new CreateMultipartUploadCommand({ Bucket: this.driver.bucket, Key: this.key }));
+      const created = await this.driver.client.send(new (s3().CreateMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key }));
       this.uploadId = created.UploadId!;
     } catch (e) {
       throw s3Error('CreateMultipartUpload', this.key, e);
@@ -129,7 +124,7 @@ class S3Writer implements FileWriter {
     const PartNumber = this.parts.length + 1;
     try {
       const copied = await this.driver.client.send(
-        new UploadPartCopyCommand({
+        new (s3().UploadPartCopyCommand)({
           Bucket: this.driver.bucket,
           Key: this.key,
           UploadId: this.uploadId,
@@ -152,7 +147,7 @@ class S3Writer implements FileWriter {
     const PartNumber = this.parts.length + 1;
     try {
       const sent = await this.driver.client.send(
-        new UploadPartCommand({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }),
+        new (s3().UploadPartCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }),
       );
       this.parts.push({ PartNumber, ETag: sent.ETag });
     } catch (e) {
@@ -177,7 +172,7 @@ class S3Writer implements FileWriter {
       }
       if (this.bufferedBytes > 0) await this.uploadBuffered();
       await this.driver.client
-        .send(new CompleteMultipartUploadCommand({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts } }))
+        .send(new (s3().CompleteMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts } }))
         .catch((e: unknown) => {
           throw s3Error('CompleteMultipartUpload', this.key, e);
         });
@@ -195,7 +190,7 @@ class S3Writer implements FileWriter {
     const uploadId = this.uploadId;
     this.uploadId = undefined;
     if (uploadId) {
-      await this.driver.client.send(new AbortMultipartUploadCommand({ Bucket: this.driver.bucket, Key: this.key, UploadId: uploadId })).catch(() => undefined);
+      await this.driver.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: uploadId })).catch(() => undefined);
     }
   }
 }
@@ -211,7 +206,7 @@ class S3Writer implements FileWriter {
  */
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
-  readonly client: S3Client;
+  readonly client: S3.S3Client;
   readonly bucket: string;
   readonly partBytes: number;
   private readonly prefix: string;
@@ -224,7 +219,7 @@ export class S3Driver implements StorageDriver {
     // The SDK version is pinned (package.json); its notice that later versions need Node 22 is noise in
     // every command's stderr. An explicit setting wins.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client({
+    this.client = new (s3().S3Client)({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle ?? true,
@@ -269,7 +264,7 @@ export class S3Driver implements StorageDriver {
   /** Throws a one-line error when the bucket cannot be reached (for /healthz and start-up). */
   async check(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new (s3().HeadBucketCommand)({ Bucket: this.bucket }));
     } catch (e) {
       throw s3Error('HeadBucket', this.bucket, e);
     }
@@ -278,7 +273,7 @@ export class S3Driver implements StorageDriver {
   async getContent(path: string): Promise<Buffer> {
     const key = this.key(path);
     try {
-      const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const got = await this.client.send(new (s3().GetObjectCommand)({ Bucket: this.bucket, Key: key }));
       return Buffer.from(await got.Body!.transformToByteArray());
     } catch (e) {
       if (isNotFound(e)) throw new PathNotFoundError(path);
@@ -291,7 +286,7 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const body = typeof content === 'string' ? Buffer.from(content) : content;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length }));
+      await this.client.send(new (s3().PutObjectCommand)({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length }));
     } catch (e) {
       throw s3Error('PutObject', key, e);
     }
@@ -301,7 +296,7 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
     try {
-      const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(Range ? { Range } : {}) }));
+      const got = await this.client.send(new (s3().GetObjectCommand)({ Bucket: this.bucket, Key: key, ...(Range ? { Range } : {}) }));
       // Read ahead of the consumer (a client socket is slower to drain than RGW to fill): up to READ_AHEAD
       // bytes wait in memory, so the two sockets do not take turns.
       // Read ahead of the consumer: RGW fills faster than a client drains, and without a buffer between them
@@ -331,7 +326,7 @@ export class S3Driver implements StorageDriver {
   async stat(path: string): Promise<FileInfo> {
     const key = this.key(path);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const head = await this.client.send(new (s3().HeadObjectCommand)({ Bucket: this.bucket, Key: key }));
       return { path, size: head.ContentLength ?? 0, modTime: head.LastModified ?? new Date(0), isDir: false };
     } catch (e) {
       if (!isNotFound(e)) throw s3Error('HeadObject', key, e);
@@ -346,7 +341,7 @@ export class S3Driver implements StorageDriver {
   private async listRaw(prefix: string, o: { delimiter?: string; startAfter?: string; token?: string; maxKeys?: number }) {
     try {
       const out = await this.client.send(
-        new ListObjectsV2Command({
+        new (s3().ListObjectsV2Command)({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(o.delimiter ? { Delimiter: o.delimiter } : {}),
@@ -418,14 +413,14 @@ export class S3Driver implements StorageDriver {
     const to = this.key(destination);
     let size: number;
     try {
-      size = (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: from }))).ContentLength ?? 0;
+      size = (await this.client.send(new (s3().HeadObjectCommand)({ Bucket: this.bucket, Key: from }))).ContentLength ?? 0;
     } catch (e) {
       if (isNotFound(e)) throw new PathNotFoundError(source);
       throw s3Error('HeadObject', from, e);
     }
     if (size <= MAX_COPY_BYTES) {
       try {
-        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) }));
+        await this.client.send(new (s3().CopyObjectCommand)({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) }));
       } catch (e) {
         if (isNotFound(e)) throw new PathNotFoundError(source);
         throw s3Error('CopyObject', from, e);
@@ -440,25 +435,25 @@ export class S3Driver implements StorageDriver {
   private async copyLarge(from: string, to: string, size: number): Promise<void> {
     let uploadId: string | undefined;
     try {
-      uploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }))).UploadId!;
-      const parts: CompletedPart[] = [];
+      uploadId = (await this.client.send(new (s3().CreateMultipartUploadCommand)({ Bucket: this.bucket, Key: to }))).UploadId!;
+      const parts: S3.CompletedPart[] = [];
       for (let start = 0, n = 1; start < size; start += COPY_PART_BYTES, n++) {
         const end = Math.min(size, start + COPY_PART_BYTES) - 1;
         const out = await this.client.send(
-          new UploadPartCopyCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber: n, CopySource: copySource(this.bucket, from), CopySourceRange: `bytes=${start}-${end}` }),
+          new (s3().UploadPartCopyCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber: n, CopySource: copySource(this.bucket, from), CopySourceRange: `bytes=${start}-${end}` }),
         );
         parts.push({ PartNumber: n, ETag: out.CopyPartResult!.ETag });
       }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(new (s3().CompleteMultipartUploadCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (e) {
-      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
+      if (uploadId) await this.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
       throw s3Error('UploadPartCopy', from, e);
     }
   }
 
   private async deleteKey(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.client.send(new (s3().DeleteObjectCommand)({ Bucket: this.bucket, Key: key }));
     } catch (e) {
       if (!isNotFound(e)) throw s3Error('DeleteObject', key, e);
     }

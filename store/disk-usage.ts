@@ -124,8 +124,10 @@ export async function diskUsage(store: Store, options: { verbose?: boolean } = {
   cache.reclaimable = cache.size;
 
   // registry repositories and mirror cache
-  const everything = await markReachable(store, { cutoff: Date.now(), registryOnly: true, documents: docs });
-  const tagged = await markReachable(store, { cutoff: Date.now(), registryOnly: true, untaggedAreGarbage: true, documents: docs });
+  // links of the last hour hold, as with a GC's default grace period (a push waiting for its manifest)
+  const cutoff = Date.now() - 3_600_000;
+  const everything = await markReachable(store, { cutoff, registryOnly: true, documents: docs });
+  const tagged = await markReachable(store, { cutoff, registryOnly: true, untaggedAreGarbage: true, documents: docs });
   const registry: UsageCategory = { type: 'Registry repositories', total: 0, active: 0, size: 0, reclaimable: 0, ...(verbose ? { items: [] } : {}) };
   const mirror: UsageCategory = { type: 'Mirror cache', total: 0, active: 0, size: 0, reclaimable: 0, ...(verbose ? { items: [] } : {}) };
   for await (const name of repositoryNames(store)) {

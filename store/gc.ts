@@ -24,6 +24,11 @@ const IO_CONCURRENCY = 64;
 export interface GcOptions {
   /** Nothing written or linked within this many ms before the GC began is collected. Default 1 h. */
   graceMs?: number;
+  /**
+   * The grace period of the registry's side (repository links, manifests, uploads) when it differs:
+   * `prune` deletes what a build wrote a second ago (grace 0) but never a push under way (1 h).
+   */
+  linkGraceMs?: number;
   /** Untagged manifests (not listed by a tagged index, not referring to a kept manifest) are unlinked first. */
   deleteUntagged?: boolean;
   /** Report what would go; change nothing. */
@@ -42,9 +47,10 @@ export interface GcOptions {
 }
 
 export interface GcReport {
-  /** ms since the epoch; the cutoff: nothing at or after it was swept. */
+  /** ms since the epoch; the cutoffs: no blob written, nothing linked at or after them was swept. */
   startedAt: number;
   cutoff: number;
+  linkCutoff: number;
   durationMs: number;
   dryRun: boolean;
   /** Blobs deleted (would be, on a dry run) and their bytes. */
@@ -80,13 +86,13 @@ export interface SweepResult {
 
 /**
  * Deletes those `candidates` nothing reaches, safely beside live writers: each is claimed, the roots
- * are marked again (`mark`), and a claimed blob is deleted only when still unreached and written before
- * `cutoff`; the others are put back. Candidates not in the store are skipped.
+ * are marked again (`mark`, with its own cutoff for links), and a claimed blob is deleted only when still
+ * unreached and written before `cutoff`; the others are put back. Candidates not in the store are skipped.
  */
 export async function sweepBlobs(
   store: Store,
   candidates: Iterable<Digest>,
-  options: { cutoff: number; mark: Omit<MarkOptions, 'cutoff'>; onClaimed?: (count: number) => Promise<void> | void; onMarkedAgain?: () => Promise<void> | void },
+  options: { cutoff: number; mark: MarkOptions; onClaimed?: (count: number) => Promise<void> | void; onMarkedAgain?: () => Promise<void> | void },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
   const wanted = [...new Set(candidates)];
@@ -95,7 +101,7 @@ export async function sweepBlobs(
   if (claimed.length === 0) return result;
   try {
     await options.onClaimed?.(claimed.length);
-    const again = await markReachable(store, { ...options.mark, cutoff: options.cutoff });
+    const again = await markReachable(store, options.mark);
     await options.onMarkedAgain?.();
     await mapLimit(claimed, IO_CONCURRENCY, async (d) => {
       if (again.marked.has(d)) {
@@ -131,7 +137,7 @@ export async function sweepBlobs(
  */
 export async function deleteUnheld(store: Store, candidates: Iterable<Digest>, options: { minAgeMs: number; now?: number }): Promise<SweepResult> {
   const cutoff = await gcCutoff(store, options.now ?? Date.now(), options.minAgeMs);
-  return sweepBlobs(store, candidates, { cutoff, mark: { allLinksHold: true } });
+  return sweepBlobs(store, candidates, { cutoff, mark: { cutoff, allLinksHold: true } });
 }
 
 /** One garbage collection (see the module comment). Throws GcLockedError when another one runs. */
@@ -149,23 +155,26 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
   const clock = performance.now();
   const dryRun = !!options.dryRun;
   const restoredFromCrash = dryRun ? 0 : await restoreAllClaimed(store.driver);
-  const cutoff = await gcCutoff(store, startedAt, options.graceMs ?? 3_600_000);
+  const graceMs = options.graceMs ?? 3_600_000;
+  const cutoff = await gcCutoff(store, startedAt, graceMs);
+  const linkCutoff = await gcCutoff(store, startedAt, options.linkGraceMs ?? graceMs);
   const documents = new Map<Digest, DocumentRefs>();
-  const markOptions: Omit<MarkOptions, 'cutoff'> = {
+  const markOptions: MarkOptions = {
+    cutoff: linkCutoff,
     untaggedAreGarbage: !!options.deleteUntagged,
     ...(options.extraRoots ? { extraRoots: [...options.extraRoots] } : {}),
     registryOnly: !!options.registryOnly,
     documents,
   };
-  const first = await markReachable(store, { ...markOptions, cutoff });
+  const first = await markReachable(store, markOptions);
   const report: GcReport = {
-    startedAt, cutoff, durationMs: 0, dryRun, blobsDeleted: 0, bytesReclaimed: 0, deletedDigests: [], manifestsDeleted: [], blobsKept: 0,
+    startedAt, cutoff, linkCutoff, durationMs: 0, dryRun, blobsDeleted: 0, bytesReclaimed: 0, deletedDigests: [], manifestsDeleted: [], blobsKept: 0,
     restoredFromCrash, uploadsExpired: 0, blobsMarked: first.marked.size, blobsTotal: 0, repositories: first.repositories, manifests: first.manifests,
   };
   // untagged manifests go first: their blobs become candidates below
   for (const { repository, digest } of first.unreachedManifests) {
     const linkedAt = (await store.repositories.manifestLinkedAt(repository, digest))?.getTime();
-    if (linkedAt === undefined || linkedAt >= cutoff) continue;
+    if (linkedAt === undefined || linkedAt >= linkCutoff) continue;
     if (!dryRun) await store.repositories.unlinkManifest(repository, digest).catch(() => undefined);
     report.manifestsDeleted.push({ repository, digest });
   }

@@ -28,8 +28,10 @@ export interface PruneOptions {
   untilMs?: number;
   /** Keep up to this many bytes of build cache (oldest records go first). */
   keepStorage?: number;
-  /** Passed to the GC: nothing written within this many ms is deleted. Default 0 (builds hold leases). */
+  /** Passed to the GC: no blob written within this many ms is deleted. Default 0 (builds hold leases). */
   graceMs?: number;
+  /** Nothing a registry push linked within this many ms is deleted. Default 1 h (the registry's gc.grace-period). */
+  linkGraceMs?: number;
   /** Digests held besides the store's own roots (mirror pins). */
   extraRoots?: Iterable<Digest>;
   now?: number;
@@ -119,7 +121,7 @@ export async function pruneLocal(store: Store, options: PruneOptions = {}): Prom
     }
   }
   // upload sessions silent for a day are abandoned (the registry's uploads.expire-after default)
-  const gc = await collectGarbage(store, { graceMs: options.graceMs ?? 0, now, uploadExpiryMs: 24 * 3_600_000, ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}) });
+  const gc = await collectGarbage(store, { graceMs: options.graceMs ?? 0, linkGraceMs: options.linkGraceMs ?? 3_600_000, now, uploadExpiryMs: 24 * 3_600_000, ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}) });
   return { ...report, gc, bytesReclaimed: gc.bytesReclaimed + report.snapshotBytes + report.cacheDirBytes };
 }
 
@@ -143,8 +145,9 @@ export async function removeImageContent(store: Store, digest: Digest, options: 
   const docs = new Map<Digest, DocumentRefs>();
   const mine = await imageHoldings(store, digest, docs);
   const cutoff = await gcCutoff(store, Date.now(), 0);
-  const mark = { documents: docs, ...(options.extraRoots ? { extraRoots: [...options.extraRoots] } : {}) };
-  const held = (await markReachable(store, { ...mark, cutoff })).marked;
+  // a registry push under way (links of the last hour) keeps its blobs, as in prune
+  const mark = { cutoff: await gcCutoff(store, Date.now(), 3_600_000), documents: docs, ...(options.extraRoots ? { extraRoots: [...options.extraRoots] } : {}) };
+  const held = (await markReachable(store, mark)).marked;
   const swept = await sweepBlobs(store, [...mine.blobs].filter((d) => !held.has(d)), { cutoff, mark });
   out.blobs = swept.deleted.length;
   out.bytes = swept.bytes;

@@ -79,3 +79,15 @@ test('prune --keep-storage keeps the newest records that fit and removes the old
   t.true(has(store, middle.layer) && has(store, newest.layer));
   t.regex(r.stdout, /Total reclaimed space: 1\.0\dMB/);
 });
+
+test('prune deletes a blob nothing holds at once, but not one a registry push linked within the hour (its manifest may follow)', async (t) => {
+  const root = join(tempDir('prune-push-'), 'root');
+  const store = await Store.open(root);
+  const pushed = await store.blobs.put(randomBytes(1000));
+  await store.repositories.linkBlob('team/app', pushed.digest);
+  const loose = await store.blobs.put(randomBytes(1000));
+  const r = await tsbuild(root, ['prune', '-a', '-f']);
+  t.is(r.code, 0, r.stderr);
+  t.true(has(store, pushed.digest));
+  t.false(has(store, loose.digest));
+});

@@ -1,13 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+// the AWS SDK loads with the first S3 driver (s3-driver.ts): commands that never use S3 start without it
+import { s3 } from './driver/s3-driver.js';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
@@ -152,7 +146,7 @@ class SessionWriter implements FileWriter {
   private multipart(): Promise<string> {
     if (this.uploadId) return Promise.resolve(this.uploadId);
     this.starting ??= this.s.driver.client
-      .send(new CreateMultipartUploadCommand({ Bucket: this.s.driver.bucket, Key: this.ingest.dataKey }))
+      .send(new (s3().CreateMultipartUploadCommand)({ Bucket: this.s.driver.bucket, Key: this.ingest.dataKey }))
       .then((out) => (this.uploadId = out.UploadId!));
     return this.starting;
   }
@@ -173,7 +167,7 @@ class SessionWriter implements FileWriter {
   private async sendPart(body: Buffer): Promise<void> {
     const [uploadId, PartNumber] = await Promise.all([this.multipart(), this.nextPartNumber()]);
     const sent = await this.s.driver.client.send(
-      new UploadPartCommand({ Bucket: this.s.driver.bucket, Key: this.ingest.dataKey, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length }),
+      new (s3().UploadPartCommand)({ Bucket: this.s.driver.bucket, Key: this.ingest.dataKey, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length }),
     );
     this.newParts.push([PartNumber, sent.ETag!]);
   }
@@ -346,12 +340,12 @@ export class SharedIngest extends Ingest {
           // The tail is the last part (the only one allowed under 5 MiB), copied server-side.
           const last = await redis.hincrby(this.key, 'nextPart', 1);
           const copied = await driver.client.send(
-            new UploadPartCopyCommand({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId, PartNumber: last, CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}` }),
+            new (s3().UploadPartCopyCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId, PartNumber: last, CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}` }),
           );
           parts.push([last, copied.CopyPartResult!.ETag!]);
         }
         await driver.client.send(
-          new CompleteMultipartUploadCommand({
+          new (s3().CompleteMultipartUploadCommand)({
             Bucket: driver.bucket,
             Key: this.dataKey,
             UploadId: s.uploadId,
@@ -394,7 +388,7 @@ export class SharedIngest extends Ingest {
     const { driver } = this.shared;
     const source = `${driver.bucket}/${driver.key(from).split('/').map(encodeURIComponent).join('/')}`;
     if (size <= MAX_COPY_BYTES) {
-      await driver.client.send(new CopyObjectCommand({ Bucket: driver.bucket, Key: driver.key(to), CopySource: source }));
+      await driver.client.send(new (s3().CopyObjectCommand)({ Bucket: driver.bucket, Key: driver.key(to), CopySource: source }));
       return;
     }
     await driver.move(from, to);
@@ -414,7 +408,7 @@ export class SharedIngest extends Ingest {
     hashes.delete(this.id);
     await redis.multi().del(this.key).srem(`${prefix}uploads`, this.id).exec();
     if (s.uploadId && !completed) {
-      await driver.client.send(new AbortMultipartUploadCommand({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId })).catch(() => undefined);
+      await driver.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId })).catch(() => undefined);
     }
     await driver.delete(`ingest/${this.id}`);
   }

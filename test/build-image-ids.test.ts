@@ -49,11 +49,15 @@ test('tag, inspect and history take the full id, the bare hex and the short id',
   t.regex(missing.stderr, /^tsbuild: image not found: ffffffffffff$/m);
 });
 
-test('rmi by id removes its only name, refuses several names without -f, and removes them all with it', async (t) => {
+test('rmi by id removes its only name (and then the image, as docker does), refuses several names without -f, and removes them all with it', async (t) => {
+  const first = await built();
+  await ok(first.root, ['tag', first.id, 'one:v1']);
+  const removed = await ok(first.root, ['rmi', first.id.slice(7, 19)]);
+  t.regex(removed, /^Untagged: one:v1$/m);
+  t.regex(removed, /^Deleted: sha256:/m, 'its last name gone, the image goes');
+  t.is((await tsbuild(first.root, ['tag', first.id, 'two:a'])).code, 1);
   const { root, id } = await built();
   const short = id.slice(7, 19);
-  await ok(root, ['tag', id, 'one:v1']);
-  t.regex(await ok(root, ['rmi', short]), /^Untagged: one:v1$/m);
   await ok(root, ['tag', id, 'two:a']);
   await ok(root, ['tag', id, 'two:b']);
   const refused = await tsbuild(root, ['rmi', short]);

@@ -102,6 +102,10 @@ test.serial('tsbuild save REF | docker load, and docker save REF | tsbuild load'
     t.is(ids.stdout, 'tsbuild-save-pipe:v1\n');
     const alsoDash = await run('sh', ['-c', `${DOCKER} save busybox:latest | ${process.execPath} ${tsbuildBin} --root ${fresh} load -i -`]);
     t.is(alsoDash.code, 0, alsoDash.stderr);
+    // compressed, as docker load takes it
+    const gz = await run('bash', ['-c', `set -o pipefail; ${DOCKER} save tsbuild-save-pipe:v1 | gzip | ${process.execPath} ${tsbuildBin} --root ${join(tempDir('pipes-gz-'), 'root')} load`]);
+    t.is(gz.code, 0, gz.stderr);
+    t.regex(gz.stdout, /Loaded image: .*tsbuild-save-pipe:v1/);
   } finally {
     await removeImages('tsbuild-save-pipe:v1');
   }

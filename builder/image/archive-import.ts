@@ -2,7 +2,9 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { decompress } from '../snapshot/index.js';
 import {
   GoStruct,
   JsonFieldError,
@@ -45,7 +47,9 @@ async function extractArchive(file: string | NodeJS.ReadableStream, dir: string)
     extract.on('finish', resolve);
     extract.on('error', reject);
   });
-  await pipeline(typeof file === 'string' ? createReadStream(file) : file, extract);
+  // docker load takes a compressed archive too (docker save IMAGE | gzip | docker load)
+  const source = typeof file === 'string' ? createReadStream(file) : Readable.from(file as AsyncIterable<Buffer>);
+  await pipeline(await decompress(source, 'auto'), extract);
   await done;
 }
 

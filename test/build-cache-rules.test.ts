@@ -142,3 +142,32 @@ RUN cat /deps /tests > /all
   t.is(outcomes(idx.stderr).get('RUN cat /deps /tests > /all'), 'DONE', 'a stage by index');
   t.is(outcomes(idx.stderr).get('RUN echo deps > /deps'), 'CACHED');
 });
+
+test('a no-op rebuild answered from the memo still sees a retagged base, a moved or removed tag and changed flags', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = await context({ Dockerfile: 'FROM busybox:latest\nCOPY a.txt /a.txt\nRUN cat /a.txt > /seen\n', 'a.txt': 'a\n' });
+  const first = await ok(root, ['build', '--progress', 'plain', '-t', 'memo:v1', ctx]);
+  t.regex(first.stderr, /writing image/);
+  const digest = await manifestDigest(root, 'memo:v1');
+  // nothing changed: answered without running the builder (no image is written), every layer step CACHED
+  const again = await ok(root, ['build', '--progress', 'plain', '-t', 'memo:v1', ctx]);
+  t.notRegex(again.stderr, /writing image/, again.stderr);
+  t.true(allCached(outcomes(again.stderr)), again.stderr);
+  t.is(await manifestDigest(root, 'memo:v1'), digest);
+  // the tag moved elsewhere: the build names its image again
+  await ok(root, ['tag', 'busybox:latest', 'memo:v1']);
+  const retag = await ok(root, ['build', '--progress', 'plain', '-t', 'memo:v1', ctx]);
+  t.regex(retag.stderr, /writing image/);
+  t.is(await manifestDigest(root, 'memo:v1'), digest);
+  // the tag removed
+  await ok(root, ['rmi', 'memo:v1']);
+  await ok(root, ['build', '-q', '-t', 'memo:v1', ctx]);
+  t.is(await manifestDigest(root, 'memo:v1'), digest);
+  // a build arg, or another tag, is another build
+  t.regex((await ok(root, ['build', '--progress', 'plain', '--build-arg', 'X=1', '-t', 'memo:v1', ctx])).stderr, /writing image/);
+  // the base retagged to another image: the result follows it
+  await ok(root, ['tag', 'memo:v1', 'busybox:latest']);
+  const rebased = await ok(root, ['build', '--progress', 'plain', '-t', 'memo:v1', ctx]);
+  t.regex(rebased.stderr, /writing image/);
+  t.not(await manifestDigest(root, 'memo:v1'), digest, 'a new base gives a new image');
+});

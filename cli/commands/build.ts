@@ -1,14 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { checkDockerfile } from '../../builder/frontend/index.js';
-import { parseOutputSpec } from '../../builder/image/index.js';
+// Only what a no-op rebuild needs loads up front; the builder, the store and the flag helpers load when a
+// build runs (a no-op rebuild is answered from builder/cache/noop.ts: process start plus a stat of the context).
 import { parseCacheFrom, parseCacheTo } from '../../builder/cache/spec.js';
+import { cachedOnRebuild, noopCheck, recordingProgress, rememberNoop, type NoopRecord, type NoopRequest, type NoopSnapshot } from '../../builder/cache/noop.js';
 import { createProgress } from '../../builder/progress/index.js';
-import { build, BuildStepError, type BuildResult, type SecretSource } from '../../builder/solver/index.js';
-import { formatReference, parseNormalized } from '../../oci/index.js';
-import { holdExitFor } from '../../builder/exec/index.js';
-import { openStore } from '../open-store.js';
-import { checkWarnings, contextFromStdin, loadIntoDocker, parseBuildExtras, refuseRemoteContext, requireRoot } from '../build-flags.js';
+import type { BuildResult, SecretSource } from '../../builder/solver/index.js';
+import { formatReference, parseNormalized } from '../../oci/reference.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
 
 /** Everything `tsbuild build` was asked to do, flags parsed; the builder consumes this. */
@@ -116,6 +114,7 @@ export async function readDockerfile(file: string): Promise<string> {
 async function runCheck(req: BuildRequest, ctx: CommandContext): Promise<number> {
   const text = await readDockerfile(req.dockerfile);
   const shown = req.dockerfile === '-' ? 'Dockerfile' : path.relative(process.cwd(), req.dockerfile) || req.dockerfile;
+  const { checkDockerfile } = await import('../../builder/frontend/index.js');
   const problems = checkDockerfile(text, { file: shown, buildArgs: req.buildArgs, target: req.target, platform: req.platform });
   if (problems.length === 0) {
     ctx.stdout.write('Check complete, no warnings found.\n');
@@ -204,7 +203,11 @@ export const buildCommand: Command = {
   async run(ctx) {
     const req = parseBuildRequest(ctx);
     if (req.check) return runCheck(req, ctx);
-    const work = runBuild(req, ctx);
+    const noop = noopRequest(req, ctx);
+    const earlier = noop ? await noopCheck(noop) : undefined;
+    if (earlier?.hit) return replayNoop(req, ctx, earlier.hit);
+    const { holdExitFor } = await import('../../builder/exec/index.js');
+    const work = runBuild(req, ctx, noop && earlier?.snapshot ? { request: noop, before: earlier.snapshot } : undefined);
     // after Ctrl-C the process ends once the build has said how it ended (the error is printed a tick later)
     holdExitFor(work.catch(() => new Promise((r) => setImmediate(r))));
     return work;
@@ -248,7 +251,54 @@ function usage<T>(parse: () => T): T {
   }
 }
 
-async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number> {
+/** Flags a no-op rebuild can vouch for; any other flag set means a full build. */
+const NOOP_FLAGS = new Set(['file', 'build-arg', 'target', 'tag', 'progress', 'quiet', 'iidfile', 'metadata-file', 'label', 'network', 'platform', 'secret', 'registry-mirror', 'insecure-registry', 'rm', 'force-rm']);
+
+/** What the no-op memo keys on, or undefined when this build must run in full (stdin, remote context, other flags). */
+function noopRequest(req: BuildRequest, ctx: CommandContext): NoopRequest | undefined {
+  if (req.context === '-' || req.dockerfile === '-' || /^[a-z]+:\/\/|^git@/.test(req.context)) return undefined;
+  if (req.network && req.network !== 'host' && req.network !== 'none' && req.network !== 'default') return undefined;
+  for (const [k, v] of Object.entries(ctx.values)) {
+    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
+    if (!NOOP_FLAGS.has(k)) return undefined;
+  }
+  return {
+    root: ctx.root,
+    contextDir: req.context,
+    dockerfile: { path: req.dockerfile },
+    tags: req.tags,
+    options: { buildArgs: req.buildArgs, target: req.target ?? '', platform: req.platform ?? '', labels: req.labels, network: req.network === 'none' ? 'none' : 'host', secrets: req.secrets.map((s) => parseSecret(s).id) },
+  };
+}
+
+/**
+ * A no-op rebuild: the steps shown as BuildKit shows a fully cached build, the image id printed and
+ * written as a full build would (the Dockerfile's lint warnings were shown by the build that made it).
+ */
+async function replayNoop(req: BuildRequest, ctx: CommandContext, earlier: NoopRecord): Promise<number> {
+  const started = Date.now();
+  const progress = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
+  for (const [name, cached] of earlier.steps) {
+    const step = progress.step(name);
+    if (cachedOnRebuild(name, cached)) step.cached();
+    else step.done();
+  }
+  progress.close();
+  const result: BuildResult = { digest: earlier.result.digest, imageId: earlier.result.imageId, mediaType: earlier.result.mediaType, size: earlier.result.size, tags: req.tags } as BuildResult;
+  if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  ctx.stdout.write(`${result.imageId}\n`);
+  if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
+  if (req.metadataFile) await fs.writeFile(req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n');
+  return 0;
+}
+
+async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request: NoopRequest; before: NoopSnapshot }): Promise<number> {
+  const [{ build, BuildStepError }, { parseOutputSpec }, { openStore }, { checkWarnings, contextFromStdin, loadIntoDocker, parseBuildExtras, refuseRemoteContext, requireRoot }] = await Promise.all([
+    import('../../builder/solver/index.js'),
+    import('../../builder/image/index.js'),
+    import('../open-store.js'),
+    import('../build-flags.js'),
+  ]);
   if (req.network && req.network !== 'host' && req.network !== 'none' && req.network !== 'default') {
     throw new UsageError(`--network must be host or none, not "${req.network}"`);
   }
@@ -267,7 +317,10 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
   if (toStdout && process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal (dest=-): redirect standard output or give dest=FILE');
   const extras = await parseBuildExtras(req);
   requireRoot();
-  const progress = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
+  const shown = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
+  // the steps are kept for the no-op memo; its inputs are taken before the build reads them
+  const recorded = recordingProgress(shown);
+  const progress = recorded.display;
   const store = await openStore(ctx, 'build');
   const started = Date.now();
   const stdinContext = req.context === '-' ? await contextFromStdin(store) : undefined;
@@ -302,6 +355,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext): Promise<number>
       progress,
     });
     progress.close();
+    if (noop) await rememberNoop(noop.request, noop.before, { digest: result.digest, imageId: result.imageId, mediaType: result.mediaType, size: result.size }, recorded.steps).catch(() => undefined);
     if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     // with an archive on standard output, nothing else may go there
     if (!toStdout) ctx.stdout.write(`${result.imageId}\n`);

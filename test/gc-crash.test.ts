@@ -101,3 +101,15 @@ test('a GC killed with SIGKILL midway leaves a store that verifies; a second GC 
   t.false(existsSync(join(root, 'content', 'gc', 'lock')));
   t.deepEqual(existsSync(claimed) ? readdirSync(claimed) : [], []);
 });
+
+test('a second GC while one runs is refused in one line; prune too', async (t) => {
+  const root = tempDir('gc-lock-');
+  const store = await Store.open(root);
+  // a live owner: this test process, as a running registry's online GC would hold it
+  await store.driver.putContent('gc/lock', JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), startedAt: new Date().toISOString() }));
+  for (const args of [['registry', 'garbage-collect'], ['prune', '-f']]) {
+    const r = await tsbuild(root, args);
+    t.is(r.code, 1, r.stdout);
+    t.regex(r.stderr, /^tsbuild: another garbage collection is running on this store \(pid \d+ on .* since .*\); wait for it to finish\n$/);
+  }
+});

@@ -88,12 +88,10 @@ export function contextFingerprint(dir: string): string {
 
 /** The local image names except `tags`, with their digests, as one hash; and what `tags` name now. */
 async function imagesState(root: string, tags: string[]): Promise<{ others: string; tagged: Map<string, string> }> {
-  let records: Array<{ name?: string; digest?: string }> = [];
-  try {
-    records = JSON.parse(await fs.readFile(join(resolve(root), 'content', 'images', 'index.json'), 'utf8')) as typeof records;
-  } catch {
-    // no images yet
-  }
+  // store/image-index.ts's file: when it is not where it was (no images, or another layout), the memo
+  // cannot see a base being retagged and answers nothing (the throw ends in a full build)
+  const records = JSON.parse(await fs.readFile(join(resolve(root), 'content', 'images', 'index.json'), 'utf8')) as Array<{ name?: string; digest?: string }>;
+  if (!Array.isArray(records)) throw new Error('the image index is not a list');
   const own = new Set(tags.map((t) => formatReference(parseNormalized(t))));
   const others = records
     .filter((r) => !own.has(r.name ?? ''))

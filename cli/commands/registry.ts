@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { listenAddress, loadConfigFile, registryConfigSchema, validateConfig, type RegistryConfig } from '../../config/index.js';
-import { createRegistryServer, type MirrorUpstreamOptions } from '../../registry/index.js';
+import type { MirrorUpstreamOptions } from '../../registry/index.js';
 import { type Command, listOption, stringOption, UsageError } from '../command.js';
 import { garbageCollectCommand } from './registry-gc.js';
 
@@ -83,6 +83,8 @@ export const registryCommand: Command = {
     const s3 = config.storageS3;
     if (s3 && !config.redis) throw new UsageError(`${configFile}: storage.s3 needs redis.url too (replicas share upload sessions and tags through Redis)`);
     if (s3 && config.gc.interval > 0) throw new UsageError(`${configFile}: gc.interval is not supported with storage.s3 yet; leave it 0`);
+    // loaded here, not at the top: `tsbuild registry garbage-collect` (a subcommand of this module) needs no server
+    const { createRegistryServer } = await import('../../registry/index.js');
     const server = createRegistryServer({
       storage: resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root),
       host,

@@ -1,4 +1,4 @@
-import { constants, promises as fs, type Stats } from 'node:fs';
+import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, promises as fs, rmSync, utimesSync, type Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { mapLimit } from '../../oci/index.js';
 import { batches, walkEntries, type TreeEntry, type WalkFilter } from '../context/index.js';
@@ -97,6 +97,23 @@ export async function writeEntry(srcAbs: string, stat: Stats, dest: string, opts
   if (!isDir) await fs.utimes(fsPath(dest), stat.atime, stat.mtime);
 }
 
+const SMALL_FILE = 256 * 1024;
+
+/** `writeEntry` for a regular file with one link, synchronously (the same rules). */
+function writeSmallFileSync(srcAbs: string, stat: Stats, dest: string, opts: WriteOptions, fresh: boolean): void {
+  if (!fresh) {
+    const there = lstatSync(fsPath(dest), { throwIfNoEntry: false });
+    if (there) rmSync(fsPath(dest), { recursive: true, force: true });
+  }
+  copyFileSync(fsPath(srcAbs), fsPath(dest), constants.COPYFILE_FICLONE);
+  const uid = opts.owner?.uid ?? stat.uid;
+  const gid = opts.owner?.gid ?? stat.gid;
+  if (uid !== ownUid || gid !== ownGid) lchownSync(fsPath(dest), uid, gid);
+  const perm = stat.mode & 0o7777;
+  if (opts.mode || ownUid !== 0) chmodSync(fsPath(dest), opts.mode ? opts.mode(perm, false) : perm);
+  utimesSync(fsPath(dest), stat.atime, stat.mtime);
+}
+
 const ownUid = process.getuid?.() ?? -1;
 const ownGid = process.getgid?.() ?? -1;
 
@@ -156,7 +173,11 @@ export async function copyTree(
       } else if (entry.stat.isFile() && entry.stat.nlink > 1) linked.push({ target, entry });
       else single.push({ target, entry });
     }
-    await mapLimit(single, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
+    // small files synchronously: a thread-pool round trip per copy and utimes costs more than the copy
+    const small = single.filter(({ entry }) => entry.stat.isFile() && entry.stat.size <= SMALL_FILE);
+    for (const { target, entry } of small) writeSmallFileSync(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
+    const rest = small.length ? single.filter(({ entry }) => !(entry.stat.isFile() && entry.stat.size <= SMALL_FILE)) : single;
+    await mapLimit(rest, 32, ({ target, entry }) => writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target))));
   }
   for (const { target, entry } of linked) await writeEntry(entry.abs, entry.stat, target, opts, fresh.has(posix.dirname(target)));
   for (const { target, atime, mtime } of dirTimes.reverse()) await fs.utimes(fsPath(target), atime, mtime).catch(() => undefined);

@@ -48,6 +48,8 @@ interface SessionState {
   digest?: string;
   /** A commit took the session: appends are refused. */
   committing?: boolean;
+  /** The multipart upload was completed (at `ingest/<id>/data`) by a commit that failed later: a retry starts from there. */
+  completed?: boolean;
 }
 
 /** HSET the fields in ARGV[2..] only when `version` is ARGV[1]; 1 when written. */
@@ -70,6 +72,7 @@ function encode(s: SessionState): string[] {
     'tailBytes', String(s.tailBytes),
     'digest', s.digest ?? '',
     'committing', s.committing ? '1' : '',
+    'completed', s.completed ? '1' : '',
   ];
 }
 
@@ -87,6 +90,7 @@ function decode(h: Record<string, string>): SessionState | undefined {
     tailBytes: Number(h.tailBytes ?? 0),
     digest: h.digest || undefined,
     committing: h.committing === '1',
+    completed: h.completed === '1',
   };
 }
 
@@ -211,14 +215,14 @@ class SessionWriter implements FileWriter {
     }
     if (this.hash) hashes.set(this.ingest.id, { version: next.version, hash: this.hash });
     // The old tail is in the new state's bytes (a part or the new tail): drop it.
-    if (this.state.tailKey && this.state.tailKey !== this.newTailKey) void driver.delete(this.state.tailKey).catch(() => undefined);
+    if (this.state.tailKey && this.state.tailKey !== this.newTailKey) void driver.deleteFile(this.state.tailKey).catch(() => undefined);
     return this.size;
   }
 
   async cancel(): Promise<void> {
     this.buffered = [];
     this.bufferedBytes = 0;
-    if (this.newTailKey) await this.s.driver.delete(this.newTailKey).catch(() => undefined);
+    if (this.newTailKey) await this.s.driver.deleteFile(this.newTailKey).catch(() => undefined);
     // Parts sent but not recorded stay in the multipart upload unlisted; Complete drops them (S3 API).
   }
 }
@@ -320,67 +324,82 @@ export class SharedIngest extends Ingest {
       // Take the session: appends still running anywhere fail their compare-and-set.
       const taken = (await redis.eval(CAS_SCRIPT, 1, this.key, String(s.version), 'version', String(s.version + 1), 'committing', '1')) as number;
       if (taken !== 1) throw new IngestSupersededError(this.id);
-      const held = hashes.get(this.id);
-      hashes.delete(this.id);
-      const algorithm = expected ? digestAlgorithm(expected) : 'sha256';
-      let digest: Digest | undefined = algorithm === 'sha256' ? ((s.digest as Digest | undefined) ?? (held?.version === s.version ? (`sha256:${held.hash.digest('hex')}` as Digest) : undefined)) : undefined;
-      let dataPath: string | undefined;
-      let smallBytes: Buffer | undefined;
-      if (!s.uploadId) {
-        // Everything is in the tail (under one part): verify it and write the blob at its key directly.
-        smallBytes = s.tailKey ? await driver.getContent(s.tailKey) : Buffer.alloc(0);
-        if (!digest) {
-          const d = new Digester(algorithm);
-          d.update(smallBytes);
-          digest = d.digest();
-        }
-      } else {
-        const parts = [...s.parts];
-        if (s.tailKey && s.tailBytes > 0) {
-          // The tail is the last part (the only one allowed under 5 MiB), copied server-side.
-          const last = await redis.hincrby(this.key, 'nextPart', 1);
-          const copied = await driver.client.send(
-            new (s3().UploadPartCopyCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId, PartNumber: last, CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}` }),
-          );
-          parts.push([last, copied.CopyPartResult!.ETag!]);
-        }
-        await driver.client.send(
-          new (s3().CompleteMultipartUploadCommand)({
-            Bucket: driver.bucket,
-            Key: this.dataKey,
-            UploadId: s.uploadId,
-            MultipartUpload: { Parts: parts.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
-          }),
-        );
-        dataPath = `ingest/${this.id}/data`;
-        if (!digest) {
-          const d = new Digester(algorithm);
-          for await (const chunk of await driver.reader(dataPath)) d.update(chunk as Buffer);
-          digest = d.digest();
-        }
-      }
-      if (expected && digest !== expected) {
-        await this.removeAll(s);
-        throw new DigestMismatchError(expected, digest);
-      }
-      if (expectedSize !== undefined && expectedSize !== s.size) {
-        await this.removeAll(s);
-        throw new SizeMismatchError(expectedSize, s.size);
-      }
-      const existing = await driver.stat(blobPath(digest)).catch(() => undefined);
-      if (existing?.size !== s.size) {
-        if (smallBytes) await driver.putContent(blobPath(digest), smallBytes);
-        else await this.copyInto(dataPath!, blobPath(digest), s.size);
-      }
-      const removed = this.removeAll(s, true);
-      removed.catch(() => undefined);
       try {
-        await alongside?.(digest);
-      } finally {
-        await removed;
+        const held = hashes.get(this.id);
+        hashes.delete(this.id);
+        const algorithm = expected ? digestAlgorithm(expected) : 'sha256';
+        let digest: Digest | undefined = algorithm === 'sha256' ? ((s.digest as Digest | undefined) ?? (held?.version === s.version ? (`sha256:${held.hash.digest('hex')}` as Digest) : undefined)) : undefined;
+        let dataPath: string | undefined;
+        let smallBytes: Buffer | undefined;
+        if (!s.uploadId) {
+          // Everything is in the tail (under one part): verify it and write the blob at its key directly.
+          smallBytes = s.tailKey ? await driver.getContent(s.tailKey) : Buffer.alloc(0);
+          if (!digest) {
+            const d = new Digester(algorithm);
+            d.update(smallBytes);
+            digest = d.digest();
+          }
+        } else if (s.completed) {
+          dataPath = `ingest/${this.id}/data`;
+          if (!digest) digest = await this.readBack(dataPath, algorithm);
+        } else {
+          const parts = [...s.parts];
+          if (s.tailKey && s.tailBytes > 0) {
+            // The tail is the last part (the only one allowed under 5 MiB), copied server-side.
+            const last = await redis.hincrby(this.key, 'nextPart', 1);
+            const copied = await driver.client.send(
+              new (s3().UploadPartCopyCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId, PartNumber: last, CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}` }),
+            );
+            parts.push([last, copied.CopyPartResult!.ETag!]);
+          }
+          await driver.client.send(
+            new (s3().CompleteMultipartUploadCommand)({
+              Bucket: driver.bucket,
+              Key: this.dataKey,
+              UploadId: s.uploadId,
+              MultipartUpload: { Parts: parts.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) },
+            }),
+          );
+          await redis.hset(this.key, 'completed', '1');
+          dataPath = `ingest/${this.id}/data`;
+          if (!digest) digest = await this.readBack(dataPath, algorithm);
+        }
+        if (expected && digest !== expected) {
+          await this.removeAll(s);
+          throw new DigestMismatchError(expected, digest);
+        }
+        if (expectedSize !== undefined && expectedSize !== s.size) {
+          await this.removeAll(s);
+          throw new SizeMismatchError(expectedSize, s.size);
+        }
+        const existing = await driver.stat(blobPath(digest)).catch(() => undefined);
+        if (existing?.size !== s.size) {
+          if (smallBytes) await driver.putContent(blobPath(digest), smallBytes);
+          else await this.copyInto(dataPath!, blobPath(digest), s.size);
+        }
+        const removed = this.removeAll(s, true);
+        removed.catch(() => undefined);
+        try {
+          await alongside?.(digest);
+        } finally {
+          await removed;
+        }
+        return { digest, size: s.size };
+      } catch (e) {
+        // A storage failure (not a wrong digest: the session is gone then) leaves the session to a retried PUT.
+        if (!(e instanceof DigestMismatchError || e instanceof SizeMismatchError)) {
+          await redis.eval(CAS_SCRIPT, 1, this.key, String(s.version + 1), 'version', String(s.version + 2), 'committing', '').catch(() => undefined);
+        }
+        throw e;
       }
-      return { digest, size: s.size };
     });
+  }
+
+  /** Hashes the completed bytes, read back from S3 once (the appends were spread over replicas). */
+  private async readBack(dataPath: string, algorithm: string): Promise<Digest> {
+    const d = new Digester(algorithm);
+    for await (const chunk of await this.shared.driver.reader(dataPath)) d.update(chunk as Buffer);
+    return d.digest();
   }
 
   /** A server-side copy (CopyObject; part by part over 5 GiB): S3 has no rename. */
@@ -410,7 +429,9 @@ export class SharedIngest extends Ingest {
     if (s.uploadId && !completed) {
       await driver.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId })).catch(() => undefined);
     }
-    await driver.delete(`ingest/${this.id}`);
+    // Exact keys, no listing: the data (once completed) and the tail are all a session leaves; tails of
+    // appends that lost their compare-and-set were deleted by them.
+    await Promise.all([driver.deleteFile(`ingest/${this.id}/data`), s.tailKey ? driver.deleteFile(s.tailKey) : undefined]);
   }
 }
 

@@ -459,6 +459,11 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  /** Removes one object by its exact key (no listing); no error when absent. */
+  deleteFile(path: string): Promise<void> {
+    return this.deleteKey(this.key(path));
+  }
+
   /**
    * Removes the file and every object under `path/`. One DeleteObject per key (DeleteObjects needs a
    * Content-MD5 that SDKs now replace with CRC32, which RGW 16 refuses). Objects listed late are left to

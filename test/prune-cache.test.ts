@@ -91,3 +91,32 @@ test('prune deletes a blob nothing holds at once, but not one a registry push li
   t.true(has(store, pushed.digest));
   t.false(has(store, loose.digest));
 });
+
+test('while a build runs (its lease), prune keeps the build cache and everything written since the build began', async (t) => {
+  const root = join(tempDir('prune-lease-'), 'root');
+  const store = await Store.open(root);
+  const before = await record(store, 2 * HOUR); // an old dangling record and its layer
+  const oldLoose = (await store.blobs.put(randomBytes(100))).digest;
+  utimesSync(join(root, 'content', 'blobs', 'sha256', digestHex(oldLoose)), new Date(Date.now() - 2 * HOUR), new Date(Date.now() - 2 * HOUR));
+  // a build in another process: a live pid holding a lease that began a minute ago
+  const { spawn } = await import('node:child_process');
+  const builder = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => void builder.kill());
+  mkdirSync(join(root, 'leases'), { recursive: true });
+  writeFileSync(join(root, 'leases', `${builder.pid}-abcd1234`), JSON.stringify({ pid: builder.pid, startedAt: Date.now() - 60_000, purpose: 'build' }));
+  const written = (await store.blobs.put(randomBytes(100))).digest; // the build's layer, not named yet
+
+  const r = await tsbuild(root, ['prune', '-a', '-f']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /a build is running: its build cache and unpacked layers were kept/);
+  t.true(existsSync(before.file) && has(store, before.layer), 'build cache untouched while a build runs');
+  t.true(has(store, written), 'written since the build began');
+  t.false(has(store, oldLoose), 'older garbage still goes');
+
+  builder.kill();
+  await new Promise((resolve) => builder.once('exit', resolve));
+  const after = await tsbuild(root, ['prune', '-a', '-f']);
+  t.is(after.code, 0, after.stderr);
+  t.false(existsSync(before.file), 'the build gone, its lease counts for nothing');
+  t.false(has(store, written));
+});

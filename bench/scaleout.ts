@@ -121,7 +121,10 @@ async function startTsbuild(dir: string, env: Record<string, string>, prefix: st
   const ports: number[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
-    const r = start(process.execPath, [CLI, 'registry', '--config', config, '--listen', `127.0.0.1:${port}`, '--storage', join(dir, `tsbuild-root-${i}`)], { ...process.env, ...env });
+    const r = start(process.execPath, [CLI, 'registry', '--config', config, '--listen', `127.0.0.1:${port}`, '--storage', join(dir, `tsbuild-root-${i}`)], {
+      ...process.env,
+      ...env,
+    });
     await waitHttp(`http://127.0.0.1:${port}/healthz`, r.child, r.log);
     ports.push(port);
   }
@@ -178,7 +181,12 @@ http:
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function request(method: string, url: string, headers: Record<string, string | number> = {}, body?: Buffer | NodeJS.ReadableStream): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function request(
+  method: string,
+  url: string,
+  headers: Record<string, string | number> = {},
+  body?: Buffer | NodeJS.ReadableStream,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent }, (res) => {
       let text = '';
@@ -203,7 +211,12 @@ function expect(what: string, r: { status: number; body: string }, want: number)
 async function pushBlob(base: string, repo: string, file: string, digest: string): Promise<void> {
   const post = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
   expect('POST upload', post, 202);
-  const patch = await request('PATCH', new URL(post.headers.location!, base).toString(), { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' }, createReadStream(file, { highWaterMark: 1 << 20 }));
+  const patch = await request(
+    'PATCH',
+    new URL(post.headers.location!, base).toString(),
+    { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+    createReadStream(file, { highWaterMark: 1 << 20 }),
+  );
   expect('PATCH upload', patch, 202);
   const next = new URL(patch.headers.location!, base);
   next.searchParams.set('digest', digest);
@@ -211,7 +224,9 @@ async function pushBlob(base: string, repo: string, file: string, digest: string
 }
 
 function curlPull(base: string, repo: string, digest: string, size: number): void {
-  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], {
+    encoding: 'utf8',
+  });
   if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
 }
 
@@ -249,7 +264,16 @@ async function pushManifest(base: string, repo: string): Promise<string> {
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
     }),
   );
-  expect('PUT manifest', await request('PUT', `${base}/v2/${repo}/manifests/v1`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length }, manifest), 201);
+  expect(
+    'PUT manifest',
+    await request(
+      'PUT',
+      `${base}/v2/${repo}/manifests/v1`,
+      { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length },
+      manifest,
+    ),
+    201,
+  );
   return `/v2/${repo}/manifests/v1`;
 }
 
@@ -279,7 +303,9 @@ export async function run(): Promise<void> {
   const prefixes = { tsbuild: `bench-tsbuild-${stamp}`, distribution: `bench-distribution-${stamp}` };
   try {
     const peers = [await startTsbuild(dir, env, prefixes.tsbuild), await startDistribution(dir, env, prefixes.distribution)];
-    console.log(`3 tsbuild replicas behind ${peers[0]!.url}, 3 distribution replicas behind ${peers[1]!.url}; S3 ${env.S3_ENDPOINT}, Redis ${env.REDIS_URL}; ${ROUNDS} rounds`);
+    console.log(
+      `3 tsbuild replicas behind ${peers[0]!.url}, 3 distribution replicas behind ${peers[1]!.url}; S3 ${env.S3_ENDPOINT}, Redis ${env.REDIS_URL}; ${ROUNDS} rounds`,
+    );
     // seconds per operation, per peer
     const times: Record<string, Record<string, number[]>> = { push: {}, parallel: {}, pull: {} };
     for (const op of Object.keys(times)) for (const p of peers) times[op]![p.name] = [];
@@ -288,10 +314,16 @@ export async function run(): Promise<void> {
       const big = join(dir, 'big');
       const bigDigest = await makeFile(big, BIG, round);
       lastBig = bigDigest;
-      const smalls = await Promise.all(Array.from({ length: PARALLEL }, async (_, i) => ({ path: join(dir, `small${i}`), digest: await makeFile(join(dir, `small${i}`), SMALL, 1000 + round * PARALLEL + i) })));
+      const smalls = await Promise.all(
+        Array.from({ length: PARALLEL }, async (_, i) => ({
+          path: join(dir, `small${i}`),
+          digest: await makeFile(join(dir, `small${i}`), SMALL, 1000 + round * PARALLEL + i),
+        })),
+      );
       const order = round % 2 === 0 ? peers : [...peers].reverse();
       for (const p of order) times.push![p.name]!.push(await time(() => pushBlob(p.url, `bench/big${round}`, big, bigDigest)));
-      for (const p of order) times.parallel![p.name]!.push(await time(() => Promise.all(smalls.map((s, i) => pushBlob(p.url, `bench/r${round}/small${i}`, s.path, s.digest)))));
+      for (const p of order)
+        times.parallel![p.name]!.push(await time(() => Promise.all(smalls.map((s, i) => pushBlob(p.url, `bench/r${round}/small${i}`, s.path, s.digest)))));
       for (const p of order) times.pull![p.name]!.push(await time(async () => curlPull(p.url, `bench/big${round}`, bigDigest, BIG)));
     }
     // Verification cost per 128 MiB: hash-wasm on the append path vs an S3 read back + OpenSSL at commit.
@@ -310,7 +342,13 @@ export async function run(): Promise<void> {
       for (let i = 0; i < 128; i++) h.update(block);
       h.digest();
     });
-    const reader = new S3Driver({ endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET ?? 'registry', rootDirectory: prefixes.tsbuild, accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY });
+    const reader = new S3Driver({
+      endpoint: env.S3_ENDPOINT,
+      bucket: env.S3_BUCKET ?? 'registry',
+      rootDirectory: prefixes.tsbuild,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    });
     const blobKey = reader.key(`blobs/sha256/${lastBig.slice(7)}`);
     const readBacks: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -336,7 +374,18 @@ export async function run(): Promise<void> {
     const line = (label: string, op: string, bytes: number) => {
       const ts = median(times[op]!.tsbuild!);
       const dist = median(times[op]!.distribution!);
-      console.log(row([label, `${ts.toFixed(2)} s ${(bytes / 1e6 / ts).toFixed(0)} MB/s`, `${dist.toFixed(2)} s ${(bytes / 1e6 / dist).toFixed(0)} MB/s`, `${(ts / dist).toFixed(2)}x time`, '<= 1.0x'], w));
+      console.log(
+        row(
+          [
+            label,
+            `${ts.toFixed(2)} s ${(bytes / 1e6 / ts).toFixed(0)} MB/s`,
+            `${dist.toFixed(2)} s ${(bytes / 1e6 / dist).toFixed(0)} MB/s`,
+            `${(ts / dist).toFixed(2)}x time`,
+            '<= 1.0x',
+          ],
+          w,
+        ),
+      );
     };
     line('push 128 MiB', 'push', BIG);
     line(`${PARALLEL} parallel pushes of 16 MiB`, 'parallel', PARALLEL * SMALL);
@@ -345,11 +394,28 @@ export async function run(): Promise<void> {
       `verifying 128 MiB: hash-wasm (state kept in Redis) ${wasmSeconds.toFixed(2)} s; OpenSSL ${opensslSeconds.toFixed(2)} s; ` +
         `S3 read back + OpenSSL ${readBackSeconds.toFixed(2)} s (used only when the appends were spread over replicas)`,
     );
-    console.log(row(['manifest GETs/s (wrk -c32)', gets.tsbuild!.toFixed(0), gets.distribution!.toFixed(0), `${(gets.tsbuild! / gets.distribution!).toFixed(2)}x rate`, '>= 1.5x'], w));
+    console.log(
+      row(
+        [
+          'manifest GETs/s (wrk -c32)',
+          gets.tsbuild!.toFixed(0),
+          gets.distribution!.toFixed(0),
+          `${(gets.tsbuild! / gets.distribution!).toFixed(2)}x rate`,
+          '>= 1.5x',
+        ],
+        w,
+      ),
+    );
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     agent.destroy();
-    const driver = new S3Driver({ endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET ?? 'registry', rootDirectory: prefixes.tsbuild, accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY });
+    const driver = new S3Driver({
+      endpoint: env.S3_ENDPOINT,
+      bucket: env.S3_BUCKET ?? 'registry',
+      rootDirectory: prefixes.tsbuild,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    });
     await driver.delete('').catch(() => undefined);
     await new S3Driver({ ...driver.options, rootDirectory: prefixes.distribution }).delete('').catch(() => undefined);
     driver.client.destroy();

@@ -14,7 +14,6 @@ import { blobPath } from './layout.js';
 
 /** Largest object one CopyObject may copy (S3 API); larger blobs are copied part by part. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
-const COPY_PART_BYTES = 1024 ** 3;
 /** Part numbers are reserved from the session's counter in blocks (S3 allows 1..10000, gaps allowed). */
 const PART_BLOCK = 8;
 const MAX_PART_NUMBER = 10_000;
@@ -61,18 +60,30 @@ return 1`;
 
 function encode(s: SessionState): string[] {
   return [
-    'version', String(s.version),
-    'size', String(s.size),
-    'startedAt', s.startedAt,
-    'updatedAt', String(s.updatedAt),
-    'labels', JSON.stringify(s.labels),
-    'uploadId', s.uploadId ?? '',
-    'parts', JSON.stringify(s.parts),
-    'tailKey', s.tailKey ?? '',
-    'tailBytes', String(s.tailBytes),
-    'digest', s.digest ?? '',
-    'committing', s.committing ? '1' : '',
-    'completed', s.completed ? '1' : '',
+    'version',
+    String(s.version),
+    'size',
+    String(s.size),
+    'startedAt',
+    s.startedAt,
+    'updatedAt',
+    String(s.updatedAt),
+    'labels',
+    JSON.stringify(s.labels),
+    'uploadId',
+    s.uploadId ?? '',
+    'parts',
+    JSON.stringify(s.parts),
+    'tailKey',
+    s.tailKey ?? '',
+    'tailBytes',
+    String(s.tailBytes),
+    'digest',
+    s.digest ?? '',
+    'committing',
+    s.committing ? '1' : '',
+    'completed',
+    s.completed ? '1' : '',
   ];
 }
 
@@ -171,7 +182,14 @@ class SessionWriter implements FileWriter {
   private async sendPart(body: Buffer): Promise<void> {
     const [uploadId, PartNumber] = await Promise.all([this.multipart(), this.nextPartNumber()]);
     const sent = await this.s.driver.client.send(
-      new (s3().UploadPartCommand)({ Bucket: this.s.driver.bucket, Key: this.ingest.dataKey, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length }),
+      new (s3().UploadPartCommand)({
+        Bucket: this.s.driver.bucket,
+        Key: this.ingest.dataKey,
+        UploadId: uploadId,
+        PartNumber,
+        Body: body,
+        ContentLength: body.length,
+      }),
     );
     this.newParts.push([PartNumber, sent.ETag!]);
   }
@@ -308,7 +326,8 @@ export class SharedIngest extends Ingest {
       const hash = s.size === 0 ? createHash('sha256') : held?.version === s.version ? held.hash : undefined;
       // The tail (< one part) is read back into this request's first part.
       const tail = s.tailKey ? await this.shared.driver.getContent(s.tailKey) : undefined;
-      if (tail && tail.length !== s.tailBytes) throw new Error(`upload ${this.id}: its tail object holds ${tail.length} bytes, the session says ${s.tailBytes}`);
+      if (tail && tail.length !== s.tailBytes)
+        throw new Error(`upload ${this.id}: its tail object holds ${tail.length} bytes, the session says ${s.tailBytes}`);
       const writer = new SessionWriter(this, s, tail, hash);
       return pumpInto(source, writer, { signal, idleMs: options.idleTimeoutMs });
     }).catch((e: unknown) => {
@@ -328,7 +347,10 @@ export class SharedIngest extends Ingest {
         const held = hashes.get(this.id);
         hashes.delete(this.id);
         const algorithm = expected ? digestAlgorithm(expected) : 'sha256';
-        let digest: Digest | undefined = algorithm === 'sha256' ? ((s.digest as Digest | undefined) ?? (held?.version === s.version ? (`sha256:${held.hash.digest('hex')}` as Digest) : undefined)) : undefined;
+        let digest: Digest | undefined =
+          algorithm === 'sha256'
+            ? ((s.digest as Digest | undefined) ?? (held?.version === s.version ? (`sha256:${held.hash.digest('hex')}` as Digest) : undefined))
+            : undefined;
         let dataPath: string | undefined;
         let smallBytes: Buffer | undefined;
         if (!s.uploadId) {
@@ -348,7 +370,13 @@ export class SharedIngest extends Ingest {
             // The tail is the last part (the only one allowed under 5 MiB), copied server-side.
             const last = await redis.hincrby(this.key, 'nextPart', 1);
             const copied = await driver.client.send(
-              new (s3().UploadPartCopyCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId, PartNumber: last, CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}` }),
+              new (s3().UploadPartCopyCommand)({
+                Bucket: driver.bucket,
+                Key: this.dataKey,
+                UploadId: s.uploadId,
+                PartNumber: last,
+                CopySource: `${driver.bucket}/${driver.key(s.tailKey).split('/').map(encodeURIComponent).join('/')}`,
+              }),
             );
             parts.push([last, copied.CopyPartResult!.ETag!]);
           }
@@ -427,7 +455,9 @@ export class SharedIngest extends Ingest {
     hashes.delete(this.id);
     await redis.multi().del(this.key).srem(`${prefix}uploads`, this.id).exec();
     if (s.uploadId && !completed) {
-      await driver.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId })).catch(() => undefined);
+      await driver.client
+        .send(new (s3().AbortMultipartUploadCommand)({ Bucket: driver.bucket, Key: this.dataKey, UploadId: s.uploadId }))
+        .catch(() => undefined);
     }
     // Exact keys, no listing: the data (once completed) and the tail are all a session leaves; tails of
     // appends that lost their compare-and-set were deleted by them.
@@ -447,9 +477,21 @@ export class SharedIngestStore extends IngestStore {
   override async create(options: IngestCreateOptions = {}): Promise<Ingest> {
     const id = randomUUID();
     const now = new Date();
-    const state: SessionState = { version: 0, size: 0, startedAt: now.toISOString(), updatedAt: now.getTime(), labels: options.labels ?? {}, parts: [], tailBytes: 0 };
+    const state: SessionState = {
+      version: 0,
+      size: 0,
+      startedAt: now.toISOString(),
+      updatedAt: now.getTime(),
+      labels: options.labels ?? {},
+      parts: [],
+      tailBytes: 0,
+    };
     const key = `${this.shared.prefix}upload:${id}`;
-    await this.shared.redis.multi().hset(key, ...encode(state)).sadd(`${this.shared.prefix}uploads`, id).exec();
+    await this.shared.redis
+      .multi()
+      .hset(key, ...encode(state))
+      .sadd(`${this.shared.prefix}uploads`, id)
+      .exec();
     return new SharedIngest(this.shared, id, now, state.labels);
   }
 

@@ -90,10 +90,13 @@ test.serial('a 1 GiB push through a replica started with --max-old-space-size=25
     // one streamed PATCH, as docker sends a layer
     const status = await new Promise<number>((resolve, reject) => {
       const url = new URL(start.headers.location!, base);
-      const req = http.request({ host: url.hostname, port: url.port, method: 'PATCH', path: url.pathname, headers: { 'Content-Type': 'application/octet-stream' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
+      const req = http.request(
+        { host: url.hostname, port: url.port, method: 'PATCH', path: url.pathname, headers: { 'Content-Type': 'application/octet-stream' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        },
+      );
       req.on('error', reject);
       let sent = 0;
       const more = () => {

@@ -31,7 +31,10 @@ async function chunkedUpload(name: string, data: Buffer, chunk: number): Promise
   let location = start.headers.location!;
   for (let from = 0; from < data.length; from += chunk) {
     const to = Math.min(data.length, from + chunk) - 1;
-    const r = await req('PATCH', location, { headers: { 'Content-Range': `${from}-${to}`, 'Content-Type': 'application/octet-stream' }, body: data.subarray(from, to + 1) });
+    const r = await req('PATCH', location, {
+      headers: { 'Content-Range': `${from}-${to}`, 'Content-Type': 'application/octet-stream' },
+      body: data.subarray(from, to + 1),
+    });
     if (r.status !== 202) throw new Error(`PATCH ${from}-${to}: ${r.status} ${r.body}`);
     if (r.headers.range !== `0-${to}`) throw new Error(`PATCH ${from}-${to}: Range ${r.headers.range}`);
     location = r.headers.location!;
@@ -74,54 +77,60 @@ test.serial('a chunked upload whose PATCHes land on different replicas commits t
   t.true(ranged.body.equals(data.subarray(5242870, 5242890)));
 });
 
-test.serial('spec behaviour through the balancer: small chunks, status, out-of-order 416, monolithic, wrong digest, cancel, repository binding, mounts', async (t) => {
-  // chunks far below S3's 5 MiB part minimum: kept as a tail object between requests
-  const small = randomBytes(300_000);
-  const start = await req('POST', '/v2/so/small/blobs/uploads/');
-  t.is(start.status, 202);
-  t.is(start.headers.range, '0-0');
-  let location = start.headers.location!;
-  for (const [from, to] of [[0, 99_999], [100_000, 199_999]] as const) {
-    const r = await req('PATCH', location, { headers: { 'Content-Range': `${from}-${to}` }, body: small.subarray(from, to + 1) });
-    t.is(r.status, 202);
-    t.is(r.headers.range, `0-${to}`);
-    location = r.headers.location!;
-  }
-  for (let i = 0; i < 3; i++) {
-    const status = await req('GET', location);
-    t.is(status.status, 204);
-    t.is(status.headers.range, '0-199999');
-  }
-  const gap = await req('PATCH', location, { headers: { 'Content-Range': '250000-299999' }, body: small.subarray(250_000) });
-  t.is(gap.status, 416);
-  const put = await req('PUT', `${location}?digest=${sha(small)}`, { headers: { 'Content-Range': '200000-299999' }, body: small.subarray(200_000) });
-  t.is(put.status, 201, put.body.toString());
-  t.is(sha((await req('GET', `/v2/so/small/blobs/${sha(small)}`)).body), sha(small));
-  // monolithic POST ?digest=
-  const mono = randomBytes(5000);
-  const m = await req('POST', `/v2/so/small/blobs/uploads/?digest=${sha(mono)}`, { headers: { 'Content-Type': 'application/octet-stream' }, body: mono });
-  t.is(m.status, 201);
-  t.is((await req('HEAD', `/v2/so/small/blobs/${sha(mono)}`)).headers['content-length'], '5000');
-  // a wrong digest: DIGEST_INVALID, nothing stored, the session gone
-  const bad = await req('POST', '/v2/so/small/blobs/uploads/');
-  const badPut = await req('PUT', `${bad.headers.location}?digest=${sha(Buffer.from('other'))}`, { body: randomBytes(100) });
-  t.is(badPut.status, 400);
-  t.is(badPut.code, 'DIGEST_INVALID');
-  t.is((await req('GET', bad.headers.location!)).status, 404);
-  // cancel
-  const del = await req('POST', '/v2/so/small/blobs/uploads/');
-  t.is((await req('DELETE', del.headers.location!)).status, 204);
-  t.is((await req('GET', del.headers.location!)).code, 'BLOB_UPLOAD_UNKNOWN');
-  // a session belongs to its repository
-  const own = await req('POST', '/v2/so/small/blobs/uploads/');
-  const other = own.headers.location!.replace('/so/small/', '/so/other/');
-  t.is((await req('GET', other)).code, 'BLOB_UPLOAD_UNKNOWN');
-  // cross-repository mount
-  const mount = await req('POST', `/v2/so/mounted/blobs/uploads/?mount=${sha(small)}&from=so/small`);
-  t.is(mount.status, 201);
-  t.is((await req('GET', `/v2/so/mounted/blobs/${sha(small)}`)).status, 200);
-  t.is((await req('HEAD', `/v2/so/unrelated/blobs/${sha(small)}`)).status, 404);
-});
+test.serial(
+  'spec behaviour through the balancer: small chunks, status, out-of-order 416, monolithic, wrong digest, cancel, repository binding, mounts',
+  async (t) => {
+    // chunks far below S3's 5 MiB part minimum: kept as a tail object between requests
+    const small = randomBytes(300_000);
+    const start = await req('POST', '/v2/so/small/blobs/uploads/');
+    t.is(start.status, 202);
+    t.is(start.headers.range, '0-0');
+    let location = start.headers.location!;
+    for (const [from, to] of [
+      [0, 99_999],
+      [100_000, 199_999],
+    ] as const) {
+      const r = await req('PATCH', location, { headers: { 'Content-Range': `${from}-${to}` }, body: small.subarray(from, to + 1) });
+      t.is(r.status, 202);
+      t.is(r.headers.range, `0-${to}`);
+      location = r.headers.location!;
+    }
+    for (let i = 0; i < 3; i++) {
+      const status = await req('GET', location);
+      t.is(status.status, 204);
+      t.is(status.headers.range, '0-199999');
+    }
+    const gap = await req('PATCH', location, { headers: { 'Content-Range': '250000-299999' }, body: small.subarray(250_000) });
+    t.is(gap.status, 416);
+    const put = await req('PUT', `${location}?digest=${sha(small)}`, { headers: { 'Content-Range': '200000-299999' }, body: small.subarray(200_000) });
+    t.is(put.status, 201, put.body.toString());
+    t.is(sha((await req('GET', `/v2/so/small/blobs/${sha(small)}`)).body), sha(small));
+    // monolithic POST ?digest=
+    const mono = randomBytes(5000);
+    const m = await req('POST', `/v2/so/small/blobs/uploads/?digest=${sha(mono)}`, { headers: { 'Content-Type': 'application/octet-stream' }, body: mono });
+    t.is(m.status, 201);
+    t.is((await req('HEAD', `/v2/so/small/blobs/${sha(mono)}`)).headers['content-length'], '5000');
+    // a wrong digest: DIGEST_INVALID, nothing stored, the session gone
+    const bad = await req('POST', '/v2/so/small/blobs/uploads/');
+    const badPut = await req('PUT', `${bad.headers.location}?digest=${sha(Buffer.from('other'))}`, { body: randomBytes(100) });
+    t.is(badPut.status, 400);
+    t.is(badPut.code, 'DIGEST_INVALID');
+    t.is((await req('GET', bad.headers.location!)).status, 404);
+    // cancel
+    const del = await req('POST', '/v2/so/small/blobs/uploads/');
+    t.is((await req('DELETE', del.headers.location!)).status, 204);
+    t.is((await req('GET', del.headers.location!)).code, 'BLOB_UPLOAD_UNKNOWN');
+    // a session belongs to its repository
+    const own = await req('POST', '/v2/so/small/blobs/uploads/');
+    const other = own.headers.location!.replace('/so/small/', '/so/other/');
+    t.is((await req('GET', other)).code, 'BLOB_UPLOAD_UNKNOWN');
+    // cross-repository mount
+    const mount = await req('POST', `/v2/so/mounted/blobs/uploads/?mount=${sha(small)}&from=so/small`);
+    t.is(mount.status, 201);
+    t.is((await req('GET', `/v2/so/mounted/blobs/${sha(small)}`)).status, 200);
+    t.is((await req('HEAD', `/v2/so/unrelated/blobs/${sha(small)}`)).status, 404);
+  },
+);
 
 test.serial('manifests and tags agree on every replica at once: push, retag, delete; tags/list and _catalog paginate', async (t) => {
   const one = await pushImage('so/app', 'v1', 'one');
@@ -133,7 +142,8 @@ test.serial('manifests and tags agree on every replica at once: push, retag, del
   }
   // retag: every following GET, whichever replica answers, sees the new digest
   const two = await pushImage('so/app', 'v1', 'two');
-  for (let i = 0; i < 6; i++) t.is((await req('HEAD', '/v2/so/app/manifests/v1', { headers: { Accept: MediaType.ociManifest } })).headers['docker-content-digest'], two.digest);
+  for (let i = 0; i < 6; i++)
+    t.is((await req('HEAD', '/v2/so/app/manifests/v1', { headers: { Accept: MediaType.ociManifest } })).headers['docker-content-digest'], two.digest);
   // delete by digest removes its tags everywhere
   t.is((await req('DELETE', `/v2/so/app/manifests/${two.digest}`)).status, 202);
   for (let i = 0; i < 6; i++) {
@@ -197,10 +207,12 @@ test.serial('SIGKILL of one replica mid-traffic: pushes and pulls through the ba
         const data = randomBytes(200_000 + i);
         // a client retries a request cut by a dying replica, as docker does
         let put: Reply | undefined;
-        for (let attempt = 0; attempt < 3 && put?.status !== 201; attempt++) put = await chunkedUpload('so/kill', data, 64 << 10).catch((e: Error) => ({ status: 0, body: Buffer.from(e.message) }) as Reply);
+        for (let attempt = 0; attempt < 3 && put?.status !== 201; attempt++)
+          put = await chunkedUpload('so/kill', data, 64 << 10).catch((e: Error) => ({ status: 0, body: Buffer.from(e.message) }) as Reply);
         if (put?.status !== 201) failures.push(`push ${i}: ${put?.status} ${put?.body}`);
         let got: Reply | undefined;
-        for (let attempt = 0; attempt < 3 && got?.status !== 200; attempt++) got = await req('GET', '/v2/so/kill/manifests/base', { headers: { Accept: MediaType.ociManifest } }).catch(() => undefined);
+        for (let attempt = 0; attempt < 3 && got?.status !== 200; attempt++)
+          got = await req('GET', '/v2/so/kill/manifests/base', { headers: { Accept: MediaType.ociManifest } }).catch(() => undefined);
         if (!got?.body.equals(base.manifest)) failures.push(`pull ${i}: ${got?.status}`);
         done++;
       } catch (e) {

@@ -2,14 +2,22 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, type AppendControl, type ByteRange, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WriterOptions } from './storage-driver.js';
+import {
+  checkPath,
+  type AppendControl,
+  type ByteRange,
+  type FileInfo,
+  type FileWriter,
+  type PutOptions,
+  type StorageDriver,
+  type WriterOptions,
+} from './storage-driver.js';
 import { PathNotFoundError } from '../errors.js';
 import { pumpInto } from './pump.js';
 import { DirectoryListings } from './directory-listings.js';
 
 const READ_CHUNK = 1 << 20;
 const SYNC_EVERY = 8 << 20;
-
 
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -25,7 +33,7 @@ export const TEMP_PATTERN = /\.tmp-(\d+)-[0-9a-f]{12}$/;
 
 /** Writes all chunks in order (writev, continuing after short writes). */
 async function writeAll(fh: fs.FileHandle, chunks: Buffer[], length: number): Promise<void> {
-  let written = (await fh.writev(chunks)).bytesWritten;
+  const written = (await fh.writev(chunks)).bytesWritten;
   if (written === length) return;
   const rest = Buffer.concat(chunks, length).subarray(written);
   for (let offset = 0; offset < rest.length; ) offset += (await fh.write(rest, offset)).bytesWritten;
@@ -141,7 +149,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
     const full = this.localPath(path);
-    let fh;
+    let fh: fs.FileHandle;
     try {
       fh = await fs.open(full, 'r');
     } catch (e) {

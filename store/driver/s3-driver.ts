@@ -3,7 +3,16 @@ import { createRequire } from 'node:module';
 import type * as S3 from '@aws-sdk/client-s3';
 import { PathNotFoundError } from '../errors.js';
 import { pumpInto } from './pump.js';
-import { checkPath, type AppendControl, type ByteRange, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WriterOptions } from './storage-driver.js';
+import {
+  checkPath,
+  type AppendControl,
+  type ByteRange,
+  type FileInfo,
+  type FileWriter,
+  type PutOptions,
+  type StorageDriver,
+  type WriterOptions,
+} from './storage-driver.js';
 
 let sdk: typeof S3 | undefined;
 /**
@@ -147,7 +156,14 @@ class S3Writer implements FileWriter {
     const PartNumber = this.parts.length + 1;
     try {
       const sent = await this.driver.client.send(
-        new (s3().UploadPartCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }),
+        new (s3().UploadPartCommand)({
+          Bucket: this.driver.bucket,
+          Key: this.key,
+          UploadId: this.uploadId,
+          PartNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
       );
       this.parts.push({ PartNumber, ETag: sent.ETag });
     } catch (e) {
@@ -172,7 +188,14 @@ class S3Writer implements FileWriter {
       }
       if (this.bufferedBytes > 0) await this.uploadBuffered();
       await this.driver.client
-        .send(new (s3().CompleteMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts } }))
+        .send(
+          new (s3().CompleteMultipartUploadCommand)({
+            Bucket: this.driver.bucket,
+            Key: this.key,
+            UploadId: this.uploadId,
+            MultipartUpload: { Parts: this.parts },
+          }),
+        )
         .catch((e: unknown) => {
           throw s3Error('CompleteMultipartUpload', this.key, e);
         });
@@ -190,7 +213,9 @@ class S3Writer implements FileWriter {
     const uploadId = this.uploadId;
     this.uploadId = undefined;
     if (uploadId) {
-      await this.driver.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: uploadId })).catch(() => undefined);
+      await this.driver.client
+        .send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.driver.bucket, Key: this.key, UploadId: uploadId }))
+        .catch(() => undefined);
     }
   }
 }
@@ -223,7 +248,9 @@ export class S3Driver implements StorageDriver {
       region: options.region ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle ?? true,
-      ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
+      ...(options.accessKeyId && options.secretAccessKey
+        ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
+        : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: { httpAgent: { keepAlive: true, maxSockets: options.maxSockets ?? 64 }, connectionTimeout: 5000 },
@@ -440,11 +467,20 @@ export class S3Driver implements StorageDriver {
       for (let start = 0, n = 1; start < size; start += COPY_PART_BYTES, n++) {
         const end = Math.min(size, start + COPY_PART_BYTES) - 1;
         const out = await this.client.send(
-          new (s3().UploadPartCopyCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber: n, CopySource: copySource(this.bucket, from), CopySourceRange: `bytes=${start}-${end}` }),
+          new (s3().UploadPartCopyCommand)({
+            Bucket: this.bucket,
+            Key: to,
+            UploadId: uploadId,
+            PartNumber: n,
+            CopySource: copySource(this.bucket, from),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
         );
         parts.push({ PartNumber: n, ETag: out.CopyPartResult!.ETag });
       }
-      await this.client.send(new (s3().CompleteMultipartUploadCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(
+        new (s3().CompleteMultipartUploadCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
     } catch (e) {
       if (uploadId) await this.client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
       throw s3Error('UploadPartCopy', from, e);

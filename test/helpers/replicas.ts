@@ -102,7 +102,13 @@ export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: 
     });
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
     procs.push(child);
-    await waitFor(`replica on port ${port}`, () => healthy(port!), 20_000, child, () => stderr);
+    await waitFor(
+      `replica on port ${port}`,
+      () => healthy(port!),
+      20_000,
+      child,
+      () => stderr,
+    );
     return { port, process: child, root, log: () => stderr };
   };
   for (let i = 0; i < count; i++) replicas.push(await startReplica());
@@ -140,7 +146,13 @@ export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: 
   haproxy.stdout!.on('data', (d: Buffer) => (haproxyLog = (haproxyLog + d.toString()).slice(-4000)));
   haproxy.stderr!.on('data', (d: Buffer) => (haproxyLog = (haproxyLog + d.toString()).slice(-4000)));
   procs.push(haproxy);
-  await waitFor('haproxy', async () => (await fetch(`http://127.0.0.1:${lbPort}/v2/`, { signal: AbortSignal.timeout(2000) })).status === 200, 10_000, haproxy, () => haproxyLog);
+  await waitFor(
+    'haproxy',
+    async () => (await fetch(`http://127.0.0.1:${lbPort}/v2/`, { signal: AbortSignal.timeout(2000) })).status === 200,
+    10_000,
+    haproxy,
+    () => haproxyLog,
+  );
   const stopProc = (p: ChildProcess, signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
       if (p.exitCode !== null || p.signalCode !== null) return resolve();

@@ -78,8 +78,25 @@ export async function testWithScaleout(): Promise<{ test: TestFn; peers: Scaleou
   if (typeof probed !== 'string') return { test, peers: probed };
   if (process.env.CI) {
     const failing = ((title: string) => test(title, (t) => t.fail(`scale-out peers missing under CI: ${probed}`))) as unknown as TestFn;
-    return { test: Object.assign(failing, { serial: failing, skip: test.skip, only: failing, before: () => undefined, after: Object.assign(() => undefined, { always: () => undefined }) }) as unknown as TestFn, peers: undefined };
+    return {
+      test: Object.assign(failing, {
+        serial: failing,
+        skip: test.skip,
+        only: failing,
+        before: () => undefined,
+        after: Object.assign(() => undefined, { always: () => undefined }),
+      }) as unknown as TestFn,
+      peers: undefined,
+    };
   }
   console.warn(`skipping scale-out tests: ${probed}`);
-  return { test: Object.assign(test.skip, { serial: test.skip, skip: test.skip, before: () => undefined, after: Object.assign(() => undefined, { always: () => undefined }) }) as unknown as TestFn, peers: undefined };
+  return {
+    test: Object.assign(test.skip, {
+      serial: test.skip,
+      skip: test.skip,
+      before: () => undefined,
+      after: Object.assign(() => undefined, { always: () => undefined }),
+    }) as unknown as TestFn,
+    peers: undefined,
+  };
 }

@@ -4,6 +4,7 @@
  * project's scripts (scripts/scaleout.sh) — skipped with the reason without them, failing under CI=true.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { digestOf, MediaType } from '../oci/index.js';
 import { call, type Reply } from './helpers/registry-http.js';
 import { startReplicaSet, type ReplicaSet } from './helpers/replicas.js';
@@ -178,6 +179,44 @@ test.serial('16 parallel chunked uploads and a 64 MiB upload as 16 chunks of 4 M
   const got = await req('GET', `/v2/so/big/blobs/${sha(big)}`);
   t.is(got.body.length, big.length);
   t.is(sha(got.body), sha(big));
+});
+
+test.serial('a PATCH stalled on one replica does not hold the session: another replica reports the stored bytes, resumes and commits', async (t) => {
+  const [a, b] = set.replicas.filter((r) => r.process.exitCode === null);
+  const first = randomBytes(3 << 20);
+  const rest = randomBytes(2 << 20);
+  const all = Buffer.concat([first, rest]);
+  const start = await req('POST', '/v2/so/takeover/blobs/uploads/');
+  let location = start.headers.location!;
+  const one = await call(`http://127.0.0.1:${a!.port}`, 'PATCH', location, { headers: { 'Content-Range': `0-${first.length - 1}` }, body: first });
+  t.is(one.status, 202);
+  location = one.headers.location!;
+  // a second PATCH on replica A sends a few bytes, then nothing (a client gone silent mid-body)
+  const stalled = http.request({ host: '127.0.0.1', port: a!.port, method: 'PATCH', path: location, headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' } });
+  const stalledAnswer = new Promise<number | string>((resolve) => {
+    stalled.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    stalled.on('error', (e) => resolve(e.message));
+  });
+  stalled.write(rest.subarray(0, 1000));
+  await new Promise((r) => setTimeout(r, 300));
+  // replica B: the status reports what is stored; a resume at that offset goes on from there
+  const status = await call(`http://127.0.0.1:${b!.port}`, 'GET', location);
+  t.is(status.status, 204);
+  t.is(status.headers.range, `0-${first.length - 1}`);
+  const resumed = await call(`http://127.0.0.1:${b!.port}`, 'PATCH', location, { headers: { 'Content-Range': `${first.length}-${all.length - 1}` }, body: rest });
+  t.is(resumed.status, 202, resumed.body.toString());
+  const put = await call(`http://127.0.0.1:${b!.port}`, 'PUT', `${resumed.headers.location}?digest=${sha(all)}`);
+  t.is(put.status, 201, put.body.toString());
+  // the stale request ends without recording anything: its bytes are not in the blob
+  stalled.end(rest.subarray(1000, 2000));
+  const answer = await stalledAnswer;
+  t.log(`the stale PATCH got: ${answer}`);
+  t.not(answer, 202);
+  const got = await req('GET', `/v2/so/takeover/blobs/${sha(all)}`);
+  t.is(sha(got.body), sha(all));
 });
 
 test.serial('a fresh replica with an empty local root serves everything already pushed', async (t) => {

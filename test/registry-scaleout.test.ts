@@ -192,7 +192,13 @@ test.serial('a PATCH stalled on one replica does not hold the session: another r
   t.is(one.status, 202);
   location = one.headers.location!;
   // a second PATCH on replica A sends a few bytes, then nothing (a client gone silent mid-body)
-  const stalled = http.request({ host: '127.0.0.1', port: a!.port, method: 'PATCH', path: location, headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' } });
+  const stalled = http.request({
+    host: '127.0.0.1',
+    port: a!.port,
+    method: 'PATCH',
+    path: location,
+    headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+  });
   const stalledAnswer = new Promise<number | string>((resolve) => {
     stalled.on('response', (res) => {
       res.resume();
@@ -206,7 +212,10 @@ test.serial('a PATCH stalled on one replica does not hold the session: another r
   const status = await call(`http://127.0.0.1:${b!.port}`, 'GET', location);
   t.is(status.status, 204);
   t.is(status.headers.range, `0-${first.length - 1}`);
-  const resumed = await call(`http://127.0.0.1:${b!.port}`, 'PATCH', location, { headers: { 'Content-Range': `${first.length}-${all.length - 1}` }, body: rest });
+  const resumed = await call(`http://127.0.0.1:${b!.port}`, 'PATCH', location, {
+    headers: { 'Content-Range': `${first.length}-${all.length - 1}` },
+    body: rest,
+  });
   t.is(resumed.status, 202, resumed.body.toString());
   const put = await call(`http://127.0.0.1:${b!.port}`, 'PUT', `${resumed.headers.location}?digest=${sha(all)}`);
   t.is(put.status, 201, put.body.toString());

@@ -178,7 +178,7 @@ export const registryConfigSchema = z
          */
         'default-upstream': z.string().optional(),
         /** How long a tag request waits for the upstream before the cached digest answers. */
-        'revalidate-timeout': duration.default(750),
+        'revalidate-timeout': duration.default(500),
         /** How long a request for content not cached waits for the upstream before failing. */
         'upstream-timeout': duration.default(10_000),
         /**
@@ -190,7 +190,7 @@ export const registryConfigSchema = z
         'eviction-grace': duration.default(10 * 60_000),
       })
       .strict()
-      .default({ 'revalidate-timeout': 750, 'upstream-timeout': 10_000, 'eviction-grace': 10 * 60_000 }),
+      .default({ 'revalidate-timeout': 500, 'upstream-timeout': 10_000, 'eviction-grace': 10 * 60_000 }),
   })
   .strict()
   .transform(({ storage, ...rest }) => ({

@@ -15,7 +15,7 @@ export interface MirrorOptions {
    * Hub names that way). Default: docker.io when it is mirrored; `null` for none.
    */
   defaultUpstream?: string | null;
-  /** How long a tag request waits for the upstream before a cached digest answers; default 750 ms: a cached tag answers well within 2 s behind a stalled upstream. */
+  /** How long a tag request waits for the upstream before a cached digest answers; default 500 ms (a cached tag answers well within 2 s behind a stalled upstream). */
   revalidateTimeoutMs?: number;
   /** How long a request for content not cached waits for the upstream; default 10 s. */
   upstreamTimeoutMs?: number;
@@ -59,7 +59,8 @@ export class MirrorRegistry implements Registry {
       fetches: new Map<Digest, BlobFetch>(),
       flights: new Map(),
       validated: new LRUCache<string, { digest: Digest; at: number }>({ max: 100_000 }),
-      revalidateTimeoutMs: options.revalidateTimeoutMs ?? 750,
+      revalidateTimeoutMs: options.revalidateTimeoutMs ?? 500,
+      troubled: new Map(),
       upstreamTimeoutMs,
       describe: () => [...this.upstreams.keys()].map((r) => `${r}/…`).join(', ') + (this.defaultUpstream ? `, and unprefixed names of ${this.defaultUpstream} it caches` : ''),
       touch,

@@ -21,6 +21,11 @@ export interface MirrorState {
   validated: LRUCache<string, { digest: Digest; at: number }>;
   /** How long a tag request waits for its upstream before the cached digest answers. */
   revalidateTimeoutMs: number;
+  /**
+   * Upstreams whose last tag revalidation failed or missed its deadline, and when: while one is in
+   * trouble, cached tags answer at once (the revalidation still goes on in the background, and clears it).
+   */
+  troubled: Map<string, number>;
   /** How long a request for content not cached waits for the upstream. */
   upstreamTimeoutMs: number;
   /** Every mirrored registry, for messages. */
@@ -28,6 +33,9 @@ export interface MirrorState {
   /** Notes that content was served or cached (for least-recently-pulled eviction). */
   touch(cached: string, digest: Digest): void;
 }
+
+/** How long an upstream that failed a revalidation is not waited for (it is still asked, in the background). */
+const TROUBLE_MS = 30_000;
 
 /** Runs `work` once per key at a time: callers arriving while it runs share its promise. */
 function singleFlight<T>(flights: Map<string, Promise<unknown>>, key: string, work: () => Promise<T>): { promise: Promise<T>; joined: boolean } {
@@ -193,10 +201,15 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
     try {
       digest = await upstream.headTag(remote, tag);
     } catch (e) {
-      if (isNotFound(e)) return undefined;
+      if (isNotFound(e)) {
+        state.troubled.delete(up);
+        return undefined;
+      }
       metrics.error(up);
+      state.troubled.set(up, Date.now());
       throw e;
     }
+    state.troubled.delete(up);
     await store.repositories.setTag(cached, tag, digest);
     state.validated.set(`${cached}:${tag}`, { digest, at: Date.now() });
     return digest;
@@ -221,8 +234,17 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
           throw new RegistryError('MANIFEST_UNKNOWN', `${up}/${remote}:${tag} is not cached here and upstream ${upstream.url} failed: ${message(e)}`, { upstream: upstream.url }, 404);
         }
       }
+      const troubledAt = state.troubled.get(up);
+      if (troubledAt !== undefined && Date.now() - troubledAt < TROUBLE_MS) {
+        promise.catch(() => undefined);
+        metrics.count(up, 'tag', 'stale');
+        return known;
+      }
       try {
-        const fresh = await withDeadline(promise, state.revalidateTimeoutMs, () => new Error('slow upstream'));
+        const fresh = await withDeadline(promise, state.revalidateTimeoutMs, () => {
+          state.troubled.set(up, Date.now());
+          return new Error('slow upstream');
+        });
         metrics.count(up, 'tag', 'hit');
         // Gone upstream: say so (the cached content stays for pulls by digest).
         return fresh;

@@ -1,14 +1,5 @@
-export function formatSize(bytes: number): string {
-  if (bytes < 1000) return `${bytes}B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = bytes;
-  let u = -1;
-  do {
-    v /= 1000;
-    u++;
-  } while (v >= 1000 && u < units.length - 1);
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)}${units[u]}`;
-}
+// One way to print sizes for the build's progress and the CLI's tables (decimal units, as docker).
+export { formatSize } from '../builder/progress/index.js';
 
 /** docker's CreatedSince: go-units' HumanDuration followed by " ago". */
 export function formatAge(iso: string, now = Date.now()): string {

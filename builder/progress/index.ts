@@ -4,6 +4,7 @@ import { TtyProgress } from './tty.js';
 
 export { PlainProgress } from './plain.js';
 export { TtyProgress } from './tty.js';
+export { formatSize } from './size.js';
 export { TailBuffer, formatSeconds, type ProgressDisplay, type StepHandle } from './progress.js';
 
 /** Shows nothing (`build --quiet`). */

@@ -1,18 +1,6 @@
 import type { Digest } from '../../oci/index.js';
-import type { StepHandle } from '../progress/index.js';
+import { formatSize as size, type StepHandle } from '../progress/index.js';
 import type { ProgressListener } from '../../registry/client/index.js';
-
-function size(n: number): string {
-  if (n < 1000) return `${n}B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1000;
-    u++;
-  } while (v >= 1000 && u < units.length - 1);
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)}${units[u]}`;
-}
 
 /** Notes on a step as a layer's bytes move (`sha256:abc… 120MB / 500MB`): at most one a second per layer, and the last. */
 export function byteNotes(step: StepHandle, verb: string): (layer: Digest, done: number, total: number) => void {

@@ -1,3 +1,4 @@
+import { PeriodicFlush } from './periodic-flush.js';
 import type { Digest } from '../../oci/index.js';
 import type { StorageDriver, Store } from '../../store/index.js';
 import { readState, updateState } from './state-file.js';
@@ -37,12 +38,12 @@ export function lastPulled(doc: AccessDocument, repository: string, digest: Dige
  * cache answers repeated manifest requests for a few seconds without reaching the mirror, while the
  * blobs of a pull always do, and eviction takes the latest time of any digest of an image.
  */
-export class AccessLog {
+export class AccessLog extends PeriodicFlush {
   private pending = new Map<string, Map<Digest, number>>();
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store) {
+    super();
+  }
 
   /** Notes that `digest` was served or cached in `repository` now. Never throws, never waits. */
   touch(repository: string, digest: Digest): void {
@@ -51,14 +52,7 @@ export class AccessLog {
     digests.set(digest, Date.now());
   }
 
-  /** Writes the notes taken since the last flush (one at a time). */
-  flush(): Promise<void> {
-    const run = this.chain.catch(() => undefined).then(() => this.flushNow());
-    this.chain = run;
-    return run;
-  }
-
-  private async flushNow(): Promise<void> {
+  protected async flushNow(): Promise<void> {
     if (this.pending.size === 0) return;
     const notes = this.pending;
     this.pending = new Map();
@@ -82,17 +76,6 @@ export class AccessLog {
     }
   }
 
-  /** Flushes every `intervalMs` (default 5 s); failures go to `onError`. */
-  start(intervalMs = 5000, onError: (e: unknown) => void = () => undefined): void {
-    this.timer ??= setInterval(() => void this.flush().catch(onError), intervalMs);
-    this.timer.unref();
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
-  }
 }
 
 /** Removes the access times of digests that are no longer cached under a repository (after an eviction). */

@@ -1,3 +1,4 @@
+import { PeriodicFlush } from './periodic-flush.js';
 import type { StorageDriver } from '../../store/index.js';
 import type { MirrorMetrics } from './metrics.js';
 import { readState, updateState } from './state-file.js';
@@ -68,25 +69,18 @@ export function sumTotals(all: Iterable<UpstreamTotals>): UpstreamTotals {
  * read-modify-write under the state lock), so a server, a `mirror sync` and the next server on the same
  * store all add up instead of overwriting each other. A crash loses at most one interval of counts.
  */
-export class StatsRecorder {
+export class StatsRecorder extends PeriodicFlush {
   private readonly flushed = new Map<string, UpstreamTotals>();
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly metrics: MirrorMetrics,
-  ) {}
-
-  /** Adds the counts since the last flush to the file; does nothing when there are none. */
-  flush(): Promise<void> {
-    // One at a time: two flushes computing the same delta would count it twice.
-    const run = this.chain.catch(() => undefined).then(() => this.flushNow());
-    this.chain = run;
-    return run;
+  ) {
+    super();
   }
 
-  private async flushNow(): Promise<void> {
+  /** Adds the counts since the last flush to the file; does nothing when there are none. */
+  protected async flushNow(): Promise<void> {
     const delta = new Map<string, UpstreamTotals>();
     const seen = new Map<string, UpstreamTotals>();
     for (const [upstream, now] of this.metrics.totals) {
@@ -114,18 +108,6 @@ export class StatsRecorder {
     for (const [upstream, copy] of seen) if (delta.has(upstream)) this.flushed.set(upstream, copy);
   }
 
-  /** Flushes every `intervalMs` (default 10 s); failures go to `onError` and are retried next time. */
-  start(intervalMs = 10_000, onError: (e: unknown) => void = () => undefined): void {
-    this.timer ??= setInterval(() => void this.flush().catch(onError), intervalMs);
-    this.timer.unref();
-  }
-
-  /** Stops the timer and writes what is left. */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
-  }
 }
 
 /**

@@ -44,7 +44,7 @@ function describeSync(rel: string, stat: Stats, hex: string | undefined): string
  */
 class RememberedHashes {
   private lines?: AsyncIterator<string>;
-  private current?: { rel: string; fp: string; hex: string };
+  private current?: { rel: string; fp: string; hex: string } | undefined;
   private done = false;
 
   constructor(private readonly file: string | undefined) {}

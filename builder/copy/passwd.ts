@@ -23,7 +23,7 @@ function numeric(s: string): number | undefined {
 }
 
 /** A user name or id from the rootfs's /etc/passwd → uid and primary gid. */
-export async function lookupUser(root: string, user: string): Promise<{ uid: number; gid: number; home?: string } | undefined> {
+export async function lookupUser(root: string, user: string): Promise<{ uid: number; gid: number; home?: string | undefined } | undefined> {
   const rows = await readColonFile(root, '/etc/passwd');
   const id = numeric(user);
   const row = rows.find((r) => (id !== undefined ? Number(r[2]) === id : r[0] === user));

@@ -34,7 +34,7 @@ export class DockerfileError extends Error {
 /** A problem raised below the location-aware layers (lexer, flags); gets a location on the way up. */
 export class FrontendProblem extends Error {
   /** Text to look for on the instruction's first line to compute the column. */
-  readonly offending?: string;
+  readonly offending?: string | undefined;
   constructor(message: string, offending?: string) {
     super(message);
     this.name = 'FrontendProblem';

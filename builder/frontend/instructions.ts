@@ -28,9 +28,9 @@ export interface FromInstruction extends Base {
   /** Base image or stage name as written; expanded with global ARGs by buildPlan. */
   image: string;
   /** `AS name`, lowercased. */
-  stageName?: string;
+  stageName?: string | undefined;
   /** `--platform` as written. */
-  platform?: string;
+  platform?: string | undefined;
 }
 
 export interface RunInstruction extends Base, CommandLine {
@@ -83,7 +83,7 @@ export interface MaintainerInstruction extends Base {
 export interface ArgDefinition {
   key: string;
   /** Default as written; undefined for `ARG name`. */
-  value?: string;
+  value?: string | undefined;
 }
 
 export interface ArgInstruction extends Base {
@@ -105,9 +105,9 @@ interface CopyLike extends Base {
   sources: string[];
   inlineSources: InlineSource[];
   dest: string;
-  chown?: string;
+  chown?: string | undefined;
   /** Octal (`0755`) or symbolic (`u+x,g-w`). */
-  chmod?: string;
+  chmod?: string | undefined;
   link: boolean;
   excludes: string[];
   /** The arguments came as a JSON array. */
@@ -117,16 +117,16 @@ interface CopyLike extends Base {
 export interface CopyInstruction extends CopyLike {
   kind: 'COPY';
   /** `--from=<stage name | stage index | image>`; resolved into `PlanStage.copyFrom` by buildPlan. */
-  from?: string;
+  from?: string | undefined;
   parents: boolean;
 }
 
 export interface AddInstruction extends CopyLike {
   kind: 'ADD';
   /** `--checksum=sha256:...` for a remote source. */
-  checksum?: string;
-  keepGitDir?: boolean;
-  unpack?: boolean;
+  checksum?: string | undefined;
+  keepGitDir?: boolean | undefined;
+  unpack?: boolean | undefined;
 }
 
 export interface ExposeInstruction extends Base {

@@ -11,7 +11,7 @@ import { trimLeftSpace, trimSpace } from './text.js';
 
 export interface ParseOptions {
   /** Name used in messages (`Dockerfile:3:1: ...`); default `Dockerfile`. */
-  file?: string;
+  file?: string | undefined;
 }
 
 const heredocInstructions = new Set(['add', 'copy', 'run']);

@@ -33,7 +33,7 @@ export type StageSource =
 export interface PlanStage {
   index: number;
   /** `AS name`, lowercased. */
-  name?: string;
+  name?: string | undefined;
   /** The name, or `stage-N` for an unnamed stage (BuildKit's naming). */
   id: string;
   from: FromInstruction;
@@ -57,7 +57,7 @@ export interface Plan extends ScopeSettings {
   file: string;
   ast: DockerfileAST;
   /** `# syntax=` as written (recorded; never pulled). */
-  syntax?: string;
+  syntax?: string | undefined;
   /** ARG instructions before the first FROM. */
   metaArgs: ArgInstruction[];
   stages: PlanStage[];

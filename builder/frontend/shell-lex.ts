@@ -13,15 +13,15 @@ export type EnvSource = ReadonlyMap<string, string> | Readonly<Record<string, st
 
 export interface LexOptions {
   /** `\` (default) or `` ` ``, from the `# escape=` directive. */
-  escapeToken?: string;
+  escapeToken?: string | undefined;
   /** Keep quote characters in the output (used to find heredoc words). */
-  rawQuotes?: boolean;
+  rawQuotes?: boolean | undefined;
   /** Keep escape characters in the output. */
-  rawEscapes?: boolean;
+  rawEscapes?: boolean | undefined;
   /** Treat quotes as ordinary characters (heredoc bodies). */
-  skipProcessQuotes?: boolean;
+  skipProcessQuotes?: boolean | undefined;
   /** Leave references to unset variables as written instead of expanding them to "". */
-  skipUnsetEnv?: boolean;
+  skipUnsetEnv?: boolean | undefined;
 }
 
 export interface WordResult {

@@ -211,7 +211,7 @@ export function checkWarnings(text: string, opts: { file: string; buildArgs: Rec
 }
 
 /** The flags above, checked before anything is built: a bad one is a one-line error, never ignored. */
-export async function parseBuildExtras(req: { annotations: string[]; addHosts: string[]; ssh: string[]; buildContexts: string[]; platform?: string }): Promise<{
+export async function parseBuildExtras(req: { annotations: string[]; addHosts: string[]; ssh: string[]; buildContexts: string[]; platform?: string | undefined }): Promise<{
   annotations?: Record<string, string>;
   extraHosts?: Array<{ host: string; ip: string }>;
   ssh?: Map<string, string>;

@@ -40,9 +40,9 @@ export interface GcOptions {
   /** Upload sessions idle this long are removed too (default: left alone). */
   uploadExpiryMs?: number;
   /** Called once the candidates are claimed, before the second mark (tests race writers here). */
-  onClaimed?: (count: number) => Promise<void> | void;
+  onClaimed?: ((count: number) => Promise<void> | void) | undefined;
   /** Called after the second mark, before the deletes (tests race writers here too). */
-  onMarkedAgain?: () => Promise<void> | void;
+  onMarkedAgain?: (() => Promise<void> | void) | undefined;
   now?: number;
 }
 
@@ -92,7 +92,7 @@ export interface SweepResult {
 export async function sweepBlobs(
   store: Store,
   candidates: Iterable<Digest>,
-  options: { cutoff: number; mark: MarkOptions; onClaimed?: (count: number) => Promise<void> | void; onMarkedAgain?: () => Promise<void> | void },
+  options: { cutoff: number; mark: MarkOptions; onClaimed?: ((count: number) => Promise<void> | void) | undefined; onMarkedAgain?: (() => Promise<void> | void) | undefined },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
   const wanted = [...new Set(candidates)];

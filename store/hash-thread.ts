@@ -15,7 +15,7 @@ type Message =
   | { op: 'drop'; id: number };
 
 type Reply =
-  | { op: 'written'; id: number; error?: { message: string; code?: string } }
+  | { op: 'written'; id: number; error?: { message: string; code?: string | undefined } }
   | { op: 'digest'; id: number; hex: string | undefined };
 
 interface Stream {

@@ -5,7 +5,7 @@ import { Digester, type Digest } from '../oci/index.js';
 /** Hashing threads: one per core (at most 4); parallel uploads hash on different cores. */
 const THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
-type Reply = { op: 'written'; id: number; error?: { message: string; code?: string } } | { op: 'digest'; id: number; hex: string | undefined };
+type Reply = { op: 'written'; id: number; error?: { message: string; code?: string | undefined } } | { op: 'digest'; id: number; hex: string | undefined };
 
 /** A digester's state on the main thread while its hash lives on a hashing thread. */
 interface Pending {
@@ -17,13 +17,13 @@ interface WriteWaiter {
   reject: (e: Error) => void;
 }
 
-function writeError(error: { message: string; code?: string }): Error {
+function writeError(error: { message: string; code?: string | undefined }): Error {
   return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
 }
 
 /** One worker thread keeping hash states by id; it keeps the process alive only while it owes answers. */
 class HashThread {
-  private worker?: Worker;
+  private worker: Worker | undefined;
   private failed = false;
   private outstanding = 0;
   /** Digesters on this thread, by id, until digested or disposed. */
@@ -127,7 +127,7 @@ export class OffThreadDigester {
   size = 0;
   private readonly id = nextId++;
   /** Undefined when no hashing thread could start. */
-  private readonly thread?: HashThread;
+  private readonly thread: HashThread | undefined;
 
   constructor(algorithm = 'sha256') {
     this.algorithm = algorithm;

@@ -34,21 +34,21 @@ interface SessionState {
   updatedAt: number;
   labels: Record<string, string>;
   /** The S3 multipart upload (at `ingest/<id>/data`), once the first full part was sent. */
-  uploadId?: string;
+  uploadId?: string | undefined;
   /** [partNumber, ETag], ascending: each ≥ the part size (≥ 5 MiB). */
   parts: [number, string][];
   /** Bytes after the parts, kept as an object of their own until a part's worth accumulates. */
-  tailKey?: string;
+  tailKey?: string | undefined;
   tailBytes: number;
   /**
    * sha256 of all `size` bytes, when the replica that received the last append had the hash of every byte
    * before it (OpenSSL states cannot be serialized; see SharedIngest). Absent: the commit reads the bytes back.
    */
-  digest?: string;
+  digest?: string | undefined;
   /** A commit took the session: appends are refused. */
-  committing?: boolean;
+  committing?: boolean | undefined;
   /** The multipart upload was completed (at `ingest/<id>/data`) by a commit that failed later: a retry starts from there. */
-  completed?: boolean;
+  completed?: boolean | undefined;
 }
 
 /** HSET the fields in ARGV[2..] only when `version` is ARGV[1]; 1 when written. */

@@ -16,16 +16,16 @@ export interface BuildRequest {
   /** Dockerfile path as given (default CONTEXT/Dockerfile); `-` reads standard input. */
   dockerfile: string;
   buildArgs: Record<string, string>;
-  target?: string;
+  target?: string | undefined;
   tags: string[];
   check: boolean;
   noCache: boolean;
   pull: boolean;
   push: boolean;
   outputs: string[];
-  progress?: string;
-  network?: string;
-  platform?: string;
+  progress?: string | undefined;
+  network?: string | undefined;
+  platform?: string | undefined;
   secrets: string[];
   registryMirrors: string[];
   insecureRegistries: string[];
@@ -37,8 +37,8 @@ export interface BuildRequest {
   buildContexts: string[];
   /** `--load` (or `-o type=docker` without dest, as buildx): the image goes into dockerd. */
   load: boolean;
-  iidfile?: string;
-  metadataFile?: string;
+  iidfile?: string | undefined;
+  metadataFile?: string | undefined;
   /** `--cache-to`, `--cache-from` (specs as given), `--no-cache-filter` stages. */
   cacheTo: string[];
   cacheFrom: string[];
@@ -54,7 +54,8 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     if (eq === 0) throw new UsageError(`--build-arg "${a}" has no name: use --build-arg NAME=value`);
     if (eq < 0) {
       // `--build-arg NAME` takes the value from the environment, as docker does.
-      if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
+      const value = process.env[a];
+      if (value !== undefined) buildArgs[a] = value;
     } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
   }
   const labels: Record<string, string> = {};
@@ -115,7 +116,12 @@ async function runCheck(req: BuildRequest, ctx: CommandContext): Promise<number>
   const text = await readDockerfile(req.dockerfile);
   const shown = req.dockerfile === '-' ? 'Dockerfile' : path.relative(process.cwd(), req.dockerfile) || req.dockerfile;
   const { checkDockerfile } = await import('../../builder/frontend/index.js');
-  const problems = checkDockerfile(text, { file: shown, buildArgs: req.buildArgs, target: req.target, platform: req.platform });
+  const problems = checkDockerfile(text, {
+    file: shown,
+    buildArgs: req.buildArgs,
+    ...(req.target !== undefined ? { target: req.target } : {}),
+    ...(req.platform !== undefined ? { platform: req.platform } : {}),
+  });
   if (problems.length === 0) {
     ctx.stdout.write('Check complete, no warnings found.\n');
     return 0;

@@ -16,63 +16,63 @@ import { GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';
 
 export interface RegistryServerOptions {
   /** An open store to serve; or `storage`, a store root to open. */
-  store?: Store;
-  storage?: string;
+  store?: Store | undefined;
+  storage?: string | undefined;
   /** Listen address; default 127.0.0.1. */
-  host?: string;
+  host?: string | undefined;
   /** Listen port; default 5000, 0 picks a free one. */
-  port?: number;
+  port?: number | undefined;
   /** HTTPS with this certificate and key (PEM files); plain HTTP otherwise. */
-  tls?: TlsFiles;
+  tls?: TlsFiles | undefined;
   /** htpasswd file (bcrypt entries): turns on basic auth. */
-  htpasswd?: string;
+  htpasswd?: string | undefined;
   /** With auth: let requests without credentials read content. */
-  anonymousRead?: boolean;
-  realm?: string;
+  anonymousRead?: boolean | undefined;
+  realm?: string | undefined;
   /** Answer every write with 405 UNSUPPORTED. */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
   /** pino level for access and event logs; default info. 'silent' turns them off. */
-  logLevel?: string;
+  logLevel?: string | undefined;
   /** Where logs go: a file descriptor (default 1, stdout) or a file path. */
-  logDestination?: number | string;
+  logDestination?: number | string | undefined;
   /** Use this logger instead of making one. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Uploads idle this long are removed; default 24 hours. */
-  uploadExpiryMs?: number;
+  uploadExpiryMs?: number | undefined;
   /** How often abandoned uploads are looked for; default 10 minutes. */
-  uploadPurgeIntervalMs?: number;
+  uploadPurgeIntervalMs?: number | undefined;
   /** An upload body that sends nothing for this long is cut; the session keeps what arrived. Default 30 s; 0 never cuts. */
-  bodyIdleTimeoutMs?: number;
+  bodyIdleTimeoutMs?: number | undefined;
   /** On close(), how long requests in flight may go on before their connections are cut; default 5 s. */
-  shutdownGraceMs?: number;
+  shutdownGraceMs?: number | undefined;
   /** Largest manifest accepted; default 4 MiB. */
-  maxManifestBytes?: number;
+  maxManifestBytes?: number | undefined;
   /** How long tag and manifest lookups are cached (seconds; 0 disables); default 5. */
-  manifestCacheSeconds?: number;
+  manifestCacheSeconds?: number | undefined;
   /** Serve /metrics; default true. */
-  metrics?: boolean;
+  metrics?: boolean | undefined;
   /** Periodic online garbage collection (registry/server/gc.ts); off when absent or intervalMs is 0. */
-  gc?: OnlineGcOptions;
-  headersTimeoutMs?: number;
-  keepAliveTimeoutMs?: number;
+  gc?: OnlineGcOptions | undefined;
+  headersTimeoutMs?: number | undefined;
+  keepAliveTimeoutMs?: number | undefined;
   /** Public base URL (`http.host`), e.g. https://registry.example.com: used for the token realm. */
-  publicUrl?: string;
+  publicUrl?: string | undefined;
   /** Addresses/CIDRs of TLS-terminating proxies whose X-Forwarded-Proto/Host are honoured. */
-  trustedProxies?: string[];
+  trustedProxies?: string[] | undefined;
   /**
    * Upstream registries to mirror (pull-through cache): `[{ registry: 'docker.io', url: 'https://registry-1.docker.io' }]`.
    * The mirror decorates the local services (registry/mirror); names no upstream claims stay a plain registry.
    */
-  mirrors?: MirrorUpstreamOptions[];
+  mirrors?: MirrorUpstreamOptions[] | undefined;
   /** Mirror behaviour: default upstream, revalidation and upstream timeouts. */
-  mirror?: Omit<MirrorOptions, 'upstreams'>;
+  mirror?: Omit<MirrorOptions, 'upstreams'> | undefined;
   /** The mirror's cache: size limit and eviction grace; counters and access times go to the store. */
-  mirrorCache?: MirrorCacheOptions;
+  mirrorCache?: MirrorCacheOptions | undefined;
   /**
    * Serve from a bucket shared with other replicas, upload sessions and the tag cache in Redis
    * (registry/repository/scaleout.ts; issue 16). `storage` is then only this replica's local directory.
    */
-  scaleout?: Omit<ScaleoutOptions, 'root'>;
+  scaleout?: Omit<ScaleoutOptions, 'root'> | undefined;
 }
 
 export interface RegistryServer {

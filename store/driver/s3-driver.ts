@@ -35,23 +35,23 @@ const DELETE_CONCURRENCY = 16;
 
 export interface S3DriverOptions {
   /** http(s)://host:port of the S3 API (Ceph RGW, MinIO, AWS); AWS's own endpoint when absent. */
-  endpoint?: string;
+  endpoint?: string | undefined;
   bucket: string;
   /** Default us-east-1 (RGW ignores it, but SigV4 signs with it). */
-  region?: string;
+  region?: string | undefined;
   /** Key prefix every path lives under ('' or absent: the bucket's root). No leading or trailing '/'. */
-  rootDirectory?: string;
+  rootDirectory?: string | undefined;
   /** Path-style URLs (http://host/bucket/key): needed for RGW and MinIO without wildcard DNS. Default true. */
-  forcePathStyle?: boolean;
+  forcePathStyle?: boolean | undefined;
   /** Credentials; else the SDK's chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, …). */
-  accessKeyId?: string;
-  secretAccessKey?: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
   /** Bytes per multipart part (≥ 5 MiB); default 8 MiB. A writer buffers at most one part in memory. */
-  partBytes?: number;
+  partBytes?: number | undefined;
   /** Sign a hash of every body (SigV4's default; costs a SHA-256 pass over each part on this thread). Default false: UNSIGNED-PAYLOAD. */
-  signPayload?: boolean;
+  signPayload?: boolean | undefined;
   /** Connections to the endpoint at most; default 64. */
-  maxSockets?: number;
+  maxSockets?: number | undefined;
 }
 
 function httpStatus(e: unknown): number | undefined {
@@ -87,7 +87,7 @@ class S3Writer implements FileWriter {
   readonly maxPending = 1;
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
-  private uploadId?: string;
+  private uploadId: string | undefined;
   private readonly parts: S3.CompletedPart[] = [];
 
   private constructor(
@@ -365,7 +365,7 @@ export class S3Driver implements StorageDriver {
   }
 
   /** One ListObjectsV2 page: keys and common prefixes (full keys) in S3's (UTF-8 byte) order. */
-  private async listRaw(prefix: string, o: { delimiter?: string; startAfter?: string; token?: string; maxKeys?: number }) {
+  private async listRaw(prefix: string, o: { delimiter?: string | undefined; startAfter?: string | undefined; token?: string | undefined; maxKeys?: number | undefined }) {
     try {
       const out = await this.client.send(
         new (s3().ListObjectsV2Command)({

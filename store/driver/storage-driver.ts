@@ -40,12 +40,12 @@ export interface WriterOptions {
    * stay even when the writer is cancelled. Without it the writer makes a new file that appears (or
    * replaces the old one) only at commit: cancel leaves no trace.
    */
-  append?: boolean;
+  append?: boolean | undefined;
   /**
    * Let this hasher write and hash the bytes on its thread (drivers with local files only; a hint).
    * `handOver`: the chunks are nobody else's once written, so they may move to that thread without a copy.
    */
-  hashOnThread?: { hasher: ThreadedHasher; handOver: boolean };
+  hashOnThread?: { hasher: ThreadedHasher; handOver: boolean } | undefined;
 }
 
 /**
@@ -75,13 +75,13 @@ export interface AppendControl {
    * Aborting stops the append at once: bytes read but not yet written are dropped, and the promise
    * rejects with the signal's reason once no write is under way.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * The source may send nothing for at most this many milliseconds while the append waits for it (not
    * while the append itself holds it back); then the append stops, keeps what arrived, and rejects with
    * SourceIdleError. Unbounded when absent.
    */
-  idleMs?: number;
+  idleMs?: number | undefined;
 }
 
 /**

@@ -109,8 +109,8 @@ export async function decompress(source: Readable, mode: DecompressMode = 'auto'
 
 export interface CompressOptions {
   /** gzip level (1 = fastest … 9); default 6, the level docker and tar use. */
-  gzipLevel?: number;
-  zstdLevel?: number;
+  gzipLevel?: number | undefined;
+  zstdLevel?: number | undefined;
 }
 
 /** A compressing transform for a layer, or undefined for `none`. */

@@ -56,7 +56,7 @@ export class ParallelGzip extends Transform {
   private takeBytes(n: number): Buffer {
     const first = this.pending[0];
     let block: Buffer;
-    if (first.length >= n) {
+    if (first !== undefined && first.length >= n) {
       block = first.subarray(0, n);
       if (first.length > n) this.pending[0] = first.subarray(n);
       else this.pending.shift();
@@ -65,6 +65,7 @@ export class ParallelGzip extends Transform {
       let filled = 0;
       while (filled < n) {
         const head = this.pending[0];
+        if (head === undefined) throw new Error(`parallel gzip: ${n} bytes requested but only ${filled} pending`);
         const used = Math.min(head.length, n - filled);
         head.copy(block, filled, 0, used);
         filled += used;

@@ -18,14 +18,14 @@ export interface TarHeader {
   size: number;
   /** Seconds since the epoch. */
   mtime: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
+  linkname?: string | undefined;
+  devmajor?: number | undefined;
+  devminor?: number | undefined;
   /** Owner names (optional; layers identify owners by number). */
-  uname?: string;
-  gname?: string;
+  uname?: string | undefined;
+  gname?: string | undefined;
   /** xattr name → raw value. */
-  xattrs?: Map<string, Buffer>;
+  xattrs?: Map<string, Buffer> | undefined;
 }
 
 const BLOCK = 512;
@@ -147,10 +147,10 @@ function readString(buf: Buffer, offset: number, length: number): string {
 
 function readNumber(buf: Buffer, offset: number, length: number): number {
   const slice = buf.subarray(offset, offset + length);
-  if (slice[0] & 0x80) {
+  if ((slice[0] ?? 0) & 0x80) {
     // GNU base-256: big-endian two's complement with the high bit as the marker
     let value = 0;
-    for (let i = 1; i < slice.length; i++) value = value * 256 + slice[i];
+    for (let i = 1; i < slice.length; i++) value = value * 256 + slice.readUInt8(i);
     return value;
   }
   const text = slice.toString('ascii').replace(/[\0 ].*$/s, '').trim();
@@ -195,7 +195,8 @@ class ByteReader {
   /** Exactly n bytes, or undefined at the end of the stream. */
   async read(n: number): Promise<Buffer | undefined> {
     if (!(await this.fill(n))) return undefined;
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const first = this.chunks[0];
+    const all = first !== undefined && this.chunks.length === 1 ? first : Buffer.concat(this.chunks);
     const out = all.subarray(0, n);
     const rest = all.subarray(n);
     this.chunks = rest.length ? [rest] : [];
@@ -210,6 +211,7 @@ class ByteReader {
       const left = progress.left;
       if (this.buffered === 0 && !(await this.fill(1))) throw new Error('tar stream ended inside an entry');
       const chunk = this.chunks[0];
+      if (chunk === undefined) throw new Error('tar stream ended inside an entry'); // fill(1) succeeded, so not reached
       if (chunk.length <= left) {
         this.chunks.shift();
         this.buffered -= chunk.length;
@@ -257,7 +259,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     if (!block || block.every((b) => b === 0)) break;
     const stored = readNumber(block, 148, 8);
     let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block.readUInt8(i);
     if (sum !== stored) throw new Error('tar header checksum mismatch: the layer is not a valid tar archive');
     const flag = String.fromCharCode(block[156] || 0x30);
     let size = readNumber(block, 124, 12);

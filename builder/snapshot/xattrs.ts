@@ -37,7 +37,7 @@ function unescapeOctal(text: Buffer): Buffer {
     if (text[i] === 0x5c && i + 3 < text.length + 0 && /^[0-7]{3}$/.test(text.subarray(i + 1, i + 4).toString('latin1'))) {
       out.push(parseInt(text.subarray(i + 1, i + 4).toString('latin1'), 8));
       i += 3;
-    } else out.push(text[i]);
+    } else out.push(text.readUInt8(i));
   }
   return Buffer.from(out);
 }

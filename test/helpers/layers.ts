@@ -34,13 +34,13 @@ export async function layerTar(entries: FixtureEntry[]): Promise<Buffer> {
       {
         name: e.name,
         type,
-        linkname: e.linkname,
+        ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
         mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
         uid: e.uid ?? 0,
         gid: e.gid ?? 0,
         mtime: e.mtime ?? new Date(1_600_000_000_000),
-        devmajor: e.devmajor,
-        devminor: e.devminor,
+        ...(e.devmajor !== undefined ? { devmajor: e.devmajor } : {}),
+        ...(e.devminor !== undefined ? { devminor: e.devminor } : {}),
       },
       ...((type === 'file' ? [e.body ?? ''] : []) as [string]),
     );
@@ -59,7 +59,9 @@ export async function putLayer(store: Store, tarBytes: Buffer): Promise<{ descri
 /** The busybox base image unpacked, plus optional extra layers on top; returns the top snapshot. */
 export async function baseSnapshot(store: Store, extra: FixtureEntry[][] = []): Promise<Snapshot> {
   const img = await makeBusyboxImage(store);
-  const layers = [{ descriptor: img.manifest.layers[0], diffId: img.diffId }];
+  const [baseLayer] = img.manifest.layers;
+  if (!baseLayer) throw new Error('the busybox image has no layer');
+  const layers = [{ descriptor: baseLayer, diffId: img.diffId }];
   for (const entries of extra) layers.push(await putLayer(store, await layerTar(entries)));
   return (await unpackImageLayers(store, await openSnapshots(store), layers))!;
 }
@@ -93,6 +95,6 @@ export async function leftovers(root: string, pid?: number): Promise<{ mounts: s
     .toString()
     .split('\n')
     .map((l) => l.split(' ')[0])
-    .filter((n) => n && n.startsWith(pid === undefined ? 'tsbuild-' : `tsbuild-${pid}-`));
+    .filter((n): n is string => !!n && n.startsWith(pid === undefined ? 'tsbuild-' : `tsbuild-${pid}-`));
   return { mounts, containers, dirs, networks };
 }

@@ -17,12 +17,13 @@ function longRun(root: string, chainId: string): Promise<{ child: ChildProcess; 
   writeFileSync(
     script,
     `import { Store } from '${dist}store/index.js';
-import { runInContainer, trackDir } from '${dist}builder/exec/index.js';
+import { trackDir } from '${dist}builder/exec/index.js';
+import { runOnSnapshot } from '${dist}builder/solver/overlay.js';
 import { openSnapshots } from '${dist}builder/snapshot/index.js';
 const store = await Store.open(process.argv[2]);
 const upper = await (await openSnapshots(store)).tempDir('upper');
 trackDir(upper);
-await runInContainer(store, { lowers: process.argv[3], upperDir: upper, args: ['/bin/sh', '-c', 'echo started; sleep 300'], network: 'none', onStdout: (d) => process.stdout.write(d) });
+await runOnSnapshot(store, { lowers: process.argv[3], upperDir: upper, args: ['/bin/sh', '-c', 'echo started; sleep 300'], network: 'none', onStdout: (d) => process.stdout.write(d) });
 `,
   );
   const child = spawn(process.execPath, [script, root, chainId], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitUpperDir, encodeHeader, openSnapshots, unpackImageLayers } from '../builder/snapshot/index.js';
-import { runInContainer, type RunOptions } from '../builder/exec/index.js';
+import { runOnSnapshot, type SnapshotRunOptions } from '../builder/solver/overlay.js';
 import { digestOf, MediaType, type DiffID } from '../oci/index.js';
 import { Store, type Snapshot } from '../store/index.js';
 import { makeBusyboxImage } from './helpers/busybox-image.js';
@@ -19,11 +19,11 @@ interface Ran {
   upper: string;
 }
 
-async function sh(store: Store, lower: Snapshot | undefined, script: string, extra: Partial<RunOptions> = {}): Promise<Ran> {
+async function sh(store: Store, lower: Snapshot | undefined, script: string, extra: Partial<SnapshotRunOptions> = {}): Promise<Ran> {
   const upper = await (await openSnapshots(store)).tempDir('upper');
   let stdout = '';
   let stderr = '';
-  const { exitCode } = await runInContainer(store, {
+  const { exitCode } = await runOnSnapshot(store, {
     lowers: lower?.chainId,
     upperDir: upper,
     args: ['/bin/sh', '-c', script],
@@ -170,7 +170,7 @@ test('a secret is readable in the step and never in the layer', async (t) => {
 
 test('a cache mount persists across steps and stays out of layers; tmpfs is empty each time', async (t) => {
   const { store, base } = await setup();
-  const mounts: RunOptions['mounts'] = [
+  const mounts: SnapshotRunOptions['mounts'] = [
     { type: 'cache', target: '/root/.cache/tool', id: 'tool' },
     { type: 'tmpfs', target: '/scratch' },
   ];

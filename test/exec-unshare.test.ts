@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitUpperDir, openSnapshots } from '../builder/snapshot/index.js';
-import { runInContainer, type RunOptions } from '../builder/exec/index.js';
+import { runOnSnapshot, type SnapshotRunOptions } from '../builder/solver/overlay.js';
 import { Store, type Snapshot } from '../store/index.js';
 import { baseSnapshot, leftovers, listLayer } from './helpers/layers.js';
 import { tempDir } from './helpers/temp.js';
@@ -10,11 +10,11 @@ import { testWith } from './helpers/tools.js';
 // The fallback runtime for machines without runc, exercised here on a machine that has both.
 const test = testWith(['unshare', 'ip', 'runc']);
 
-async function sh(store: Store, lower: Snapshot, script: string, extra: Partial<RunOptions> = {}) {
+async function sh(store: Store, lower: Snapshot, script: string, extra: Partial<SnapshotRunOptions> = {}) {
   const upper = await (await openSnapshots(store)).tempDir('upper');
   let stdout = '';
   let stderr = '';
-  const { exitCode } = await runInContainer(store, {
+  const { exitCode } = await runOnSnapshot(store, {
     runtime: 'unshare',
     lowers: lower.chainId,
     upperDir: upper,
@@ -48,7 +48,7 @@ test.serial('unshare runtime: secret and cache mounts, nothing of them in the la
   const base = await baseSnapshot(store);
   const secret = join(tempDir(), 's');
   writeFileSync(secret, 'SECRET');
-  const mounts: RunOptions['mounts'] = [
+  const mounts: SnapshotRunOptions['mounts'] = [
     { type: 'secret', id: 'tok', source: secret },
     { type: 'cache', target: '/cache', id: 'u' },
   ];

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitUpperDir, openSnapshots, readXattrs, unpackLayer } from '../builder/snapshot/index.js';
-import { runInContainer } from '../builder/exec/index.js';
+import { runOnSnapshot } from '../builder/solver/overlay.js';
 import { chainIdOf, Store, type Snapshot } from '../store/index.js';
 import { baseSnapshot, listLayer, type FixtureEntry } from './helpers/layers.js';
 import { tempDir } from './helpers/temp.js';
@@ -29,7 +29,7 @@ async function step(store: Store, lower: Snapshot, script: string, after?: (uppe
   const snapshots = await openSnapshots(store);
   const upper = await snapshots.tempDir('upper');
   let output = '';
-  const { exitCode } = await runInContainer(store, {
+  const { exitCode } = await runOnSnapshot(store, {
     lowers: lower.chainId,
     upperDir: upper,
     args: ['/bin/sh', '-c', script],

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { unmount as defaultUnmount } from './overlay.js';
 
 /**
  * Everything a build holds that must not outlive it — runc containers, overlay mounts, temp dirs — is
@@ -113,20 +115,17 @@ export function installCleanupHandlers(): void {
   process.on('exit', releaseAllSync);
 }
 
-// Helpers for the usual kinds of resources.
+// Helpers for the usual kinds of resources: the runtime's and the solver's scratch dirs and mounts alike.
 
 export function trackDir(path: string): () => void {
   return track({
     label: `temp dir ${path}`,
-    release: async () => {
-      const { rm } = await import('node:fs/promises');
-      await rm(path, { recursive: true, force: true });
-    },
+    release: () => rm(path, { recursive: true, force: true }),
     releaseSync: () => rmSync(path, { recursive: true, force: true }),
   });
 }
 
-export function trackMount(target: string, unmount: (target: string) => Promise<void>): () => void {
+export function trackMount(target: string, unmount: (target: string) => Promise<void> = defaultUnmount): () => void {
   return track({
     label: `mount ${target}`,
     release: () => unmount(target),

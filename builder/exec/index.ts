@@ -1,12 +1,12 @@
 /**
  * builder/exec — RUN steps in throwaway containers on overlayfs.
  *
- *   const snapshots = await openSnapshots(store);                  // builder/snapshot
  *   await sweepLeftovers(store);                                    // once at start: crash leftovers
- *   const upper = await snapshots.tempDir('upper');                 // same filesystem as the snapshots
- *   const { exitCode } = await runInContainer(store, {
- *     lowers: parentChainId,          // a snapshot chainID (100+ layers fine), lower dirs, or undefined = scratch
- *     upperDir: upper,
+ *   // builder/solver/overlay.ts resolves the chain into mounts (the only place that does):
+ *   const snapshot = await prepareSnapshot(snapshots, parentChainId, upper);   // { mounts, upper, work }
+ *   const { exitCode } = await runInContainer({
+ *     rootfs: snapshot.mounts,        // Mount[]: an overlay of short `l/` links (100+ layers fine)
+ *     runRoot: await store.localDir('tmp'), cacheRoot: await store.localDir('cache'),
  *     args: ['/bin/sh', '-c', 'make'], env, cwd, user: 'app:staff',
  *     network: 'host',                // docker build's default; 'none' = own netns with lo up
  *     mounts: [{ type: 'cache', target: '/root/.cache', sharing: 'locked' },
@@ -15,6 +15,7 @@
  *              { type: 'secret', id: 'npmrc', source: '/host/secret' }],      // /run/secrets/npmrc, 0400
  *     onStdout, onStderr, signal,     // abort → container killed, exit code 137
  *   });
+ *   // (`runOnSnapshot(store, { lowers, upperDir, ... })` in builder/solver does these steps in one call)
  *   // upper now holds exactly the step's changes (no /proc, /etc/hosts, mount-target stubs):
  *   // commitUpperDir(store, { upper, lowers: chain diff dirs, ... }) then snapshots.adopt(...)
  *
@@ -30,7 +31,7 @@ export { runInContainer, type RunOptions, type RunResult } from './run-container
 export { type RunMount } from './mounts.js';
 export { sweepLeftovers, type SweepReport } from './sweep.js';
 export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveResources, onInterrupt, holdExitFor, type Resource } from './cleanup.js';
-export { mountOverlay, unmount, overlayFeatureOptions, overlayOptions, mountPoints, MOUNT_OPTIONS_LIMIT, type OverlayMount } from './overlay.js';
+export { mountOverlay, mountAll, overlayMount, unmount, overlayFeatureOptions, overlayOptions, mountPoints, MOUNT_OPTIONS_LIMIT, type Mount, type OverlayMount } from './overlay.js';
 export { runcRun, runcPath, listContainers, deleteContainer, RUNC_ROOT, CONTAINER_PREFIX } from './runc.js';
 export { unshareRun, unshareAvailable } from './unshare.js';
 export { runtimeSpec, withDefaults, DEFAULT_CAPABILITIES, type BundleOptions, type SpecMount } from './bundle.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { processAlive, type Store } from '../../store/index.js';
+import { processAlive } from '../../oci/process.js';
 import { trackMount } from './cleanup.js';
 import { mountOverlay, unmount } from './overlay.js';
 import type { SpecMount } from './bundle.js';
@@ -107,10 +107,10 @@ async function cacheDir(root: string, m: Extract<RunMount, { type: 'cache' }>): 
 }
 
 /**
- * Host-side preparation of RUN --mount mounts: cache dirs under `<root>/cache`, read-write binds as a
+ * Host-side preparation of RUN --mount mounts: cache dirs under `cacheRoot`, read-write binds as a
  * throwaway overlay over the source, secrets copied into the run's private dir with their mode/owner.
  */
-export async function prepareMounts(store: Store, runDir: string, mounts: RunMount[]): Promise<PreparedMounts> {
+export async function prepareMounts(cacheRoot: string, runDir: string, mounts: RunMount[]): Promise<PreparedMounts> {
   const spec: SpecMount[] = [];
   const targets: PreparedMounts['targets'] = [];
   const releases: Array<() => Promise<void>> = [];
@@ -120,7 +120,7 @@ export async function prepareMounts(store: Store, runDir: string, mounts: RunMou
   try {
     for (const [i, m] of mounts.entries()) {
       if (m.type === 'cache') {
-        const { dir, unlock } = await cacheDir(await store.localDir('cache'), m);
+        const { dir, unlock } = await cacheDir(cacheRoot, m);
         if (unlock) releases.push(unlock);
         spec.push({ destination: m.target, type: 'bind', source: dir, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
         targets.push({ path: m.target, kind: 'dir' });

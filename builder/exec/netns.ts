@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { processAlive } from '../../store/index.js';
+import { processAlive } from '../../oci/process.js';
 import { track } from './cleanup.js';
 
 const exec = promisify(execFile);

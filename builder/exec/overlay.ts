@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -34,6 +35,57 @@ export interface OverlayMount {
   readonly?: boolean;
   /** Generic mount flags to add, e.g. `nodev`. */
   flags?: string[];
+}
+
+/**
+ * One mount as a snapshot hands it over (containerd's `mount.Mount`): `mount -t type -o options source
+ * <root>/<target>`. A snapshot's prepare/view returns these; builder/exec only performs them.
+ */
+export interface Mount {
+  /** `overlay`, `bind`… */
+  type: string;
+  source: string;
+  /** Inside the root it is mounted at; default the root itself. */
+  target?: string;
+  options: string[];
+  /** Working directory for the mount call: relative `lowerdir` entries (short snapshot links) resolve against it. */
+  cwd?: string;
+}
+
+/** An overlay as a `Mount` (the kernel feature options included). */
+export function overlayMount(m: Omit<OverlayMount, 'target'>): Mount {
+  if (m.lowers.length === 0) throw new Error('an overlay mount needs at least one lower dir');
+  return { type: 'overlay', source: 'overlay', options: overlayOptions({ ...m, target: '' }).split(','), ...(m.cwd ? { cwd: m.cwd } : {}) };
+}
+
+/**
+ * Performs `mounts` in order under `root`, each with `extraOptions` added (e.g. `nodev`). On failure what
+ * was mounted is taken down again. Returns the mount points, deepest last.
+ */
+export async function mountAll(mounts: Mount[], root: string, extraOptions: string[] = []): Promise<string[]> {
+  const done: string[] = [];
+  try {
+    for (const m of mounts) {
+      const target = m.target ? join(root, m.target) : root;
+      const options = [...m.options, ...extraOptions].join(',');
+      if (options.length > MOUNT_OPTIONS_LIMIT) {
+        throw new Error(`${m.type} mount options for ${target} are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`);
+      }
+      const bind = m.type === 'bind';
+      const args = bind ? ['--bind', m.source, target] : ['-t', m.type, m.source, target];
+      try {
+        await exec('mount', [...args, ...(options ? ['-o', options] : [])], m.cwd ? { cwd: m.cwd } : {});
+      } catch (e) {
+        const stderr = String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+        throw new Error(`mounting the ${m.type} for ${target} failed: ${stderr} (needs root and overlayfs)`);
+      }
+      done.push(target);
+    }
+  } catch (e) {
+    for (const t of done.reverse()) await unmount(t).catch(() => undefined);
+    throw e;
+  }
+  return done;
 }
 
 export function overlayOptions(m: OverlayMount): string {

@@ -1,27 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { ChainID } from '../../oci/index.js';
-import type { Store } from '../../store/index.js';
-import { openSnapshots } from '../snapshot/index.js';
+import { join } from 'node:path';
 import { containerNofile, runtimeSpec, standardMountTargets, withDefaults } from './bundle.js';
 import { trackDir, trackMount } from './cleanup.js';
 import { MountStubs } from './mount-stubs.js';
 import { prepareMounts, type RunMount } from './mounts.js';
 import { isolatedNetwork, type IsolatedNetwork } from './netns.js';
-import { mountOverlay, unmount } from './overlay.js';
+import { mountAll, unmount, type Mount } from './overlay.js';
 import { runcPath, runcRun } from './runc.js';
 import { unshareAvailable, unshareRun } from './unshare.js';
 import { resolveUser } from './user.js';
 
 export interface RunOptions {
   /**
-   * The step's parent filesystem: a snapshot chainID (mounted through short links, works for 100+
-   * layers), explicit lower dirs (topmost first), or nothing for `FROM scratch`.
+   * The container's root filesystem as its snapshot's prepare hands it over (builder/solver/overlay.ts
+   * `prepareSnapshot`): mounted in order at the rootfs; an overlay's upperdir receives the step's changes.
    */
-  lowers?: ChainID | string[];
-  /** A fresh, empty dir that receives the step's changes (e.g. from `snapshots.tempDir('upper')`). */
-  upperDir: string;
+  rootfs: Mount[];
+  /** Where the run's private dir (`run-<pid>-<hex>`: bundle, /etc files, secrets) is made; the sweep looks there. */
+  runRoot: string;
+  /** The dir that holds `RUN --mount=type=cache` dirs. */
+  cacheRoot: string;
   args: string[];
   env?: string[];
   /** Working directory inside the container; created when missing. Default `/`. */
@@ -69,37 +68,24 @@ function hostsFile(hostname: string, network: 'host' | 'none', hostHosts: string
 }
 
 /**
- * Runs one RUN step: mounts an overlay (lower = parent snapshots, upper = `upperDir`), runs `args` with
- * runc in it, and takes everything down again — also on failure, abort, SIGINT or SIGTERM. The upper dir
- * then holds exactly the step's changes (no mount stubs), ready for `commitUpperDir`.
+ * Runs one RUN step: mounts `rootfs` (the snapshot's mounts), runs `args` with runc in it, and takes
+ * everything down again — also on failure, abort, SIGINT or SIGTERM. The snapshot's upper dir then holds
+ * exactly the step's changes (no mount stubs), ready for `commitUpperDir`.
  */
-export async function runInContainer(store: Store, options: RunOptions): Promise<RunResult> {
-  const snapshots = await openSnapshots(store);
+export async function runInContainer(options: RunOptions): Promise<RunResult> {
   const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  const runDir = join(await store.localDir('tmp'), `run-${tag}`);
-  const workDir = join(dirname(options.upperDir), `tmp-work-${tag}`);
+  const runDir = join(options.runRoot, `run-${tag}`);
   await fs.mkdir(join(runDir, 'rootfs'), { recursive: true });
   const untrackRunDir = trackDir(runDir);
-  await fs.mkdir(workDir, { recursive: true });
-  const untrackWorkDir = trackDir(workDir);
-  await fs.mkdir(options.upperDir, { recursive: true });
   const rootfs = join(runDir, 'rootfs');
-  let untrackMount: (() => void) | undefined;
-  let mounted = false;
+  const untrackMounts: Array<() => void> = [];
+  let mounted: string[] = [];
   try {
-    let lowers: string[];
-    let cwd: string | undefined;
-    if (typeof options.lowers === 'string') {
-      lowers = (await snapshots.chain(options.lowers)).map((s) => s.link);
-      cwd = snapshots.root;
-    } else if (options.lowers && options.lowers.length > 0) lowers = options.lowers;
-    else lowers = [await snapshots.emptyLower()];
     const runtime = chooseRuntime(options.runtime);
     // Without runc there is no device cgroup: device nodes shipped in an image must not open host devices.
     const flags = runtime === 'unshare' ? ['nodev'] : [];
-    await mountOverlay({ lowers, upper: options.upperDir, work: workDir, target: rootfs, cwd, flags });
-    mounted = true;
-    untrackMount = trackMount(rootfs, unmount);
+    mounted = await mountAll(options.rootfs, rootfs, flags);
+    for (const m of mounted) untrackMounts.push(trackMount(m, unmount));
 
     const network = options.network ?? 'host';
     const hostname = options.hostname ?? 'tsbuild';
@@ -110,7 +96,7 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
     await fs.writeFile(etcFiles.hostname, `${hostname}\n`);
 
     const user = await resolveUser(rootfs, options.user);
-    const prepared = await prepareMounts(store, runDir, options.mounts ?? []);
+    const prepared = await prepareMounts(options.cacheRoot, runDir, options.mounts ?? []);
     let netns: IsolatedNetwork | undefined;
     try {
       if (network === 'none' && runtime === 'runc') netns = await isolatedNetwork();
@@ -157,10 +143,8 @@ export async function runInContainer(store: Store, options: RunOptions): Promise
       await prepared.release();
     }
   } finally {
-    if (mounted) await unmount(rootfs);
-    untrackMount?.();
-    await fs.rm(workDir, { recursive: true, force: true });
-    untrackWorkDir();
+    for (const m of mounted.reverse()) await unmount(m);
+    for (const untrack of untrackMounts.reverse()) untrack();
     await fs.rm(runDir, { recursive: true, force: true });
     untrackRunDir();
   }

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join, sep } from 'node:path';
-import { processAlive, type Store } from '../../store/index.js';
+import { processAlive } from '../../oci/process.js';
+import type { Store } from '../../store/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import { sweepNetworks } from './netns.js';
 import { mountPoints, unmount } from './overlay.js';

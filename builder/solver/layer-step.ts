@@ -6,7 +6,7 @@ import type { ImageLayer, ImageState } from '../image/index.js';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { cancellation } from './errors.js';
-import { trackDir } from './tracked.js';
+import { trackDir } from '../exec/index.js';
 import { lowersOf, mountWritable, type WritableRootfs } from './overlay.js';
 import type { SolveContext } from './solve-context.js';
 import type { CacheRecord } from './build-cache.js';

@@ -1,13 +1,74 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ChainID } from '../../oci/index.js';
-import type { Snapshot, SnapshotStore } from '../../store/index.js';
-import { mountOverlay, unmount } from '../exec/index.js';
-import { trackDir, trackMount } from './tracked.js';
+import type { Snapshot, SnapshotStore, Store } from '../../store/index.js';
+import { mountAll, overlayMount, runInContainer, trackDir, trackMount, unmount, type Mount, type RunOptions, type RunResult } from '../exec/index.js';
+import { openSnapshots } from '../snapshot/index.js';
 
-/** Mounts an overlay whose `l/<short>` lowerdirs resolve against the snapshots root (short options for 100+ layers). */
-async function mountAt(snapshots: SnapshotStore, target: string, lowers: string[], upper?: { upper: string; work: string }): Promise<void> {
-  await mountOverlay({ lowers, target, cwd: snapshots.root, ...(upper ? { upper: upper.upper, work: upper.work } : { readonly: true }) });
+/**
+ * The one place snapshot chains become mounts (containerd's Snapshotter `prepare`/`view` → `Mount[]`):
+ * builder/exec only performs the mounts it is handed.
+ */
+
+/** The mounts of a read-only view of a chain: one overlay whose `l/<short>` lowerdirs resolve against the snapshots root. */
+export async function viewSnapshot(snapshots: SnapshotStore, top: ChainID | undefined): Promise<Mount[]> {
+  const { links } = await lowersOf(snapshots, top);
+  return [overlayMount({ lowers: links, cwd: snapshots.root, readonly: true })];
+}
+
+/** A writable snapshot over a chain: its mounts and the dirs they write to. */
+export interface PreparedSnapshot {
+  mounts: Mount[];
+  upper: string;
+  work: string;
+  /** Removes the work dir (the upper dir stays: it holds the changes). */
+  release(): Promise<void>;
+}
+
+/**
+ * Prepares a writable snapshot over `top` whose changes land in `upper` (created when missing): the overlay
+ * mount plus a fresh work dir beside `upper` (same filesystem, named for the sweep: `tmp-work-<pid>-<hex>`).
+ */
+export async function prepareSnapshot(snapshots: SnapshotStore, top: ChainID | undefined, upper: string): Promise<PreparedSnapshot> {
+  const { links } = await lowersOf(snapshots, top);
+  const work = join(dirname(upper), `tmp-work-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(upper, { recursive: true });
+  await fs.mkdir(work, { recursive: true });
+  const untrack = trackDir(work);
+  return {
+    mounts: [overlayMount({ lowers: links, upper, work, cwd: snapshots.root })],
+    upper,
+    work,
+    release: async () => {
+      await fs.rm(work, { recursive: true, force: true });
+      untrack();
+    },
+  };
+}
+
+/** Mounts a snapshot's mounts at `target`. */
+async function mountAt(target: string, mounts: Mount[]): Promise<void> {
+  await mountAll(mounts, target);
+}
+
+/** `runInContainer` options with the rootfs given as a snapshot chain and the upper dir that receives the step's changes. */
+export type SnapshotRunOptions = Omit<RunOptions, 'rootfs' | 'runRoot' | 'cacheRoot'> & {
+  /** The step's parent snapshot chain; nothing for `FROM scratch`. */
+  lowers?: ChainID | undefined;
+  /** A fresh, empty dir that receives the step's changes (e.g. from `snapshots.tempDir('upper')`). */
+  upperDir: string;
+};
+
+/** Runs a RUN step on a prepared snapshot of `lowers`, with the run and cache dirs of `store`. */
+export async function runOnSnapshot(store: Store, options: SnapshotRunOptions): Promise<RunResult> {
+  const { lowers, upperDir, ...rest } = options;
+  const snapshot = await prepareSnapshot(await openSnapshots(store), lowers, upperDir);
+  try {
+    return await runInContainer({ ...rest, rootfs: snapshot.mounts, runRoot: await store.localDir('tmp'), cacheRoot: await store.localDir('cache') });
+  } finally {
+    await snapshot.release();
+  }
 }
 
 /** The lower dirs (short links, topmost first) of a chain; the empty dir for a rootfs without layers. */
@@ -40,7 +101,7 @@ export async function mountWritable(snapshots: SnapshotStore, top: ChainID | und
   await Promise.all([fs.mkdir(upper), fs.mkdir(work), fs.mkdir(merged)]);
   const untrackDir = trackDir(base);
   try {
-    await mountAt(snapshots, merged, links, { upper, work });
+    await mountAt(merged, [overlayMount({ lowers: links, upper, work, cwd: snapshots.root })]);
   } catch (e) {
     await fs.rm(base, { recursive: true, force: true });
     untrackDir();
@@ -87,7 +148,7 @@ export async function mountReadOnly(snapshots: SnapshotStore, top: ChainID | und
   await fs.mkdir(merged);
   const untrackDir = trackDir(base);
   try {
-    await mountAt(snapshots, merged, links);
+    await mountAt(merged, [overlayMount({ lowers: links, cwd: snapshots.root, readonly: true })]);
   } catch (e) {
     await fs.rm(base, { recursive: true, force: true });
     untrackDir();

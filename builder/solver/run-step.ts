@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { tempName } from '../../store/index.js';
-import { trackDir } from './tracked.js';
-import { runInContainer, type RunMount as ExecMount } from '../exec/index.js';
+import { trackDir, type RunMount as ExecMount } from '../exec/index.js';
+import { runOnSnapshot } from './overlay.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
 import { cacheKey, cacheMountDir } from './build-cache.js';
 import { BuildStepError, cancellation } from './errors.js';
@@ -158,7 +158,7 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
         tail.push(chunk);
         step.log(chunk);
       };
-      const { exitCode } = await runInContainer(ctx.store, {
+      const { exitCode } = await runOnSnapshot(ctx.store, {
         lowers: state.top,
         upperDir: upper,
         args,

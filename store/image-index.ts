@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { formatReference, parseNormalized, type Digest, type Reference } from '../oci/index.js';
+import { processAlive, formatReference, parseNormalized, type Digest, type Reference } from '../oci/index.js';
 import type { StorageDriver } from './driver/storage-driver.js';
 import { ImageNotFoundError, PathNotFoundError } from './errors.js';
 
@@ -125,11 +125,4 @@ function tryParse(input: string): Reference | undefined {
   }
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { processAlive };

@@ -21,11 +21,11 @@ export interface BundleOptions {
   /** `host` (docker build's default) shares the host's network; `none` gets a namespace with only lo. */
   network: 'host' | 'none';
   /** For `none`: an existing namespace to join (one with lo up); a fresh one from runc otherwise. */
-  netnsPath?: string;
+  netnsPath?: string | undefined;
   /** Files bind-mounted at /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles: { hosts: string; resolvConf: string; hostname: string };
   /** RLIMIT_NOFILE for the step (docker: 1048576); never above what this process may grant. */
-  nofile?: number;
+  nofile?: number | undefined;
   /** RUN --mount mounts, after the standard ones. */
   mounts: SpecMount[];
 }

@@ -63,8 +63,9 @@ export class MountStubs {
         missing.unshift(p);
       }
     }
-    if (missing.length === 0) return;
-    await this.remember(dirname(missing[0]));
+    const [first] = missing;
+    if (first === undefined) return;
+    await this.remember(dirname(first));
     for (const [i, p] of missing.entries()) {
       const last = i === missing.length - 1;
       if (last && kind === 'file') await fs.writeFile(p, '', { flag: 'wx', mode: 0o644 });

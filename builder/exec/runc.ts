@@ -23,11 +23,11 @@ export function newContainerId(): string {
 
 export interface RuncRunOptions {
   bundle: string;
-  id?: string;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  id?: string | undefined;
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
   /** Aborting kills the container (SIGKILL) and resolves with its exit code. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 async function runc(args: string[]): Promise<void> {

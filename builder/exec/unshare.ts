@@ -14,9 +14,9 @@ import { track } from './cleanup.js';
  * Weaker than runc: no capability bounding set, no cgroup, no supplementary groups, no masked /proc paths.
  */
 export interface UnshareRunOptions extends Pick<BundleOptions, 'rootfs' | 'args' | 'env' | 'cwd' | 'user' | 'hostname' | 'network' | 'etcFiles' | 'mounts'> {
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
-  signal?: AbortSignal;
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 function tool(name: string): string {

@@ -30,19 +30,23 @@ async function readInRoot(rootfs: string, path: string): Promise<string> {
 }
 
 function parsePasswd(text: string): PasswdEntry[] {
-  return text
-    .split('\n')
-    .map((l) => l.split(':'))
-    .filter((f) => f.length >= 7 && !f[0].startsWith('#'))
-    .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] }));
+  const entries: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid, , home, shell] = line.split(':');
+    if (name === undefined || uid === undefined || gid === undefined || home === undefined || shell === undefined || name.startsWith('#')) continue;
+    entries.push({ name, uid: Number(uid), gid: Number(gid), home });
+  }
+  return entries;
 }
 
 function parseGroup(text: string): GroupEntry[] {
-  return text
-    .split('\n')
-    .map((l) => l.split(':'))
-    .filter((f) => f.length >= 4 && !f[0].startsWith('#'))
-    .map((f) => ({ name: f[0], gid: Number(f[2]), members: f[3].split(',').filter(Boolean) }));
+  const entries: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [name, , gid, members] = line.split(':');
+    if (name === undefined || gid === undefined || members === undefined || name.startsWith('#')) continue;
+    entries.push({ name, gid: Number(gid), members: members.split(',').filter(Boolean) });
+  }
+  return entries;
 }
 
 const numeric = (s: string) => /^\d+$/.test(s);
@@ -54,7 +58,7 @@ const numeric = (s: string) => /^\d+$/.test(s);
 export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ExecUser> {
   // no USER: root, whether or not the image has an /etc/passwd (FROM scratch has none)
   const value = (spec ?? '').trim() || '0';
-  const [userPart, groupPart] = value.split(':', 2);
+  const [userPart = '', groupPart] = value.split(':', 2);
   const passwd = parsePasswd(await readInRoot(rootfs, 'etc/passwd'));
   const groups = parseGroup(await readInRoot(rootfs, 'etc/group'));
   let entry: PasswdEntry | undefined;

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import type { Logger } from 'pino';
 
 /** One JSON line per request (pino), written asynchronously so logging stays off the request's path. */

@@ -1,4 +1,5 @@
-import Koa, { type Context, type Next } from 'koa';
+import Koa from 'koa';
+import type { Context, Next, RegistryState } from './context.js';
 import type { Logger } from 'pino';
 import { accessLog } from './access-log.js';
 import { basicAuth, type AuthOptions } from './auth.js';
@@ -45,8 +46,8 @@ function operational(deps: RegistryDeps, exposeMetrics: boolean, tokens?: (ctx: 
  * The registry as a Koa app, outermost first: access log, metrics, the API version header, the error
  * mapper, health and metrics endpoints, route recognition, read-only gate, auth, then the endpoint.
  */
-export function createRegistryApp(deps: RegistryDeps, options: AppOptions, logger: Logger): Koa {
-  const app = new Koa();
+export function createRegistryApp(deps: RegistryDeps, options: AppOptions, logger: Logger): Koa<RegistryState> {
+  const app = new Koa<RegistryState>();
   app.silent = true;
   // Errors after the answer started (a client closing mid-download) are the client's business.
   app.on('error', (e: Error) => logger.debug({ err: e }, 'response stream ended early'));

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import { RegistryError } from './errors.js';
 import type { Htpasswd } from './htpasswd.js';
 import type { RouteMatch } from './context.js';
@@ -41,7 +41,7 @@ export function basicAuth(options: AuthOptions) {
       ctx.state.user = user;
       return next();
     }
-    const route = ctx.state.route as RouteMatch | undefined;
+    const route = ctx.state.route;
     if (options.anonymousRead && READS.has(ctx.method) && route && route.route !== 'base') return next();
     throw deny('authentication required');
   };

@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { Context } from './context.js';
 import type { MethodTable } from './context.js';
 
 /** `GET /v2/`: the API version check every client starts with (auth, when enabled, answers first). */

@@ -1,7 +1,25 @@
-import type { Context } from 'koa';
+import type { Next, ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
 import type { Registry } from '../repository/index.js';
 import type { RegistryMetrics } from './metrics.js';
+
+/** What the middleware leave on `ctx.state` for later ones (typed through Koa's generics, no casts). */
+export interface RegistryState {
+  /** The endpoint the request matched (dispatch.ts); read by auth, read-only, metrics and logs. */
+  route?: RouteMatch;
+  /** The authenticated user (auth.ts, token-auth.ts). */
+  user?: string;
+  /** Body bytes a write took in, for metrics. */
+  bytesIn?: number;
+  /** The public scheme://host of this registry (public-url.ts), for absolute URLs. */
+  baseUrl?: string;
+  /** The cause of a 5xx answer, for the access log. */
+  error?: unknown;
+}
+
+/** Koa's context with the registry's state. */
+export type Context = ParameterizedContext<RegistryState>;
+export type { Next };
 
 /** The endpoints of the distribution spec (one name each, used by dispatch, auth, metrics and logs). */
 export type RouteName = 'base' | 'catalog' | 'manifest' | 'blob' | 'upload-start' | 'upload' | 'tags' | 'referrers';
@@ -36,7 +54,7 @@ export type MethodTable = Partial<Record<'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATC
 
 /** The route a request matched (set by dispatch; read by auth, read-only, metrics and logs). */
 export function routeOf(ctx: Context): RouteMatch | undefined {
-  return ctx.state.route as RouteMatch | undefined;
+  return ctx.state.route;
 }
 
 /** A status with an empty body (202/201/204 answers carry their meaning in headers). */

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import { isValidRepositoryName } from '../../oci/index.js';
 import type { MethodTable, RouteMatch, RouteName } from './context.js';
 import { RegistryError } from './errors.js';
@@ -47,7 +47,9 @@ export async function recognizeRoute(ctx: Context, next: Next): Promise<void> {
 /** Calls the handler for the matched route and method; 405 with Allow for other methods. */
 export function dispatch(table: Record<RouteName, MethodTable>) {
   return async function dispatchRoute(ctx: Context): Promise<void> {
-    const match = ctx.state.route as RouteMatch;
+    const match = ctx.state.route;
+    // recognizeRoute runs first and answers paths outside the API itself.
+    if (!match) throw new RegistryError('UNSUPPORTED', `no registry endpoint at ${ctx.path.slice(0, 200)}`, undefined, 404);
     const methods = table[match.route];
     const handler = methods[ctx.method as keyof MethodTable];
     if (!handler) {

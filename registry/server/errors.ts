@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import { toRegistryError } from '../repository/index.js';
 
 export { RegistryError, ErrorCodes, type ErrorCode } from '../repository/index.js';

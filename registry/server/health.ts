@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { Context } from './context.js';
 import type { Registry } from '../repository/index.js';
 
 /** `/healthz`: 200 while the storage is reachable, 503 otherwise (what load balancers poll). */

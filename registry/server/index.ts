@@ -4,7 +4,7 @@ import type Koa from 'koa';
 import pino, { type Logger } from 'pino';
 import { Store } from '../../store/index.js';
 import { createRegistryApp } from './app.js';
-import type { RegistryDeps } from './context.js';
+import type { RegistryDeps, RegistryState } from './context.js';
 import { Htpasswd } from './htpasswd.js';
 import { createHttpServer, type TlsFiles } from './http-server.js';
 import { ManifestCache } from '../repository/index.js';
@@ -90,7 +90,7 @@ export interface RegistryServer {
   /** The store served (after listen). */
   readonly store: Store;
   /** The Koa app (after listen), for mounting elsewhere. */
-  readonly app: Koa;
+  readonly app: Koa<RegistryState>;
   /** The Node server (after listen). */
   readonly httpServer: http.Server;
 }
@@ -115,7 +115,7 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
   const logger = makeLogger(options);
   let server: http.Server | undefined;
   let store: Store | undefined = options.store;
-  let app: Koa | undefined;
+  let app: Koa<RegistryState> | undefined;
   let cache: ManifestCache | undefined;
   let mirror: MirrorRegistry | undefined;
   let maintenance: MirrorMaintenance | undefined;
@@ -250,7 +250,7 @@ export { RegistryError, ErrorCodes, type ErrorCode } from './errors.js';
 export { matchRoute } from './dispatch.js';
 // Building blocks for servers that extend the registry (the mirror serves the same routes from upstream).
 export { createRegistryApp, type AppOptions } from './app.js';
-export type { RegistryDeps, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
+export type { RegistryDeps, RegistryState, RouteMatch, RouteName, Handler, MethodTable } from './context.js';
 export { ManifestCache, type CachedManifest } from '../repository/index.js';
 export { RegistryMetrics } from './metrics.js';
 export { GcMetrics, startOnlineGc, type OnlineGcOptions } from './gc.js';

@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { Context } from './context.js';
 import { isValidTag, type Digest } from '../../oci/index.js';
 import { RegistryError, type StoredManifest } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';

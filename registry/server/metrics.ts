@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Registry as RepositoryServices } from '../repository/index.js';
 
@@ -40,7 +40,7 @@ export class RegistryMetrics {
       try {
         await next();
       } finally {
-        const route = (ctx.state.route?.route as string | undefined) ?? (ctx.path === '/healthz' || ctx.path === '/metrics' ? ctx.path.slice(1) : 'other');
+        const route = ctx.state.route?.route ?? (ctx.path === '/healthz' || ctx.path === '/metrics' ? ctx.path.slice(1) : 'other');
         this.requests.inc({ route, method: ctx.method, status: ctx.status });
         this.duration.observe({ route, method: ctx.method }, (performance.now() - start) / 1000);
         if (ctx.method === 'GET' && ctx.status < 300 && ctx.length) this.bytesSent.inc(ctx.length);

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 
 export interface PublicUrlOptions {
   /** The registry's public base URL (distribution's `http.host`); wins over anything a request says. */

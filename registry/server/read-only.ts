@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import { RegistryError } from './errors.js';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -1,5 +1,5 @@
 import { promises as fs, readSync } from 'node:fs';
-import type { Context } from 'koa';
+import type { Context } from './context.js';
 
 /** Bytes per read; a few buffers are reused for the whole response. */
 const CHUNK = 1 << 20;

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Context, Next } from './context.js';
 import type { AuthOptions } from './auth.js';
 import { parseBasic } from './auth.js';
 import type { RouteMatch } from './context.js';
@@ -43,7 +43,7 @@ export function tokenAuth(options: AuthOptions) {
   }
 
   // The public base URL (public-url.ts): behind a TLS-terminating proxy the realm must say https.
-  const realm = (ctx: Context) => `${ctx.state.baseUrl as string}${TOKEN_PATH}`;
+  const realm = (ctx: Context) => `${ctx.state.baseUrl ?? `${ctx.protocol}://${ctx.host}`}${TOKEN_PATH}`;
   const challenge = (ctx: Context, scope?: string) => ({
     'WWW-Authenticate': `Bearer realm="${realm(ctx)}",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`,
   });
@@ -66,7 +66,7 @@ export function tokenAuth(options: AuthOptions) {
 
   async function middleware(ctx: Context, next: Next): Promise<void> {
     const header = ctx.get('Authorization') || undefined;
-    const route = ctx.state.route as RouteMatch | undefined;
+    const route = ctx.state.route;
     let user: string | undefined;
     let presented = false;
     if (header?.startsWith('Bearer ')) {

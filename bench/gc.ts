@@ -164,5 +164,5 @@ export async function run(): Promise<void> {
   const widths = [44, 12, 14, 18];
   console.log(row(['gc of 10,000 blobs / 1,000 manifests (s)', 'tsbuild', 'distribution', 'tsbuild ÷ distr.'], widths));
   console.log(row(['median of ' + ROUNDS + ' rounds (lower is better)', median(results.tsbuild).toFixed(2), median(results.distribution).toFixed(2), `${median(results.ratios).toFixed(2)}x`], widths));
-  results.tsbuild.forEach((s, i) => console.log(row([`  round ${i + 1}`, s.toFixed(2), results.distribution[i]!.toFixed(2), `${results.ratios[i]!.toFixed(2)}x`], widths)));
+  for (const [i, s] of results.tsbuild.entries()) console.log(row([`  round ${i + 1}`, s.toFixed(2), results.distribution[i]!.toFixed(2), `${results.ratios[i]!.toFixed(2)}x`], widths));
 }

@@ -329,6 +329,6 @@ export function renderFormat(format: DockerFormat, values: unknown[], headers: R
   // docker's tabwriter: minimum width 10, padding 3; a cell followed by a tab is padded, the last one is not
   const rows = [header, ...lines].map((l) => l.split('\t'));
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 10, c.length + 3)));
+  for (const r of rows) for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 10, c.length + 3);
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('') + '\n').join('');
 }

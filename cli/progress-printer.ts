@@ -45,9 +45,12 @@ export class ProgressPrinter {
   readonly listener: ProgressListener = (event) => this.handle(event);
 
   private handle(event: ProgressEvent): void {
-    if (event.type === 'notice') return this.line(event.message);
-    if (event.type === 'resolved') return this.line(`${event.reference}: resolved to ${event.digest} via ${event.endpoint}`);
-    if (event.type === 'manifest') return this.line(`${event.reference}: manifest ${event.digest}`);
+    if (event.type === 'notice' || event.type === 'resolved' || event.type === 'manifest') {
+      if (event.type === 'notice') this.line(event.message);
+      else if (event.type === 'resolved') this.line(`${event.reference}: resolved to ${event.digest} via ${event.endpoint}`);
+      else this.line(`${event.reference}: manifest ${event.digest}`);
+      return;
+    }
     const short = event.digest.slice(7, 19);
     let row = this.rows.get(event.digest);
     const changed = !row || row.phase !== event.phase;

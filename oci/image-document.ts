@@ -61,7 +61,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 /** A Content-Type's media type, or undefined when it says nothing (absent or generic). */
 function declaredType(contentType: string | undefined): string | undefined {
-  const mt = contentType?.split(';')[0]!.trim().toLowerCase();
+  const mt = contentType?.split(';')[0]?.trim().toLowerCase();
   return mt === undefined || mt === '' || mt === 'application/json' || mt === 'application/octet-stream' ? undefined : mt;
 }
 

@@ -222,7 +222,7 @@ class Parser {
       if (b === 0x22) break;
       if (b === 0x5c) return this.escapedString(start, i);
       if (b < 0x20) this.fail('control character in string', i);
-      if (b !== b) this.fail('unterminated string', start - 1); // NaN: past the end
+      if (Number.isNaN(b)) this.fail('unterminated string', start - 1); // past the end
       i++;
     }
     this.pos = i + 1;
@@ -237,7 +237,7 @@ class Parser {
     for (;;) {
       const b = text.charCodeAt(i);
       if (b === 0x22) break;
-      if (b !== b) this.fail('unterminated string', start - 1);
+      if (Number.isNaN(b)) this.fail('unterminated string', start - 1);
       if (b < 0x20) this.fail('control character in string', i);
       if (b !== 0x5c) {
         i++;

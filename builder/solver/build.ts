@@ -107,7 +107,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const pullWatchers = new Set<ProgressListener>();
   const getClient = () =>
     (client ??= import('../../registry/client/index.js').then(
-      ({ RegistryClient, loadRegistrySettings }) => new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => pullWatchers.forEach((w) => w(e)) }),
+      ({ RegistryClient, loadRegistrySettings }) => new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => {
+          for (const w of pullWatchers) w(e);
+        },
+      }),
     ));
   const pullProgress = (name: string) => {
     const step = progress.step(`pulling ${name}`);

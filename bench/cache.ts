@@ -40,7 +40,8 @@ function makeContext(dir: string, files: number, dockerfile: string): void {
   const perDir = 100;
   for (let d = 0; d * perDir < files; d++) {
     mkdirSync(join(dir, 'files', `d${d}`), { recursive: true });
-    for (let f = 0; f < perDir && d * perDir + f < files; f++) writeFileSync(join(dir, 'files', `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(1 + ((d * 100 + f) % 40)));
+    for (let f = 0; f < perDir && d * perDir + f < files; f++)
+      writeFileSync(join(dir, 'files', `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(1 + ((d * 100 + f) % 40)));
   }
   writeFileSync(join(dir, 'late.txt'), 'late\n');
   writeFileSync(join(dir, 'Dockerfile'), dockerfile);
@@ -124,7 +125,10 @@ export async function run(): Promise<void> {
     const [ours, theirs] = contenders(layout);
 
     // --- rebuild ratios on the bench context ---
-    const times: Record<string, Record<string, number[]>> = { tsbuild: { cold: [], 'no-op': [], partial: [] }, buildah: { cold: [], 'no-op': [], partial: [] } };
+    const times: Record<string, Record<string, number[]>> = {
+      tsbuild: { cold: [], 'no-op': [], partial: [] },
+      buildah: { cold: [], 'no-op': [], partial: [] },
+    };
     const ratios: Record<string, number[]> = { cold: [], 'no-op': [], partial: [] };
     for (let round = 0; round < ROUNDS; round++) {
       const pair = round % 2 === 0 ? [ours!, theirs!] : [theirs!, ours!];
@@ -154,7 +158,16 @@ export async function run(): Promise<void> {
     console.log(row(['phase', 'tsbuild', 'buildah', 'ratio', 'per-round ratios (target)'], w));
     for (const p of PHASES) {
       console.log(
-        row([p, `${median(times.tsbuild![p]!).toFixed(3)} s`, `${median(times.buildah![p]!).toFixed(3)} s`, `${median(ratios[p]!).toFixed(2)}x`, `${ratios[p]!.map((r) => r.toFixed(2)).join(' ')} (<= ${TARGETS[p]}x)`], w),
+        row(
+          [
+            p,
+            `${median(times.tsbuild![p]!).toFixed(3)} s`,
+            `${median(times.buildah![p]!).toFixed(3)} s`,
+            `${median(ratios[p]!).toFixed(2)}x`,
+            `${ratios[p]!.map((r) => r.toFixed(2)).join(' ')} (<= ${TARGETS[p]}x)`,
+          ],
+          w,
+        ),
       );
     }
 
@@ -181,9 +194,17 @@ export async function run(): Promise<void> {
       console.log(row(['', 'first build', 'first peak RSS', 'no-op rebuild', 'no-op peak RSS'], v));
       for (const name of Object.keys(results)) {
         const r = results[name]!;
-        console.log(row([name, `${r.first.seconds.toFixed(2)} s`, `${r.first.rssMiB.toFixed(0)} MiB`, `${r.noop.seconds.toFixed(2)} s`, `${r.noop.rssMiB.toFixed(0)} MiB`], v));
+        console.log(
+          row(
+            [name, `${r.first.seconds.toFixed(2)} s`, `${r.first.rssMiB.toFixed(0)} MiB`, `${r.noop.seconds.toFixed(2)} s`, `${r.noop.rssMiB.toFixed(0)} MiB`],
+            v,
+          ),
+        );
       }
-      if (results.buildah) console.log(row(['no-op ratio', '', '', `${(results.tsbuild!.noop.seconds / results.buildah.noop.seconds).toFixed(3)}x`, '(RSS target <= 256 MiB)'], v));
+      if (results.buildah)
+        console.log(
+          row(['no-op ratio', '', '', `${(results.tsbuild!.noop.seconds / results.buildah.noop.seconds).toFixed(3)}x`, '(RSS target <= 256 MiB)'], v),
+        );
     }
   } finally {
     rmSync(base, { recursive: true, force: true });

@@ -61,7 +61,12 @@ export function makeContent(): { blobs: Blob[]; manifests: Manifest[]; garbage: 
           layers: mine.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.digest, size: l.bytes.length })),
         }),
       );
-      manifests.push({ ...blobOf(bytes), repository: `bench/app-${String(r).padStart(3, '0')}`, tag: `v${m}`, blobs: [config.digest, ...mine.map((l) => l.digest)] });
+      manifests.push({
+        ...blobOf(bytes),
+        repository: `bench/app-${String(r).padStart(3, '0')}`,
+        tag: `v${m}`,
+        blobs: [config.digest, ...mine.map((l) => l.digest)],
+      });
     }
   }
   const garbage = Array.from({ length: GARBAGE }, () => blobOf(randomBytes(512)));
@@ -129,7 +134,10 @@ export async function run(): Promise<void> {
       const tsRoot = copy('tsbuild');
       const distRoot = copy('distribution');
       const config = join(work, `distribution-${round}.yml`);
-      writeFileSync(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${distRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n`);
+      writeFileSync(
+        config,
+        `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${distRoot}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n`,
+      );
       spawnSync('sync');
       const runTsbuild = () => {
         const r = timed(process.execPath, [tsbuildBin, '--root', tsRoot, 'registry', 'garbage-collect', '--grace-period', '0s']);
@@ -163,6 +171,17 @@ export async function run(): Promise<void> {
   }
   const widths = [44, 12, 14, 18];
   console.log(row(['gc of 10,000 blobs / 1,000 manifests (s)', 'tsbuild', 'distribution', 'tsbuild ÷ distr.'], widths));
-  console.log(row(['median of ' + ROUNDS + ' rounds (lower is better)', median(results.tsbuild).toFixed(2), median(results.distribution).toFixed(2), `${median(results.ratios).toFixed(2)}x`], widths));
-  for (const [i, s] of results.tsbuild.entries()) console.log(row([`  round ${i + 1}`, s.toFixed(2), results.distribution[i]!.toFixed(2), `${results.ratios[i]!.toFixed(2)}x`], widths));
+  console.log(
+    row(
+      [
+        'median of ' + ROUNDS + ' rounds (lower is better)',
+        median(results.tsbuild).toFixed(2),
+        median(results.distribution).toFixed(2),
+        `${median(results.ratios).toFixed(2)}x`,
+      ],
+      widths,
+    ),
+  );
+  for (const [i, s] of results.tsbuild.entries())
+    console.log(row([`  round ${i + 1}`, s.toFixed(2), results.distribution[i]!.toFixed(2), `${results.ratios[i]!.toFixed(2)}x`], widths));
 }

@@ -61,6 +61,8 @@ export async function run(): Promise<void> {
   for (const [name, bytes, n] of docs) {
     const ours = micros(n, () => parseImageDocument(bytes));
     const peer = micros(n, () => JSON.parse(bytes.toString('utf8')));
-    console.log(`${name.padEnd(24)} ${String(bytes.length).padStart(8)} ${`${ours.toFixed(1)} µs`.padStart(20)} ${`${peer.toFixed(1)} µs`.padStart(12)}  ${(ours / peer).toFixed(2)}×`);
+    console.log(
+      `${name.padEnd(24)} ${String(bytes.length).padStart(8)} ${`${ours.toFixed(1)} µs`.padStart(20)} ${`${peer.toFixed(1)} µs`.padStart(12)}  ${(ours / peer).toFixed(2)}×`,
+    );
   }
 }

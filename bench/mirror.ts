@@ -16,7 +16,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
-import { multiImage, pushImageHttp, randomImage, runFor, startMirror, type MirrorImpl, type RunningMirror, type SeededImage } from '../test/helpers/mirror-upstream.js';
+import {
+  multiImage,
+  pushImageHttp,
+  randomImage,
+  runFor,
+  startMirror,
+  type MirrorImpl,
+  type RunningMirror,
+  type SeededImage,
+} from '../test/helpers/mirror-upstream.js';
 import { tempDir } from '../test/helpers/temp.js';
 import { row } from './_measure.js';
 
@@ -49,8 +58,14 @@ function mirrorOf(impl: MirrorImpl, upstream: FaultProxy): Promise<RunningMirror
 async function pull(mirror: RunningMirror, ref: string, deadlineMs: number): Promise<number> {
   const dir = tempDir('bench-mirror-pull-');
   try {
-    const r = await runFor('skopeo', ['copy', '--quiet', '--retry-times', '0', '--src-tls-verify=false', `docker://${mirror.host}/${ref}`, `oci:${dir}:pulled`], deadlineMs, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
-    if (r.code !== 0) throw new Error(`${mirror.impl}: skopeo pull of ${ref} failed${r.timedOut ? ` (no end within ${deadlineMs} ms)` : ''}: ${r.stderr.trim()}`);
+    const r = await runFor(
+      'skopeo',
+      ['copy', '--quiet', '--retry-times', '0', '--src-tls-verify=false', `docker://${mirror.host}/${ref}`, `oci:${dir}:pulled`],
+      deadlineMs,
+      { CONTAINERS_REGISTRIES_CONF: '/dev/null' },
+    );
+    if (r.code !== 0)
+      throw new Error(`${mirror.impl}: skopeo pull of ${ref} failed${r.timedOut ? ` (no end within ${deadlineMs} ms)` : ''}: ${r.stderr.trim()}`);
     return r.ms;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -61,7 +76,13 @@ type Samples = Record<MirrorImpl, number[]>;
 const empty = (): Samples => ({ tsbuild: [], distribution: [] });
 
 /** Runs `measure` for both mirrors each round, alternating which goes first; a failing one is reported once and skipped. */
-async function rounds(what: string, count: number, failed: Map<MirrorImpl, string>, measure: (impl: MirrorImpl, round: number) => Promise<number>, show: (v: number) => string): Promise<Samples> {
+async function rounds(
+  what: string,
+  count: number,
+  failed: Map<MirrorImpl, string>,
+  measure: (impl: MirrorImpl, round: number) => Promise<number>,
+  show: (v: number) => string,
+): Promise<Samples> {
   const samples = empty();
   for (let round = 0; round < count; round++) {
     const order = round % 2 ? [...IMPLS].reverse() : IMPLS;
@@ -164,13 +185,41 @@ export async function run(): Promise<void> {
     const r = (s: Samples) => ratio(s)?.toFixed(2) ?? '-';
     const image = coldImage.totalBytes;
     const times = (bytes: number) => `${mib(bytes)} (${(bytes / image).toFixed(2)}×)`;
-    console.log(`images: warm ${mib(warmImage.totalBytes)} (${WARM_LAYERS.length} layers), cold ${mib(image)} (${coldImage.layers.length} layers); client skopeo; each mirror behind its own proxy to one upstream distribution`);
+    console.log(
+      `images: warm ${mib(warmImage.totalBytes)} (${WARM_LAYERS.length} layers), cold ${mib(image)} (${coldImage.layers.length} layers); client skopeo; each mirror behind its own proxy to one upstream distribution`,
+    );
     console.log(row(['', 'tsbuild', 'distribution', 'ratio', 'target'], w));
     console.log(row([`warm pull, ${mib(warmImage.totalBytes)}`, cell(warm, 'tsbuild', secs), cell(warm, 'distribution', secs), r(warm), 'ratio ≤ 1.00'], w));
-    console.log(row([`upstream bytes, ${CONCURRENT} concurrent cold pulls`, cell(concurrent, 'tsbuild', times), cell(concurrent, 'distribution', times), r(concurrent), 'tsbuild 1.00× the image'], w));
-    console.log(row([`  (their wall time, ${mib(COALESCE_LINK)}/s link)`, cell(concurrentMs, 'tsbuild', secs), cell(concurrentMs, 'distribution', secs), r(concurrentMs), ''], w));
-    console.log(row([`cold pull through a ${mib(SLOW_LINK)}/s link`, cell(slow, 'tsbuild', secs), cell(slow, 'distribution', secs), r(slow), 'ratio ≤ 1.00'], w));
-    console.log(`(medians of ${WARM_ROUNDS} / ${CONCURRENT_ROUNDS} / ${SLOW_ROUNDS} rounds, order swapped every round; ratio: median of the rounds' tsbuild ÷ distribution; upstream bytes: all response bytes the mirror received from its proxy, × the image's size)`);
+    console.log(
+      row(
+        [
+          `upstream bytes, ${CONCURRENT} concurrent cold pulls`,
+          cell(concurrent, 'tsbuild', times),
+          cell(concurrent, 'distribution', times),
+          r(concurrent),
+          'tsbuild 1.00× the image',
+        ],
+        w,
+      ),
+    );
+    console.log(
+      row(
+        [
+          `  (their wall time, ${mib(COALESCE_LINK)}/s link)`,
+          cell(concurrentMs, 'tsbuild', secs),
+          cell(concurrentMs, 'distribution', secs),
+          r(concurrentMs),
+          '',
+        ],
+        w,
+      ),
+    );
+    console.log(
+      row([`cold pull through a ${mib(SLOW_LINK)}/s link`, cell(slow, 'tsbuild', secs), cell(slow, 'distribution', secs), r(slow), 'ratio ≤ 1.00'], w),
+    );
+    console.log(
+      `(medians of ${WARM_ROUNDS} / ${CONCURRENT_ROUNDS} / ${SLOW_ROUNDS} rounds, order swapped every round; ratio: median of the rounds' tsbuild ÷ distribution; upstream bytes: all response bytes the mirror received from its proxy, × the image's size)`,
+    );
     for (const [impl, why] of failed) console.log(`${impl} failed: ${why}`);
   } finally {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);

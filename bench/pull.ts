@@ -37,7 +37,12 @@ export async function run(): Promise<void> {
     }
     const config: ImageConfig = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } };
     const cfg = await seed.blobs.put(JSON.stringify(config));
-    const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size }, layers };
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers,
+    };
     const m = await seed.blobs.put(JSON.stringify(manifest));
     const ref = `${registry.host}/bench/big:v1`;
     await seed.images.set(parseNormalized(ref), m.digest, MediaType.ociManifest);
@@ -77,7 +82,9 @@ export async function run(): Promise<void> {
     }
     const cliRoot = join(dir, 'cli');
     const cliSeconds = await time(async () => {
-      const r = await tsbuild(cliRoot, ['pull', '-q', ref], { env: { ...process.env, TSBUILD_CONFIG: '/dev/null', CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf') } });
+      const r = await tsbuild(cliRoot, ['pull', '-q', ref], {
+        env: { ...process.env, TSBUILD_CONFIG: '/dev/null', CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf') },
+      });
       if (r.code !== 0) throw new Error(`tsbuild pull failed: ${r.stderr}`);
     });
     const a = median(ours);

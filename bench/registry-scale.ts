@@ -65,7 +65,8 @@ function makeContent(): Content {
   const blobs = [config, layer].map((bytes) => ({ digest: sha256(bytes), bytes }));
   const repositories: string[] = [];
   for (let i = 0; i < REPOSITORIES / 2; i++) repositories.push(`app-${String(i).padStart(5, '0')}`);
-  for (let i = 0; repositories.length < REPOSITORIES - 1; i++) repositories.push(`team-${String(i % 50).padStart(2, '0')}/svc-${String(Math.floor(i / 50)).padStart(3, '0')}`);
+  for (let i = 0; repositories.length < REPOSITORIES - 1; i++)
+    repositories.push(`team-${String(i % 50).padStart(2, '0')}/svc-${String(Math.floor(i / 50)).padStart(3, '0')}`);
   repositories.push(TAGS_REPOSITORY);
   const tagged: Content['tagged'] = [];
   const manifest = (seed: string) =>
@@ -175,7 +176,13 @@ async function startChild(name: string, cmd: string, args: string[], url: string
 
 async function startTsbuild(dir: string): Promise<Peer> {
   const port = await freePort();
-  return startChild('tsbuild', process.execPath, [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], `http://127.0.0.1:${port}`, join(dir, 'tsbuild.log'));
+  return startChild(
+    'tsbuild',
+    process.execPath,
+    [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'],
+    `http://127.0.0.1:${port}`,
+    join(dir, 'tsbuild.log'),
+  );
 }
 
 async function startDistribution(dir: string): Promise<Peer> {
@@ -248,7 +255,11 @@ function request()
 end
 `,
     );
-    const r = spawnSync('/usr/bin/wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '-H', `Accept: ${ACCEPT}`, '-s', script, base, '--', pathsFile], { encoding: 'utf8' });
+    const r = spawnSync(
+      '/usr/bin/wrk',
+      ['-t', '2', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '-H', `Accept: ${ACCEPT}`, '-s', script, base, '--', pathsFile],
+      { encoding: 'utf8' },
+    );
     const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
     if (!m || /Non-2xx/.test(r.stdout)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
     return Number(m[1]);
@@ -289,7 +300,8 @@ async function checkSame(peers: Peer[], content: Content): Promise<void> {
     const m = content.tagged[Math.floor((i * content.tagged.length) / 50)]!;
     for (const peer of peers) {
       const res = await get(`${peer.url}/v2/${m.name}/manifests/${m.tag}`, { Accept: ACCEPT });
-      if (res.status !== 200 || sha256(res.body) !== m.digest) throw new Error(`${peer.name}: GET ${m.name}:${m.tag} gave HTTP ${res.status}, ${sha256(res.body)}; expected ${m.digest}`);
+      if (res.status !== 200 || sha256(res.body) !== m.digest)
+        throw new Error(`${peer.name}: GET ${m.name}:${m.tag} gave HTTP ${res.status}, ${sha256(res.body)}; expected ${m.digest}`);
     }
   }
 }
@@ -336,7 +348,8 @@ export async function run(): Promise<void> {
           const w = await walk(peer.url, `/v2/_catalog?n=${PAGE}`, 'repositories');
           // distribution lists nested names in its own order ('/' before every other character): compare as sets
           const got = [...w.items].sort();
-          if (got.length !== expected.length || got.some((n, i) => n !== expected[i])) throw new Error(`${peer.name}: the catalog walk listed ${w.items.length} names, not the ${expected.length} written`);
+          if (got.length !== expected.length || got.some((n, i) => n !== expected[i]))
+            throw new Error(`${peer.name}: the catalog walk listed ${w.items.length} names, not the ${expected.length} written`);
           (catalog[peer.name] ??= []).push(w.seconds);
           (perPage[peer.name] ??= []).push(w.seconds / w.pages.length);
           (maxPage[peer.name] ??= []).push(Math.max(...w.pages));
@@ -345,9 +358,13 @@ export async function run(): Promise<void> {
           (tags[peer.name] ??= []).push(t.seconds);
           tagPages[peer.name] = t.pages.length;
           const whole = await walk(peer.url, `/v2/${TAGS_REPOSITORY}/tags/list`, 'tags');
-          if (whole.pages.length !== 1 || whole.items.length !== MANY_TAGS) throw new Error(`${peer.name}: tags/list without n gave ${whole.items.length} tags in ${whole.pages.length} pages`);
+          if (whole.pages.length !== 1 || whole.items.length !== MANY_TAGS)
+            throw new Error(`${peer.name}: tags/list without n gave ${whole.items.length} tags in ${whole.pages.length} pages`);
           (tagsWhole[peer.name] ??= []).push(whole.seconds);
-          if (process.env.BENCH_VERBOSE) console.log(`round ${round} ${peer.name}: catalog ${w.seconds.toFixed(2)} s in ${w.pages.length} pages, tags ${t.seconds.toFixed(3)} s in ${t.pages.length}`);
+          if (process.env.BENCH_VERBOSE)
+            console.log(
+              `round ${round} ${peer.name}: catalog ${w.seconds.toFixed(2)} s in ${w.pages.length} pages, tags ${t.seconds.toFixed(3)} s in ${t.pages.length}`,
+            );
         }
       }
       for (const peer of peers) await randomLoad(peer.url, allFile, allPaths, WARMUP_SECONDS);
@@ -355,7 +372,10 @@ export async function run(): Promise<void> {
         for (const peer of round % 2 ? [...peers].reverse() : peers) {
           (rateAll[peer.name] ??= []).push(await randomLoad(peer.url, allFile, allPaths, LOAD_SECONDS));
           (rateSmall[peer.name] ??= []).push(await randomLoad(peer.url, smallFile, smallPaths, LOAD_SECONDS));
-          if (process.env.BENCH_VERBOSE) console.log(`round ${round} ${peer.name}: ${rateAll[peer.name]!.at(-1)!.toFixed(0)}/s of ${MANIFESTS}, ${rateSmall[peer.name]!.at(-1)!.toFixed(0)}/s of ${SMALL_SET}`);
+          if (process.env.BENCH_VERBOSE)
+            console.log(
+              `round ${round} ${peer.name}: ${rateAll[peer.name]!.at(-1)!.toFixed(0)}/s of ${MANIFESTS}, ${rateSmall[peer.name]!.at(-1)!.toFixed(0)}/s of ${SMALL_SET}`,
+            );
         }
       }
     } finally {
@@ -368,13 +388,40 @@ export async function run(): Promise<void> {
     const rate = (v: number) => `${v.toFixed(0)}/s`;
     const w = [48, 16, 16, 8];
     console.log(row(['', 'tsbuild', 'distribution', 'ratio'], w));
-    console.log(row([`_catalog walk, n=${PAGE}, ${REPOSITORIES} repositories`, s(median(catalog.tsbuild!)), s(median(catalog.distribution!)), ratio(catalog).toFixed(2)], w));
+    console.log(
+      row(
+        [`_catalog walk, n=${PAGE}, ${REPOSITORIES} repositories`, s(median(catalog.tsbuild!)), s(median(catalog.distribution!)), ratio(catalog).toFixed(2)],
+        w,
+      ),
+    );
     console.log(row(['  time per page (mean)', ms(median(perPage.tsbuild!)), ms(median(perPage.distribution!)), ratio(perPage).toFixed(2)], w));
     console.log(row(['  slowest page', ms(median(maxPage.tsbuild!)), ms(median(maxPage.distribution!)), ratio(maxPage).toFixed(2)], w));
-    console.log(row([`tags/list, ${MANY_TAGS} tags, n=${PAGE} (pages: ${tagPages.tsbuild} / ${tagPages.distribution})`, ms(median(tags.tsbuild!)), ms(median(tags.distribution!)), ratio(tags).toFixed(2)], w));
-    console.log(row([`tags/list, ${MANY_TAGS} tags in one response`, ms(median(tagsWhole.tsbuild!)), ms(median(tagsWhole.distribution!)), ratio(tagsWhole).toFixed(2)], w));
-    console.log(row([`manifest GET/s, random of ${MANIFESTS} tags`, rate(median(rateAll.tsbuild!)), rate(median(rateAll.distribution!)), ratio(rateAll).toFixed(2)], w));
-    console.log(row([`manifest GET/s, random of ${SMALL_SET} tags`, rate(median(rateSmall.tsbuild!)), rate(median(rateSmall.distribution!)), ratio(rateSmall).toFixed(2)], w));
+    console.log(
+      row(
+        [
+          `tags/list, ${MANY_TAGS} tags, n=${PAGE} (pages: ${tagPages.tsbuild} / ${tagPages.distribution})`,
+          ms(median(tags.tsbuild!)),
+          ms(median(tags.distribution!)),
+          ratio(tags).toFixed(2),
+        ],
+        w,
+      ),
+    );
+    console.log(
+      row(
+        [`tags/list, ${MANY_TAGS} tags in one response`, ms(median(tagsWhole.tsbuild!)), ms(median(tagsWhole.distribution!)), ratio(tagsWhole).toFixed(2)],
+        w,
+      ),
+    );
+    console.log(
+      row([`manifest GET/s, random of ${MANIFESTS} tags`, rate(median(rateAll.tsbuild!)), rate(median(rateAll.distribution!)), ratio(rateAll).toFixed(2)], w),
+    );
+    console.log(
+      row(
+        [`manifest GET/s, random of ${SMALL_SET} tags`, rate(median(rateSmall.tsbuild!)), rate(median(rateSmall.distribution!)), ratio(rateSmall).toFixed(2)],
+        w,
+      ),
+    );
     console.log(
       `(times: lower is better, ratio tsbuild ÷ distribution, target for the catalog walk ≤ 1.00; GET/s: higher is better, target at ${MANIFESTS} ≥ 3.00; ` +
         `medians of ${ROUNDS} back-to-back pairs; distribution 2.8 ignores n on tags/list and answers all tags at once; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'}, ${CONNECTIONS} connections)`,

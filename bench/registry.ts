@@ -77,7 +77,13 @@ function startChild(name: string, cmd: string, args: string[], url: string, logF
 /** Both log one line per request at info, to a discarded stdout, so logging costs the same kind of work. */
 async function startTsbuild(dir: string): Promise<Peer> {
   const port = await freePort();
-  return startChild('tsbuild', process.execPath, [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], `http://127.0.0.1:${port}`, join(dir, 'tsbuild.log'));
+  return startChild(
+    'tsbuild',
+    process.execPath,
+    [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'],
+    `http://127.0.0.1:${port}`,
+    join(dir, 'tsbuild.log'),
+  );
 }
 
 async function startDistribution(dir: string): Promise<Peer> {
@@ -89,7 +95,12 @@ async function startDistribution(dir: string): Promise<Peer> {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-function request(method: string, url: string, headers: Record<string, string | number> = {}, body?: Buffer | NodeJS.ReadableStream): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number }> {
+function request(
+  method: string,
+  url: string,
+  headers: Record<string, string | number> = {},
+  body?: Buffer | NodeJS.ReadableStream,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent }, (res) => {
       let bytes = 0;
@@ -113,7 +124,12 @@ async function pushBlob(base: string, repo: string, file: string, digest: string
   const start = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
   expectStatus('POST upload', start.status, 202);
   const location = new URL(start.headers.location!, base).toString();
-  const patch = await request('PATCH', location, { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' }, createReadStream(file, { highWaterMark: 1 << 20 }));
+  const patch = await request(
+    'PATCH',
+    location,
+    { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+    createReadStream(file, { highWaterMark: 1 << 20 }),
+  );
   expectStatus('PATCH upload', patch.status, 202);
   const next = new URL(patch.headers.location!, base);
   next.searchParams.set('digest', digest);
@@ -129,7 +145,9 @@ async function pullBlob(base: string, repo: string, digest: string, size: number
 
 /** The pull with curl as the client: its own CPU use is a fraction of Node's, so the server is what is measured. */
 function curlPull(base: string, repo: string, digest: string, size: number): void {
-  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], {
+    encoding: 'utf8',
+  });
   if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
 }
 
@@ -171,17 +189,25 @@ async function pushManifest(base: string): Promise<string> {
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
     }),
   );
-  const put = await request('PUT', `${base}/v2/${repo}/manifests/v1`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length }, manifest);
+  const put = await request(
+    'PUT',
+    `${base}/v2/${repo}/manifests/v1`,
+    { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length },
+    manifest,
+  );
   expectStatus('PUT manifest', put.status, 201);
   return `/v2/${repo}/manifests/v1`;
 }
 
-const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json';
+const ACCEPT =
+  'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json';
 
 /** Requests per second with wrk, or with a bounded Node load generator when wrk is not installed. */
 async function manifestLoad(base: string, path: string): Promise<number> {
   if (existsSync('/usr/bin/wrk')) {
-    const r = spawnSync('/usr/bin/wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', `${LOAD_SECONDS}s`, '-H', `Accept: ${ACCEPT}`, `${base}${path}`], { encoding: 'utf8' });
+    const r = spawnSync('/usr/bin/wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', `${LOAD_SECONDS}s`, '-H', `Accept: ${ACCEPT}`, `${base}${path}`], {
+      encoding: 'utf8',
+    });
     const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
     if (!m || /Non-2xx/.test(r.stdout)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
     return Number(m[1]);
@@ -309,12 +335,22 @@ export async function run(): Promise<void> {
     const w = [34, 16, 16, 8, 12];
     console.log(row(['', 'tsbuild', 'distribution', 'ratio', 'server CPU'], w));
     const rate = (v: number) => mbps(v, 1);
-    const labels: Record<Op, string> = { push: 'push 512 MiB blob', pull: 'pull 512 MiB blob', 'pull-curl': 'pull 512 MiB blob, curl client', parallel: `${PARALLEL} parallel pushes of 32 MiB` };
-    for (const op of OPS) console.log(row([labels[op], rate(blobs[op].rates.tsbuild!), rate(blobs[op].rates.distribution!), blobs[op].ratio.toFixed(2), blobs[op].cpuRatio.toFixed(2)], w));
+    const labels: Record<Op, string> = {
+      push: 'push 512 MiB blob',
+      pull: 'pull 512 MiB blob',
+      'pull-curl': 'pull 512 MiB blob, curl client',
+      parallel: `${PARALLEL} parallel pushes of 32 MiB`,
+    };
+    for (const op of OPS)
+      console.log(
+        row([labels[op], rate(blobs[op].rates.tsbuild!), rate(blobs[op].rates.distribution!), blobs[op].ratio.toFixed(2), blobs[op].cpuRatio.toFixed(2)], w),
+      );
     const t = manifests.tsbuild!;
     const d = manifests.distribution!;
     console.log(row([`manifest GET/s, ${CONNECTIONS} connections`, `${t.toFixed(0)}/s`, `${d.toFixed(0)}/s`, (t / d).toFixed(2)], w));
-    console.log(`(blob ratios: median of ${ROUNDS} back-to-back pairs; server CPU: tsbuild's CPU seconds for the same bytes ÷ distribution's, median of the pairs, lower is leaner; rates: each server's median; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`);
+    console.log(
+      `(blob ratios: median of ${ROUNDS} back-to-back pairs; server CPU: tsbuild's CPU seconds for the same bytes ÷ distribution's, median of the pairs, lower is leaner; rates: each server's median; targets: blob ratios ≥ 1.00, manifest GET ratio ≥ 1.50; load by ${existsSync('/usr/bin/wrk') ? 'wrk' : 'node'})`,
+    );
   } finally {
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });

@@ -24,7 +24,9 @@ export async function run(): Promise<void> {
     for (let i = 0; i < BLOBS; i++) {
       chunk.writeUInt32LE(i, 0);
       const path = join(dir, `src-${i}`);
-      await pipeline(async function* () { yield chunk; }, createWriteStream(path));
+      await pipeline(async function* () {
+        yield chunk;
+      }, createWriteStream(path));
       sources.push({ path, digest: digestOf(chunk) });
     }
     const total = BLOBS * BLOB_SIZE;
@@ -44,14 +46,28 @@ export async function run(): Promise<void> {
       for (const s of sources) {
         const { Digester } = await import('../oci/index.js');
         const d = new Digester();
-        await pipeline(await store.blobs.read(s.digest), new Writable({ write(c: Buffer, _e, cb) { d.update(c); cb(); } }));
+        await pipeline(
+          await store.blobs.read(s.digest),
+          new Writable({
+            write(c: Buffer, _e, cb) {
+              d.update(c);
+              cb();
+            },
+          }),
+        );
         if (d.digest() !== s.digest) throw new Error('read back wrong bytes');
       }
     });
     console.log(`store: ${BLOBS} blobs x ${BLOB_SIZE >> 20} MiB = ${(total / (1 << 30)).toFixed(0)} GiB`);
-    console.log(`write+verify+fsync  tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp+sync   ${mbps(total, cpSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(cpSeconds / writeSeconds).toFixed(2)}`);
-    console.log(`write+verify        tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp, then sha256sum ${mbps(total, cpSeconds + shaSeconds).padStart(10)}   ratio ${((cpSeconds + shaSeconds) / writeSeconds).toFixed(2)}`);
-    console.log(`read+verify         tsbuild ${mbps(total, readSeconds).padStart(10)}   sha256sum ${mbps(total, shaSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(shaSeconds / readSeconds).toFixed(2)}`);
+    console.log(
+      `write+verify+fsync  tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp+sync   ${mbps(total, cpSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(cpSeconds / writeSeconds).toFixed(2)}`,
+    );
+    console.log(
+      `write+verify        tsbuild ${mbps(total, writeSeconds).padStart(10)}   cp, then sha256sum ${mbps(total, cpSeconds + shaSeconds).padStart(10)}   ratio ${((cpSeconds + shaSeconds) / writeSeconds).toFixed(2)}`,
+    );
+    console.log(
+      `read+verify         tsbuild ${mbps(total, readSeconds).padStart(10)}   sha256sum ${mbps(total, shaSeconds).padStart(10)}   ratio (tsbuild/peer throughput) ${(shaSeconds / readSeconds).toFixed(2)}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

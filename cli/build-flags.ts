@@ -44,9 +44,12 @@ export function parseAnnotations(specs: string[], platform?: string): Record<str
       const tm = /^([a-z-]+)(?:\[([^\]]*)\])?$/.exec(t)!;
       const kind = tm[1]!;
       if (kind === 'index' || kind === 'index-descriptor') {
-        throw new UsageError(`--annotation "${spec}": index annotations not supported for single platform export (as in BuildKit: tsbuild builds one platform, with no image index)`);
+        throw new UsageError(
+          `--annotation "${spec}": index annotations not supported for single platform export (as in BuildKit: tsbuild builds one platform, with no image index)`,
+        );
       }
-      if (kind === 'manifest-descriptor') throw new UsageError(`--annotation "${spec}": manifest-descriptor annotations are not supported by tsbuild; use manifest:KEY=VALUE`);
+      if (kind === 'manifest-descriptor')
+        throw new UsageError(`--annotation "${spec}": manifest-descriptor annotations are not supported by tsbuild; use manifest:KEY=VALUE`);
       if (tm[2] !== undefined) {
         let p;
         try {
@@ -71,7 +74,8 @@ export function parseAddHosts(specs: string[]): Array<{ host: string; ip: string
     let ip = sep < 0 ? '' : spec.slice(sep + 1);
     if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
     if (!host || !ip) throw new UsageError(`--add-host "${spec}": expected HOST:IP`);
-    if (ip === 'host-gateway') throw new UsageError(`--add-host "${spec}": host-gateway is dockerd's address; RUN steps share the host's network here, so use 127.0.0.1`);
+    if (ip === 'host-gateway')
+      throw new UsageError(`--add-host "${spec}": host-gateway is dockerd's address; RUN steps share the host's network here, so use 127.0.0.1`);
     if (!isIP(ip)) throw new UsageError(`--add-host "${spec}": ${ip} is not an IP address`);
     return { host, ip };
   });
@@ -87,7 +91,13 @@ export async function parseSsh(specs: string[]): Promise<Map<string, string>> {
     const eq = spec.indexOf('=');
     const id = eq < 0 ? spec : spec.slice(0, eq);
     if (!id) throw new UsageError(`--ssh "${spec}": expected default or ID=SOCKET`);
-    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
+    const paths =
+      eq < 0
+        ? []
+        : spec
+            .slice(eq + 1)
+            .split(',')
+            .filter(Boolean);
     if (paths.length === 0) {
       const sock = process.env.SSH_AUTH_SOCK;
       if (!sock) throw new UsageError(`--ssh ${spec}: SSH_AUTH_SOCK is not set; start ssh-agent or give ${id}=SOCKET`);
@@ -105,9 +115,14 @@ export async function parseSsh(specs: string[]): Promise<Map<string, string>> {
 
 /** docker's remote contexts: URLs and git addresses. tsbuild builds local directories (or a tar on stdin) only. */
 export async function refuseRemoteContext(context: string): Promise<void> {
-  const remote = /^(https?|git|ssh):\/\//i.test(context) || /^git@[^:]+:/.test(context) || (/^github\.com\//.test(context) && !(await fs.stat(context).catch(() => undefined)));
+  const remote =
+    /^(https?|git|ssh):\/\//i.test(context) ||
+    /^git@[^:]+:/.test(context) ||
+    (/^github\.com\//.test(context) && !(await fs.stat(context).catch(() => undefined)));
   if (remote) {
-    throw new UsageError(`build context ${context}: URL and git contexts are not supported by tsbuild; clone or download it and pass the directory (or pipe a tar: tsbuild build -t REF - < context.tar)`);
+    throw new UsageError(
+      `build context ${context}: URL and git contexts are not supported by tsbuild; clone or download it and pass the directory (or pipe a tar: tsbuild build -t REF - < context.tar)`,
+    );
   }
 }
 
@@ -127,7 +142,12 @@ export async function contextFromStdin(store: Store): Promise<{ dir: string; doc
     const fh = await fs.open(file, 'r');
     const { bytesRead } = await fh.read(head, 0, 512, 0);
     await fh.close();
-    const compressed = [[0x1f, 0x8b], [0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0x58, 0x5a], [0x28, 0xb5, 0x2f, 0xfd]].some((m) => m.every((b, i) => head[i] === b));
+    const compressed = [
+      [0x1f, 0x8b],
+      [0x42, 0x5a, 0x68],
+      [0xfd, 0x37, 0x7a, 0x58, 0x5a],
+      [0x28, 0xb5, 0x2f, 0xfd],
+    ].some((m) => m.every((b, i) => head[i] === b));
     const ustar = bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
     if (!compressed && !ustar) {
       // docker build - < Dockerfile: the input is the Dockerfile, the context is empty
@@ -138,7 +158,9 @@ export async function contextFromStdin(store: Store): Promise<{ dir: string; doc
     try {
       await exec('tar', ['-x', '--no-same-permissions', '-f', file, '-C', join(dir, 'context')], { maxBuffer: 1 << 20 });
     } catch (e) {
-      throw new Error(`the build context on standard input is not a readable tar: ${((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n')[0]}`);
+      throw new Error(
+        `the build context on standard input is not a readable tar: ${((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n')[0]}`,
+      );
     }
     await fs.rm(file);
     return { dir: join(dir, 'context'), remove };
@@ -168,13 +190,18 @@ export async function loadIntoDocker(store: Store, image: { digest: string; medi
     await writeImageArchive(store, [image as Parameters<typeof writeImageArchive>[1][number]], file, 'docker');
     const { size } = await fs.stat(file);
     const body = await new Promise<string>((resolve, reject) => {
-      const req = http.request({ socketPath: socket, method: 'POST', path: '/images/load?quiet=1', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': size } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`--load: dockerd answered ${res.statusCode}: ${text.trim().split('\n')[0]}`))));
-        res.on('error', reject);
-      });
+      const req = http.request(
+        { socketPath: socket, method: 'POST', path: '/images/load?quiet=1', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': size } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(text) : reject(new Error(`--load: dockerd answered ${res.statusCode}: ${text.trim().split('\n')[0]}`)),
+          );
+          res.on('error', reject);
+        },
+      );
       req.on('error', (e) => reject(new Error(`--load: cannot reach dockerd at ${socket}: ${e.message}`)));
       createReadStream(file).on('error', reject).pipe(req);
     });
@@ -211,7 +238,13 @@ export function checkWarnings(text: string, opts: { file: string; buildArgs: Rec
 }
 
 /** The flags above, checked before anything is built: a bad one is a one-line error, never ignored. */
-export async function parseBuildExtras(req: { annotations: string[]; addHosts: string[]; ssh: string[]; buildContexts: string[]; platform?: string | undefined }): Promise<{
+export async function parseBuildExtras(req: {
+  annotations: string[];
+  addHosts: string[];
+  ssh: string[];
+  buildContexts: string[];
+  platform?: string | undefined;
+}): Promise<{
   annotations?: Record<string, string>;
   extraHosts?: Array<{ host: string; ip: string }>;
   ssh?: Map<string, string>;
@@ -240,6 +273,8 @@ export async function parseBuildExtras(req: { annotations: string[]; addHosts: s
 /** Building needs root: overlay mounts and runc containers (rootless builds are not supported). One sentence, before anything is touched. */
 export function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error(`tsbuild build needs root (uid 0) for overlay mounts and runc containers, and runs as uid ${process.getuid()}; rootless builds are not supported: run it as root or with sudo`);
+    throw new Error(
+      `tsbuild build needs root (uid 0) for overlay mounts and runc containers, and runs as uid ${process.getuid()}; rootless builds are not supported: run it as root or with sudo`,
+    );
   }
 }

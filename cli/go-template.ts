@@ -20,7 +20,13 @@ export function asGoMap<T extends object>(o: T): T {
   return o;
 }
 
-type Arg = { kind: 'field'; path: string[] } | { kind: 'dot' } | { kind: 'string'; value: string } | { kind: 'number'; value: number } | { kind: 'bool'; value: boolean } | { kind: 'func'; name: string };
+type Arg =
+  | { kind: 'field'; path: string[] }
+  | { kind: 'dot' }
+  | { kind: 'string'; value: string }
+  | { kind: 'number'; value: number }
+  | { kind: 'bool'; value: boolean }
+  | { kind: 'func'; name: string };
 /** A pipeline: commands separated by `|`; each command a function name and its args, or one value. */
 type Pipeline = Arg[][];
 type Node =
@@ -32,7 +38,8 @@ const funcs = new Set(['json', 'index', 'join', 'upper', 'lower', 'title', 'prin
 
 function tokenize(src: string): Arg[] {
   const out: Arg[] = [];
-  const re = /\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(-?\d+(?:\.\d+)?)\b|(\.(?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(\.)|(\|)|([A-Za-z_][A-Za-z0-9_]*))/y;
+  const re =
+    /\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(-?\d+(?:\.\d+)?)\b|(\.(?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(\.)|(\|)|([A-Za-z_][A-Za-z0-9_]*))/y;
   let i = 0;
   while (i < src.length) {
     if (/^\s*$/.test(src.slice(i))) break;
@@ -255,7 +262,15 @@ function execute(nodes: Node[], dot: unknown, out: string[]): void {
     else {
       const v = evalPipe(n.pipe, dot);
       if (n.kind === 'range') {
-        const items = Array.isArray(v) ? v : v && typeof v === 'object' ? Object.keys(v).sort().map((k) => (v as Record<string, unknown>)[k]) : v === undefined || v === null ? [] : undefined;
+        const items = Array.isArray(v)
+          ? v
+          : v && typeof v === 'object'
+            ? Object.keys(v)
+                .sort()
+                .map((k) => (v as Record<string, unknown>)[k])
+            : v === undefined || v === null
+              ? []
+              : undefined;
         if (!items) throw new TemplateError(`range can't iterate over ${goString(v)}`);
         if (items.length === 0) execute(n.otherwise, dot, out);
         for (const item of items) execute(n.body, item, out);
@@ -315,16 +330,26 @@ export function dockerFormat(format: string): DockerFormat {
 export function renderFormat(format: DockerFormat, values: unknown[], headers: Record<string, string>): string {
   const lines = values.map((v) => format.template.render(v));
   if (!format.table) return lines.map((l) => l + '\n').join('');
-  const headerValue = new Proxy({}, {
-    get: (_, key) => (typeof key === 'string' ? (headers[key] ?? key.toUpperCase()) : undefined),
-    has: () => true,
-    getOwnPropertyDescriptor: (_, key) => ({ configurable: true, enumerable: true, value: typeof key === 'string' ? (headers[key] ?? key.toUpperCase()) : undefined }),
-  });
+  const headerValue = new Proxy(
+    {},
+    {
+      get: (_, key) => (typeof key === 'string' ? (headers[key] ?? key.toUpperCase()) : undefined),
+      has: () => true,
+      getOwnPropertyDescriptor: (_, key) => ({
+        configurable: true,
+        enumerable: true,
+        value: typeof key === 'string' ? (headers[key] ?? key.toUpperCase()) : undefined,
+      }),
+    },
+  );
   let header: string;
   try {
     header = format.template.render(headerValue);
   } catch {
-    header = format.template.fields().map((f) => headers[f] ?? f.toUpperCase()).join('\t');
+    header = format.template
+      .fields()
+      .map((f) => headers[f] ?? f.toUpperCase())
+      .join('\t');
   }
   // docker's tabwriter: minimum width 10, padding 3; a cell followed by a tab is padded, the last one is not
   const rows = [header, ...lines].map((l) => l.split('\t'));

@@ -32,7 +32,8 @@ export async function recordsForId(store: Store, input: string): Promise<ImageRe
     const id = await imageIdOf(store, record);
     if (id?.slice(7).startsWith(hex)) hits.push({ record, id });
   }
-  if (new Set(hits.map((h) => h.id)).size > 1) throw new Error(`image id ${input} is ambiguous: it matches ${new Set(hits.map((h) => h.id)).size} images; give more of it`);
+  if (new Set(hits.map((h) => h.id)).size > 1)
+    throw new Error(`image id ${input} is ambiguous: it matches ${new Set(hits.map((h) => h.id)).size} images; give more of it`);
   return hits.map((h) => h.record);
 }
 

@@ -104,7 +104,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!cmd) throw new UsageError('no build command available');
     const configFile = process.env.TSBUILD_CONFIG;
     if (configFile && !existsSync(configFile)) {
-      throw new UsageError(`TSBUILD_CONFIG names ${configFile}, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file`);
+      throw new UsageError(
+        `TSBUILD_CONFIG names ${configFile}, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file`,
+      );
     }
     let path = cmd.name;
     while (cmd.subcommands?.length && args[0] && !args[0].startsWith('-')) {

@@ -34,6 +34,5 @@ export const storeFlags = {
 
 export const storeHelp = [
   '  --config FILE        the registry YAML (mirrors:, mirror:, storage:) the registry runs with',
-  '  --storage DIR        the store (default: the config\'s storage:, else the tsbuild root, --root)',
+  "  --storage DIR        the store (default: the config's storage:, else the tsbuild root, --root)",
 ];
-

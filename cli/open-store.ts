@@ -17,7 +17,9 @@ export async function openStore(ctx: CommandContext, purpose: 'build' | 'cli' = 
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') throw e;
     const uid = process.getuid?.();
-    throw new Error(`cannot open the store at ${ctx.root}: permission denied to uid ${uid} (${(e as Error).message.split(', ').pop()}); run tsbuild as root, or give --root DIR (or TSBUILD_ROOT) a directory you own — building needs root in any case (overlay mounts, runc)`);
+    throw new Error(
+      `cannot open the store at ${ctx.root}: permission denied to uid ${uid} (${(e as Error).message.split(', ').pop()}); run tsbuild as root, or give --root DIR (or TSBUILD_ROOT) a directory you own — building needs root in any case (overlay mounts, runc)`,
+    );
   }
   await sweepLeftovers(store).catch(() => undefined);
   await holdLeaseUntilExit(store.root, purpose).catch(() => undefined);

@@ -64,7 +64,10 @@ export class ProgressPrinter {
     row.total = event.total;
     if (event.note !== undefined) row.note = event.note;
     if (this.tty) this.schedule(event.phase === 'done' || event.phase === 'exists' || event.phase === 'mounted');
-    else if (changed && event.phase !== 'waiting') this.out.write(`${short}: ${phaseText[event.phase]}${event.phase === 'done' ? ` ${formatSize(event.total)}` : ''}${event.note ? ` (${event.note})` : ''}\n`);
+    else if (changed && event.phase !== 'waiting')
+      this.out.write(
+        `${short}: ${phaseText[event.phase]}${event.phase === 'done' ? ` ${formatSize(event.total)}` : ''}${event.note ? ` (${event.note})` : ''}\n`,
+      );
   }
 
   private line(text: string): void {

@@ -5,7 +5,10 @@
 import type { Digest } from '../oci/index.js';
 import { formatSize } from './format.js';
 
-export function compressionReporter(out: NodeJS.WritableStream & { isTTY?: boolean }, label = 'Compressing'): (layer: Digest, done: number, total: number) => void {
+export function compressionReporter(
+  out: NodeJS.WritableStream & { isTTY?: boolean },
+  label = 'Compressing',
+): (layer: Digest, done: number, total: number) => void {
   const last = new Map<Digest, number>();
   return (layer, done, total) => {
     const now = Date.now();

@@ -33,11 +33,17 @@ export const listenAddress = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9
 const s3StorageSchema = z
   .object({
     /** http(s)://host:port of the S3 API (Ceph RGW, MinIO); AWS when absent. */
-    endpoint: z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://host:port').optional(),
+    endpoint: z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://host:port')
+      .optional(),
     bucket: z.string().min(3),
     region: z.string().default('us-east-1'),
     /** Key prefix of everything the registry stores (no leading or trailing '/'). */
-    'root-directory': z.string().regex(/^(?:[^/\s]+(?:\/[^/\s]+)*)?$/, 'must be a key prefix without leading or trailing "/"').default(''),
+    'root-directory': z
+      .string()
+      .regex(/^(?:[^/\s]+(?:\/[^/\s]+)*)?$/, 'must be a key prefix without leading or trailing "/"')
+      .default(''),
     'force-path-style': z.boolean().default(true),
     'access-key': z.string().min(1).optional(),
     'secret-key': z.string().min(1).optional(),
@@ -59,9 +65,15 @@ export const registryConfigSchema = z
      */
     storage: z.union([z.string().min(1), z.object({ s3: s3StorageSchema }).strict()]).optional(),
     /** Redis shared by the replicas of an S3 store: upload sessions, the tag cache, locks. `url: redis://host:port`. */
-    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be redis://host:port') }).strict().optional(),
+    redis: z
+      .object({ url: z.string().regex(/^rediss?:\/\//, 'must be redis://host:port') })
+      .strict()
+      .optional(),
     /** HTTPS: PEM certificate (chain) and key files. Both or neither; plain HTTP without them. */
-    tls: z.object({ certificate: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ certificate: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
     auth: z
       .object({
         /** htpasswd file with bcrypt entries (`htpasswd -B`). Turns basic auth on. */
@@ -202,4 +214,3 @@ export const registryConfigSchema = z
 
 export type RegistryConfig = z.infer<typeof registryConfigSchema>;
 export type S3StorageConfig = z.infer<typeof s3StorageSchema>;
-

@@ -16,7 +16,8 @@
  * @param fn one call per item, given the item and its index.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  if (!(limit >= 1) || (!Number.isInteger(limit) && limit !== Infinity)) throw new RangeError(`mapLimit: limit must be a whole number of at least 1, not ${limit}`);
+  if (!(limit >= 1) || (!Number.isInteger(limit) && limit !== Infinity))
+    throw new RangeError(`mapLimit: limit must be a whole number of at least 1, not ${limit}`);
   const results = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;

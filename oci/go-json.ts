@@ -68,7 +68,10 @@ export function fail(path: string, reason: string): never {
 }
 
 function wrongType(path: string, node: JsonNode, wanted: string): never {
-  fail(path, `must be ${wanted}, not ${jsonTypeName(node) === 'array' ? 'an array' : jsonTypeName(node) === 'object' ? 'an object' : `a ${jsonTypeName(node)}`}`);
+  fail(
+    path,
+    `must be ${wanted}, not ${jsonTypeName(node) === 'array' ? 'an array' : jsonTypeName(node) === 'object' ? 'an object' : `a ${jsonTypeName(node)}`}`,
+  );
 }
 
 /**

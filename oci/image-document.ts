@@ -9,9 +9,7 @@ import { MediaType } from './media-types.js';
  * A manifest or index read with the rules every Go client (docker, containerd, skopeo, distribution)
  * reads it by, so that what tsbuild sees is what they see.
  */
-export type ImageDocument =
-  | { kind: 'manifest'; mediaType: string; manifest: ImageManifest }
-  | { kind: 'index'; mediaType: string; index: ImageIndex };
+export type ImageDocument = { kind: 'manifest'; mediaType: string; manifest: ImageManifest } | { kind: 'index'; mediaType: string; index: ImageIndex };
 
 /**
  * An image document that a Go client would read differently than tsbuild, or refuse. `field` is the
@@ -115,7 +113,8 @@ function readDescriptor(node: JsonNode | undefined, path: string): Descriptor {
     // Go decodes []byte with base64.StdEncoding; refuse what it or Node would read leniently.
     if (!BASE64.test(data)) fail(`${path}.data`, 'is not padded standard base64');
     const bytes = Buffer.from(data, 'base64');
-    if (bytes.length !== size || digestOf(bytes, digestAlgorithm(digest as Digest)) !== digest) fail(`${path}.data`, `does not hold the ${size} bytes of ${digest}`);
+    if (bytes.length !== size || digestOf(bytes, digestAlgorithm(digest as Digest)) !== digest)
+      fail(`${path}.data`, `does not hold the ${size} bytes of ${digest}`);
     descriptor.data = data;
   }
   const platform = readPlatform(f.get('platform'), `${path}.platform`);

@@ -49,7 +49,27 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** The field names of manifests, indexes, descriptors and platforms, by their first character code. */
 const KNOWN_KEYS: (string[] | undefined)[] = (() => {
   const table: (string[] | undefined)[] = [];
-  const keys = ['schemaVersion', 'mediaType', 'artifactType', 'config', 'layers', 'manifests', 'subject', 'annotations', 'digest', 'size', 'urls', 'data', 'platform', 'architecture', 'os', 'os.version', 'os.features', 'variant', 'features'];
+  const keys = [
+    'schemaVersion',
+    'mediaType',
+    'artifactType',
+    'config',
+    'layers',
+    'manifests',
+    'subject',
+    'annotations',
+    'digest',
+    'size',
+    'urls',
+    'data',
+    'platform',
+    'architecture',
+    'os',
+    'os.version',
+    'os.features',
+    'variant',
+    'features',
+  ];
   // Longest first, so "os.version" is not taken for "os".
   for (const key of keys.sort((a, b) => b.length - a.length)) (table[key.charCodeAt(0)] ??= []).push(key);
   return table;
@@ -101,7 +121,9 @@ class Parser {
   unexpected(): never {
     if (this.pos >= this.text.length) this.fail('unexpected end of JSON');
     const b = this.text.charCodeAt(this.pos);
-    this.fail(b > 0x20 && b < 0x7f ? `unexpected character '${String.fromCharCode(b)}'` : `unexpected character U+${b.toString(16).toUpperCase().padStart(4, '0')}`);
+    this.fail(
+      b > 0x20 && b < 0x7f ? `unexpected character '${String.fromCharCode(b)}'` : `unexpected character U+${b.toString(16).toUpperCase().padStart(4, '0')}`,
+    );
   }
 
   skipSpace(): void {
@@ -246,14 +268,30 @@ class Parser {
       if (run < i) out += text.slice(run, i);
       const e = text.charCodeAt(i + 1);
       switch (e) {
-        case 0x22: out += '"'; break;
-        case 0x5c: out += '\\'; break;
-        case 0x2f: out += '/'; break;
-        case 0x62: out += '\b'; break;
-        case 0x66: out += '\f'; break;
-        case 0x6e: out += '\n'; break;
-        case 0x72: out += '\r'; break;
-        case 0x74: out += '\t'; break;
+        case 0x22:
+          out += '"';
+          break;
+        case 0x5c:
+          out += '\\';
+          break;
+        case 0x2f:
+          out += '/';
+          break;
+        case 0x62:
+          out += '\b';
+          break;
+        case 0x66:
+          out += '\f';
+          break;
+        case 0x6e:
+          out += '\n';
+          break;
+        case 0x72:
+          out += '\r';
+          break;
+        case 0x74:
+          out += '\t';
+          break;
         case 0x75: {
           const unit = this.hex4(i + 2);
           if (unit >= 0xd800 && unit <= 0xdbff && text.charCodeAt(i + 6) === 0x5c && text.charCodeAt(i + 7) === 0x75) {

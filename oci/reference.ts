@@ -52,7 +52,9 @@ function validatePath(path: string, input: string): void {
   for (const component of path.split('/')) {
     if (component === '') throw new ReferenceError(`invalid reference "${input}": repository "${path}" has an empty path component`);
     if (!pathComponent.test(component)) {
-      throw new ReferenceError(`invalid reference "${input}": repository path component "${component}" may only hold a-z, 0-9 and separators (., _, __, -) between them`);
+      throw new ReferenceError(
+        `invalid reference "${input}": repository path component "${component}" may only hold a-z, 0-9 and separators (., _, __, -) between them`,
+      );
     }
   }
 }
@@ -113,7 +115,8 @@ export function parseReference(input: string): Reference {
   const { registry, repository } = splitDomain(rest);
   validateDomain(registry, input);
   validatePath(repository, input);
-  if (registry.length + 1 + repository.length > MAX_NAME_LENGTH) throw new ReferenceError(`invalid reference "${input}": repository name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (registry.length + 1 + repository.length > MAX_NAME_LENGTH)
+    throw new ReferenceError(`invalid reference "${input}": repository name is longer than ${MAX_NAME_LENGTH} characters`);
   return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 

@@ -171,7 +171,7 @@ export async function diskUsage(store: Store, options: { verbose?: boolean } = {
     loose.items?.push({ name: d, size: bytes, reclaimable: bytes });
   }
   for (const id of await store.ingests.list()) {
-    const bytes = await (await store.ingests.open(id).catch(() => undefined))?.size().catch(() => 0) ?? 0;
+    const bytes = (await (await store.ingests.open(id).catch(() => undefined))?.size().catch(() => 0)) ?? 0;
     loose.size += bytes;
     loose.items?.push({ name: `upload ${id}`, size: bytes, reclaimable: 0 });
   }

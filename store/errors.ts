@@ -21,13 +21,19 @@ export class BlobNotFoundError extends StoreError {
 }
 
 export class DigestMismatchError extends StoreError {
-  constructor(readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`digest mismatch: expected ${expected}, content has ${actual}`);
   }
 }
 
 export class SizeMismatchError extends StoreError {
-  constructor(readonly expected: number, readonly actual: number) {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
     super(`size mismatch: expected ${expected} bytes, got ${actual}`);
   }
 }
@@ -40,7 +46,10 @@ export class IngestNotFoundError extends StoreError {
 
 /** An append that does not start where the ingest currently ends. */
 export class IngestOffsetError extends StoreError {
-  constructor(readonly expected: number, readonly given: number) {
+  constructor(
+    readonly expected: number,
+    readonly given: number,
+  ) {
     super(`upload offset ${given} does not match current size ${expected}`);
   }
 }
@@ -52,7 +61,10 @@ export class ImageNotFoundError extends StoreError {
 }
 
 export class ManifestNotFoundError extends StoreError {
-  constructor(readonly repository: string, readonly reference: string) {
+  constructor(
+    readonly repository: string,
+    readonly reference: string,
+  ) {
     super(`manifest unknown: ${repository}:${reference}`);
   }
 }

@@ -92,7 +92,12 @@ export interface SweepResult {
 export async function sweepBlobs(
   store: Store,
   candidates: Iterable<Digest>,
-  options: { cutoff: number; mark: MarkOptions; onClaimed?: ((count: number) => Promise<void> | void) | undefined; onMarkedAgain?: (() => Promise<void> | void) | undefined },
+  options: {
+    cutoff: number;
+    mark: MarkOptions;
+    onClaimed?: ((count: number) => Promise<void> | void) | undefined;
+    onMarkedAgain?: (() => Promise<void> | void) | undefined;
+  },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
   const wanted = [...new Set(candidates)];
@@ -168,8 +173,22 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
   };
   const first = await markReachable(store, markOptions);
   const report: GcReport = {
-    startedAt, cutoff, linkCutoff, durationMs: 0, dryRun, blobsDeleted: 0, bytesReclaimed: 0, deletedDigests: [], manifestsDeleted: [], blobsKept: 0,
-    restoredFromCrash, uploadsExpired: 0, blobsMarked: first.marked.size, blobsTotal: 0, repositories: first.repositories, manifests: first.manifests,
+    startedAt,
+    cutoff,
+    linkCutoff,
+    durationMs: 0,
+    dryRun,
+    blobsDeleted: 0,
+    bytesReclaimed: 0,
+    deletedDigests: [],
+    manifestsDeleted: [],
+    blobsKept: 0,
+    restoredFromCrash,
+    uploadsExpired: 0,
+    blobsMarked: first.marked.size,
+    blobsTotal: 0,
+    repositories: first.repositories,
+    manifests: first.manifests,
   };
   // untagged manifests go first: their blobs become candidates below
   for (const { repository, digest } of first.unreachedManifests) {

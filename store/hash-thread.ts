@@ -14,9 +14,7 @@ type Message =
   | { op: 'digest'; id: number }
   | { op: 'drop'; id: number };
 
-type Reply =
-  | { op: 'written'; id: number; error?: { message: string; code?: string | undefined } }
-  | { op: 'digest'; id: number; hex: string | undefined };
+type Reply = { op: 'written'; id: number; error?: { message: string; code?: string | undefined } } | { op: 'digest'; id: number; hex: string | undefined };
 
 interface Stream {
   hash: Hash;

@@ -33,18 +33,20 @@ export class ImageIndex {
 
   /** Serializes read-modify-write within this process and, on a local filesystem, across processes. */
   private async update<T>(change: (records: ImageRecord[]) => T): Promise<T> {
-    const run = this.chain.catch(() => undefined).then(async () => {
-      const release = await this.lockFile();
-      try {
-        const records = await this.readAll();
-        const result = change(records);
-        records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        await this.driver.putContent(INDEX, JSON.stringify(records, null, 1));
-        return result;
-      } finally {
-        await release();
-      }
-    });
+    const run = this.chain
+      .catch(() => undefined)
+      .then(async () => {
+        const release = await this.lockFile();
+        try {
+          const records = await this.readAll();
+          const result = change(records);
+          records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+          await this.driver.putContent(INDEX, JSON.stringify(records, null, 1));
+          return result;
+        } finally {
+          await release();
+        }
+      });
     this.chain = run;
     return run;
   }

@@ -10,8 +10,31 @@ export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
 export type { StorageDriver, FileInfo, ByteRange, PutOptions } from './driver/storage-driver.js';
 export * from './errors.js';
 export { SnapshotStore, chainIdOf, chainIdsOf, SNAPSHOT_TEMP_PREFIX, type Snapshot } from './snapshots.js';
-export { repositoryNames, repositoryHoldings, localImageDigests, heldDigests, blobFileInfo, markReachable, documentRefs, pinnedRoots, localImageRoots, buildCacheLayers, type MarkOptions, type MarkResult, type DocumentRefs } from './reachability.js';
-export { collectGarbage, sweepBlobs, deleteUnheld, gcCutoff, type GcOptions, type GcReport, type SweepResult, type SweepResult as DeleteUnheldResult } from './gc.js';
+export {
+  repositoryNames,
+  repositoryHoldings,
+  localImageDigests,
+  heldDigests,
+  blobFileInfo,
+  markReachable,
+  documentRefs,
+  pinnedRoots,
+  localImageRoots,
+  buildCacheLayers,
+  type MarkOptions,
+  type MarkResult,
+  type DocumentRefs,
+} from './reachability.js';
+export {
+  collectGarbage,
+  sweepBlobs,
+  deleteUnheld,
+  gcCutoff,
+  type GcOptions,
+  type GcReport,
+  type SweepResult,
+  type SweepResult as DeleteUnheldResult,
+} from './gc.js';
 export { GcLockedError, restoreClaimed, listClaimed } from './gc-claims.js';
 export { acquireLease, holdLeaseUntilExit, liveLeases, type LeaseInfo } from './leases.js';
 export { pruneLocal, removeImageContent, type PruneOptions, type PruneReport, type RemovedContent } from './prune.js';

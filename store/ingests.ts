@@ -175,7 +175,10 @@ export class Ingest {
     } catch (e) {
       // The hash state stays only while it covers exactly the bytes in the file (a cut source leaves it
       // so; a failed write may not): otherwise the bytes are hashed again at commit.
-      const stored = await this.driver.stat(this.dataPath).then((s) => s.size, () => -1);
+      const stored = await this.driver.stat(this.dataPath).then(
+        (s) => s.size,
+        () => -1,
+      );
       if (digester?.size !== stored) forget(this.id);
       throw e;
     }

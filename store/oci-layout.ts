@@ -67,12 +67,7 @@ async function copyBlobOut(blobs: BlobStore, localPath: ((d: Digest) => string) 
  * Writes images into an OCI image layout directory (creating or extending it): `oci-layout`,
  * `index.json` and `blobs/`. Existing entries with the same tag are replaced.
  */
-export async function exportOciLayout(
-  blobs: BlobStore,
-  dir: string,
-  images: LayoutImage[],
-  localBlobPath?: (d: Digest) => string,
-): Promise<void> {
+export async function exportOciLayout(blobs: BlobStore, dir: string, images: LayoutImage[], localBlobPath?: (d: Digest) => string): Promise<void> {
   await fs.mkdir(join(dir, 'blobs'), { recursive: true });
   await fs.writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   let index: OciIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };

@@ -84,7 +84,7 @@ export async function pruneLocal(store: Store, options: PruneOptions = {}): Prom
     const removable = records.filter((r) => (options.all || !r.digest || !imageBlobs.has(r.digest)) && old(r.modTime));
     let doomed: RecordFile[] = removable;
     if (options.keepStorage !== undefined) {
-      const sizeOf = async (r: RecordFile) => (r.digest && !imageBlobs.has(r.digest) ? (await store.blobs.stat(r.digest))?.size ?? 0 : 0);
+      const sizeOf = async (r: RecordFile) => (r.digest && !imageBlobs.has(r.digest) ? ((await store.blobs.stat(r.digest))?.size ?? 0) : 0);
       let cacheBytes = 0;
       const sizes = new Map<RecordFile, number>();
       for (const r of records) {
@@ -121,7 +121,13 @@ export async function pruneLocal(store: Store, options: PruneOptions = {}): Prom
     }
   }
   // upload sessions silent for a day are abandoned (the registry's uploads.expire-after default)
-  const gc = await collectGarbage(store, { graceMs: options.graceMs ?? 0, linkGraceMs: options.linkGraceMs ?? 3_600_000, now, uploadExpiryMs: 24 * 3_600_000, ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}) });
+  const gc = await collectGarbage(store, {
+    graceMs: options.graceMs ?? 0,
+    linkGraceMs: options.linkGraceMs ?? 3_600_000,
+    now,
+    uploadExpiryMs: 24 * 3_600_000,
+    ...(options.extraRoots ? { extraRoots: options.extraRoots } : {}),
+  });
   return { ...report, gc, bytesReclaimed: gc.bytesReclaimed + report.snapshotBytes + report.cacheDirBytes };
 }
 
@@ -146,15 +152,24 @@ export async function removeImageContent(store: Store, digest: Digest, options: 
   const mine = await imageHoldings(store, digest, docs);
   const cutoff = await gcCutoff(store, Date.now(), 0);
   // a registry push under way (links of the last hour) keeps its blobs, as in prune
-  const mark = { cutoff: await gcCutoff(store, Date.now(), 3_600_000), documents: docs, ...(options.extraRoots ? { extraRoots: [...options.extraRoots] } : {}) };
+  const mark = {
+    cutoff: await gcCutoff(store, Date.now(), 3_600_000),
+    documents: docs,
+    ...(options.extraRoots ? { extraRoots: [...options.extraRoots] } : {}),
+  };
   const held = (await markReachable(store, mark)).marked;
-  const swept = await sweepBlobs(store, [...mine.blobs].filter((d) => !held.has(d)), { cutoff, mark });
+  const swept = await sweepBlobs(
+    store,
+    [...mine.blobs].filter((d) => !held.has(d)),
+    { cutoff, mark },
+  );
   out.blobs = swept.deleted.length;
   out.bytes = swept.bytes;
   if (!(await liveLeases(store.root)).some((l) => l.purpose === 'build' || l.purpose === 'unknown')) {
     const others = new Set<string>();
     for (const r of records) for (const c of (await imageHoldings(store, r.digest, docs)).chains) others.add(c.slice(7));
-    for (const rec of await builtImageRecords(store)) if (rec.digest) for (const c of (await imageHoldings(store, rec.digest, docs)).chains) others.add(c.slice(7));
+    for (const rec of await builtImageRecords(store))
+      if (rec.digest) for (const c of (await imageHoldings(store, rec.digest, docs)).chains) others.add(c.slice(7));
     for (const chain of mine.chains) {
       const hex = chain.slice(7);
       if (others.has(hex)) continue;

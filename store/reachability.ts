@@ -182,7 +182,16 @@ async function repositoriesUploading(store: Store, cutoff: number): Promise<Set<
   return out;
 }
 
-async function markRepository(store: Store, name: string, options: MarkOptions, extra: ReadonlySet<Digest>, uploading: ReadonlySet<string>, marked: Set<Digest>, docs: Map<Digest, DocumentRefs>, result: MarkResult): Promise<void> {
+async function markRepository(
+  store: Store,
+  name: string,
+  options: MarkOptions,
+  extra: ReadonlySet<Digest>,
+  uploading: ReadonlySet<string>,
+  marked: Set<Digest>,
+  docs: Map<Digest, DocumentRefs>,
+  result: MarkResult,
+): Promise<void> {
   const repos = store.repositories;
   const manifests = await repos.listManifests(name);
   result.manifests += manifests.length;
@@ -211,7 +220,8 @@ async function markRepository(store: Store, name: string, options: MarkOptions, 
     for (const m of manifests) if (!marked.has(m)) result.unreachedManifests.push({ repository: name, digest: m });
   }
   const layers = `${repositoryPath(name)}/_layers`;
-  if (options.allLinksHold || uploading.has(name) || (await linkedSince(store, layers, options.cutoff))) for (const d of await links(store, layers)) marked.add(d);
+  if (options.allLinksHold || uploading.has(name) || (await linkedSince(store, layers, options.cutoff)))
+    for (const d of await links(store, layers)) marked.add(d);
 }
 
 /** Digests named by the JSON records in a local directory (`pick` reads one record). */

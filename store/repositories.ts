@@ -330,11 +330,16 @@ export class RepositoryStore {
   // referrers: manifests whose `subject` is a given digest
 
   async addReferrer(name: string, subject: Digest, descriptor: Descriptor): Promise<void> {
-    await this.driver.putContent(`${this.base(name)}/_referrers/${digestAlgorithm(subject)}/${digestHex(subject)}/${digestAlgorithm(descriptor.digest)}-${digestHex(descriptor.digest)}`, JSON.stringify(descriptor));
+    await this.driver.putContent(
+      `${this.base(name)}/_referrers/${digestAlgorithm(subject)}/${digestHex(subject)}/${digestAlgorithm(descriptor.digest)}-${digestHex(descriptor.digest)}`,
+      JSON.stringify(descriptor),
+    );
   }
 
   async removeReferrer(name: string, subject: Digest, referrer: Digest): Promise<void> {
-    await this.driver.delete(`${this.base(name)}/_referrers/${digestAlgorithm(subject)}/${digestHex(subject)}/${digestAlgorithm(referrer)}-${digestHex(referrer)}`);
+    await this.driver.delete(
+      `${this.base(name)}/_referrers/${digestAlgorithm(subject)}/${digestHex(subject)}/${digestAlgorithm(referrer)}-${digestHex(referrer)}`,
+    );
   }
 
   async listReferrers(name: string, subject: Digest): Promise<Descriptor[]> {

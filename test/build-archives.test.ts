@@ -48,7 +48,10 @@ function archive(): Buffer {
     { header: { ...base, mode: 0o644, name: 'big-ids', type: 'file', uid: 3_000_000, gid: 2_500_000, size: 3 }, body: Buffer.from('id\n') },
     { header: { ...base, mode: 0o644, name: 'before-1970', type: 'file', mtime: -86_400, size: 3 }, body: Buffer.from('old') },
     { header: { ...base, mode: 0o644, name: 'after-2242', type: 'file', mtime: 10_000_000_000, size: 3 }, body: Buffer.from('new') },
-    { header: { ...base, mode: 0o644, name: 'owned', type: 'file', uname: 'jürgen', gname: 'grüppe', uid: 1000, gid: 1000, size: 3 }, body: Buffer.from('own') },
+    {
+      header: { ...base, mode: 0o644, name: 'owned', type: 'file', uname: 'jürgen', gname: 'grüppe', uid: 1000, gid: 1000, size: 3 },
+      body: Buffer.from('own'),
+    },
   ]);
 }
 
@@ -56,7 +59,9 @@ test('headers that do not fit ustar carry PAX records GNU tar reads back', async
   const dir = tempDir('pax-');
   const file = join(dir, 'fields.tar');
   await fs.writeFile(file, archive());
-  const listing = execFileSync('tar', ['--list', '--verbose', '--numeric-owner', '--full-time', '--utc', '-f', file], { env: { ...process.env, TZ: 'UTC' } }).toString();
+  const listing = execFileSync('tar', ['--list', '--verbose', '--numeric-owner', '--full-time', '--utc', '-f', file], {
+    env: { ...process.env, TZ: 'UTC' },
+  }).toString();
   t.regex(listing, new RegExp(`${LONG_DIR}file-with-a-long-name\\.txt`));
   t.regex(listing, new RegExp(`long-link -> /${LONG_DIR}file-with-a-long-name\\.txt`));
   t.regex(listing, /3000000\/2500000 .* big-ids/);
@@ -116,7 +121,10 @@ test.serial('ADD of a tar keeps security.capability: the file runs with cap_net_
   try {
     t.deepEqual({ onlyOurs: both.onlyOurs, onlyDocker: both.onlyDocker }, { onlyOurs: [], onlyDocker: [] });
     const opt = both.ourListing.filter((l) => l.startsWith('/opt/'));
-    t.true(opt.some((l) => l.startsWith(`/opt/long-link symlink 120777 0:0 -> /${LONG_DIR}`)), opt.join('\n'));
+    t.true(
+      opt.some((l) => l.startsWith(`/opt/long-link symlink 120777 0:0 -> /${LONG_DIR}`)),
+      opt.join('\n'),
+    );
     for (const image of [both.ours, both.theirs]) {
       const r = await dockerRun(image);
       t.is(r.stdout, 'CapEff:\t0000000000002400\n', `${image}: ${r.stderr}`);

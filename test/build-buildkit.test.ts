@@ -88,7 +88,10 @@ test.serial('heredocs, --chmod, --link, --exclude, --parents and RUN mounts give
     t.is(await cat('/out/secret-present'), 'present\n');
     // Mount targets and their stubs are not in the image.
     const all = await filesystemListing(tag);
-    t.false(all.some((l) => /^\/(cache|scratch|mnt|run|etc\/token|dev\/pipes)[ /]/.test(l)), 'no mount leftovers');
+    t.false(
+      all.some((l) => /^\/(cache|scratch|mnt|run|etc\/token|dev\/pipes)[ /]/.test(l)),
+      'no mount leftovers',
+    );
   } finally {
     await removeImages(tag);
   }
@@ -97,7 +100,10 @@ test.serial('heredocs, --chmod, --link, --exclude, --parents and RUN mounts give
   t.false(bodies.includes('s3cr3t-value'));
   t.false(paths.some((p) => p.includes('secrets')));
   // Runtime mount points and the files the runtime binds in never reach a layer.
-  t.deepEqual(paths.filter((p) => /^(etc\/(hosts|resolv\.conf|hostname)|proc|sys|dev|run|cache|scratch|mnt)(\/|$)/.test(p)), []);
+  t.deepEqual(
+    paths.filter((p) => /^(etc\/(hosts|resolv\.conf|hostname)|proc|sys|dev|run|cache|scratch|mnt)(\/|$)/.test(p)),
+    [],
+  );
   const inspect = await tsbuild(root, ['inspect', tag]);
   t.false(inspect.stdout.includes('s3cr3t-value'));
 });

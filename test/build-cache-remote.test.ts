@@ -51,7 +51,9 @@ async function context(): Promise<string> {
 async function startTsbuildRegistry(): Promise<RunningRegistry> {
   const dir = tempDir('ts-registry-');
   const port = await freePort();
-  const child = spawn(process.execPath, [tsbuildBin, '--root', join(dir, 'root'), 'registry', '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsbuildBin, '--root', join(dir, 'root'), 'registry', '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
@@ -113,11 +115,17 @@ test.serial('cache layers and pushed image layers are the same blobs', async (t)
   const image = `${distribution.host}/shared/app:v1`;
   const cache = `${distribution.host}/shared/app:cache`;
   await ok(a, ['build', '-q', '-t', image, '--push', '--cache-to', `type=registry,ref=${cache}`, ctx], EPOCH);
-  const layersOf = async (ref: string) => (JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as { layers: { digest: string }[] }).layers.map((l) => l.digest);
+  const layersOf = async (ref: string) =>
+    (JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as { layers: { digest: string }[] }).layers.map(
+      (l) => l.digest,
+    );
   const imageLayers = await layersOf(image);
   const cacheLayers = await layersOf(cache);
   t.true(cacheLayers.length >= 2);
-  t.true(cacheLayers.every((d) => imageLayers.includes(d)), 'mode=min: the cache holds the image own layers, as pushed');
+  t.true(
+    cacheLayers.every((d) => imageLayers.includes(d)),
+    'mode=min: the cache holds the image own layers, as pushed',
+  );
 });
 
 test.serial('type=local (an OCI layout) round trip; mode=min leaves other stages and cache mounts out', async (t) => {
@@ -139,7 +147,11 @@ test.serial('type=local (an OCI layout) round trip; mode=min leaves other stages
   const o = outcomes(r.stderr);
   t.is(o.get('COPY app/ /app/'), 'CACHED', r.stderr);
   t.is(o.get('RUN head -c 300000 /dev/urandom > /blob && echo made > /made'), 'CACHED');
-  t.regex([...o.keys()].find((k) => k.includes('cat /var/cache/pkgs/log')) ? o.get([...o.keys()].find((k) => k.includes('cat /var/cache/pkgs/log'))!)! : '', /DONE/, 'the deps stage is not in a min cache');
+  t.regex(
+    [...o.keys()].find((k) => k.includes('cat /var/cache/pkgs/log')) ? o.get([...o.keys()].find((k) => k.includes('cat /var/cache/pkgs/log'))!)! : '',
+    /DONE/,
+    'the deps stage is not in a min cache',
+  );
   t.is(await manifestDigest(fresh, 'app:v1'), await manifestDigest(a, 'app:v1'), 'the deps stage rebuilt to the same bytes');
 });
 
@@ -153,7 +165,11 @@ test.serial('type=inline: the pushed image carries its cache; --cache-from of th
   t.truthy((JSON.parse(config.stdout) as Record<string, unknown>)['moby.buildkit.cache.v0'], 'the config holds the inline cache');
   const b = await storeWithBusybox();
   // pushed again from B (gzip layers, as A's local name has them since its --push)
-  const r = await ok(b, ['build', '--progress', 'plain', '-t', image, '--push', '--cache-to', 'type=inline', '--cache-from', `type=registry,ref=${image}`, ctx], EPOCH);
+  const r = await ok(
+    b,
+    ['build', '--progress', 'plain', '-t', image, '--push', '--cache-to', 'type=inline', '--cache-from', `type=registry,ref=${image}`, ctx],
+    EPOCH,
+  );
   const o = outcomes(r.stderr);
   t.is(o.get('COPY app/ /app/'), 'CACHED', r.stderr);
   t.is(o.get('RUN head -c 300000 /dev/urandom > /blob && echo made > /made'), 'CACHED');
@@ -170,13 +186,28 @@ test.serial('a cache mount written on root A is visible to the same RUN on a fre
   // a changed build arg makes the RUN run again on B; the mount holds what A's RUNs wrote
   const second = await ok(b, ['build', '--progress', 'plain', '--target', 'deps', '--build-arg', 'STAMP=two', '--cache-from', `type=registry,ref=${ref}`, ctx]);
   const o = outcomes(second.stderr);
-  t.is(o.get('RUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo "$STAMP" >> /var/cache/pkgs/log && cp /var/cache/pkgs/log /deps'), 'CACHED', second.stderr);
+  t.is(
+    o.get('RUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo "$STAMP" >> /var/cache/pkgs/log && cp /var/cache/pkgs/log /deps'),
+    'CACHED',
+    second.stderr,
+  );
   t.regex(second.stderr, /#\d+ [\d.]+ \n#\d+ [\d.]+ one\n#\d+ [\d.]+ two\n/, 'A wrote an empty line and "one"; B appends "two" to them');
   // mode=min carries no mounts
   const minRef = `${ours.host}/mounts/app:min`;
   await ok(a, ['build', '-q', '--target', 'deps', '--cache-to', `type=registry,ref=${minRef},mode=min`, ctx]);
   const c = await storeWithBusybox();
-  const third = await ok(c, ['build', '--progress', 'plain', '--target', 'deps', '--build-arg', 'STAMP=three', '--cache-from', `type=registry,ref=${minRef}`, ctx]);
+  const third = await ok(c, [
+    'build',
+    '--progress',
+    'plain',
+    '--target',
+    'deps',
+    '--build-arg',
+    'STAMP=three',
+    '--cache-from',
+    `type=registry,ref=${minRef}`,
+    ctx,
+  ]);
   t.regex(third.stderr, /#\d+ [\d.]+ three\n/);
   t.notRegex(third.stderr, /#\d+ [\d.]+ one\n/, 'nothing of A in the mount');
 });
@@ -185,7 +216,20 @@ test.serial('a missing or unreadable cache is a warning, never a failed build', 
   const ctx = await context();
   const root = await storeWithBusybox();
   const notLayout = tempDir('not-a-layout-');
-  const r = await tsbuild(root, ['build', '--progress', 'plain', '-t', 'app:v1', '--cache-from', `type=registry,ref=${distribution.host}/nothing/here:cache`, '--cache-from', `type=local,src=${notLayout}`, '--cache-from', 'type=registry,ref=127.0.0.1:1/closed:cache', ctx]);
+  const r = await tsbuild(root, [
+    'build',
+    '--progress',
+    'plain',
+    '-t',
+    'app:v1',
+    '--cache-from',
+    `type=registry,ref=${distribution.host}/nothing/here:cache`,
+    '--cache-from',
+    `type=local,src=${notLayout}`,
+    '--cache-from',
+    'type=registry,ref=127.0.0.1:1/closed:cache',
+    ctx,
+  ]);
   t.is(r.code, 0, r.stderr);
   t.is((r.stderr.match(/\[Warning\] --cache-from /g) ?? []).length, 3, r.stderr);
   t.regex(r.stderr, /nothing\/here:cache: /);

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { testWith } from './helpers/tools.js';
 import { projectRoot } from './helpers/run.js';
 import {
-  dockerBuild, dockerRun, filesystemListing, imageConfig, loadBusyboxIntoDocker, removeImages, storeWithBusybox, tsbuildIntoDocker,
+  dockerBuild,
+  dockerRun,
+  filesystemListing,
+  imageConfig,
+  loadBusyboxIntoDocker,
+  removeImages,
+  storeWithBusybox,
+  tsbuildIntoDocker,
 } from './helpers/build-compare.js';
 
 const test = testWith(['runc', 'dockerd']);

@@ -109,5 +109,9 @@ test('a base config without os/architecture takes the build platform; aliases ar
   const arm = ImageState.fromBase({ ...bare, os: 'linux', architecture: 'aarch64', variant: 'v8' }, layers);
   t.is(arm.config.architecture, 'arm64');
   t.is(arm.config.variant, undefined);
-  t.deepEqual(ImageState.fromBase({ ...bare, config: { Env: ['A=1'] } }, layers).container.Env, ['A=1', `PATH=${DEFAULT_PATH}`], 'PATH is appended, as BuildKit does');
+  t.deepEqual(
+    ImageState.fromBase({ ...bare, config: { Env: ['A=1'] } }, layers).container.Env,
+    ['A=1', `PATH=${DEFAULT_PATH}`],
+    'PATH is appended, as BuildKit does',
+  );
 });

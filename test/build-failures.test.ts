@@ -31,7 +31,9 @@ async function leftovers(root: string, pid: number): Promise<string[]> {
 
 test('a failing RUN reports exit code, Dockerfile line and output tail, exits non-zero, leaves nothing behind', async (t) => {
   const root = await storeWithBusybox();
-  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', '-t', 'failing:v1', fixture('failing-run')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', '-t', 'failing:v1', fixture('failing-run')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((r) => child.on('close', r));
@@ -49,7 +51,9 @@ test('a failing RUN reports exit code, Dockerfile line and output tail, exits no
 
 test('Ctrl-C during a long RUN stops the build and leaves no mounts, containers or temp dirs', async (t) => {
   const root = await storeWithBusybox();
-  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', '-t', 'long:v1', fixture('long-run')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', '-t', 'long:v1', fixture('long-run')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   const started = new Promise<void>((resolve) => {
     child.stderr.on('data', (d) => {
@@ -69,5 +73,8 @@ test('Ctrl-C during a long RUN stops the build and leaves no mounts, containers 
   t.notRegex(stderr, /#\d+ [\d.]+ finished/);
   t.deepEqual(await leftovers(root, child.pid!), []);
   const ps = await run('ps', ['-eo', 'args']);
-  t.false(ps.stdout.split('\n').some((l) => l.startsWith('sleep 120')), 'the RUN process was killed');
+  t.false(
+    ps.stdout.split('\n').some((l) => l.startsWith('sleep 120')),
+    'the RUN process was killed',
+  );
 });

@@ -36,8 +36,23 @@ test('--annotation puts OCI annotations on the manifest (also in -o type=oci); i
   const root = await storeWithBusybox();
   const ctx = await context('FROM busybox\nRUN echo a > /a\n');
   const out = join(tempDir('buildx-out-'), 'image.tar');
-  await ok(root, ['build', '-q', '-t', 'annotated:v1', '--annotation', 'org.opencontainers.image.title=Demo', '--annotation', 'manifest:org.example.kind=test',
-    '--annotation', 'manifest[linux/arm64]:org.example.arm=only-there', '--annotation', 'org.opencontainers.image.url=https://example.com/x', '-o', `type=oci,dest=${out}`, ctx]);
+  await ok(root, [
+    'build',
+    '-q',
+    '-t',
+    'annotated:v1',
+    '--annotation',
+    'org.opencontainers.image.title=Demo',
+    '--annotation',
+    'manifest:org.example.kind=test',
+    '--annotation',
+    'manifest[linux/arm64]:org.example.arm=only-there',
+    '--annotation',
+    'org.opencontainers.image.url=https://example.com/x',
+    '-o',
+    `type=oci,dest=${out}`,
+    ctx,
+  ]);
   const inspected = JSON.parse((await ok(root, ['inspect', 'annotated:v1'])).stdout) as { Manifest: { annotations?: Record<string, string> } };
   const want = { 'org.opencontainers.image.title': 'Demo', 'org.example.kind': 'test', 'org.opencontainers.image.url': 'https://example.com/x' };
   t.deepEqual(inspected.Manifest.annotations, want);
@@ -92,7 +107,18 @@ test('--build-context NAME=DIR is FROM NAME and COPY --from=NAME; NAME=docker-im
     ].join('\n'),
   );
   // alpine:3.20 is nowhere: the named context replaces it with the local busybox
-  const r = await ok(root, ['build', '--progress', 'plain', '-t', 'named:v1', '--build-context', `tools=${extra}`, '--build-context', 'alpine:3.20=docker-image://busybox:latest', ctx]);
+  const r = await ok(root, [
+    'build',
+    '--progress',
+    'plain',
+    '-t',
+    'named:v1',
+    '--build-context',
+    `tools=${extra}`,
+    '--build-context',
+    'alpine:3.20=docker-image://busybox:latest',
+    ctx,
+  ]);
   t.regex(r.stderr, /\[1\/5\] FROM docker\.io\/library\/busybox:latest@sha256:[a-f0-9]{64}/);
   const check = await context('FROM named:v1\nRUN cat /all.txt > /seen && printf "from the named context\\ntop\\nfrom the named context\\n" | cmp - /seen\n');
   await ok(root, ['build', '-q', check]);
@@ -117,16 +143,25 @@ test('--ssh forwards an ssh-agent to RUN --mount=type=ssh at $SSH_AUTH_SOCK (ssh
     for (let i = 0; i < 50 && !(await fs.stat(sock).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
     execFileSync('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
     // the step runs the host's ssh-add through the host's loader, brought in as a bind mount of the context
-    const ctx = await context('FROM busybox\nRUN --mount=type=bind,target=/t --mount=type=ssh /t/ld.so --library-path /t /t/ssh-add -l > /keys; echo "sock=$SSH_AUTH_SOCK" >> /keys\n');
-    const libs = execFileSync('ldd', ['/usr/bin/ssh-add'], { encoding: 'utf8' }).split('\n').map((l) => /(\/\S+) \(/.exec(l)?.[1]).filter((p): p is string => !!p);
+    const ctx = await context(
+      'FROM busybox\nRUN --mount=type=bind,target=/t --mount=type=ssh /t/ld.so --library-path /t /t/ssh-add -l > /keys; echo "sock=$SSH_AUTH_SOCK" >> /keys\n',
+    );
+    const libs = execFileSync('ldd', ['/usr/bin/ssh-add'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => /(\/\S+) \(/.exec(l)?.[1])
+      .filter((p): p is string => !!p);
     for (const lib of libs) await fs.copyFile(lib, join(ctx, lib.includes('ld-linux') ? 'ld.so' : lib.split('/').pop()!));
     await fs.copyFile('/usr/bin/ssh-add', join(ctx, 'ssh-add'));
     const root = await storeWithBusybox();
     const r = await ok(root, ['build', '-q', '-t', 'ssh:v1', '--ssh', `default=${sock}`, ctx]);
     const oci = join(tempDir('ssh-out-'), 'keys');
-    await ok(root, ['build', '-q', '-t', 'ssh:v1', '--ssh', 'default', '-o', `type=oci,dest=${oci}.tar`, ctx], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    await ok(root, ['build', '-q', '-t', 'ssh:v1', '--ssh', 'default', '-o', `type=oci,dest=${oci}.tar`, ctx], {
+      env: { ...process.env, SSH_AUTH_SOCK: sock },
+    });
     t.regex(r.stdout, /^sha256:/);
-    const show = await context('FROM ssh:v1\nRUN cat /keys >&2 && grep -q "tsbuild-test-key (ED25519)" /keys && grep -qx "sock=/run/buildkit/ssh_agent.0" /keys\n');
+    const show = await context(
+      'FROM ssh:v1\nRUN cat /keys >&2 && grep -q "tsbuild-test-key (ED25519)" /keys && grep -qx "sock=/run/buildkit/ssh_agent.0" /keys\n',
+    );
     const shown = await tsbuild(root, ['build', '--progress', 'plain', show]);
     t.is(shown.code, 0, shown.stderr);
     const noAgent = await tsbuild(root, ['build', '-q', '--ssh', 'default', ctx], { env: { ...process.env, SSH_AUTH_SOCK: '' } });
@@ -203,7 +238,7 @@ test('the base image line shows the expanded name and its digest; check warnings
   t.false(quiet.stderr.includes('warning'), 'quiet prints only the id');
 });
 
-test('build --help lists the new flags; buildx\'s --rm and --force-rm are accepted', async (t) => {
+test("build --help lists the new flags; buildx's --rm and --force-rm are accepted", async (t) => {
   const help = await tsbuild(tempDir('help-root-'), ['build', '--help']);
   for (const flag of ['--annotation', '--add-host', '--build-context', '--ssh', '--load', '--rm', '--force-rm', '--iidfile', '--metadata-file', '--label']) {
     t.true(help.stdout.includes(flag), flag);

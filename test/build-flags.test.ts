@@ -18,10 +18,22 @@ async function context(dockerfile: string): Promise<string> {
   return dir;
 }
 
-test('--iidfile and --metadata-file write the image id and buildx\'s result keys', async (t) => {
+test("--iidfile and --metadata-file write the image id and buildx's result keys", async (t) => {
   const root = await storeWithBusybox();
   const out = tempDir('flags-out-');
-  const r = await tsbuild(root, ['build', '-q', '-t', 'meta:v1', '-t', 'registry.example/team/meta:v2', '--iidfile', join(out, 'iid'), '--metadata-file', join(out, 'meta.json'), await context('FROM busybox\nRUN echo x > /x\n')]);
+  const r = await tsbuild(root, [
+    'build',
+    '-q',
+    '-t',
+    'meta:v1',
+    '-t',
+    'registry.example/team/meta:v2',
+    '--iidfile',
+    join(out, 'iid'),
+    '--metadata-file',
+    join(out, 'meta.json'),
+    await context('FROM busybox\nRUN echo x > /x\n'),
+  ]);
   t.is(r.code, 0, r.stderr);
   const id = r.stdout.trim();
   t.is(await fs.readFile(join(out, 'iid'), 'utf8'), id, 'docker writes the id without a newline');
@@ -76,7 +88,7 @@ test.serial('RUN --mount=type=secret,env=NAME exposes the secret to that RUN onl
   }
 });
 
-test('an unknown flag gets tsbuild\'s one-line error', async (t) => {
+test("an unknown flag gets tsbuild's one-line error", async (t) => {
   const r = await tsbuild(tempDir('flags-root-'), ['build', '--no-such-flag', '.']);
   t.is(r.code, 2);
   t.is(r.stderr, `tsbuild: unknown flag --no-such-flag for "tsbuild build" (see 'tsbuild build --help')\n`);

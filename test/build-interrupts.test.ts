@@ -40,12 +40,17 @@ async function leftovers(root: string, pid: number): Promise<string[]> {
 }
 
 /** A build whose RUN starts two sleeps and waits; resolves once they run. */
-async function longBuild(marker: number): Promise<{ root: string; child: ChildProcess; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+async function longBuild(
+  marker: number,
+): Promise<{ root: string; child: ChildProcess; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
   const root = await storeWithBusybox();
   const ctx = tempDir('interrupt-ctx-');
   await fs.writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nRUN sleep ${marker} & sleep ${marker} & echo started; wait\n`);
   // its own process group, as a shell gives a foreground job: Ctrl-C is a SIGINT to that group
-  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', ctx], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'build', '--progress', 'plain', ctx], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stderr = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
   await new Promise<void>((resolve, reject) => {
@@ -87,7 +92,10 @@ test('SIGKILL: a killed build takes its RUN containers with it; the next command
   }
   t.deepEqual(alive, [], 'the RUN processes died with the build');
   const left = await leftovers(root, child.pid!);
-  t.true(left.some((l) => l.startsWith('mount ')), 'a crash leaves the mounts for the sweep');
+  t.true(
+    left.some((l) => l.startsWith('mount ')),
+    'a crash leaves the mounts for the sweep',
+  );
   // not a build: any command that opens the store sweeps
   const images = await tsbuild(root, ['images']);
   t.is(images.code, 0, images.stderr);

@@ -65,7 +65,10 @@ test.serial('the built OCI manifest renames a docker-typed base layer to the OCI
   const inspected = JSON.parse((await ok(root, ['inspect', 'renamed:v1'])).stdout) as { Manifest: ImageManifest };
   t.is(inspected.Manifest.mediaType, MediaType.ociManifest);
   t.is(inspected.Manifest.config.mediaType, MediaType.ociConfig);
-  t.deepEqual(inspected.Manifest.layers.map((l) => l.mediaType), [MediaType.ociLayerGzip, MediaType.ociLayer]);
+  t.deepEqual(
+    inspected.Manifest.layers.map((l) => l.mediaType),
+    [MediaType.ociLayerGzip, MediaType.ociLayer],
+  );
 });
 
 test.serial('-o type=oci: gzip layers by default; compression=zstd|uncompressed, compression-level and force-compression', async (t) => {
@@ -73,21 +76,48 @@ test.serial('-o type=oci: gzip layers by default; compression=zstd|uncompressed,
   const ctx = await context();
   const out = tempDir('media-out-');
   const file = (n: string) => join(out, `${n}.tar`);
-  await ok(root, ['build', '-q', '-t', 'media:v1', '-o', `type=oci,dest=${file('default')}`, '-o', `type=oci,dest=${file('zstd')},compression=zstd,compression-level=5`,
-    '-o', `type=oci,dest=${file('forced')},compression=zstd,force-compression=true`, '-o', `type=oci,dest=${file('plain')},compression=uncompressed`,
-    '-o', `type=oci,dest=${file('fast')},compression=gzip,compression-level=1`, ctx]);
+  await ok(root, [
+    'build',
+    '-q',
+    '-t',
+    'media:v1',
+    '-o',
+    `type=oci,dest=${file('default')}`,
+    '-o',
+    `type=oci,dest=${file('zstd')},compression=zstd,compression-level=5`,
+    '-o',
+    `type=oci,dest=${file('forced')},compression=zstd,force-compression=true`,
+    '-o',
+    `type=oci,dest=${file('plain')},compression=uncompressed`,
+    '-o',
+    `type=oci,dest=${file('fast')},compression=gzip,compression-level=1`,
+    ctx,
+  ]);
   const def = await archiveManifest(file('default'));
   t.is(def.manifest.mediaType, MediaType.ociManifest);
-  t.deepEqual(def.manifest.layers.map((l) => l.mediaType), [MediaType.ociLayerGzip, MediaType.ociLayerGzip]);
+  t.deepEqual(
+    def.manifest.layers.map((l) => l.mediaType),
+    [MediaType.ociLayerGzip, MediaType.ociLayerGzip],
+  );
   t.true(def.heads.every((h) => GZIP.test(h)));
   const zstd = await archiveManifest(file('zstd'));
-  t.deepEqual(zstd.manifest.layers.map((l) => l.mediaType), [MediaType.ociLayerGzip, MediaType.ociLayerZstd], 'the base layer keeps its gzip without force-compression, as in BuildKit');
+  t.deepEqual(
+    zstd.manifest.layers.map((l) => l.mediaType),
+    [MediaType.ociLayerGzip, MediaType.ociLayerZstd],
+    'the base layer keeps its gzip without force-compression, as in BuildKit',
+  );
   t.true(ZSTD.test(zstd.heads[1]!));
   const forced = await archiveManifest(file('forced'));
-  t.deepEqual(forced.manifest.layers.map((l) => l.mediaType), [MediaType.ociLayerZstd, MediaType.ociLayerZstd]);
+  t.deepEqual(
+    forced.manifest.layers.map((l) => l.mediaType),
+    [MediaType.ociLayerZstd, MediaType.ociLayerZstd],
+  );
   t.true(forced.heads.every((h) => ZSTD.test(h)));
   const plain = await archiveManifest(file('plain'));
-  t.deepEqual(plain.manifest.layers.map((l) => l.mediaType), [MediaType.ociLayerGzip, MediaType.ociLayer]);
+  t.deepEqual(
+    plain.manifest.layers.map((l) => l.mediaType),
+    [MediaType.ociLayerGzip, MediaType.ociLayer],
+  );
   const fast = await archiveManifest(file('fast'));
   t.true(GZIP.test(fast.heads[1]!));
   t.not(fast.manifest.layers[1]!.digest, def.manifest.layers[1]!.digest, 'level 1 gives other bytes than the default 6');
@@ -105,7 +135,10 @@ test.serial('-o type=docker: docker media types throughout, gzip layers, and doc
   t.is(indexType, MediaType.dockerManifest);
   t.is(manifest.mediaType, MediaType.dockerManifest);
   t.is(manifest.config.mediaType, MediaType.dockerConfig);
-  t.deepEqual(manifest.layers.map((l) => l.mediaType), [MediaType.dockerLayerGzip, MediaType.dockerLayerGzip]);
+  t.deepEqual(
+    manifest.layers.map((l) => l.mediaType),
+    [MediaType.dockerLayerGzip, MediaType.dockerLayerGzip],
+  );
   t.true(heads.every((h) => GZIP.test(h)));
   await loadBusyboxIntoDocker();
   const loaded = await run(DOCKER, ['load', '-i', file]);

@@ -60,8 +60,20 @@ const FIND = 'find /ctx /wild /from-stage /made /base-* /run-* | sort | od -An -
 
 function expectedHex(): string {
   const names = [
-    '/ctx', '/ctx/Dockerfile', '/ctx/caf\xe9.txt', '/ctx/d\xff', '/ctx/d\xff/x', '/ctx/ok-caf\xc3\xa9.txt',
-    '/wild', '/wild/caf\xe9.txt', '/from-stage', '/from-stage/base-\xfe', '/made', '/made/caf\xe9.txt', '/base-\xfe', '/run-\xff',
+    '/ctx',
+    '/ctx/Dockerfile',
+    '/ctx/caf\xe9.txt',
+    '/ctx/d\xff',
+    '/ctx/d\xff/x',
+    '/ctx/ok-caf\xc3\xa9.txt',
+    '/wild',
+    '/wild/caf\xe9.txt',
+    '/from-stage',
+    '/from-stage/base-\xfe',
+    '/made',
+    '/made/caf\xe9.txt',
+    '/base-\xfe',
+    '/run-\xff',
   ].map(bytes);
   return Buffer.concat(names.sort(Buffer.compare).map((n) => Buffer.concat([n, Buffer.from('\n')]))).toString('hex');
 }
@@ -104,7 +116,13 @@ test.serial('names that are not UTF-8 survive COPY, wildcards, RUN, the base ima
 
 test('a name round-trips to its exact bytes, whatever they are; UTF-8 names stay ordinary strings', (t) => {
   t.is(decodeName(Buffer.from('café/ø')), 'café/ø');
-  const samples = [Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from([0xff]), Buffer.from([0xed, 0xb2, 0x80]), Buffer.from([0xc3]), Buffer.from([0xf0, 0x9f, 0x98, 0x80, 0x80])];
+  const samples = [
+    Buffer.from([0x63, 0x61, 0x66, 0xe9]),
+    Buffer.from([0xff]),
+    Buffer.from([0xed, 0xb2, 0x80]),
+    Buffer.from([0xc3]),
+    Buffer.from([0xf0, 0x9f, 0x98, 0x80, 0x80]),
+  ];
   for (let i = 0; i < 200; i++) samples.push(randomBytes(1 + (i % 9)));
   for (const b of samples) t.true(encodeName(decodeName(b)).equals(b), b.toString('hex'));
   t.is(byteOrder(decodeName(Buffer.from([0x61, 0xff])), 'b'), -1, 'sorted by bytes');

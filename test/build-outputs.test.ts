@@ -35,7 +35,20 @@ test('--output type=oci (dir and tar) and type=docker write layouts skopeo reads
   const ociDir = join(out, 'layout');
   const ociTar = join(out, 'image-oci.tar');
   const dockerTar = join(out, 'image-docker.tar');
-  await ok(root, ['build', '--progress', 'plain', '-t', 'outputs:v1', '--output', `type=oci,dest=${ociDir}`, '--output', `type=oci,dest=${ociTar}`, '--output', `type=docker,dest=${dockerTar}`, fixture('basic')]);
+  await ok(root, [
+    'build',
+    '--progress',
+    'plain',
+    '-t',
+    'outputs:v1',
+    '--output',
+    `type=oci,dest=${ociDir}`,
+    '--output',
+    `type=oci,dest=${ociTar}`,
+    '--output',
+    `type=docker,dest=${dockerTar}`,
+    fixture('basic'),
+  ]);
   const fromDir = await run('skopeo', ['inspect', `oci:${ociDir}:v1`]);
   t.is(fromDir.code, 0, fromDir.stderr);
   t.is((JSON.parse(fromDir.stdout) as { Layers: string[] }).Layers.length, 5);
@@ -43,7 +56,10 @@ test('--output type=oci (dir and tar) and type=docker write layouts skopeo reads
   t.is(fromTar.code, 0, fromTar.stderr);
   // the layout's layers are gzip (the store keeps them uncompressed): another manifest of the same config
   const raw = await run('skopeo', ['inspect', '--raw', `oci-archive:${ociTar}:v1`]);
-  t.is((JSON.parse(raw.stdout) as { config: { digest: string } }).config.digest, (JSON.parse((await ok(root, ['inspect', 'outputs:v1'])).stdout) as { Id: string }).Id);
+  t.is(
+    (JSON.parse(raw.stdout) as { config: { digest: string } }).config.digest,
+    (JSON.parse((await ok(root, ['inspect', 'outputs:v1'])).stdout) as { Id: string }).Id,
+  );
   await loadBusyboxIntoDocker();
   const loaded = await run(DOCKER, ['load', '-i', dockerTar]);
   t.is(loaded.code, 0, loaded.stderr);

@@ -66,7 +66,10 @@ test.serial('-o type=docker,dest=- | docker load and -o type=oci,dest=- write th
   const ctx = await context();
   const cwd = tempDir('pipes-cwd-');
   try {
-    const loaded = await run('sh', ['-c', `cd ${cwd} && ${process.execPath} ${tsbuildBin} --root ${root} build -q -t tsbuild-pipe:docker -o type=docker,dest=- ${ctx} | ${DOCKER} load`]);
+    const loaded = await run('sh', [
+      '-c',
+      `cd ${cwd} && ${process.execPath} ${tsbuildBin} --root ${root} build -q -t tsbuild-pipe:docker -o type=docker,dest=- ${ctx} | ${DOCKER} load`,
+    ]);
     t.is(loaded.code, 0, loaded.stderr);
     t.regex(loaded.stdout, /Loaded image: tsbuild-pipe:docker/);
     t.is((await dockerRun('tsbuild-pipe:docker')).stdout, 'through a pipe\n');
@@ -103,7 +106,10 @@ test.serial('tsbuild save REF | docker load, and docker save REF | tsbuild load'
     const alsoDash = await run('sh', ['-c', `${DOCKER} save busybox:latest | ${process.execPath} ${tsbuildBin} --root ${fresh} load -i -`]);
     t.is(alsoDash.code, 0, alsoDash.stderr);
     // compressed, as docker load takes it
-    const gz = await run('bash', ['-c', `set -o pipefail; ${DOCKER} save tsbuild-save-pipe:v1 | gzip | ${process.execPath} ${tsbuildBin} --root ${join(tempDir('pipes-gz-'), 'root')} load`]);
+    const gz = await run('bash', [
+      '-c',
+      `set -o pipefail; ${DOCKER} save tsbuild-save-pipe:v1 | gzip | ${process.execPath} ${tsbuildBin} --root ${join(tempDir('pipes-gz-'), 'root')} load`,
+    ]);
     t.is(gz.code, 0, gz.stderr);
     t.regex(gz.stdout, /Loaded image: .*tsbuild-save-pipe:v1/);
   } finally {
@@ -113,9 +119,18 @@ test.serial('tsbuild save REF | docker load, and docker save REF | tsbuild load'
 
 test('URL and git contexts get a clear "not supported", not a path error', async (t) => {
   const root = tempDir('pipes-url-root-');
-  for (const url of ['https://github.com/docker/buildx.git', 'http://example.com/context.tar.gz', 'git@github.com:docker/buildx.git', 'github.com/docker/buildx', 'git://example.com/repo.git']) {
+  for (const url of [
+    'https://github.com/docker/buildx.git',
+    'http://example.com/context.tar.gz',
+    'git@github.com:docker/buildx.git',
+    'github.com/docker/buildx',
+    'git://example.com/repo.git',
+  ]) {
     const r = await tsbuild(root, ['build', '-q', url]);
     t.is(r.code, 2, url);
-    t.is(r.stderr, `tsbuild: build context ${url}: URL and git contexts are not supported by tsbuild; clone or download it and pass the directory (or pipe a tar: tsbuild build -t REF - < context.tar)\n`);
+    t.is(
+      r.stderr,
+      `tsbuild: build context ${url}: URL and git contexts are not supported by tsbuild; clone or download it and pass the directory (or pipe a tar: tsbuild build -t REF - < context.tar)\n`,
+    );
   }
 });

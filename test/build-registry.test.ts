@@ -21,7 +21,11 @@ async function seed(repo: string): Promise<void> {
   const dir = tempDir('seed-');
   const store = await Store.open(join(dir, 'store'));
   const image = await makeBusyboxImage(store, 'busybox:latest');
-  await writeOciDirectory(store, [{ digest: image.digest, mediaType: image.manifest.mediaType!, size: image.manifestBytes.length, names: ['busybox:latest'] }], join(dir, 'layout'));
+  await writeOciDirectory(
+    store,
+    [{ digest: image.digest, mediaType: image.manifest.mediaType!, size: image.manifestBytes.length, names: ['busybox:latest'] }],
+    join(dir, 'layout'),
+  );
   const r = await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(dir, 'layout')}:latest`, `docker://${registry.host}/${repo}:latest`]);
   if (r.code !== 0) throw new Error(`skopeo copy failed: ${r.stderr}`);
 }
@@ -38,7 +42,17 @@ test.after.always(async () => {
 test.serial('a base image not in the store is pulled from its registry; --push uploads the result', async (t) => {
   const root = join(tempDir('reg-root-'), 'root');
   const target = `${registry.host}/apps/from-registry:v1`;
-  const r = await tsbuild(root, ['build', '--progress', 'plain', '--build-arg', `BASE=${registry.host}/base/busybox:latest`, '-t', target, '--push', fixture('from-arg')]);
+  const r = await tsbuild(root, [
+    'build',
+    '--progress',
+    'plain',
+    '--build-arg',
+    `BASE=${registry.host}/base/busybox:latest`,
+    '-t',
+    target,
+    '--push',
+    fixture('from-arg'),
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /pushing/);
   const local = JSON.parse((await tsbuild(root, ['inspect', target])).stdout) as { Digest: string };
@@ -47,24 +61,42 @@ test.serial('a base image not in the store is pulled from its registry; --push u
   t.is((JSON.parse(remote.stdout) as { Digest: string }).Digest, local.Digest);
   const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
   const layers = (JSON.parse(raw.stdout) as { layers: { mediaType: string }[] }).layers;
-  t.true(layers.every((l) => l.mediaType.endsWith('+gzip')), 'pushed layers are gzip-compressed');
+  t.true(
+    layers.every((l) => l.mediaType.endsWith('+gzip')),
+    'pushed layers are gzip-compressed',
+  );
   const images = await tsbuild(root, ['images', '--format', 'json']);
   t.true(images.stdout.includes(`${registry.host}/base/busybox`), 'the pulled base is named in the store');
 });
 
 test.serial('tsbuild push of a built image sends gzip layers and keeps the image id', async (t) => {
   const root = join(tempDir('push-root-'), 'root');
-  const built = await tsbuild(root, ['build', '--progress', 'plain', '--build-arg', `BASE=${registry.host}/base/busybox:latest`, '-t', 'local-app:v1', fixture('from-arg')]);
+  const built = await tsbuild(root, [
+    'build',
+    '--progress',
+    'plain',
+    '--build-arg',
+    `BASE=${registry.host}/base/busybox:latest`,
+    '-t',
+    'local-app:v1',
+    fixture('from-arg'),
+  ]);
   t.is(built.code, 0, built.stderr);
   const before = JSON.parse((await tsbuild(root, ['inspect', 'local-app:v1'])).stdout) as { Id: string; Layers: { mediaType: string }[] };
-  t.true(before.Layers.some((l) => !l.mediaType.endsWith('+gzip')), 'built layers stay uncompressed locally');
+  t.true(
+    before.Layers.some((l) => !l.mediaType.endsWith('+gzip')),
+    'built layers stay uncompressed locally',
+  );
   const target = `${registry.host}/apps/pushed:v2`;
   const pushed = await tsbuild(root, ['push', '-q', 'local-app:v1', target]);
   t.is(pushed.code, 0, pushed.stderr);
   const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
   t.is(raw.code, 0, raw.stderr);
   const manifest = JSON.parse(raw.stdout) as { config: { digest: string }; layers: { mediaType: string }[] };
-  t.true(manifest.layers.every((l) => l.mediaType.endsWith('+gzip')), 'pushed layers are gzip-compressed');
+  t.true(
+    manifest.layers.every((l) => l.mediaType.endsWith('+gzip')),
+    'pushed layers are gzip-compressed',
+  );
   t.is(manifest.config.digest, before.Id, 'same config, same image id');
   const copy = await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${target}`, `oci:${join(tempDir('pulled-'), 'l')}:x`]);
   t.is(copy.code, 0, copy.stderr);
@@ -92,7 +124,16 @@ test.serial('--pull asks the registry again even when the store has the base', a
 
 test.serial('a base that is nowhere fails with a clear message', async (t) => {
   const root = join(tempDir('missing-root-'), 'root');
-  const r = await tsbuild(root, ['build', '--progress', 'plain', '--build-arg', `BASE=${registry.host}/nothing/here:latest`, '-t', 'x:v1', fixture('from-arg')]);
+  const r = await tsbuild(root, [
+    'build',
+    '--progress',
+    'plain',
+    '--build-arg',
+    `BASE=${registry.host}/nothing/here:latest`,
+    '-t',
+    'x:v1',
+    fixture('from-arg'),
+  ]);
   t.is(r.code, 1);
   t.regex(r.stderr, /tsbuild: Dockerfile:2: .*nothing\/here.*/);
 });

@@ -55,7 +55,10 @@ test('images, tag, inspect and rmi work on the store', async (t) => {
   t.is(info.Digest, image.digest);
   t.is(info.Id, image.manifest.config.digest);
   t.deepEqual(info.Config.Cmd, ['sh']);
-  t.deepEqual(info.Layers.map((l: { digest: string }) => l.digest), [image.manifest.layers[0]!.digest]);
+  t.deepEqual(
+    info.Layers.map((l: { digest: string }) => l.digest),
+    [image.manifest.layers[0]!.digest],
+  );
   t.deepEqual(info.DiffIDs, [image.diffId]);
   const rmi = await tsbuild(root, ['rmi', 'busybox']);
   t.is(rmi.stdout, 'Untagged: busybox:latest\n');

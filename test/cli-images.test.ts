@@ -54,7 +54,7 @@ test('images built without -t are <none>; a repository argument, dangling= and r
   t.regex(bad.stderr, /^tsbuild: invalid filter 'since'/);
 });
 
-test.serial('images --format takes docker\'s placeholders and prints what docker prints for the same image', async (t) => {
+test.serial("images --format takes docker's placeholders and prints what docker prints for the same image", async (t) => {
   await loadBusyboxIntoDocker();
   const root = await storeWithBusybox();
   await build(root, 'FROM busybox\nRUN echo c > /c\n', ['tsbuild-fmt:v1']);
@@ -62,7 +62,13 @@ test.serial('images --format takes docker\'s placeholders and prints what docker
   await ok(root, ['save', '-o', archive, 'tsbuild-fmt:v1']);
   t.is((await run(DOCKER, ['load', '-i', archive])).code, 0);
   try {
-    for (const format of ['{{.Repository}}:{{.Tag}}', '{{.ID}}', '{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}', 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}', '{{.Repository}} {{.Size}}']) {
+    for (const format of [
+      '{{.Repository}}:{{.Tag}}',
+      '{{.ID}}',
+      '{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}',
+      'table {{.Repository}}\t{{.Tag}}\t{{.ID}}',
+      '{{.Repository}} {{.Size}}',
+    ]) {
       const ours = await ok(root, ['images', '--format', format, 'tsbuild-fmt']);
       const theirs = await run(DOCKER, ['images', '--format', format, 'tsbuild-fmt']);
       t.is(ours, theirs.stdout, format);
@@ -77,7 +83,7 @@ test.serial('images --format takes docker\'s placeholders and prints what docker
   }
 });
 
-test.serial('inspect --format evaluates docker\'s templates as docker does; several references; history reads like docker history', async (t) => {
+test.serial("inspect --format evaluates docker's templates as docker does; several references; history reads like docker history", async (t) => {
   await loadBusyboxIntoDocker();
   const root = await storeWithBusybox();
   await build(root, 'FROM busybox\nENV A=1 B=two\nLABEL org.example.team=builders\nRUN echo d > /d\nCMD ["cat", "/d"]\n', ['tsbuild-insp:v1']);
@@ -85,8 +91,20 @@ test.serial('inspect --format evaluates docker\'s templates as docker does; seve
   await ok(root, ['save', '-o', archive, 'tsbuild-insp:v1']);
   t.is((await run(DOCKER, ['load', '-i', archive])).code, 0);
   try {
-    for (const format of ['{{.Id}}', '{{.Config.Env}}', '{{index .RepoTags 0}}', '{{json .Config.Cmd}}', '{{.Config.Labels}}', '{{index .Config.Labels "org.example.team"}}',
-      '{{range .Config.Env}}{{.}};{{end}}', '{{.Os}}/{{.Architecture}}', '{{json .RootFS.Layers}}', '{{len .RootFS.Layers}}', '{{if .Config.Cmd}}has cmd{{else}}none{{end}}', '{{.Config.WorkingDir}}|{{.Config.User}}']) {
+    for (const format of [
+      '{{.Id}}',
+      '{{.Config.Env}}',
+      '{{index .RepoTags 0}}',
+      '{{json .Config.Cmd}}',
+      '{{.Config.Labels}}',
+      '{{index .Config.Labels "org.example.team"}}',
+      '{{range .Config.Env}}{{.}};{{end}}',
+      '{{.Os}}/{{.Architecture}}',
+      '{{json .RootFS.Layers}}',
+      '{{len .RootFS.Layers}}',
+      '{{if .Config.Cmd}}has cmd{{else}}none{{end}}',
+      '{{.Config.WorkingDir}}|{{.Config.User}}',
+    ]) {
       const ours = await ok(root, ['inspect', '--format', format, 'tsbuild-insp:v1']);
       const theirs = await run(DOCKER, ['inspect', '--format', format, 'tsbuild-insp:v1']);
       t.is(ours, theirs.stdout, format);
@@ -106,7 +124,10 @@ test.serial('inspect --format evaluates docker\'s templates as docker does; seve
     }
     const plain = (await ok(root, ['history', 'tsbuild-insp:v1'])).split('\n');
     const dockers = (await run(DOCKER, ['history', 'tsbuild-insp:v1'])).stdout.split('\n');
-    t.deepEqual(plain.map((l) => l.trimEnd().split(/\s{2,}/)), dockers.map((l) => l.trimEnd().split(/\s{2,}/)));
+    t.deepEqual(
+      plain.map((l) => l.trimEnd().split(/\s{2,}/)),
+      dockers.map((l) => l.trimEnd().split(/\s{2,}/)),
+    );
   } finally {
     await removeImages('tsbuild-insp:v1');
   }
@@ -136,7 +157,13 @@ test('a template that cannot be evaluated is refused in one line, never printed 
 
 test('an option a command does not know is refused in one line', async (t) => {
   const root = tempDir('images-flags-');
-  for (const cmd of [['images', '--bogus'], ['inspect', '--size', 'x'], ['history', '--human=false', 'x'], ['save', '--bogus', 'x'], ['load', '--bogus']]) {
+  for (const cmd of [
+    ['images', '--bogus'],
+    ['inspect', '--size', 'x'],
+    ['history', '--human=false', 'x'],
+    ['save', '--bogus', 'x'],
+    ['load', '--bogus'],
+  ]) {
     const r = await tsbuild(root, cmd);
     t.is(r.code, 2, cmd.join(' '));
     t.regex(r.stderr, /^tsbuild: unknown flag --[a-z-]+ for "tsbuild [a-z]+" \(see 'tsbuild [a-z]+ --help'\)\n$/);
@@ -148,7 +175,10 @@ test('a TSBUILD_CONFIG that names a missing file is one line naming it; /dev/nul
   for (const args of [['images'], ['build', '-q', '.'], ['pull', 'busybox']]) {
     const r = await tsbuild(root, args, { env: { ...process.env, TSBUILD_CONFIG: '/nonexistent/tsbuild.yaml' } });
     t.is(r.code, 2, args.join(' '));
-    t.is(r.stderr, 'tsbuild: TSBUILD_CONFIG names /nonexistent/tsbuild.yaml, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file\n');
+    t.is(
+      r.stderr,
+      'tsbuild: TSBUILD_CONFIG names /nonexistent/tsbuild.yaml, which does not exist: create it, unset TSBUILD_CONFIG, or set it to /dev/null for no config file\n',
+    );
   }
   const none = await tsbuild(root, ['images', '-q'], { env: { ...process.env, TSBUILD_CONFIG: '/dev/null' } });
   t.is(none.code, 0, none.stderr);

@@ -27,7 +27,10 @@ const ranged: Answer = (res, start) => {
 const cutAfter =
   (bytes: number): Answer =>
   (res, start) => {
-    res.writeHead(start ? 206 : 200, { 'content-length': BLOB.length - start, ...(start ? { 'content-range': `bytes ${start}-${BLOB.length - 1}/${BLOB.length}` } : {}) });
+    res.writeHead(start ? 206 : 200, {
+      'content-length': BLOB.length - start,
+      ...(start ? { 'content-range': `bytes ${start}-${BLOB.length - 1}/${BLOB.length}` } : {}),
+    });
     res.write(BLOB.subarray(start, start + bytes), () => res.socket?.destroy());
   };
 
@@ -133,7 +136,10 @@ test('bytes that hash to another digest are refused with the digest they have', 
 test('a download cut on every attempt gives up after the retries, naming the blob and where, and leaves no ingest', async (t) => {
   const { error, store, ranges } = await pullBlob([cutAfter(100 << 10)], 2);
   t.true(error instanceof RegistryClientError, error?.message);
-  t.regex(error!.message, new RegExp(`^download of ${DESC.digest} from .*/v2/x/blob/blobs/${DESC.digest} kept failing: .* ended after \\d+ of ${BLOB.length} bytes$`));
+  t.regex(
+    error!.message,
+    new RegExp(`^download of ${DESC.digest} from .*/v2/x/blob/blobs/${DESC.digest} kept failing: .* ended after \\d+ of ${BLOB.length} bytes$`),
+  );
   t.is(ranges.length, 3, 'the first attempt and two retries');
   t.is(await storedBytes(store), undefined);
   t.deepEqual(await store.ingests.list(), []);

@@ -14,7 +14,16 @@ import { makeBusyboxImage, type FixtureImage } from './helpers/busybox-image.js'
 import { tempDir } from './helpers/temp.js';
 import { tsbuild } from './helpers/run.js';
 import { Store } from '../store/index.js';
-import { daemonJsonFromText, DOCKER_DAEMON_JSON, DOCKER_DAEMON_JSON_ENV, endpointsFor, loadRegistrySettings, readDaemonJson, RegistryClient, pushImage } from '../registry/client/index.js';
+import {
+  daemonJsonFromText,
+  DOCKER_DAEMON_JSON,
+  DOCKER_DAEMON_JSON_ENV,
+  endpointsFor,
+  loadRegistrySettings,
+  readDaemonJson,
+  RegistryClient,
+  pushImage,
+} from '../registry/client/index.js';
 
 function writeFile(dir: string, name: string, text: string): string {
   const file = join(dir, name);
@@ -35,8 +44,31 @@ test('registry-mirrors and insecure-registries are validated as dockerd does; ot
     JSON.stringify({
       'storage-driver': 'overlay2',
       'log-opts': { 'max-size': '10m' },
-      'registry-mirrors': ['https://mirror.example/', 'http://127.0.0.1:5000', 'https://cache.example/dockerhub', 'mirror.example:5000', 'ftp://m.example', 'https://m.example/?q=1', 'https://user:pw@m.example', 7],
-      'insecure-registries': ['reg.example', 'reg.example:5000', 'http://plain.example:5000', '10.0.0.0/8', 'fd00::/8', '::1', '[fe80::1]:5000', 'ftp://x.example', 'bad host', 'reg.example:99999', '10.0.0.0/40', '-reg.example', 'a/b'],
+      'registry-mirrors': [
+        'https://mirror.example/',
+        'http://127.0.0.1:5000',
+        'https://cache.example/dockerhub',
+        'mirror.example:5000',
+        'ftp://m.example',
+        'https://m.example/?q=1',
+        'https://user:pw@m.example',
+        7,
+      ],
+      'insecure-registries': [
+        'reg.example',
+        'reg.example:5000',
+        'http://plain.example:5000',
+        '10.0.0.0/8',
+        'fd00::/8',
+        '::1',
+        '[fe80::1]:5000',
+        'ftp://x.example',
+        'bad host',
+        'reg.example:99999',
+        '10.0.0.0/40',
+        '-reg.example',
+        'a/b',
+      ],
     }),
     file,
   );
@@ -57,7 +89,11 @@ test('registry-mirrors and insecure-registries are validated as dockerd does; ot
   ]);
   // As dockerd: an empty file, a byte order mark and null lists are no settings, not errors.
   t.deepEqual(daemonJsonFromText('  \n', file), { mirrors: [], insecure: [], warnings: [] });
-  t.deepEqual(daemonJsonFromText('\uFEFF{"registry-mirrors": null, "insecure-registries": ["r.example"]}', file), { mirrors: [], insecure: ['r.example'], warnings: [] });
+  t.deepEqual(daemonJsonFromText('\uFEFF{"registry-mirrors": null, "insecure-registries": ["r.example"]}', file), {
+    mirrors: [],
+    insecure: ['r.example'],
+    warnings: [],
+  });
 });
 
 test('a malformed daemon.json is one warning line naming the file (and key), never a failure', (t) => {
@@ -66,7 +102,10 @@ test('a malformed daemon.json is one warning line naming the file (and key), nev
   const { settings, warnings } = settingsWith({ registryMirrors: ['http://flag.example'], daemonJson: broken });
   t.deepEqual(settings.mirrors, { 'docker.io': [{ location: 'http://flag.example' }] }, 'the other sources still apply');
   t.is(warnings.length, 1);
-  t.regex(warnings[0]!, new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid JSON \\(.+\\); its registry-mirrors and insecure-registries are ignored$`));
+  t.regex(
+    warnings[0]!,
+    new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid JSON \\(.+\\); its registry-mirrors and insecure-registries are ignored$`),
+  );
   t.false(warnings[0]!.includes('\n'), 'one line');
 
   const wrongType = writeFile(dir, 'type.json', '{"registry-mirrors": "http://127.0.0.1:5000", "insecure-registries": ["ok.example"]}');
@@ -75,10 +114,14 @@ test('a malformed daemon.json is one warning line naming the file (and key), nev
   t.deepEqual(typed.settings.insecureRegistries, ['ok.example'], 'the valid key still applies');
 
   const notObject = writeFile(dir, 'array.json', '["http://127.0.0.1:5000"]');
-  t.deepEqual(settingsWith({ daemonJson: notObject }).warnings, [`${notObject}: expected a JSON object; its registry-mirrors and insecure-registries are ignored`]);
+  t.deepEqual(settingsWith({ daemonJson: notObject }).warnings, [
+    `${notObject}: expected a JSON object; its registry-mirrors and insecure-registries are ignored`,
+  ]);
   t.deepEqual(settingsWith({ daemonJson: dir }).warnings, [`cannot read ${dir} (is a directory); its registry-mirrors and insecure-registries are ignored`]);
   // A file someone named and that is missing is worth a line; the default location missing is not.
-  t.deepEqual(settingsWith({ daemonJson: join(dir, 'missing.json') }).warnings, [`cannot read ${join(dir, 'missing.json')} (no such file); its registry-mirrors and insecure-registries are ignored`]);
+  t.deepEqual(settingsWith({ daemonJson: join(dir, 'missing.json') }).warnings, [
+    `cannot read ${join(dir, 'missing.json')} (no such file); its registry-mirrors and insecure-registries are ignored`,
+  ]);
   t.deepEqual(readDaemonJson(join(dir, 'missing.json')).warnings, []);
 });
 
@@ -95,7 +138,13 @@ test('precedence: flags, the tsbuild config file, daemon.json, registries.conf, 
     }),
   );
   const registriesConf = writeFile(dir, 'registries.conf', '[[registry]]\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "conf-mirror.example"\n');
-  const { settings, warnings } = settingsWith({ registryMirrors: ['http://flag-mirror:5000'], insecureRegistries: ['flag-insecure.example'], configFile, daemonJson, registriesConf });
+  const { settings, warnings } = settingsWith({
+    registryMirrors: ['http://flag-mirror:5000'],
+    insecureRegistries: ['flag-insecure.example'],
+    configFile,
+    daemonJson,
+    registriesConf,
+  });
   t.deepEqual(warnings, []);
   const endpoints = await endpointsFor(settings, 'docker.io');
   t.deepEqual(
@@ -114,11 +163,17 @@ test('precedence: flags, the tsbuild config file, daemon.json, registries.conf, 
     t.false(own!.verifyTls, `${host} is insecure`);
   }
   // push: no mirrors, but daemon.json's insecure hosts still count
-  t.deepEqual((await endpointsFor(settings, '192.168.1.2:5000', { mirrors: false })).map((e) => [e.host, e.scheme]), [['192.168.1.2:5000', 'auto']]);
+  t.deepEqual(
+    (await endpointsFor(settings, '192.168.1.2:5000', { mirrors: false })).map((e) => [e.host, e.scheme]),
+    [['192.168.1.2:5000', 'auto']],
+  );
 
   // daemonJson: false turns the file off for callers and tests.
   const off = settingsWith({ configFile, daemonJson: false });
-  t.deepEqual(off.settings.mirrors['docker.io']!.map((m) => m.location), ['https://cfg-mirror.example']);
+  t.deepEqual(
+    off.settings.mirrors['docker.io']!.map((m) => m.location),
+    ['https://cfg-mirror.example'],
+  );
   t.false(off.settings.insecureRegistries.includes('192.168.0.0/16'));
 });
 
@@ -163,7 +218,11 @@ function envWith(dir: string, daemonJson: string): NodeJS.ProcessEnv {
 
 /** A daemon.json as dockerd users have it: dockerd's own keys beside the mirror. */
 function daemonJsonWithMirror(dir: string, mirrors: string[]): string {
-  return writeFile(dir, 'daemon.json', JSON.stringify({ 'storage-driver': 'overlay2', 'log-level': 'warn', 'registry-mirrors': mirrors, 'live-restore': true }, null, 2));
+  return writeFile(
+    dir,
+    'daemon.json',
+    JSON.stringify({ 'storage-driver': 'overlay2', 'log-level': 'warn', 'registry-mirrors': mirrors, 'live-restore': true }, null, 2),
+  );
 }
 
 withRegistry.before(async () => {
@@ -208,7 +267,10 @@ withRegistry('flags and the tsbuild config file come before daemon.json mirrors;
     const pull = await tsbuild(join(dir, 'root'), ['pull', '--registry-mirror', `${empty.url}/from-flag`, 'busybox'], { env });
     t.is(pull.code, 0, pull.stderr);
     t.is(
-      pull.stderr.split('\n').filter((l) => l.includes('warning')).join('\n'),
+      pull.stderr
+        .split('\n')
+        .filter((l) => l.includes('warning'))
+        .join('\n'),
       `tsbuild: warning: ${env[DOCKER_DAEMON_JSON_ENV]}: registry-mirrors[0]: invalid mirror "mirror.example:5000": no scheme: use http:// or https://; the entry is ignored`,
     );
     // The flag's mirror was asked, then the config file's, and only then daemon.json's served the image.
@@ -221,7 +283,12 @@ withRegistry('flags and the tsbuild config file come before daemon.json mirrors;
     const broken = writeFile(dir, 'broken.json', '{"registry-mirrors": [');
     const direct = await tsbuild(join(dir, 'root3'), ['pull', '-q', `${mirror!.host}/library/busybox:latest`], { env: envWith(dir, broken) });
     t.is(direct.code, 0, direct.stderr);
-    t.regex(direct.stderr, new RegExp(`^tsbuild: warning: ${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid JSON \\(.+\\); its registry-mirrors and insecure-registries are ignored\\n$`));
+    t.regex(
+      direct.stderr,
+      new RegExp(
+        `^tsbuild: warning: ${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid JSON \\(.+\\); its registry-mirrors and insecure-registries are ignored\\n$`,
+      ),
+    );
   } finally {
     await empty.stop();
   }
@@ -240,13 +307,17 @@ withRunc('tsbuild build: FROM busybox comes through the daemon.json mirror; a ba
   const built = await tsbuild(root, ['build', '--progress', 'plain', '-t', 'from-daemon-json:v1', context], { env });
   t.is(built.code, 0, built.stderr);
   t.true(
-    built.stderr.split('\n').includes(`[Warning] ${daemonJson}: registry-mirrors[0]: invalid mirror "ftp://mirror.example": unsupported scheme "ftp": use http:// or https://; the entry is ignored`),
+    built.stderr
+      .split('\n')
+      .includes(
+        `[Warning] ${daemonJson}: registry-mirrors[0]: invalid mirror "ftp://mirror.example": unsupported scheme "ftp": use http:// or https://; the entry is ignored`,
+      ),
     built.stderr,
   );
   t.regex(mirror!.logs().slice(before), /GET \/v2\/library\/busybox\/manifests\/latest HTTP\/1.1" 200/);
   const inspect = await tsbuild(root, ['inspect', 'from-daemon-json:v1'], { env });
   t.is(inspect.code, 0, inspect.stderr);
   const out = JSON.parse(inspect.stdout) as { DiffIDs: string[] };
-  t.is(out.DiffIDs[0], image.diffId, 'the base layer is the mirror\'s busybox');
+  t.is(out.DiffIDs[0], image.diffId, "the base layer is the mirror's busybox");
   t.is(out.DiffIDs.length, 2);
 });

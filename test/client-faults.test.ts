@@ -96,7 +96,25 @@ withTools('an unreachable or silent host fails quickly with a message naming it'
 
 withTools('TLS: an untrusted certificate names --insecure-registry; insecure hosts skip verification', async (t) => {
   const dir = tempDir();
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=registry.test'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=registry.test',
+    ],
+    { stdio: 'ignore' },
+  );
   const tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
   const proxy = await startFaultProxy(registry!.url, { tls });
   try {
@@ -109,7 +127,10 @@ withTools('TLS: an untrusted certificate names --insecure-registry; insecure hos
     const insecure = new RegistryClient({ credentials: anonymous, settings: { mirrors: {}, insecureRegistries: [proxy.host], insecureLoopback: false } });
     const pulled = await pullImage(insecure, await Store.open(tempDir()), `${proxy.host}/${REF}`);
     t.is(pulled.digest, image.digest);
-    t.true(proxy.requests.some((r) => r.url.includes('/blobs/')), 'went over TLS');
+    t.true(
+      proxy.requests.some((r) => r.url.includes('/blobs/')),
+      'went over TLS',
+    );
     insecure.close();
   } finally {
     await proxy.close();

@@ -15,7 +15,14 @@ let image: FixtureImage;
 
 function isolatedEnv(dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   // dockerd's daemon.json is the machine's (other tests' dockerd may set mirrors in it): read none.
-  return { ...process.env, DOCKER_CONFIG: join(dir, 'docker'), TSBUILD_CONFIG: '/dev/null', CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf'), TSBUILD_DOCKER_DAEMON_JSON: '/dev/null', ...extra };
+  return {
+    ...process.env,
+    DOCKER_CONFIG: join(dir, 'docker'),
+    TSBUILD_CONFIG: '/dev/null',
+    CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf'),
+    TSBUILD_DOCKER_DAEMON_JSON: '/dev/null',
+    ...extra,
+  };
 }
 
 withTools.before(async () => {
@@ -53,7 +60,9 @@ withTools('registry-mirrors from the tsbuild config file and mirrors from regist
     join(dir, 'registries.conf'),
     `# podman style\nunqualified-search-registries = ["docker.io"]\n\n[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n\n[[registry.mirror]]\nlocation = "${registry!.host}"\ninsecure = true\n`,
   );
-  const viaConf = await tsbuild(join(dir, 'b'), ['pull', '-q', 'docker.io/library/busybox:latest'], { env: isolatedEnv(dir, { CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf') }) });
+  const viaConf = await tsbuild(join(dir, 'b'), ['pull', '-q', 'docker.io/library/busybox:latest'], {
+    env: isolatedEnv(dir, { CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf') }),
+  });
   t.is(viaConf.code, 0, viaConf.stderr);
 });
 
@@ -69,8 +78,14 @@ withTools('a mirror serving wrong bytes is detected by digest and skipped for th
     const store = await Store.open(tempDir());
     const pulled = await pullImage(client, store, 'busybox');
     t.is(pulled.digest, image.digest);
-    t.true(corrupt.requests.some((r) => r.url.includes(`/blobs/${image.manifest.layers[0]!.digest}`)), 'the corrupting mirror was asked first');
-    t.true(notices.some((n) => /does not match its digest/.test(n)), notices.join('\n'));
+    t.true(
+      corrupt.requests.some((r) => r.url.includes(`/blobs/${image.manifest.layers[0]!.digest}`)),
+      'the corrupting mirror was asked first',
+    );
+    t.true(
+      notices.some((n) => /does not match its digest/.test(n)),
+      notices.join('\n'),
+    );
     t.true(await store.blobs.has(image.manifest.layers[0]!.digest));
     client.close();
   } finally {

@@ -110,7 +110,7 @@ withTools('progress: plain lines when not on a terminal', async (t) => {
   client.close();
 });
 
-withTools('headManifest and openBlob (the mirror\'s upstream calls)', async (t) => {
+withTools("headManifest and openBlob (the mirror's upstream calls)", async (t) => {
   const source = await Store.open(tempDir());
   const image = await makeBusyboxImage(source, `${registry!.host}/tests/upstream:v1`);
   const client = new RegistryClient({ credentials: anonymous });
@@ -133,7 +133,15 @@ withTools('interop: pulls a Docker schema 2 image that skopeo pushed, and skopeo
   const image = await makeBusyboxImage(source, 'local/busybox:latest');
   const layout = tempDir();
   await exportOciLayout(source.blobs, layout, [{ digest: image.digest, mediaType: MediaType.ociManifest, size: image.manifestBytes.length, tag: 'v1' }]);
-  const copy = await run('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${registry!.host}/tests/from-skopeo:v1`]);
+  const copy = await run('skopeo', [
+    'copy',
+    '--quiet',
+    '--format',
+    'v2s2',
+    '--dest-tls-verify=false',
+    `oci:${layout}:v1`,
+    `docker://${registry!.host}/tests/from-skopeo:v1`,
+  ]);
   t.is(copy.code, 0, copy.stderr);
   const client = new RegistryClient({ credentials: anonymous });
   const dest = await Store.open(tempDir());

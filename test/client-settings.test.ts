@@ -68,7 +68,18 @@ test('registries.conf: what the hand-written reader got wrong (inf, duplicate ta
   // dates and multi-line strings are TOML and are accepted (they were refused)
   const other = join(dir, 'other.conf');
   const multiLine = ['note = """', 'kept by', 'the lab"""'];
-  writeFileSync(other, ['written = 2024-05-27T07:32:00Z', 'day = 2024-05-27', ...multiLine, "raw = '''C:\\x'''", '[[registry]]', 'location = "lab.example:5000"', 'insecure = true'].join('\n'));
+  writeFileSync(
+    other,
+    [
+      'written = 2024-05-27T07:32:00Z',
+      'day = 2024-05-27',
+      ...multiLine,
+      "raw = '''C:\\x'''",
+      '[[registry]]',
+      'location = "lab.example:5000"',
+      'insecure = true',
+    ].join('\n'),
+  );
   t.deepEqual(readRegistriesConf(other).insecure, ['lab.example:5000']);
   const doc = parseRegistriesConf(['day = 2024-05-27', ...multiLine].join('\n'), 'dates.conf');
   t.true(doc.day instanceof Date);
@@ -88,7 +99,13 @@ test('registries.conf and its drop-ins give mirrors and insecure hosts; settings
 
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, 'registry-mirrors:\n  - https://cfg-mirror.example\ninsecure-registries:\n  - 10.0.0.0/8\n');
-  const settings = loadRegistrySettings({ registryMirrors: ['http://flag-mirror:5000'], insecureRegistries: ['flag.example'], configFile, registriesConf: conf, daemonJson: false });
+  const settings = loadRegistrySettings({
+    registryMirrors: ['http://flag-mirror:5000'],
+    insecureRegistries: ['flag.example'],
+    configFile,
+    registriesConf: conf,
+    daemonJson: false,
+  });
   const endpoints = await endpointsFor(settings, 'docker.io');
   t.deepEqual(
     endpoints.map((e) => [e.host, e.scheme, e.verifyTls, e.mirror]),
@@ -102,8 +119,13 @@ test('registries.conf and its drop-ins give mirrors and insecure hosts; settings
   // pushes never go to mirrors
   t.is((await endpointsFor(settings, 'docker.io', { mirrors: false })).length, 1);
   const lab = await endpointsFor(settings, 'lab.example:5000');
-  t.deepEqual(lab.map((e) => [e.scheme, e.verifyTls]), [['auto', false]]);
-  t.throws(() => loadRegistrySettings({ registryMirrors: ['ftp://x'], configFile: false, registriesConf: false, daemonJson: false }), { message: /invalid registry mirror "ftp:\/\/x" \(--registry-mirror\)/ });
+  t.deepEqual(
+    lab.map((e) => [e.scheme, e.verifyTls]),
+    [['auto', false]],
+  );
+  t.throws(() => loadRegistrySettings({ registryMirrors: ['ftp://x'], configFile: false, registriesConf: false, daemonJson: false }), {
+    message: /invalid registry mirror "ftp:\/\/x" \(--registry-mirror\)/,
+  });
 });
 
 test('insecure registries: hosts, host:port, CIDRs and loopback by default', async (t) => {

@@ -39,7 +39,7 @@ test('the walk enters an excluded directory with re-includes below it and yields
   t.deepEqual(below, ['meta', 'meta/HEAD', 'meta/logs', 'meta/logs/HEAD']);
 });
 
-test('matching follows patternmatcher.MatchesUsingParentResults along the path, as BuildKit\'s walker does', (t) => {
+test("matching follows patternmatcher.MatchesUsingParentResults along the path, as BuildKit's walker does", (t) => {
   // The third rule was not evaluated at `a` (the verdict was already "excluded"), so at `a/b` it is matched
   // against `a/b` alone and does not re-exclude it.
   const m = DockerignoreMatcher.parse('a\n!a/b\na\n');
@@ -64,7 +64,20 @@ test.serial('COPY . and COPY of the excluded directory give the re-included file
     t.deepEqual({ onlyOurs: both.onlyOurs, onlyDocker: both.onlyDocker }, { onlyOurs: [], onlyDocker: [] });
     t.deepEqual(both.ourConfig, both.dockerConfig);
     const paths = both.ourListing.map((l) => l.split(' ')[0]!).filter((p) => /^\/(ctx|dst)(\/|$)/.test(p));
-    t.deepEqual(paths, ['/ctx', '/ctx/.dockerignore', '/ctx/Dockerfile', '/ctx/app.txt', '/ctx/meta', '/ctx/meta/HEAD', '/ctx/meta/logs', '/ctx/meta/logs/HEAD', '/dst', '/dst/HEAD', '/dst/logs', '/dst/logs/HEAD']);
+    t.deepEqual(paths, [
+      '/ctx',
+      '/ctx/.dockerignore',
+      '/ctx/Dockerfile',
+      '/ctx/app.txt',
+      '/ctx/meta',
+      '/ctx/meta/HEAD',
+      '/ctx/meta/logs',
+      '/ctx/meta/logs/HEAD',
+      '/dst',
+      '/dst/HEAD',
+      '/dst/logs',
+      '/dst/logs/HEAD',
+    ]);
   } finally {
     await removeImages(both.ours, both.theirs);
   }

@@ -27,7 +27,9 @@ await runOnSnapshot(store, { lowers: process.argv[3], upperDir: upper, args: ['/
 `,
   );
   const child = spawn(process.execPath, [script, root, chainId], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('started')) resolve({ child, exited });

@@ -46,7 +46,12 @@ test.serial('echo runs in the busybox rootfs and its output streams back', async
   t.is(r.exitCode, 0);
   t.is(r.stdout, 'hello\n');
   t.is(r.stderr, 'oops\n');
-  t.deepEqual(await leftovers(store.root, process.pid), { mounts: [], containers: [], dirs: [join(store.root, 'snapshots', r.upper.split('/').pop()!)], networks: [] });
+  t.deepEqual(await leftovers(store.root, process.pid), {
+    mounts: [],
+    containers: [],
+    dirs: [join(store.root, 'snapshots', r.upper.split('/').pop()!)],
+    networks: [],
+  });
 });
 
 test('exit codes come back, including death by signal', async (t) => {
@@ -75,12 +80,22 @@ test('env, cwd (created when missing) and user names resolved from the image', a
 
 test('network none isolates, host shares the host network; hostname and hosts files are provided', async (t) => {
   const { store, base } = await setup();
-  const none = await sh(store, base, 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; ip link show lo | grep -o "<.*UP.*>" >/dev/null && echo lo-up', { network: 'none' });
+  const none = await sh(
+    store,
+    base,
+    'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; ip link show lo | grep -o "<.*UP.*>" >/dev/null && echo lo-up',
+    { network: 'none' },
+  );
   t.deepEqual(none.stdout.trim().split('\n'), ['lo', 'lo-up'], 'only loopback, and it is up as in docker');
-  const hostIfaces = readFileSync('/proc/net/dev', 'utf8').trim().split('\n').slice(2).map((l) => {
-    const [name = ''] = l.split(':');
-    return name.trim();
-  }).sort();
+  const hostIfaces = readFileSync('/proc/net/dev', 'utf8')
+    .trim()
+    .split('\n')
+    .slice(2)
+    .map((l) => {
+      const [name = ''] = l.split(':');
+      return name.trim();
+    })
+    .sort();
   const host = await sh(store, base, 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "', { network: 'host' });
   t.deepEqual(host.stdout.trim().split('\n').sort(), hostIfaces);
   const files = await sh(store, base, 'hostname; grep -c localhost /etc/hosts; test -f /etc/resolv.conf && echo resolv');
@@ -96,7 +111,15 @@ test('a chain of 120 layers mounts through short links', async (t) => {
   for (let i = 0; i < 119; i++) {
     const body = Buffer.from(`layer ${i}\n`);
     const tar = Buffer.concat([
-      encodeHeader({ name: `layers/${String(i).padStart(3, '0')}-with-a-long-name-to-be-sure`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 1 }),
+      encodeHeader({
+        name: `layers/${String(i).padStart(3, '0')}-with-a-long-name-to-be-sure`,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: body.length,
+        mtime: 1,
+      }),
       body,
       Buffer.alloc(512 - body.length),
       Buffer.alloc(1024),
@@ -122,7 +145,11 @@ test('FROM scratch: a step with no lowers runs a static binary bind-mounted in',
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'scratch\n');
   const c = await commitUpperDir(store, { upper: r.upper, lowers: [] });
-  t.deepEqual((await listLayer(store, c.descriptor)).map((e) => e.header.name), ['made/'], 'the bind target stub is not in the layer');
+  t.deepEqual(
+    (await listLayer(store, c.descriptor)).map((e) => e.header.name),
+    ['made/'],
+    'the bind target stub is not in the layer',
+  );
 });
 
 test.serial('failures leave no mounts, containers or run dirs behind', async (t) => {
@@ -137,7 +164,10 @@ test.serial('failures leave no mounts, containers or run dirs behind', async (t)
   t.deepEqual(left.mounts, []);
   t.deepEqual(left.containers, []);
   t.deepEqual(left.networks, []);
-  t.deepEqual(left.dirs.filter((d) => !d.includes('/tmp-upper-')), []);
+  t.deepEqual(
+    left.dirs.filter((d) => !d.includes('/tmp-upper-')),
+    [],
+  );
   t.deepEqual(readdirSync(join(store.root, 'tmp')), []);
 });
 
@@ -168,7 +198,10 @@ test('a secret is readable in the step and never in the layer', async (t) => {
   const lowers = (await (await openSnapshots(store)).chain(base.chainId)).map((s) => s.diffDir);
   const c = await commitUpperDir(store, { upper: r.upper, lowers, compression: 'none' });
   const entries = await listLayer(store, c.descriptor);
-  t.deepEqual(entries.map((e) => e.header.name), ['result']);
+  t.deepEqual(
+    entries.map((e) => e.header.name),
+    ['result'],
+  );
   t.false(readFileSync(store.blobFile(c.descriptor.digest)!).includes('TOP-SECRET-VALUE'));
   await t.throwsAsync(sh(store, base, 'true', { mounts: [{ type: 'secret', id: 'missing', source: '/no/such/secret' }] }), { message: /secret "missing"/ });
 });
@@ -198,7 +231,9 @@ test('bind mounts are read-only by default; read-write changes are discarded', a
   const ro = await sh(store, base, 'cat /src/sub/in.txt; echo x > /src/new', { mounts: [{ type: 'bind', target: '/src', source: src }] });
   t.not(ro.exitCode, 0);
   t.is(ro.stdout, 'from host');
-  const rw = await sh(store, base, 'echo x > /src/new && rm /src/sub/in.txt && echo ok', { mounts: [{ type: 'bind', target: '/src', source: src, readwrite: true }] });
+  const rw = await sh(store, base, 'echo x > /src/new && rm /src/sub/in.txt && echo ok', {
+    mounts: [{ type: 'bind', target: '/src', source: src, readwrite: true }],
+  });
   t.is(rw.stdout, 'ok\n', rw.stderr);
   t.false(existsSync(join(src, 'new')));
   t.is(readFileSync(join(src, 'sub/in.txt'), 'utf8'), 'from host');

@@ -30,16 +30,25 @@ async function sh(store: Store, lower: Snapshot, script: string, extra: Partial<
 test.serial('unshare runtime: output, exit code, env, cwd, user, pid 1, isolated network with lo up', async (t) => {
   const store = await Store.open(tempDir());
   const base = await baseSnapshot(store);
-  const r = await sh(store, base, 'echo "$GREETING"; pwd; id; echo $$; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; ip link show lo | grep -c UP; exit 7', {
-    env: ['GREETING=hi'],
-    cwd: '/made/here',
-    user: 'app',
-  });
+  const r = await sh(
+    store,
+    base,
+    'echo "$GREETING"; pwd; id; echo $$; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; ip link show lo | grep -c UP; exit 7',
+    {
+      env: ['GREETING=hi'],
+      cwd: '/made/here',
+      user: 'app',
+    },
+  );
   t.is(r.exitCode, 7, r.stderr);
   t.deepEqual(r.stdout.trim().split('\n'), ['hi', '/made/here', 'uid=1000(app) gid=1000(app)', '1', 'lo', '1']);
   const lowers = (await (await openSnapshots(store)).chain(base.chainId)).map((s) => s.diffDir);
   const layer = await commitUpperDir(store, { upper: r.upper, lowers });
-  t.deepEqual((await listLayer(store, layer.descriptor)).map((e) => e.header.name), ['made/', 'made/here/'], 'no /proc /dev /sys /etc stubs');
+  t.deepEqual(
+    (await listLayer(store, layer.descriptor)).map((e) => e.header.name),
+    ['made/', 'made/here/'],
+    'no /proc /dev /sys /etc stubs',
+  );
   t.deepEqual((await leftovers(store.root, process.pid)).mounts, []);
 });
 
@@ -58,7 +67,10 @@ test.serial('unshare runtime: secret and cache mounts, nothing of them in the la
   t.is(again.stdout, '1\nread-only\n');
   const lowers = (await (await openSnapshots(store)).chain(base.chainId)).map((s) => s.diffDir);
   const layer = await commitUpperDir(store, { upper: r.upper, lowers });
-  t.deepEqual((await listLayer(store, layer.descriptor)).map((e) => e.header.name), ['secret-free']);
+  t.deepEqual(
+    (await listLayer(store, layer.descriptor)).map((e) => e.header.name),
+    ['secret-free'],
+  );
   const abort = new AbortController();
   const aborted = await sh(store, base, 'echo started; sleep 300', { signal: abort.signal, onStdout: () => abort.abort() });
   t.is(aborted.exitCode, 137);

@@ -14,33 +14,53 @@ const df = (...lines: string[]) => lines.join('\n') + '\n';
 const rules = (text: string, opts = {}) => checkDockerfile(text, opts).map((p) => `${p.line}:${p.rule}`);
 
 test('a clean Dockerfile has no problems', (t) => {
-  t.deepEqual(checkDockerfile(df('FROM busybox AS build', 'ARG V=1', 'ENV PATH=/opt:$PATH', 'WORKDIR /app', 'COPY . .', 'RUN make $V', 'FROM build', 'CMD ["./app"]')), []);
+  t.deepEqual(
+    checkDockerfile(df('FROM busybox AS build', 'ARG V=1', 'ENV PATH=/opt:$PATH', 'WORKDIR /app', 'COPY . .', 'RUN make $V', 'FROM build', 'CMD ["./app"]')),
+    [],
+  );
 });
 
 test('unknown instruction is an error with its line and column', (t) => {
   const problems = checkDockerfile(df('FROM a', '  RUNN make', 'CMD ["x"]'));
-  t.deepEqual(problems, [{ file: 'Dockerfile', line: 2, column: 3, rule: 'UnknownInstruction', message: 'unknown instruction: RUNN (did you mean RUN?)', severity: 'error' }]);
+  t.deepEqual(problems, [
+    { file: 'Dockerfile', line: 2, column: 3, rule: 'UnknownInstruction', message: 'unknown instruction: RUNN (did you mean RUN?)', severity: 'error' },
+  ]);
 });
 
 test('undefined variables, in stages and in FROM', (t) => {
-  t.deepEqual(rules(df('ARG TAG=1', 'FROM alpine:$TAG$SUFFIX', 'ENV A=$UNSET', 'ARG DECLARED', 'WORKDIR /x/$DECLARED', 'COPY $MISSING /x', 'RUN echo $NOT_CHECKED')), [
-    '2:UndefinedArgInFrom', '3:UndefinedVar', '6:UndefinedVar',
-  ]);
+  t.deepEqual(
+    rules(df('ARG TAG=1', 'FROM alpine:$TAG$SUFFIX', 'ENV A=$UNSET', 'ARG DECLARED', 'WORKDIR /x/$DECLARED', 'COPY $MISSING /x', 'RUN echo $NOT_CHECKED')),
+    ['2:UndefinedArgInFrom', '3:UndefinedVar', '6:UndefinedVar'],
+  );
   t.deepEqual(rules(df('FROM a AS base', 'ENV X=1', 'FROM base', 'ENV Y=$X')), [], 'ENV from the parent stage is defined');
   t.deepEqual(rules(df('FROM img', 'ENV Y=$FROM_IMAGE'), { imageEnv: () => ['FROM_IMAGE=1'] }), [], 'the base image ENV counts when known');
 });
 
 test('stage name casing, FROM/AS casing, duplicate and reserved stage names', (t) => {
   t.deepEqual(rules(df('FROM a AS Build', 'FROM b as other', 'FROM c AS other', 'FROM d AS scratch')), [
-    '1:StageNameCasing', '2:FromAsCasing', '3:DuplicateStageName', '4:ReservedStageName',
+    '1:StageNameCasing',
+    '2:FromAsCasing',
+    '3:DuplicateStageName',
+    '4:ReservedStageName',
   ]);
 });
 
 test('JSON form recommended for CMD and ENTRYPOINT; repeated CMD; other warnings', (t) => {
-  t.deepEqual(rules(df('FROM a', 'MAINTAINER me', 'ENV k v', 'CMD run me', 'ENTRYPOINT ["ok"]', 'CMD ["again"]', 'WORKDIR rel', 'EXPOSE 80/TCP', 'ARG GITHUB_TOKEN', 'run x')), [
-    '2:MaintainerDeprecated', '3:LegacyKeyValueFormat', '4:JSONArgsRecommended', '4:MultipleInstructionsDisallowed',
-    '7:WorkdirRelativePath', '8:ExposeProtoCasing', '9:SecretsUsedInArgOrEnv', '10:ConsistentInstructionCasing',
-  ]);
+  t.deepEqual(
+    rules(
+      df('FROM a', 'MAINTAINER me', 'ENV k v', 'CMD run me', 'ENTRYPOINT ["ok"]', 'CMD ["again"]', 'WORKDIR rel', 'EXPOSE 80/TCP', 'ARG GITHUB_TOKEN', 'run x'),
+    ),
+    [
+      '2:MaintainerDeprecated',
+      '3:LegacyKeyValueFormat',
+      '4:JSONArgsRecommended',
+      '4:MultipleInstructionsDisallowed',
+      '7:WorkdirRelativePath',
+      '8:ExposeProtoCasing',
+      '9:SecretsUsedInArgOrEnv',
+      '10:ConsistentInstructionCasing',
+    ],
+  );
 });
 
 test('no JSONArgsRecommended after an explicit SHELL', (t) => {
@@ -59,17 +79,30 @@ test('# check=skip= silences rules', (t) => {
 });
 
 test('a parse error is a single problem', (t) => {
-  t.deepEqual(checkDockerfile(df('FROM a', 'ENV NOVALUE')).map((p) => [p.line, p.rule, p.severity]), [[2, 'InvalidDockerfile', 'error']]);
+  t.deepEqual(
+    checkDockerfile(df('FROM a', 'ENV NOVALUE')).map((p) => [p.line, p.rule, p.severity]),
+    [[2, 'InvalidDockerfile', 'error']],
+  );
 });
 
 /** Runs a command object in-process, capturing its output. */
 async function runCommand(cmd: typeof buildCommand, values: CommandContext['values'], positionals: string[]) {
   let stdout = '';
   let stderr = '';
-  const sink = (f: (s: string) => void) => new Writable({ write(chunk, _e, cb) { f(String(chunk)); cb(); } });
+  const sink = (f: (s: string) => void) =>
+    new Writable({
+      write(chunk, _e, cb) {
+        f(String(chunk));
+        cb();
+      },
+    });
   const ctx: CommandContext = {
-    values, positionals, root: tempDir(), debug: false,
-    stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)),
+    values,
+    positionals,
+    root: tempDir(),
+    debug: false,
+    stdout: sink((s) => (stdout += s)),
+    stderr: sink((s) => (stderr += s)),
   };
   let code: number | void | undefined;
   let error: Error | undefined;
@@ -87,7 +120,10 @@ test('build --check prints Dockerfile:LINE: RULE: message and exits 1; clean fil
   const bad = await runCommand(buildCommand, { check: true, file: path.join(dir, 'Dockerfile') }, [dir]);
   t.is(bad.code, 1);
   const shown = path.relative(process.cwd(), path.join(dir, 'Dockerfile'));
-  t.is(bad.stdout, `${shown}:1: StageNameCasing: Stage name 'Build' should be lowercase\n${shown}:2: JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals\n`);
+  t.is(
+    bad.stdout,
+    `${shown}:1: StageNameCasing: Stage name 'Build' should be lowercase\n${shown}:2: JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals\n`,
+  );
 
   fs.writeFileSync(path.join(dir, 'Dockerfile'), df('ARG BASE', 'FROM ${BASE:-busybox}', 'ARG X', 'RUN echo $X', 'CMD ["sh"]'));
   const good = await runCommand(buildCommand, { check: true, 'build-arg': ['X=1'] }, [dir]);
@@ -98,11 +134,30 @@ test('build --check prints Dockerfile:LINE: RULE: message and exits 1; clean fil
 test('build flags parse into a BuildRequest', (t) => {
   process.env.TSBUILD_TEST_FROM_ENV = 'from-env';
   const ctx = {
-    values: { tag: ['a:b', 'c:d'], 'build-arg': ['A=1', 'B=x=y', 'TSBUILD_TEST_FROM_ENV', 'UNSET_IN_ENV_XYZ'], 'no-cache': true, network: 'host', secret: ['id=x,src=f'], target: 'app' },
-    positionals: ['ctx'], root: '/tmp', debug: false, stdout: process.stdout, stderr: process.stderr,
+    values: {
+      tag: ['a:b', 'c:d'],
+      'build-arg': ['A=1', 'B=x=y', 'TSBUILD_TEST_FROM_ENV', 'UNSET_IN_ENV_XYZ'],
+      'no-cache': true,
+      network: 'host',
+      secret: ['id=x,src=f'],
+      target: 'app',
+    },
+    positionals: ['ctx'],
+    root: '/tmp',
+    debug: false,
+    stdout: process.stdout,
+    stderr: process.stderr,
   } as CommandContext;
   const req = parseBuildRequest(ctx);
-  t.like(req, { context: 'ctx', dockerfile: path.join('ctx', 'Dockerfile'), tags: ['a:b', 'c:d'], noCache: true, network: 'host', target: 'app', check: false });
+  t.like(req, {
+    context: 'ctx',
+    dockerfile: path.join('ctx', 'Dockerfile'),
+    tags: ['a:b', 'c:d'],
+    noCache: true,
+    network: 'host',
+    target: 'app',
+    check: false,
+  });
   t.deepEqual(req.buildArgs, { A: '1', B: 'x=y', TSBUILD_TEST_FROM_ENV: 'from-env' });
   t.throws(() => parseBuildRequest({ ...ctx, values: { 'build-arg': ['=x'] } }), { message: /has no name/ });
 });

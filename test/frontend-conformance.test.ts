@@ -27,7 +27,11 @@ for (const name of dirs('testfiles')) {
     const dir = path.join(corpus, 'testfiles', name);
     const text = fs.readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
     const expected = fs.readFileSync(path.join(dir, 'result'), 'utf8');
-    const want = expected.split('\n').filter((l, i, a) => !(i === a.length - 1 && l === '')).join('\n') + '\n';
+    const want =
+      expected
+        .split('\n')
+        .filter((l, i, a) => !(i === a.length - 1 && l === ''))
+        .join('\n') + '\n';
     t.is(dumpAST(parseDockerfile(text)), want);
   });
 }

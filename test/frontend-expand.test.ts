@@ -52,6 +52,18 @@ test('skipUnsetEnv leaves unknown references as written (heredoc detection)', (t
 });
 
 test('expandWord accepts a Map or a lookup function', (t) => {
-  t.is(expandWord('$A-$B', new Map([['A', '1'], ['B', '2']])), '1-2');
-  t.is(expandWord('$A', (n) => (n === 'A' ? 'fn' : undefined)), 'fn');
+  t.is(
+    expandWord(
+      '$A-$B',
+      new Map([
+        ['A', '1'],
+        ['B', '2'],
+      ]),
+    ),
+    '1-2',
+  );
+  t.is(
+    expandWord('$A', (n) => (n === 'A' ? 'fn' : undefined)),
+    'fn',
+  );
 });

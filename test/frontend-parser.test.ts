@@ -27,17 +27,31 @@ test('<<-EOF strips leading tabs from the body and the delimiter line', (t) => {
 
 test('quoted heredoc delimiters turn expansion off', (t) => {
   const ast = parseDockerfile(df('FROM busybox', `RUN <<'A' cat`, '$X', 'A', 'RUN <<"B"', '$Y', 'B', 'RUN <<C', '$Z', 'C'));
-  t.deepEqual(ast.instructions.slice(1).map((n) => [n.heredocs[0]!.name, n.heredocs[0]!.expand]), [['A', false], ['B', false], ['C', true]]);
+  t.deepEqual(
+    ast.instructions.slice(1).map((n) => [n.heredocs[0]!.name, n.heredocs[0]!.expand]),
+    [
+      ['A', false],
+      ['B', false],
+      ['C', true],
+    ],
+  );
 });
 
 test('several heredocs on one line are read in order', (t) => {
   const ast = parseDockerfile(df('FROM busybox', 'RUN cat <<FILE1 <<FILE2 > out', 'one', 'FILE1', 'two', 'FILE2', 'USER nobody'));
   const run = ast.instructions[1]!;
-  t.deepEqual(run.heredocs.map((h) => [h.name, h.content]), [['FILE1', 'one\n'], ['FILE2', 'two\n']]);
+  t.deepEqual(
+    run.heredocs.map((h) => [h.name, h.content]),
+    [
+      ['FILE1', 'one\n'],
+      ['FILE2', 'two\n'],
+    ],
+  );
   t.is(ast.instructions[2]!.name, 'user');
   const plan = buildPlan(ast);
   t.deepEqual(runCommandLine(plan.target.instructions[0] as RunInstruction), {
-    kind: 'shell', script: 'cat <<FILE1 <<FILE2 > out\none\nFILE1\ntwo\nFILE2',
+    kind: 'shell',
+    script: 'cat <<FILE1 <<FILE2 > out\none\nFILE1\ntwo\nFILE2',
   });
 });
 
@@ -49,14 +63,23 @@ test('a single heredoc starting with #! becomes a file to execute', (t) => {
 test('COPY <<EOF with a file descriptor-less heredoc and several sources', (t) => {
   const plan = buildPlan(df('FROM busybox', 'COPY <<one <<two a.txt /dst/', '1', 'one', '2', 'two'));
   const copy = plan.target.instructions[0] as CopyInstruction;
-  t.deepEqual(copy.inlineSources.map((s) => [s.path, s.data]), [['one', '1\n'], ['two', '2\n']]);
+  t.deepEqual(
+    copy.inlineSources.map((s) => [s.path, s.data]),
+    [
+      ['one', '1\n'],
+      ['two', '2\n'],
+    ],
+  );
   t.deepEqual(copy.sources, ['a.txt']);
 });
 
 test('heredocs are not looked for in exec form or in other instructions', (t) => {
   const ast = parseDockerfile(df('FROM busybox', 'RUN ["echo", "<<EOF"]', 'ENV A=<<EOF', 'CMD echo'));
   t.is(ast.instructions.length, 4);
-  t.deepEqual(ast.instructions.map((n) => n.heredocs.length), [0, 0, 0, 0]);
+  t.deepEqual(
+    ast.instructions.map((n) => n.heredocs.length),
+    [0, 0, 0, 0],
+  );
 });
 
 test('ONBUILD RUN <<EOF carries the heredoc into the trigger', (t) => {
@@ -131,9 +154,17 @@ const bad: [string, string, RegExp][] = [
   ['COPY --from with a variable', df('FROM a', 'COPY --from=$X x /y'), /^Dockerfile:2:13: variable expansion is not supported for --from/],
   ['copy from a bad stage index', df('FROM a', 'COPY --from=5 x /y'), /^Dockerfile:2:13: invalid stage index 5/],
   ['ONBUILD FROM', df('FROM a', 'ONBUILD FROM b'), /^Dockerfile:2:9: FROM isn't allowed as an ONBUILD trigger/],
-  ['unterminated quote', df('FROM a', 'COPY "a /b'), /^Dockerfile:2:6: failed to process ""a": unexpected end of statement while looking for matching double-quote/],
+  [
+    'unterminated quote',
+    df('FROM a', 'COPY "a /b'),
+    /^Dockerfile:2:6: failed to process ""a": unexpected end of statement while looking for matching double-quote/,
+  ],
   ['bad substitution', df('FROM a', 'WORKDIR ${}'), /^Dockerfile:2:9: failed to process "\$\{\}": syntax error: bad substitution/],
-  ['unterminated single quote in ENV', df('FROM a', "ENV X='abc"), /^Dockerfile:2:\d+: failed to process "'abc": unexpected end of statement while looking for matching single-quote/],
+  [
+    'unterminated single quote in ENV',
+    df('FROM a', "ENV X='abc"),
+    /^Dockerfile:2:\d+: failed to process "'abc": unexpected end of statement while looking for matching single-quote/,
+  ],
   ['COPY without destination', df('FROM a', 'COPY x'), /^Dockerfile:2:1: COPY requires at least two arguments/],
 ];
 

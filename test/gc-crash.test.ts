@@ -18,7 +18,9 @@ import { tempDir } from './helpers/temp.js';
 const GARBAGE = 4000;
 
 async function sha256File(path: string): Promise<string> {
-  return `sha256:${createHash('sha256').update(await fs.readFile(path)).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(await fs.readFile(path))
+    .digest('hex')}`;
 }
 
 /** Problems of the store: a reachable blob missing from its place, or with bytes of another digest. */
@@ -106,8 +108,14 @@ test('a second GC while one runs is refused in one line; prune too', async (t) =
   const root = tempDir('gc-lock-');
   const store = await Store.open(root);
   // a live owner: this test process, as a running registry's online GC would hold it
-  await store.driver.putContent('gc/lock', JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), startedAt: new Date().toISOString() }));
-  for (const args of [['registry', 'garbage-collect'], ['prune', '-f']]) {
+  await store.driver.putContent(
+    'gc/lock',
+    JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), startedAt: new Date().toISOString() }),
+  );
+  for (const args of [
+    ['registry', 'garbage-collect'],
+    ['prune', '-f'],
+  ]) {
     const r = await tsbuild(root, args);
     t.is(r.code, 1, r.stdout);
     t.regex(r.stderr, /^tsbuild: another garbage collection is running on this store \(pid \d+ on .* since .*\); wait for it to finish\n$/);

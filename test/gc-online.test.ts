@@ -39,7 +39,13 @@ function manifestOver(config: { digest: Digest; size: number }, layer: { digest:
 }
 
 /** A request whose body is `bytes` sent at `rate` bytes per second, in 64 KiB pieces. */
-function throttledRequest(url: string, method: string, bytes: Buffer, rate: number, headers: Record<string, string | number>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function throttledRequest(
+  url: string,
+  method: string,
+  bytes: Buffer,
+  rate: number,
+  headers: Record<string, string | number>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const piece = 64 * 1024;
   const body = Readable.from(
     (async function* () {
@@ -93,9 +99,13 @@ test('a 16 MiB push throttled to 2 MiB/s completes with its exact bytes while GC
     const config = await pushBlob(reg, 'online/app', configBytes);
     const start = await reg.call('POST', '/v2/online/app/blobs/uploads/');
     t.is(start.status, 202);
-    const patch = await throttledRequest(new URL(start.headers.location!, reg.url).href, 'PATCH', layer, 2 << 20, { 'Content-Type': 'application/octet-stream' });
+    const patch = await throttledRequest(new URL(start.headers.location!, reg.url).href, 'PATCH', layer, 2 << 20, {
+      'Content-Type': 'application/octet-stream',
+    });
     t.is(patch.status, 202, patch.body);
-    const done = await reg.call('PUT', `${patch.headers.location}${patch.headers.location!.includes('?') ? '&' : '?'}digest=${layerDigest}`, { headers: { 'Content-Length': 0 } });
+    const done = await reg.call('PUT', `${patch.headers.location}${patch.headers.location!.includes('?') ? '&' : '?'}digest=${layerDigest}`, {
+      headers: { 'Content-Length': 0 },
+    });
     t.is(done.status, 201, done.body.toString());
     const manifest = manifestOver({ digest: config, size: Buffer.byteLength(configBytes) }, { digest: layerDigest, size: layer.length });
     const put = await reg.call('PUT', '/v2/online/app/manifests/v1', { headers: { 'Content-Type': MediaType.ociManifest }, body: manifest });
@@ -165,7 +175,7 @@ test('a mount and a manifest push while the GC holds the blob claimed (before it
   t.is((await collectGarbage(store, { graceMs: 0 })).deletedDigests.includes(digest), false, 'the manifest holds it from now on');
 });
 
-test('a mount after the GC\'s second mark restores the claimed blob; the GC\'s delete finds nothing', async (t) => {
+test("a mount after the GC's second mark restores the claimed blob; the GC's delete finds nothing", async (t) => {
   const { reg, store, bytes, digest } = await oldUnreferencedBlob(t);
   let mounted = 0;
   const report = await collectGarbage(store, {
@@ -180,7 +190,7 @@ test('a mount after the GC\'s second mark restores the claimed blob; the GC\'s d
   t.true(await blobServed(reg, 'race/c', digest, bytes));
 });
 
-test('the same bytes uploaded again after the GC\'s second mark: the upload completes and the blob stays', async (t) => {
+test("the same bytes uploaded again after the GC's second mark: the upload completes and the blob stays", async (t) => {
   const { reg, store, bytes, digest } = await oldUnreferencedBlob(t);
   const report = await collectGarbage(store, {
     graceMs: 60_000,
@@ -192,7 +202,7 @@ test('the same bytes uploaded again after the GC\'s second mark: the upload comp
   t.true(await blobServed(reg, 'race/d', digest, bytes));
 });
 
-test('a manifest pushed after the GC\'s second mark over a blob linked long ago keeps it', async (t) => {
+test("a manifest pushed after the GC's second mark over a blob linked long ago keeps it", async (t) => {
   const { reg, store, bytes, digest } = await oldUnreferencedBlob(t);
   const config = await pushBlob(reg, 'race/a', CONFIG);
   await age(store, config, 2 * HOUR, ['race/a']);

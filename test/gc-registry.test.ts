@@ -37,10 +37,18 @@ test('a manifest deleted through the API: garbage-collect beside the running reg
   const del = await reg.call('DELETE', `/v2/gc/one/manifests/${one.digest}`);
   t.is(del.status, 202);
 
-  const dry = await withDeadline(tsbuild(root, ['registry', 'garbage-collect', '--storage', root, '--grace-period', '0s', '--dry-run']), 60_000, 'gc --dry-run');
+  const dry = await withDeadline(
+    tsbuild(root, ['registry', 'garbage-collect', '--storage', root, '--grace-period', '0s', '--dry-run']),
+    60_000,
+    'gc --dry-run',
+  );
   t.is(dry.code, 0, dry.stderr);
   t.deepEqual(
-    dry.stdout.split('\n').filter((l) => l.startsWith('blob eligible')).map((l) => l.split(': ')[1]).sort(),
+    dry.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('blob eligible'))
+      .map((l) => l.split(': ')[1])
+      .sort(),
     [...ownOfOne].sort(),
   );
   for (const d of ownOfOne) t.true(existsSync(blobFile(root, d)), `a dry run deletes nothing (${d})`);
@@ -99,7 +107,10 @@ test('the grace period spares a deleted image deleted just now; a pin holds an u
 
   const store = await Store.open(root, { noSweep: true });
   // a digest pin, as `tsbuild mirror pin` writes it (registry/mirror/pins.ts)
-  await store.driver.putContent('mirror/pins.json', JSON.stringify({ version: 1, pins: [{ reference: `gc/one@${one.digest}`, repository: 'gc/one', digest: one.digest, pinned: new Date().toISOString() }] }));
+  await store.driver.putContent(
+    'mirror/pins.json',
+    JSON.stringify({ version: 1, pins: [{ reference: `gc/one@${one.digest}`, repository: 'gc/one', digest: one.digest, pinned: new Date().toISOString() }] }),
+  );
   const pinned = await tsbuild(root, ['registry', 'garbage-collect', '--storage', root, '--grace-period', '0s', '--delete-untagged']);
   t.is(pinned.code, 0, pinned.stderr);
   for (const d of ownOfOne) t.true(existsSync(blobFile(root, d)), `a pinned manifest holds ${d}`);

@@ -17,7 +17,11 @@ const cfg = digestOf(CONFIG);
 const C = `{"mediaType":"${MediaType.ociConfig}","digest":"${cfg}","size":${CONFIG.length}}`;
 
 /** An OCI layout directory holding the config and one manifest, listed in index.json by `entry`. */
-async function layout(manifest: string, entry = (d: string, size: number) => `{"mediaType":"${MediaType.ociManifest}","digest":"${d}","size":${size},"annotations":{"org.opencontainers.image.ref.name":"v1"}}`): Promise<string> {
+async function layout(
+  manifest: string,
+  entry = (d: string, size: number) =>
+    `{"mediaType":"${MediaType.ociManifest}","digest":"${d}","size":${size},"annotations":{"org.opencontainers.image.ref.name":"v1"}}`,
+): Promise<string> {
   const dir = tempDir('layout-');
   await fs.mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   await fs.writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
@@ -65,7 +69,10 @@ test("tsbuild load reads docker's manifest.json as docker load does: a case-vari
   t.deepEqual(loaded[0]!.names, []);
   // docker would take "config" for Config, and the last of the two wins there
   const variant = await t.throwsAsync(loadImageArchive(store, await build('[{"Config":"config.json","config":"other.json","RepoTags":["x:v1"],"Layers":[]}]')));
-  t.is(variant!.message, `the archive's manifest.json is invalid: [0].config: Go clients read this key as "Config" (they match keys case-insensitively); spell it "Config"`);
+  t.is(
+    variant!.message,
+    `the archive's manifest.json is invalid: [0].config: Go clients read this key as "Config" (they match keys case-insensitively); spell it "Config"`,
+  );
   const wrongType = await t.throwsAsync(loadImageArchive(store, await build('[{"Config":"config.json","Layers":"layer.tar"}]')));
   t.regex(wrongType!.message, /\[0\]\.Layers: must be an array, not a string/);
   await t.throwsAsync(store.images.get('x:v1'));

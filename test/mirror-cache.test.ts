@@ -12,7 +12,16 @@ import { MediaType, parseNormalized, type Digest } from '../oci/index.js';
 import { Store } from '../store/index.js';
 import { evictCache, type MirrorStatus } from '../registry/index.js';
 import { freePort, waitForHttp } from './helpers/distribution.js';
-import { layoutProblems, pushImageHttp, skopeoPull, smallImage, startMirror, startUpstream, type SeededImage, type Upstream } from './helpers/mirror-upstream.js';
+import {
+  layoutProblems,
+  pushImageHttp,
+  skopeoPull,
+  smallImage,
+  startMirror,
+  startUpstream,
+  type SeededImage,
+  type Upstream,
+} from './helpers/mirror-upstream.js';
 import { tsbuild, tsbuildBin } from './helpers/run.js';
 import { tempDir } from './helpers/temp.js';
 import { testWith } from './helpers/tools.js';
@@ -106,7 +115,13 @@ test('eviction: least recently pulled first; pinned images, pushed repositories 
   // A pushed repository beside the mirrored ones, holding s2's blobs (pushed before they were cached).
   await pushImageHttp(mirror.url, { ...s2, repo: 'team/app', tags: ['v1'] });
   await pullOk(t, mirror.host, 'library/busybox:latest', up.busybox);
-  for (const [ref, image] of [['library/small1:v1', s1], ['library/small2:v1', s2], ['library/small4:v1', s4], ['library/small3:v1', s3], ['library/small1:v1', s1]] as [string, SeededImage][]) {
+  for (const [ref, image] of [
+    ['library/small1:v1', s1],
+    ['library/small2:v1', s2],
+    ['library/small4:v1', s4],
+    ['library/small3:v1', s3],
+    ['library/small1:v1', s1],
+  ] as [string, SeededImage][]) {
     await pause();
     await pullOk(t, mirror.host, ref, image);
   }
@@ -140,7 +155,10 @@ test('eviction: least recently pulled first; pinned images, pushed repositories 
 
   const after = await status(t, storage, up);
   t.is(after.cache.bytes, report.after);
-  t.deepEqual(after.pins.map((p) => [p.reference, p.cached]), [['docker.io/library/busybox:latest', true]]);
+  t.deepEqual(
+    after.pins.map((p) => [p.reference, p.cached]),
+    [['docker.io/library/busybox:latest', true]],
+  );
 
   // Served with the upstream gone: what was kept pulls; what was evicted does not.
   await up.proxy.set({ refuse: true });
@@ -168,7 +186,19 @@ test('tsbuild registry with mirror.max-size evicts on its own after fetches, lea
   const maxBytes = small[1]!.totalBytes + small[2]!.totalBytes + 1000;
   writeFileSync(
     join(dir, 'registry.yaml'),
-    [`listen: 127.0.0.1:${port}`, `storage: ${storage}`, 'log:', '  level: info', 'mirrors:', '  docker.io:', `    url: ${up.url}`, 'mirror:', `  max-size: ${maxBytes}`, '  eviction-grace: 0s', ''].join('\n'),
+    [
+      `listen: 127.0.0.1:${port}`,
+      `storage: ${storage}`,
+      'log:',
+      '  level: info',
+      'mirrors:',
+      '  docker.io:',
+      `    url: ${up.url}`,
+      'mirror:',
+      `  max-size: ${maxBytes}`,
+      '  eviction-grace: 0s',
+      '',
+    ].join('\n'),
   );
   const logFile = join(dir, 'registry.log');
   const fd = openSync(logFile, 'a');

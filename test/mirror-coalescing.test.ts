@@ -41,7 +41,8 @@ test.serial(`${PULLS} concurrent cold skopeo pulls of a 4-layer image all succee
   });
   const fetches = up.multi.blobs.map((b) => `${b.digest.slice(7, 19)} (${b.size} B): ${up.proxy.blobGets(b.digest)}`);
   t.log(`upstream GETs per blob: ${fetches.join(', ')}; pull times ${pulls.map((p) => (p.ms / 1000).toFixed(1)).join(' ')} s`);
-  for (const b of up.multi.blobs) t.is(up.proxy.blobGets(b.digest), 1, `blob ${b.digest} (${b.size} bytes) fetched from upstream ${up.proxy.blobGets(b.digest)} times`);
+  for (const b of up.multi.blobs)
+    t.is(up.proxy.blobGets(b.digest), 1, `blob ${b.digest} (${b.size} bytes) fetched from upstream ${up.proxy.blobGets(b.digest)} times`);
   const blobBytes = up.multi.blobs.reduce((a, b) => a + b.size, 0);
   const moved = up.multi.blobs.reduce((a, b) => a + up.proxy.bytesOut(b.digest), 0);
   t.is(moved, blobBytes, `upstream blob bytes ${moved}, the image's blobs are ${blobBytes}`);
@@ -57,7 +58,8 @@ test.serial(`${PULLS} concurrent cold skopeo pulls of a 4-layer image all succee
   const again = await skopeoPull(mirror.host, 'library/multi:v1');
   t.is(again.code, 0, again.stderr);
   for (const b of up.multi.blobs) t.is(up.proxy.blobGets(b.digest), 1, `a warm pull fetched ${b.digest} again`);
-  if (MIRROR_IMPL === 'tsbuild') t.true((await mirror.metric('tsbuild_mirror_requests_total', { upstream: 'docker.io', result: 'hit' })) >= 1, 'hits are counted');
+  if (MIRROR_IMPL === 'tsbuild')
+    t.true((await mirror.metric('tsbuild_mirror_requests_total', { upstream: 'docker.io', result: 'hit' })) >= 1, 'hits are counted');
 });
 
 test.serial(`${PULLS} concurrent GETs of a cold 8 MiB layer behind a 1 MiB/s link: all streamed at once, all right, one upstream fetch`, async (t) => {
@@ -72,12 +74,17 @@ test.serial(`${PULLS} concurrent GETs of a cold 8 MiB layer behind a 1 MiB/s lin
       return timedGet(mirror.url, `/v2/library/multi/blobs/${big.digest}`, {}, 60_000);
     }),
   );
-  t.log(`first bytes after ${reads.map((r) => r.firstByteMs?.toFixed(0)).join(', ')} ms; done after ${reads.map((r) => (r.totalMs / 1000).toFixed(1)).join(', ')} s`);
+  t.log(
+    `first bytes after ${reads.map((r) => r.firstByteMs?.toFixed(0)).join(', ')} ms; done after ${reads.map((r) => (r.totalMs / 1000).toFixed(1)).join(', ')} s`,
+  );
   reads.forEach((r, i) => {
     t.is(r.status, 200, `client ${i}`);
     t.false(r.failed, `client ${i}: ${r.error}`);
     t.is(r.digest, big.digest, `client ${i} got wrong bytes`);
-    t.true(r.firstByteMs !== undefined && r.firstByteMs < 2000, `client ${i}: first byte after ${r.firstByteMs?.toFixed(0)} ms (streamed from the bytes already there, not after the fetch)`);
+    t.true(
+      r.firstByteMs !== undefined && r.firstByteMs < 2000,
+      `client ${i}: first byte after ${r.firstByteMs?.toFixed(0)} ms (streamed from the bytes already there, not after the fetch)`,
+    );
   });
   t.is(up.proxy.blobGets(big.digest), 1, 'one upstream fetch for all clients');
 });

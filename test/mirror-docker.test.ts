@@ -66,7 +66,10 @@ test('docker pulls and runs busybox through the mirror; with the upstream refusi
   const pull = await docker(['pull', byTag]);
   t.is(pull.code, 0, `docker pull ${byTag}: ${pull.stderr}${pull.stdout}`);
   t.regex(pull.stdout, new RegExp(up.busybox.digest), 'docker reports the upstream manifest digest');
-  t.true(up.proxy.requests.some((r) => r.url === `/v2/library/busybox/manifests/${TAG}`), 'the mirror asked the upstream for library/busybox');
+  t.true(
+    up.proxy.requests.some((r) => r.url === `/v2/library/busybox/manifests/${TAG}`),
+    'the mirror asked the upstream for library/busybox',
+  );
   const run = await docker(['run', '--rm', '--network', 'none', byTag, 'cat', '/etc/mirror-upstream']);
   t.is(run.code, 0, run.stderr);
   t.is(run.stdout.trim(), up.label, 'the container runs the upstream image');

@@ -79,7 +79,9 @@ test.serial('a transfer the upstream always cuts is never cached; the client see
   // Every GET of the big layer stops at 3 MiB (a Range resume from there is cut at once): it cannot complete.
   await up.proxy.set({ cutBlobAfter: 3 << 20, cutEveryBlob: true, faultDigests: [big(up).digest] });
   const read = await timedGet(mirror.url, blobPath(up, big(up).digest), {}, 60_000);
-  t.log(`cold GET through a cutting upstream: status ${read.status}, ${read.bytes} bytes in ${read.totalMs.toFixed(0)} ms, failed=${read.failed} (${read.error ?? ''})`);
+  t.log(
+    `cold GET through a cutting upstream: status ${read.status}, ${read.bytes} bytes in ${read.totalMs.toFixed(0)} ms, failed=${read.failed} (${read.error ?? ''})`,
+  );
   t.false(read.error?.startsWith('no complete answer'), 'the mirror hung on a cut upstream');
   t.true(read.failed || read.status >= 400, `expected a failed transfer, got a complete ${read.status} of ${read.bytes} bytes`);
   t.true(read.bytes < big(up).size, 'the client got the whole blob although the upstream never sent it');
@@ -101,7 +103,10 @@ test.serial('an interrupted upstream transfer resumes with Range; the client get
   t.is(read.digest, big(up).digest);
   const ranges = up.proxy.requests.filter((r) => r.url.includes(big(up).digest) && r.method === 'GET').map((r) => r.range ?? 'whole');
   t.log(`upstream GETs of the big layer: ${ranges.join(', ')}`);
-  t.true(ranges.some((r) => r.startsWith(`bytes=${3 << 20}-`)), `expected a resume with Range from ${3 << 20}, saw: ${ranges.join(', ')}`);
+  t.true(
+    ranges.some((r) => r.startsWith(`bytes=${3 << 20}-`)),
+    `expected a resume with Range from ${3 << 20}, saw: ${ranges.join(', ')}`,
+  );
   t.false(ranges.slice(1).includes('whole'), 'the mirror started over instead of resuming');
   await up.proxy.set({ refuse: true });
   const cached = await timedGet(mirror.url, blobPath(up, big(up).digest), {}, 20_000);
@@ -128,7 +133,8 @@ test.serial('upstream refusing connections: cached tags and digests still pull w
   t.true(took < 5000, `the uncached manifest took ${took.toFixed(0)} ms`);
   t.true(manifest.status >= 400, `status ${manifest.status}`);
   t.truthy(manifest.code, 'the answer is a spec error body');
-  if (MIRROR_IMPL === 'tsbuild') t.regex(manifest.body.toString(), /upstream|docker\.io|127\.0\.0\.1|refused|unreachable/i, 'the error says the upstream could not be reached');
+  if (MIRROR_IMPL === 'tsbuild')
+    t.regex(manifest.body.toString(), /upstream|docker\.io|127\.0\.0\.1|refused|unreachable/i, 'the error says the upstream could not be reached');
   const pull = await skopeoPull(mirror.host, 'library/never:v1', 30_000);
   t.not(pull.code, 0);
   t.true(pull.ms < 10_000, `skopeo's pull of an uncached image took ${pull.ms.toFixed(0)} ms`);
@@ -181,7 +187,9 @@ test.serial('behind a 1 MiB/s link the first byte of a cold 8 MiB layer reaches 
   t.is(manifest.status, 200);
   t.true(big(up).size >= BIG_LAYER_BYTES);
   const read = await timedGet(mirror.url, blobPath(up, big(up).digest), {}, 60_000);
-  t.log(`cold 8 MiB layer at 1 MiB/s: headers ${read.headersMs.toFixed(0)} ms, first byte ${read.firstByteMs?.toFixed(0)} ms, done ${read.totalMs.toFixed(0)} ms`);
+  t.log(
+    `cold 8 MiB layer at 1 MiB/s: headers ${read.headersMs.toFixed(0)} ms, first byte ${read.firstByteMs?.toFixed(0)} ms, done ${read.totalMs.toFixed(0)} ms`,
+  );
   t.is(read.status, 200);
   t.false(read.failed, read.error);
   t.is(read.digest, big(up).digest);
@@ -197,7 +205,11 @@ test.serial('manifests by digest and cached blobs are served without asking the 
   t.is(byDigest.status, 200);
   t.true(byDigest.body.equals(up.multi.manifest), 'the exact manifest bytes');
   for (const b of up.multi.blobs) t.is((await timedGet(mirror.url, blobPath(up, b.digest))).digest, b.digest);
-  t.deepEqual(up.proxy.requests.map((r) => `${r.method} ${r.url}`), [], 'the upstream was asked');
+  t.deepEqual(
+    up.proxy.requests.map((r) => `${r.method} ${r.url}`),
+    [],
+    'the upstream was asked',
+  );
 });
 
 test.serial('a tag older than its TTL (0: every request) is revalidated with a HEAD, not a GET', async (t) => {
@@ -208,8 +220,14 @@ test.serial('a tag older than its TTL (0: every request) is revalidated with a H
   t.is(byTag.status, 200);
   const asked = up.proxy.requests.filter((r) => r.url.includes('/manifests/')).map((r) => `${r.method} ${r.url}`);
   t.log(`revalidating a tag (TTL 0) asked the upstream: ${asked.join(', ')}`);
-  t.true(asked.some((r) => r.startsWith('HEAD /v2/library/multi/manifests/v1')), 'a HEAD revalidates the tag');
-  t.false(asked.some((r) => r.startsWith('GET ')), 'an unchanged tag is revalidated with HEAD, not GET');
+  t.true(
+    asked.some((r) => r.startsWith('HEAD /v2/library/multi/manifests/v1')),
+    'a HEAD revalidates the tag',
+  );
+  t.false(
+    asked.some((r) => r.startsWith('GET ')),
+    'an unchanged tag is revalidated with HEAD, not GET',
+  );
 });
 
 test.serial('a tag moved upstream is followed once its TTL has passed, and not before', async (t) => {
@@ -221,7 +239,12 @@ test.serial('a tag moved upstream is followed once its TTL has passed, and not b
   up.proxy.reset();
   const fresh = await getManifest(mirror.url, '/v2/library/busybox/manifests/latest');
   t.is(fresh.headers['docker-content-digest'], up.busybox.digest, 'within the TTL the cached tag answers');
-  if (MIRROR_IMPL === 'tsbuild') t.deepEqual(up.proxy.requests.map((r) => `${r.method} ${r.url}`), [], 'within the TTL the upstream is not asked');
+  if (MIRROR_IMPL === 'tsbuild')
+    t.deepEqual(
+      up.proxy.requests.map((r) => `${r.method} ${r.url}`),
+      [],
+      'within the TTL the upstream is not asked',
+    );
   await new Promise((r) => setTimeout(r, 3500));
   const after = await getManifest(mirror.url, '/v2/library/busybox/manifests/latest');
   t.is(after.status, 200);

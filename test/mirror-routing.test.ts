@@ -106,14 +106,20 @@ test('a push beside the mirrored namespaces is stored and served locally; docker
   await store.blobs.put(image.manifest);
   const layout = tempDir('mirror-push-layout-');
   await exportOciLayout(store.blobs, layout, [{ digest: image.digest as never, mediaType: MediaType.ociManifest, size: image.manifest.length, tag: 'v1' }]);
-  const push = await runFor('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${mirror.host}/myteam/app:v1`], 60_000, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
+  const push = await runFor('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${mirror.host}/myteam/app:v1`], 60_000, {
+    CONTAINERS_REGISTRIES_CONF: '/dev/null',
+  });
   t.is(push.code, 0, `skopeo push beside the mirrored namespaces: ${push.stderr}`);
   hub.proxy.reset();
   t.is(await digestOf('/v2/myteam/app/manifests/v1'), image.digest);
   const pull = await skopeoPull(mirror.host, 'myteam/app:v1');
   t.is(pull.code, 0, pull.stderr);
   t.deepEqual(layoutProblems(pull.dir, image), []);
-  t.deepEqual(hub.proxy.requests.map((r) => `${r.method} ${r.url}`), [], 'the local repository was served without asking the default upstream');
+  t.deepEqual(
+    hub.proxy.requests.map((r) => `${r.method} ${r.url}`),
+    [],
+    'the local repository was served without asking the default upstream',
+  );
   const tags = await request(mirror.url, 'GET', '/v2/myteam/app/tags/list');
   t.deepEqual(JSON.parse(tags.body.toString()).tags, ['v1']);
   // A plain HTTP push (the spec's POST + PUT) beside them too.
@@ -126,7 +132,12 @@ test('an image built on a base pulled through the mirror pushes beside it: the s
   const pulled = await skopeoPull(mirror.host, 'library/busybox:latest');
   t.is(pulled.code, 0, pulled.stderr);
   // Pushed under a new unprefixed name: the client asks (HEAD) for layers the mirror already caches.
-  const push = await runFor('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${pulled.dir}:pulled`, `docker://${mirror.host}/myteam/based:v1`], 60_000, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
+  const push = await runFor(
+    'skopeo',
+    ['copy', '--quiet', '--dest-tls-verify=false', `oci:${pulled.dir}:pulled`, `docker://${mirror.host}/myteam/based:v1`],
+    60_000,
+    { CONTAINERS_REGISTRIES_CONF: '/dev/null' },
+  );
   t.is(push.code, 0, `push of an image sharing cached layers: ${push.stderr}`);
   const local = await request(mirror.url, 'GET', '/v2/myteam/based/tags/list');
   t.deepEqual(JSON.parse(local.body.toString()).tags, ['v1']);
@@ -135,13 +146,21 @@ test('an image built on a base pulled through the mirror pushes beside it: the s
 });
 
 test('a push into a mirrored namespace (path prefix or ?ns=) is refused with 403 DENIED and a clear message', async (t) => {
-  for (const path of ['/v2/ghcr.io/org/app/blobs/uploads/', '/v2/org/app/blobs/uploads/?ns=ghcr.io', '/v2/docker.io/library/busybox/blobs/uploads/', '/v2/library/busybox/blobs/uploads/?ns=docker.io']) {
+  for (const path of [
+    '/v2/ghcr.io/org/app/blobs/uploads/',
+    '/v2/org/app/blobs/uploads/?ns=ghcr.io',
+    '/v2/docker.io/library/busybox/blobs/uploads/',
+    '/v2/library/busybox/blobs/uploads/?ns=docker.io',
+  ]) {
     const r = await request(mirror.url, 'POST', path, { headers: { 'Content-Length': 0 } });
     t.is(r.status, 403, `${path}: ${r.status} ${r.body}`);
     t.is(r.code, 'DENIED', path);
     t.regex(r.body.toString(), /mirror|upstream|read-only|cannot push|not allowed/i, `${path}: the message says why: ${r.body}`);
   }
-  const manifest = await request(mirror.url, 'PUT', '/v2/ghcr.io/org/app/manifests/v2', { headers: { 'Content-Type': MediaType.ociManifest }, body: orgApp.manifest });
+  const manifest = await request(mirror.url, 'PUT', '/v2/ghcr.io/org/app/manifests/v2', {
+    headers: { 'Content-Type': MediaType.ociManifest },
+    body: orgApp.manifest,
+  });
   t.is(manifest.status, 403, `manifest PUT: ${manifest.body}`);
   t.is(manifest.code, 'DENIED');
   const store = await Store.open(tempDir('mirror-deny-src-'));
@@ -150,7 +169,12 @@ test('a push into a mirrored namespace (path prefix or ?ns=) is refused with 403
   await store.blobs.put(image.manifest);
   const layout = tempDir('mirror-deny-layout-');
   await exportOciLayout(store.blobs, layout, [{ digest: image.digest as never, mediaType: MediaType.ociManifest, size: image.manifest.length, tag: 'v1' }]);
-  const push = await runFor('skopeo', ['copy', '--quiet', '--retry-times', '0', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${mirror.host}/ghcr.io/org/app:denied`], 60_000, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
+  const push = await runFor(
+    'skopeo',
+    ['copy', '--quiet', '--retry-times', '0', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${mirror.host}/ghcr.io/org/app:denied`],
+    60_000,
+    { CONTAINERS_REGISTRIES_CONF: '/dev/null' },
+  );
   t.not(push.code, 0);
   t.log(`skopeo push into ghcr.io/: ${push.stderr.trim()}`);
   t.regex(push.stderr, /denied/i);
@@ -168,7 +192,13 @@ test('mirror metrics are by upstream', async (t) => {
 });
 
 test('the CLI: tsbuild registry --mirror docker.io=URL --mirror ghcr.io=URL routes to both', async (t) => {
-  const cli = await startMirror({ via: 'cli', upstreams: [{ registry: 'docker.io', url: hub.url }, { registry: 'ghcr.io', url: ghcr.url }] });
+  const cli = await startMirror({
+    via: 'cli',
+    upstreams: [
+      { registry: 'docker.io', url: hub.url },
+      { registry: 'ghcr.io', url: ghcr.url },
+    ],
+  });
   t.teardown(() => cli.close());
   const busybox = await skopeoPull(cli.host, 'busybox:latest');
   t.is(busybox.code, 0, `${busybox.stderr}\n${cli.logs()}`);
@@ -199,9 +229,16 @@ test('the YAML config: mirrors: and mirror: sections (tag-ttl, timeouts, default
   // docker.io's tag-ttl 0: every tag request revalidates with a HEAD.
   hub.proxy.reset();
   await getManifest(yaml.url, '/v2/docker.io/library/busybox/manifests/latest');
-  t.true(hub.proxy.requests.some((r) => r.method === 'HEAD' && r.url.includes('/library/busybox/manifests/latest')), 'tag-ttl 0 revalidates');
+  t.true(
+    hub.proxy.requests.some((r) => r.method === 'HEAD' && r.url.includes('/library/busybox/manifests/latest')),
+    'tag-ttl 0 revalidates',
+  );
   // ghcr.io's tag-ttl 60 s: not asked again.
   ghcr.proxy.reset();
   await getManifest(yaml.url, '/v2/library/busybox/manifests/latest');
-  t.deepEqual(ghcr.proxy.requests.map((r) => `${r.method} ${r.url}`), [], 'within tag-ttl the upstream is not asked');
+  t.deepEqual(
+    ghcr.proxy.requests.map((r) => `${r.method} ${r.url}`),
+    [],
+    'within tag-ttl the upstream is not asked',
+  );
 });

@@ -13,7 +13,17 @@ import { join } from 'node:path';
 import { MediaType, type Digest } from '../oci/index.js';
 import { Store } from '../store/index.js';
 import { MIRROR_REF } from '../registry/index.js';
-import { layoutProblems, pushImageHttp, runFor, skopeoPull, smallImage, startMirror, startUpstream, type SeededImage, type Upstream } from './helpers/mirror-upstream.js';
+import {
+  layoutProblems,
+  pushImageHttp,
+  runFor,
+  skopeoPull,
+  smallImage,
+  startMirror,
+  startUpstream,
+  type SeededImage,
+  type Upstream,
+} from './helpers/mirror-upstream.js';
 import { call } from './helpers/registry-http.js';
 import { tsbuild } from './helpers/run.js';
 import { tempDir } from './helpers/temp.js';
@@ -80,10 +90,15 @@ test('sync, export, import into a fresh store; with the upstream gone, a mirror 
   t.regex(exported.stdout, /wrote .*bundle\.tar: 2 images/);
   const listing = execFileSync('tar', ['tf', bundle], { encoding: 'utf8' }).split('\n');
   t.true(listing.includes('oci-layout') && listing.includes('index.json'));
-  for (const image of [up.busybox, up.multi]) for (const d of [image.digest, ...image.blobs.map((b) => b.digest)]) t.true(listing.includes(`blobs/sha256/${d.slice(7)}`), `${d} in the bundle`);
+  for (const image of [up.busybox, up.multi])
+    for (const d of [image.digest, ...image.blobs.map((b) => b.digest)]) t.true(listing.includes(`blobs/sha256/${d.slice(7)}`), `${d} in the bundle`);
   const index = JSON.parse(execFileSync('tar', ['xOf', bundle, 'index.json'], { encoding: 'utf8' }));
   t.deepEqual(
-    index.manifests.map((m: { digest: string; annotations: Record<string, string> }) => [m.digest, m.annotations[MIRROR_REF], m.annotations['org.opencontainers.image.ref.name']]),
+    index.manifests.map((m: { digest: string; annotations: Record<string, string> }) => [
+      m.digest,
+      m.annotations[MIRROR_REF],
+      m.annotations['org.opencontainers.image.ref.name'],
+    ]),
     [
       [up.busybox.digest, 'docker.io/library/busybox:latest', 'latest'],
       [up.multi.digest, 'docker.io/library/multi:v1', 'v1'],
@@ -97,7 +112,10 @@ test('sync, export, import into a fresh store; with the upstream gone, a mirror 
   // Without a config, status knows the imported content is docker.io's.
   const status = JSON.parse((await cli(t, fresh, ['mirror', 'status', '--format', 'json'])).stdout);
   t.is(status.cache.images, 2);
-  t.deepEqual(status.upstreams.map((u: { registry: string }) => u.registry), ['docker.io']);
+  t.deepEqual(
+    status.upstreams.map((u: { registry: string }) => u.registry),
+    ['docker.io'],
+  );
   t.is(status.cache.bytes, up.busybox.totalBytes + up.multi.totalBytes - up.busybox.layers[0]!.size, 'the shared busybox layer counts once');
   await up.stop();
   const mirror = await startMirror({ via: 'cli', upstreams: [{ registry: 'docker.io', url: up.url }], storage: fresh });
@@ -141,7 +159,12 @@ async function pushIndex(up: Upstream, repo: string, tag: string): Promise<{ ind
   const arm64 = await smallImage(`${up.label}-arm64`, repo, []);
   await pushImageHttp(up.registry.url, amd64);
   await pushImageHttp(up.registry.url, arm64);
-  const entry = (image: SeededImage, architecture: string) => ({ mediaType: MediaType.ociManifest, digest: image.digest, size: image.manifest.length, platform: { os: 'linux', architecture } });
+  const entry = (image: SeededImage, architecture: string) => ({
+    mediaType: MediaType.ociManifest,
+    digest: image.digest,
+    size: image.manifest.length,
+    platform: { os: 'linux', architecture },
+  });
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [entry(amd64, 'amd64'), entry(arm64, 'arm64')] }));
   const put = await call(up.registry.url, 'PUT', `/v2/${repo}/manifests/${tag}`, { headers: { 'Content-Type': MediaType.ociIndex }, body: index });
   if (put.status !== 201) throw new Error(`PUT index: ${put.status} ${put.body}`);
@@ -174,7 +197,21 @@ test('an index: sync takes one platform (or all), export carries what is cached,
   const pull = await skopeoPull(mirror.host, 'library/multiarch:v1', 60_000);
   t.is(pull.code, 0, pull.stderr);
   t.deepEqual(layoutProblems(pull.dir, multi.amd64), []);
-  const arm = await runFor('skopeo', ['copy', '--override-arch', 'arm64', '--retry-times', '0', '--src-tls-verify=false', `docker://${mirror.host}/library/multiarch:v1`, `oci:${tempDir('seed-arm-')}:x`], 60_000, { CONTAINERS_REGISTRIES_CONF: '/dev/null' });
+  const arm = await runFor(
+    'skopeo',
+    [
+      'copy',
+      '--override-arch',
+      'arm64',
+      '--retry-times',
+      '0',
+      '--src-tls-verify=false',
+      `docker://${mirror.host}/library/multiarch:v1`,
+      `oci:${tempDir('seed-arm-')}:x`,
+    ],
+    60_000,
+    { CONTAINERS_REGISTRIES_CONF: '/dev/null' },
+  );
   t.not(arm.code, 0, 'arm64 was never cached and the upstream is down');
   await up.proxy.set({ refuse: false });
 
@@ -188,7 +225,16 @@ test('sync -f Dockerfile syncs every base image (ARG defaults expanded; scratch 
   const dir = tempDir('seed-dockerfile-');
   writeFileSync(
     join(dir, 'Dockerfile'),
-    ['ARG BASE=library/multi:v1', 'FROM busybox AS build', 'RUN true', `FROM \${BASE}`, 'COPY --from=build /bin/sh /sh2', 'FROM scratch AS empty', 'FROM build', ''].join('\n'),
+    [
+      'ARG BASE=library/multi:v1',
+      'FROM busybox AS build',
+      'RUN true',
+      `FROM \${BASE}`,
+      'COPY --from=build /bin/sh /sh2',
+      'FROM scratch AS empty',
+      'FROM build',
+      '',
+    ].join('\n'),
   );
   const config = join(dir, 'registry.yaml');
   writeFileSync(config, `mirrors:\n  docker.io:\n    url: ${up.url}\n`);
@@ -245,7 +291,9 @@ test('sync into the store a running mirror serves, while it serves a pull of the
   const [pull, sync, status] = await Promise.all([
     skopeoPull(mirror.host, 'library/multi:v1', 120_000),
     tsbuild(storage, ['mirror', 'sync', '--mirror', `docker.io=${up.url}`, 'library/multi:v1', 'busybox'], { env: env() }),
-    new Promise((r) => setTimeout(r, 500)).then(() => tsbuild(storage, ['mirror', 'status', '--format', 'json', '--mirror', `docker.io=${up.url}`], { env: env() })),
+    new Promise((r) => setTimeout(r, 500)).then(() =>
+      tsbuild(storage, ['mirror', 'status', '--format', 'json', '--mirror', `docker.io=${up.url}`], { env: env() }),
+    ),
   ]);
   t.is(pull.code, 0, pull.stderr);
   t.deepEqual(layoutProblems(pull.dir, up.multi), []);

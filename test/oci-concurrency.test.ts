@@ -15,12 +15,16 @@ test('results keep the order of the items, however the calls finish', async (t) 
 test('never more calls in flight than the limit, and the limit is used', async (t) => {
   let running = 0;
   let most = 0;
-  await mapLimit(Array.from({ length: 20 }, (_, i) => i), 3, async (i) => {
-    running++;
-    most = Math.max(most, running);
-    await sleep(i % 4);
-    running--;
-  });
+  await mapLimit(
+    Array.from({ length: 20 }, (_, i) => i),
+    3,
+    async (i) => {
+      running++;
+      most = Math.max(most, running);
+      await sleep(i % 4);
+      running--;
+    },
+  );
   t.is(most, 3);
   let unbounded = 0;
   await mapLimit([1, 2, 3, 4], Infinity, async () => {
@@ -56,6 +60,9 @@ test('the first error rejects; no further item starts; running calls are awaited
 
 test('a limit that is not a whole number of at least 1 is refused', async (t) => {
   for (const limit of [0, -1, 1.5, Number.NaN]) {
-    await t.throwsAsync(mapLimit([1], limit, async (x) => x), { instanceOf: RangeError, message: /limit must be a whole number of at least 1/ });
+    await t.throwsAsync(
+      mapLimit([1], limit, async (x) => x),
+      { instanceOf: RangeError, message: /limit must be a whole number of at least 1/ },
+    );
   }
 });

@@ -20,7 +20,16 @@ test('streams a digest equal to the one-shot digest', async (t) => {
   const data = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
   const ds = new DigestStream();
   let seen = 0;
-  await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), ds, new Writable({ write(c, _e, cb) { seen += c.length; cb(); } }));
+  await pipeline(
+    Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+    ds,
+    new Writable({
+      write(c, _e, cb) {
+        seen += c.length;
+        cb();
+      },
+    }),
+  );
   t.is(ds.digest(), digestOf(data));
   t.is(ds.size, data.length);
   t.is(seen, data.length);

@@ -15,7 +15,8 @@ const CONFIG = `{"mediaType":"${MediaType.ociConfig}","digest":"${cfg}","size":6
 const layer = (digest = l1, size = '7', extra = '') => `{"mediaType":"${MediaType.ociLayerGzip}","digest":"${digest}","size":${size}${extra}}`;
 /** An OCI image manifest with `extra` spliced in at the top level. */
 const manifest = (extra = '', layers = layer()) => `{"schemaVersion":2,"mediaType":"${MediaType.ociManifest}","config":${CONFIG},"layers":[${layers}]${extra}}`;
-const entry = (platform = '{"architecture":"amd64","os":"linux"}', extra = '') => `{"mediaType":"${MediaType.ociManifest}","digest":"${m1}","size":100,"platform":${platform}${extra}}`;
+const entry = (platform = '{"architecture":"amd64","os":"linux"}', extra = '') =>
+  `{"mediaType":"${MediaType.ociManifest}","digest":"${m1}","size":100,"platform":${platform}${extra}}`;
 const index = (extra = '', entries = entry()) => `{"schemaVersion":2,"mediaType":"${MediaType.ociIndex}","manifests":[${entries}]${extra}}`;
 
 let cases = 0;
@@ -30,7 +31,9 @@ const refuses = (body: string | Buffer, field: string, reason?: RegExp, options:
   });
 
 test('a plain OCI manifest reads as a tagged manifest with exactly its fields', (t) => {
-  const doc = parseImageDocument(Buffer.from(manifest(`,"annotations":{"a":"1","A":"2"},"artifactType":"x/y","unknown":{"MediaType":1.5}`, `${layer()},${layer(l2, '0')}`)));
+  const doc = parseImageDocument(
+    Buffer.from(manifest(`,"annotations":{"a":"1","A":"2"},"artifactType":"x/y","unknown":{"MediaType":1.5}`, `${layer()},${layer(l2, '0')}`)),
+  );
   t.is(doc.kind, 'manifest');
   if (doc.kind !== 'manifest') return;
   t.is(doc.mediaType, MediaType.ociManifest);
@@ -52,12 +55,26 @@ test('a Docker manifest list reads as an index, platform features and all', (t) 
   const body = JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.dockerManifestList,
-    manifests: [{ mediaType: MediaType.dockerManifest, digest: m1, size: 100, platform: { architecture: 'arm', os: 'linux', variant: 'v7', features: ['sse4'], 'os.version': '1', 'os.features': ['win32k'] } }],
+    manifests: [
+      {
+        mediaType: MediaType.dockerManifest,
+        digest: m1,
+        size: 100,
+        platform: { architecture: 'arm', os: 'linux', variant: 'v7', features: ['sse4'], 'os.version': '1', 'os.features': ['win32k'] },
+      },
+    ],
   });
   const doc = parseImageDocument(body, { mediaType: `${MediaType.dockerManifestList}; charset=utf-8` });
   t.is(doc.kind, 'index');
   if (doc.kind !== 'index') return;
-  t.deepEqual(doc.index.manifests[0]!.platform, { architecture: 'arm', os: 'linux', variant: 'v7', features: ['sse4'], 'os.version': '1', 'os.features': ['win32k'] });
+  t.deepEqual(doc.index.manifests[0]!.platform, {
+    architecture: 'arm',
+    os: 'linux',
+    variant: 'v7',
+    features: ['sse4'],
+    'os.version': '1',
+    'os.features': ['win32k'],
+  });
 });
 
 test('without a media type anywhere the kind is inferred, unless inference is off', (t) => {
@@ -72,7 +89,10 @@ test('without a media type anywhere the kind is inferred, unless inference is of
 });
 
 test('null is read as Go reads it: the zero value, which for optional fields is absence', (t) => {
-  const doc = parseImageDocument(manifest(',"subject":null,"annotations":null,"artifactType":null').replace(`"mediaType":"${MediaType.ociManifest}"`, '"mediaType":null'), { mediaType: MediaType.ociManifest });
+  const doc = parseImageDocument(
+    manifest(',"subject":null,"annotations":null,"artifactType":null').replace(`"mediaType":"${MediaType.ociManifest}"`, '"mediaType":null'),
+    { mediaType: MediaType.ociManifest },
+  );
   t.is(doc.kind, 'manifest');
   if (doc.kind !== 'manifest') return;
   t.is(doc.manifest.subject, undefined);
@@ -106,25 +126,53 @@ test('embedded data must be the described bytes', (t) => {
   const bytes = Buffer.from('hello');
   const good = layer(digestOf(bytes), '5', `,"data":"${bytes.toString('base64')}"`);
   t.is(parseImageDocument(manifest('', good)).kind, 'manifest');
-  const e = t.throws(() => parseImageDocument(manifest('', layer(digestOf(bytes), '5', `,"data":"${Buffer.from('world').toString('base64')}"`))), { instanceOf: ImageDocumentError });
+  const e = t.throws(() => parseImageDocument(manifest('', layer(digestOf(bytes), '5', `,"data":"${Buffer.from('world').toString('base64')}"`))), {
+    instanceOf: ImageDocumentError,
+  });
   t.is(e!.field, 'layers[0].data');
   t.is(t.throws(() => parseImageDocument(manifest('', layer(digestOf(bytes), '5', ',"data":"aGVsbG8"'))))!.message.split(':')[0], 'layers[0].data');
 });
 
 test('the JSON grammar is RFC 8259 exactly, as Go scans it', (t) => {
-  for (const bad of ['', '{', '{"a":1,}', '[1,]', '{"a":01}', '{"a":+1}', '{"a":.5}', '{"a":1.}', '{"a":1e}', '{"a":"\\x"}', '{"a":"\t"}', '{"a":tru}', '\uFEFF{}', '{}x', '{"a":1}\u00a0', "{'a':1}"]) {
+  for (const bad of [
+    '',
+    '{',
+    '{"a":1,}',
+    '[1,]',
+    '{"a":01}',
+    '{"a":+1}',
+    '{"a":.5}',
+    '{"a":1.}',
+    '{"a":1e}',
+    '{"a":"\\x"}',
+    '{"a":"\t"}',
+    '{"a":tru}',
+    '\uFEFF{}',
+    '{}x',
+    '{"a":1}\u00a0',
+    "{'a':1}",
+  ]) {
     t.throws(() => parseJsonTree(bad), undefined, JSON.stringify(bad));
   }
   for (const good of ['{}', ' {"a" : [ 1 , -0 , 1.5e-3 , 1E+2 , true , false , null , "\\u00e9\\n" ] } ', '{"a":{"b":{"c":[]}}}']) {
     t.notThrows(() => parseJsonTree(good), good);
   }
   const tree = parseJsonTree('{"n":1.50,"n":2}');
-  t.deepEqual(tree, { type: 'object', keys: ['n', 'n'], values: [{ type: 'number', raw: '1.50' }, { type: 'number', raw: '2' }] });
+  t.deepEqual(tree, {
+    type: 'object',
+    keys: ['n', 'n'],
+    values: [
+      { type: 'number', raw: '1.50' },
+      { type: 'number', raw: '2' },
+    ],
+  });
 });
 
 // The two documents measured in the issue: docker "expected manifest but found index", skopeo "rejecting ambiguous manifest".
 refuses(manifest(`,"Manifests":[${layer()}]`), 'Manifests', /"manifests"/);
-refuses(manifest().replace(`"mediaType":"${MediaType.ociManifest}"`, `"MediaType":"${MediaType.ociIndex}"`), 'MediaType', /"mediaType"/, { mediaType: MediaType.ociManifest });
+refuses(manifest().replace(`"mediaType":"${MediaType.ociManifest}"`, `"MediaType":"${MediaType.ociIndex}"`), 'MediaType', /"mediaType"/, {
+  mediaType: MediaType.ociManifest,
+});
 
 // Keys spelled differently from a field they fill in Go: the top level, descriptors, index entries, platforms.
 refuses(manifest().replace('"schemaVersion"', '"SchemaVersion"'), 'SchemaVersion');
@@ -173,7 +221,11 @@ refuses(manifest(',"annotations":[]'), 'annotations', /not an array/);
 refuses(manifest(',"annotations":{"a":5}'), 'annotations.a', /must be a string/);
 refuses(manifest('', layer(l1, '7', ',"urls":"http://x"')), 'layers[0].urls', /must be an array/);
 refuses(manifest('', layer(l1, '7', ',"urls":[1]')), 'layers[0].urls[0]', /must be a string/);
-refuses(manifest('', layer(l1, '7', ',"annotations":{"org.opencontainers.image.title":true}')), 'layers[0].annotations["org.opencontainers.image.title"]', /boolean/);
+refuses(
+  manifest('', layer(l1, '7', ',"annotations":{"org.opencontainers.image.title":true}')),
+  'layers[0].annotations["org.opencontainers.image.title"]',
+  /boolean/,
+);
 refuses(index('', entry('"linux/amd64"')), 'manifests[0].platform', /not a string/);
 refuses(index('', entry('{"architecture":["amd64"],"os":"linux"}')), 'manifests[0].platform.architecture', /not an array/);
 refuses(manifest(',"artifactType":{}'), 'artifactType', /not an object/);
@@ -208,6 +260,10 @@ refuses(manifest('', layer(l1, '7', ',"urls":[null]')), 'layers[0].urls[0]', /no
 
 // Text Go and JavaScript would decode differently.
 const withX = manifest(',"annotations":{"a":"X"}');
-refuses(Buffer.concat([Buffer.from(withX.slice(0, withX.indexOf('X'))), Buffer.from([0xe2, 0x82]), Buffer.from(withX.slice(withX.indexOf('X') + 1))]), '', /invalid UTF-8 at byte/);
+refuses(
+  Buffer.concat([Buffer.from(withX.slice(0, withX.indexOf('X'))), Buffer.from([0xe2, 0x82]), Buffer.from(withX.slice(withX.indexOf('X') + 1))]),
+  '',
+  /invalid UTF-8 at byte/,
+);
 refuses(manifest(',"annotations":{"a":"\\ud800"}'), '', /lone surrogate/);
 refuses(manifest() + ' x', '', /not valid JSON/);

@@ -32,7 +32,10 @@ interface DfRow {
 async function df(root: string): Promise<DfRow[]> {
   const r = await tsbuild(root, ['system', 'df', '--format', 'json']);
   if (r.code !== 0) throw new Error(`system df: ${r.stderr}`);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as DfRow);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as DfRow);
 }
 
 /** df's total against du's: within 2% plus 256 KiB (directories and small metadata files du counts). */
@@ -77,7 +80,13 @@ withRunc('a build, rmi, prune -a: at least 90% of what the build added is given 
   t.is(rmi.code, 0, rmi.stderr);
   t.regex(rmi.stdout, /Untagged: app:v1/);
   const afterRmi = du(root);
-  t.true(close((await df(root)).reduce((n, r) => n + r.Size, 0), afterRmi), 'system df still matches du');
+  t.true(
+    close(
+      (await df(root)).reduce((n, r) => n + r.Size, 0),
+      afterRmi,
+    ),
+    'system df still matches du',
+  );
 
   const prune = await withDeadline(tsbuild(root, ['prune', '-a', '-f']), 120_000, 'prune -a');
   t.is(prune.code, 0, prune.stderr);
@@ -86,7 +95,13 @@ withRunc('a build, rmi, prune -a: at least 90% of what the build added is given 
   const freed = afterBuild - afterPrune;
   t.log(`du: ${before} before, ${afterBuild} after the build, ${afterRmi} after rmi, ${afterPrune} after prune -a; system df after the build: ${total}`);
   t.true(freed >= 0.9 * added, `prune gave back ${freed} of the ${added} bytes the build added (${Math.round((freed / added) * 100)}%)`);
-  t.true(close((await df(root)).reduce((n, r) => n + r.Size, 0), afterPrune), 'system df matches du after prune');
+  t.true(
+    close(
+      (await df(root)).reduce((n, r) => n + r.Size, 0),
+      afterPrune,
+    ),
+    'system df matches du after prune',
+  );
 
   // the base image is untouched and still builds
   const images2 = await tsbuild(root, ['images', '-q']);
@@ -95,7 +110,7 @@ withRunc('a build, rmi, prune -a: at least 90% of what the build added is given 
   t.is(again.code, 0, again.stderr);
 });
 
-test('rmi deletes an image\'s content once its last name goes, keeping what another image or a repository holds', async (t) => {
+test("rmi deletes an image's content once its last name goes, keeping what another image or a repository holds", async (t) => {
   const root = join(tempDir('rmi-'), 'root');
   const store = await Store.open(root);
   const fixture = await makeBusyboxImage(store, 'one:v1');
@@ -104,7 +119,14 @@ test('rmi deletes an image\'s content once its last name goes, keeping what anot
   const own = [manifest, configDigest];
   const layer = fixture.manifest.layers[0]!.digest as string;
   // the layer is also in a registry repository, held there by a manifest
-  const other = await store.blobs.put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: 1 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 1 }] }));
+  const other = await store.blobs.put(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: 1 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 1 }],
+    }),
+  );
   await store.repositories.linkManifest('repo/keep', { digest: other.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: other.size });
   t.is((await tsbuild(root, ['tag', 'one:v1', 'two:v1'])).code, 0);
 

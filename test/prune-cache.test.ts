@@ -22,7 +22,10 @@ async function record(store: Store, ageMs: number, size = 4096, layer?: Digest):
   const dir = join(store.root, 'cache', 'build');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, createHash('sha256').update(randomBytes(8)).digest('hex'));
-  writeFileSync(file, JSON.stringify({ layer: { descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size }, diffID: digest }, emptyLayer: false }));
+  writeFileSync(
+    file,
+    JSON.stringify({ layer: { descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size }, diffID: digest }, emptyLayer: false }),
+  );
   const when = new Date(Date.now() - ageMs);
   utimesSync(file, when, when);
   const blob = join(store.root, 'content', 'blobs', 'sha256', digestHex(digest));
@@ -47,9 +50,9 @@ test('prune: dangling records only (until= spares young ones), -a all but what a
   const until = await tsbuild(root, ['prune', '-f', '--filter', 'until=1h']);
   t.is(until.code, 0, until.stderr);
   t.false(existsSync(old.file));
-  t.false(has(store, old.layer), 'the old dangling record\'s layer is gone with it');
+  t.false(has(store, old.layer), "the old dangling record's layer is gone with it");
   t.true(existsSync(young.file) && has(store, young.layer), 'younger than until=1h');
-  t.true(existsSync(ofImage.file), 'its layer is an image\'s: not dangling');
+  t.true(existsSync(ofImage.file), "its layer is an image's: not dangling");
 
   const plain = await tsbuild(root, ['prune', '-f']);
   t.is(plain.code, 0, plain.stderr);

@@ -44,7 +44,12 @@ const withBadByte = (() => {
 /** The two documents the issue measured (stored today; docker and skopeo fail on them). */
 const measured: Case[] = [
   { name: 'manifests-key', body: manifest(`,"Manifests":[${layer()}]`), field: 'Manifests', goRefuses: true },
-  { name: 'mediatype-key', body: manifest().replace(`"mediaType":"${MediaType.ociManifest}"`, `"MediaType":"${MediaType.ociIndex}"`), field: 'MediaType', goRefuses: true },
+  {
+    name: 'mediatype-key',
+    body: manifest().replace(`"mediaType":"${MediaType.ociManifest}"`, `"MediaType":"${MediaType.ociIndex}"`),
+    field: 'MediaType',
+    goRefuses: true,
+  },
 ];
 
 const cases: Case[] = [
@@ -188,7 +193,10 @@ testWith(['docker-registry', 'skopeo'])('distribution stores a manifest whose "L
   const body = manifest(`,"Layers":[${layer(lb)}]`);
   t.is((await put(distribution_.url, 'amb/dup', 'v1', body)).status, 201);
   // JSON.parse reads layer A...
-  t.deepEqual(JSON.parse(body).layers.map((l: { digest: string }) => l.digest), [la]);
+  t.deepEqual(
+    JSON.parse(body).layers.map((l: { digest: string }) => l.digest),
+    [la],
+  );
   // ...and a Go client reads layer B from the very same bytes.
   const inspect = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${distribution_.host}/amb/dup:v1`]);
   t.is(inspect.code, 0, inspect.stderr);
@@ -234,7 +242,11 @@ test('the client refuses an ambiguous manifest a registry serves, naming the key
   const client = new RegistryClient({ credentials: async () => undefined });
   t.teardown(() => client.close());
   const store = await Store.open(tempDir());
-  for (const [tag, field] of [['manifests-key', 'Manifests'], ['mediatype-key', 'MediaType'], ['wrong-type', 'mediaType']] as const) {
+  for (const [tag, field] of [
+    ['manifests-key', 'Manifests'],
+    ['mediatype-key', 'MediaType'],
+    ['wrong-type', 'mediaType'],
+  ] as const) {
     const e = await t.throwsAsync(pullImage(client, store, `${served.host}/amb/x:${tag}`));
     t.true(e!.message.includes(`refusing the manifest of ${served.host}/amb/x:${tag}`), e!.message);
     t.true(e!.message.includes(`: ${field}: `), e!.message);

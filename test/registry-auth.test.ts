@@ -83,7 +83,7 @@ test('anonymous read: content reads work without credentials, pushes need a logi
   t.is((await anonymous.call('GET', '/v2/anon/app/manifests/v1', { headers: basic('alice', 'nope') })).status, 401);
 });
 
-test('anonymous read uses docker\'s token flow: anonymous tokens read, users\' tokens write', async (t) => {
+test("anonymous read uses docker's token flow: anonymous tokens read, users' tokens write", async (t) => {
   const ping = await anonymous.call('GET', '/v2/');
   t.is(ping.status, 401);
   const challenge = ping.headers['www-authenticate'] as string;
@@ -148,7 +148,14 @@ e2e.serial('docker login, push and pull with htpasswd basic auth; skopeo with --
 
   const skopeoDenied = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${remote}`]);
   t.not(skopeoDenied.code, 0);
-  const skopeoOk = await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'alice:secret', `oci:${layout}:latest`, `docker://${closed.host}/auth/skopeo:v1`]);
+  const skopeoOk = await run('skopeo', [
+    'copy',
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    'alice:secret',
+    `oci:${layout}:latest`,
+    `docker://${closed.host}/auth/skopeo:v1`,
+  ]);
   t.is(skopeoOk.code, 0, skopeoOk.stderr);
   t.is((await closed.call('GET', '/v2/auth/skopeo/tags/list', { headers: basic('alice', 'secret') })).json().tags[0], 'v1');
   t.is((await docker(['logout', closed.host])).code, 0);

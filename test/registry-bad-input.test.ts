@@ -19,7 +19,13 @@ const putManifest = (name: string, ref: string, body: Buffer | string, contentTy
   reg.call('PUT', `/v2/${name}/manifests/${ref}`, { headers: { 'Content-Type': contentType }, body });
 
 test('malformed JSON manifests are MANIFEST_INVALID', async (t) => {
-  for (const body of ['{not json', '[]', '"string"', '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}', '{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:bad","size":1},"layers":[]}']) {
+  for (const body of [
+    '{not json',
+    '[]',
+    '"string"',
+    '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}',
+    '{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:bad","size":1},"layers":[]}',
+  ]) {
     const r = await putManifest('bad/json', 'v1', body);
     t.is(r.status, 400, body);
     t.is(r.code, 'MANIFEST_INVALID', body);
@@ -37,7 +43,12 @@ test('wrong or inconsistent media types are MANIFEST_INVALID', async (t) => {
   const unsupported = await putManifest('bad/mt', 'v2', img.bytes.toString().replace(MediaType.ociManifest, 'text/plain'), 'text/plain');
   t.is(unsupported.code, 'MANIFEST_INVALID');
   // schema 1 is refused
-  const schema1 = await putManifest('bad/mt', 'v3', JSON.stringify({ schemaVersion: 1, name: 'bad/mt', tag: 'v3', fsLayers: [] }), MediaType.dockerSchema1Signed);
+  const schema1 = await putManifest(
+    'bad/mt',
+    'v3',
+    JSON.stringify({ schemaVersion: 1, name: 'bad/mt', tag: 'v3', fsLayers: [] }),
+    MediaType.dockerSchema1Signed,
+  );
   t.is(schema1.code, 'MANIFEST_INVALID');
   // an index body sent as an image manifest
   const indexAsManifest = await putManifest('bad/mt', 'v4', JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, manifests: [] }));
@@ -116,7 +127,10 @@ test('invalid and hostile repository names never reach the store', async (t) => 
   t.false(walk(root).some((n) => n === 'escape' || n === 'UPPER' || n === '..'));
   t.false(existsSync(join(root, '..', 'escape')));
   t.false(existsSync(join(root, 'content', 'escape')));
-  t.deepEqual((await reg.call('GET', '/v2/_catalog')).json().repositories.filter((r: string) => r.includes('escape')), []);
+  t.deepEqual(
+    (await reg.call('GET', '/v2/_catalog')).json().repositories.filter((r: string) => r.includes('escape')),
+    [],
+  );
   const tag = await putManifest('bad/tag', '-bad-tag', '{}');
   t.is(tag.code, 'TAG_INVALID');
 });
@@ -145,12 +159,17 @@ test('bad Range and Content-Range headers', async (t) => {
 test('huge manifests get 413, declared or streamed', async (t) => {
   const config = await pushBlob(reg, 'bad/huge', '{}');
   const layers = Array.from({ length: 2000 }, () => ({ mediaType: MediaType.ociLayerGzip, digest: config, size: 2, annotations: { pad: 'x'.repeat(40) } }));
-  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: config, size: 2 }, layers }));
+  const body = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: config, size: 2 }, layers }),
+  );
   t.true(body.length > 64 * 1024);
   const declared = await putManifest('bad/huge', 'v1', body);
   t.is(declared.status, 413);
   t.is(declared.code, 'SIZE_INVALID');
-  const streamed = await reg.call('PUT', '/v2/bad/huge/manifests/v1', { headers: { 'Content-Type': MediaType.ociManifest, 'Transfer-Encoding': 'chunked' }, body });
+  const streamed = await reg.call('PUT', '/v2/bad/huge/manifests/v1', {
+    headers: { 'Content-Type': MediaType.ociManifest, 'Transfer-Encoding': 'chunked' },
+    body,
+  });
   t.is(streamed.status, 413);
   t.is((await reg.call('GET', '/v2/bad/huge/manifests/v1')).status, 404);
 });
@@ -158,7 +177,9 @@ test('huge manifests get 413, declared or streamed', async (t) => {
 test('unknown and malformed upload ids are BLOB_UPLOAD_UNKNOWN', async (t) => {
   for (const id of ['0b9e5f55-1111-4222-8333-944455556666', 'short', '..%2f..%2fmeta', 'x'.repeat(100)]) {
     for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) {
-      const r = await reg.call(method, `/v2/bad/uploads/blobs/uploads/${id}${method === 'PUT' ? `?digest=${digestOf('')}` : ''}`, { body: method === 'PATCH' ? 'x' : undefined });
+      const r = await reg.call(method, `/v2/bad/uploads/blobs/uploads/${id}${method === 'PUT' ? `?digest=${digestOf('')}` : ''}`, {
+        body: method === 'PATCH' ? 'x' : undefined,
+      });
       t.is(r.status, 404, `${method} ${id}`);
       t.is(r.code, 'BLOB_UPLOAD_UNKNOWN', `${method} ${id}`);
     }
@@ -211,7 +232,10 @@ test('a client that disconnects mid-upload leaves a resumable session and no vis
   const received = await uploaded();
   t.true(received > 0 && received <= (5 << 20) / 2, `received ${received}`);
   t.is((await reg.call('HEAD', `/v2/bad/disconnect/blobs/${digest}`)).status, 404);
-  const rest = await reg.call('PATCH', location, { headers: { 'Content-Range': `${received}-${data.length - 1}`, 'Content-Length': data.length - received }, body: data.subarray(received) });
+  const rest = await reg.call('PATCH', location, {
+    headers: { 'Content-Range': `${received}-${data.length - 1}`, 'Content-Length': data.length - received },
+    body: data.subarray(received),
+  });
   t.is(rest.status, 202, `resume from ${received}: ${rest.status} ${rest.headers.range}`);
   const put = await reg.call('PUT', `${rest.headers.location}?digest=${digest}`, { headers: { 'Content-Length': 0 } });
   t.is(put.status, 201);

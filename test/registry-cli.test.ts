@@ -28,7 +28,11 @@ function serve(root: string, args: string[]): { stop(): Promise<void>; output():
 }
 
 test('the config schema fills defaults and parses durations and sizes', (t) => {
-  const c = validateConfig(registryConfigSchema, { uploads: { 'expire-after': '2h' }, limits: { 'manifest-size': '1MiB' }, cache: { 'manifest-ttl': 0 } }, 'test');
+  const c = validateConfig(
+    registryConfigSchema,
+    { uploads: { 'expire-after': '2h' }, limits: { 'manifest-size': '1MiB' }, cache: { 'manifest-ttl': 0 } },
+    'test',
+  );
   t.is(c.uploads['expire-after'], 2 * 3_600_000);
   t.is(c.uploads['purge-interval'], 10 * 60_000);
   t.is(c.limits['manifest-size'], 1 << 20);
@@ -36,7 +40,9 @@ test('the config schema fills defaults and parses durations and sizes', (t) => {
   t.is(c.log.level, 'info');
   t.false(c['read-only']);
   t.throws(() => validateConfig(registryConfigSchema, { lisen: '127.0.0.1:5000' }, 'reg.yaml'), { message: /reg\.yaml: unknown key "lisen"/ });
-  t.throws(() => validateConfig(registryConfigSchema, { uploads: { 'expire-after': 'soon' } }, 'reg.yaml'), { message: /uploads\.expire-after: "soon" is not a duration/ });
+  t.throws(() => validateConfig(registryConfigSchema, { uploads: { 'expire-after': 'soon' } }, 'reg.yaml'), {
+    message: /uploads\.expire-after: "soon" is not a duration/,
+  });
   t.throws(() => validateConfig(registryConfigSchema, { listen: 'localhost' }, 'reg.yaml'), { message: /listen/ });
 });
 
@@ -65,7 +71,10 @@ test('flags override the config file (listen, storage, read-only)', async (t) =>
   await server.stop();
   t.regex(server.output(), new RegExp(`serving ${join(dir, 'flag-storage')} at http://127\\.0\\.0\\.1:${flagPort}`));
   // access logs are JSON lines
-  const line = server.output().split('\n').find((l) => l.includes('"path":"/v2/cli/app/blobs/uploads/"'));
+  const line = server
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"path":"/v2/cli/app/blobs/uploads/"'));
   t.truthy(line);
   t.is(JSON.parse(line!).status, 405);
 });

@@ -52,7 +52,10 @@ test('chunked upload: POST 202, PATCH with Content-Range in order, GET status 20
     [0, 99_999],
     [100_000, 199_999],
   ] as const) {
-    const r = await reg.call('PATCH', location, { headers: { 'Content-Range': `${from}-${to}`, 'Content-Type': 'application/octet-stream' }, body: data.subarray(from, to + 1) });
+    const r = await reg.call('PATCH', location, {
+      headers: { 'Content-Range': `${from}-${to}`, 'Content-Type': 'application/octet-stream' },
+      body: data.subarray(from, to + 1),
+    });
     t.is(r.status, 202);
     t.is(r.headers.range, `0-${to}`);
     location = r.headers.location!;
@@ -65,7 +68,10 @@ test('chunked upload: POST 202, PATCH with Content-Range in order, GET status 20
   const gap = await reg.call('PATCH', location, { headers: { 'Content-Range': '250000-299999' }, body: data.subarray(250_000) });
   t.is(gap.status, 416);
   t.is(gap.headers.range, '0-199999');
-  const put = await reg.call('PUT', `${location}?digest=${digest}`, { headers: { 'Content-Range': '200000-299999', 'Content-Length': 100_000 }, body: data.subarray(200_000) });
+  const put = await reg.call('PUT', `${location}?digest=${digest}`, {
+    headers: { 'Content-Range': '200000-299999', 'Content-Length': 100_000 },
+    body: data.subarray(200_000),
+  });
   t.is(put.status, 201);
   t.is(put.headers.location, `/v2/conf/chunked/blobs/${digest}`);
   t.is(put.headers['docker-content-digest'], digest);
@@ -115,7 +121,10 @@ test('12 streamed uploads at once, sharing the hashing threads, each store exact
 test('monolithic POST ?digest= stores the blob in one request', async (t) => {
   const data = Buffer.from('monolithic blob');
   const digest = digestOf(data);
-  const r = await reg.call('POST', `/v2/conf/mono/blobs/uploads/?digest=${digest}`, { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }, body: data });
+  const r = await reg.call('POST', `/v2/conf/mono/blobs/uploads/?digest=${digest}`, {
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length },
+    body: data,
+  });
   t.is(r.status, 201);
   t.is(r.headers['docker-content-digest'], digest);
   t.is(r.headers.location, `/v2/conf/mono/blobs/${digest}`);
@@ -274,7 +283,10 @@ test('manifest PUT by digest must match the body', async (t) => {
   const img = await pushImage(reg, 'conf/bydigest', 'seed', 'bd');
   const again = await reg.call('PUT', `/v2/conf/bydigest/manifests/${img.digest}`, { headers: { 'Content-Type': MediaType.ociManifest }, body: img.bytes });
   t.is(again.status, 201);
-  const wrong = await reg.call('PUT', `/v2/conf/bydigest/manifests/${digestOf('other')}`, { headers: { 'Content-Type': MediaType.ociManifest }, body: img.bytes });
+  const wrong = await reg.call('PUT', `/v2/conf/bydigest/manifests/${digestOf('other')}`, {
+    headers: { 'Content-Type': MediaType.ociManifest },
+    body: img.bytes,
+  });
   t.is(wrong.status, 400);
   t.is(wrong.code, 'DIGEST_INVALID');
 });
@@ -282,7 +294,18 @@ test('manifest PUT by digest must match the body', async (t) => {
 test('indexes and manifest lists: children must be in the repository', async (t) => {
   const a = await pushImage(reg, 'conf/index', 'a', 'ia');
   const index = (mediaType: string, children: { digest: string; size: number }[]) =>
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, manifests: children.map((c) => ({ mediaType: MediaType.ociManifest, digest: c.digest, size: c.size, platform: { os: 'linux', architecture: 'amd64' } })) }));
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType,
+        manifests: children.map((c) => ({
+          mediaType: MediaType.ociManifest,
+          digest: c.digest,
+          size: c.size,
+          platform: { os: 'linux', architecture: 'amd64' },
+        })),
+      }),
+    );
   const ok = index(MediaType.ociIndex, [{ digest: a.digest, size: a.bytes.length }]);
   const put = await reg.call('PUT', '/v2/conf/index/manifests/multi', { headers: { 'Content-Type': MediaType.ociIndex }, body: ok });
   t.is(put.status, 201, put.body.toString());
@@ -385,7 +408,13 @@ test('referrers: OCI-Subject on push, listed with artifactType filter, empty ind
   t.is(index.mediaType, MediaType.ociIndex);
   t.is(index.manifests.length, 2);
   const sigEntry = index.manifests.find((m: { digest: string }) => m.digest === digestOf(sig));
-  t.deepEqual(sigEntry, { mediaType: MediaType.ociManifest, digest: digestOf(sig), size: sig.length, artifactType: 'application/vnd.example.signature', annotations: { note: 'sig' } });
+  t.deepEqual(sigEntry, {
+    mediaType: MediaType.ociManifest,
+    digest: digestOf(sig),
+    size: sig.length,
+    artifactType: 'application/vnd.example.signature',
+    annotations: { note: 'sig' },
+  });
   t.is(all.headers['oci-filters-applied'], undefined);
   const filtered = await reg.call('GET', `/v2/conf/refs/referrers/${subject.digest}?artifactType=application/vnd.example.sbom`);
   t.is(filtered.headers['oci-filters-applied'], 'artifactType');

@@ -20,7 +20,11 @@ interface Child {
 }
 
 async function startRegistry(storage: string, port: number): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'],
+    { stdio: 'ignore' },
+  );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v2/`);
   return {
@@ -62,7 +66,10 @@ test('SIGKILL during a streamed PATCH: no blob after restart, the session resume
   t.is((await call(reg.url, 'HEAD', `/v2/crash/app/blobs/${digest}`)).status, 404);
   const received = await uploadedBytes(reg.url, location);
   t.true(received > 0 && received <= 3 << 20, `received ${received}`);
-  const rest = await call(reg.url, 'PATCH', location, { headers: { 'Content-Range': `${received}-${data.length - 1}`, 'Content-Length': data.length - received }, body: data.subarray(received) });
+  const rest = await call(reg.url, 'PATCH', location, {
+    headers: { 'Content-Range': `${received}-${data.length - 1}`, 'Content-Length': data.length - received },
+    body: data.subarray(received),
+  });
   t.is(rest.status, 202);
   const put = await call(reg.url, 'PUT', `${location}?digest=${digest}`, { headers: { 'Content-Length': 0 } });
   t.is(put.status, 201);

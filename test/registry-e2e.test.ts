@@ -121,7 +121,7 @@ test.serial('buildah push to the registry', async (t) => {
 
 const withCtr = testWith(['dockerd', 'skopeo', 'ctr']);
 
-withCtr.serial('containerd (ctr, dockerd\'s containerd in its own namespace) pulls and pushes', async (t) => {
+withCtr.serial("containerd (ctr, dockerd's containerd in its own namespace) pulls and pushes", async (t) => {
   const ctr = (args: string[]) => run('ctr', ['--address', '/var/run/docker/containerd/containerd.sock', '-n', `tsbuild-test-${process.pid}`, ...args]);
   await ok('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:latest`, `docker://${reg.host}/e2e/ctr:v1`]);
   t.teardown(async () => {
@@ -129,7 +129,11 @@ withCtr.serial('containerd (ctr, dockerd\'s containerd in its own namespace) pul
     await ctr(['images', 'rm', `${reg.host}/e2e/ctr:v1`]);
     const content = (await ctr(['content', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
     if (content.length) await ctr(['content', 'rm', ...content]);
-    const snapshots = (await ctr(['snapshots', 'ls'])).stdout.split('\n').slice(1).map((l) => l.split(/\s+/)[0]!).filter(Boolean);
+    const snapshots = (await ctr(['snapshots', 'ls'])).stdout
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]!)
+      .filter(Boolean);
     for (const s of snapshots.reverse()) await ctr(['snapshots', 'rm', s]);
     await run('ctr', ['--address', '/var/run/docker/containerd/containerd.sock', 'namespaces', 'rm', `tsbuild-test-${process.pid}`]);
   });

@@ -32,7 +32,7 @@ async function withRegistry(options: Parameters<typeof startTestRegistry>[0], bo
   }
 }
 
-test('a trusted proxy\'s X-Forwarded-Proto makes the realm https (ping and push challenges alike)', async (t) => {
+test("a trusted proxy's X-Forwarded-Proto makes the realm https (ping and push challenges alike)", async (t) => {
   await withRegistry({ trustedProxies: ['127.0.0.1'] }, async (reg) => {
     const ping = await reg.call('GET', '/v2/', { headers: proxied });
     t.is(ping.status, 401);

@@ -33,7 +33,11 @@ async function allAnswer(t: { fail(m: string): void }, phase: string, requests: 
 
 test.serial('16 sessions each get a 1 MiB chunk at once, then a 17-byte chunk, then commit: every request answers', async (t) => {
   const datas = Array.from({ length: SESSIONS }, () => randomBytes((1 << 20) + 17));
-  const starts = await allAnswer(t, 'POST', datas.map((_, i) => reg.call('POST', `/v2/hang/chunked${i}/blobs/uploads/`)));
+  const starts = await allAnswer(
+    t,
+    'POST',
+    datas.map((_, i) => reg.call('POST', `/v2/hang/chunked${i}/blobs/uploads/`)),
+  );
   const locations = starts.map((s) => {
     t.is(s.status, 202);
     return s.headers.location!;
@@ -41,19 +45,33 @@ test.serial('16 sessions each get a 1 MiB chunk at once, then a 17-byte chunk, t
   const big = await allAnswer(
     t,
     '1 MiB PATCH',
-    datas.map((d, i) => reg.call('PATCH', locations[i]!, { headers: { 'Content-Range': '0-1048575', 'Content-Length': 1 << 20, 'Content-Type': 'application/octet-stream' }, body: d.subarray(0, 1 << 20) })),
+    datas.map((d, i) =>
+      reg.call('PATCH', locations[i]!, {
+        headers: { 'Content-Range': '0-1048575', 'Content-Length': 1 << 20, 'Content-Type': 'application/octet-stream' },
+        body: d.subarray(0, 1 << 20),
+      }),
+    ),
   );
   for (const r of big) t.is(r.status, 202, r.body.toString());
   const small = await allAnswer(
     t,
     '17-byte PATCH',
-    datas.map((d, i) => reg.call('PATCH', big[i]!.headers.location!, { headers: { 'Content-Range': '1048576-1048592', 'Content-Length': 17, 'Content-Type': 'application/octet-stream' }, body: d.subarray(1 << 20) })),
+    datas.map((d, i) =>
+      reg.call('PATCH', big[i]!.headers.location!, {
+        headers: { 'Content-Range': '1048576-1048592', 'Content-Length': 17, 'Content-Type': 'application/octet-stream' },
+        body: d.subarray(1 << 20),
+      }),
+    ),
   );
   for (const r of small) {
     t.is(r.status, 202, r.body.toString());
     t.is(r.headers.range, '0-1048592');
   }
-  const puts = await allAnswer(t, 'PUT', datas.map((d, i) => reg.call('PUT', `${small[i]!.headers.location!}?digest=${digestOf(d)}`, { headers: { 'Content-Length': 0 } })));
+  const puts = await allAnswer(
+    t,
+    'PUT',
+    datas.map((d, i) => reg.call('PUT', `${small[i]!.headers.location!}?digest=${digestOf(d)}`, { headers: { 'Content-Length': 0 } })),
+  );
   for (const r of puts) t.is(r.status, 201, r.body.toString());
   for (let i = 0; i < SESSIONS; i++) {
     const get = await withDeadline(reg.call('GET', `/v2/hang/chunked${i}/blobs/${digestOf(datas[i]!)}`), DEADLINE_MS, 'blob GET');
@@ -64,11 +82,20 @@ test.serial('16 sessions each get a 1 MiB chunk at once, then a 17-byte chunk, t
 test.serial('16 parallel monolithic PUTs of one 2 MiB + 17 byte blob: every request answers and the blob verifies', async (t) => {
   const data = randomBytes((2 << 20) + 17);
   const digest = digestOf(data);
-  const starts = await allAnswer(t, 'POST', Array.from({ length: SESSIONS }, () => reg.call('POST', '/v2/hang/monolithic/blobs/uploads/')));
+  const starts = await allAnswer(
+    t,
+    'POST',
+    Array.from({ length: SESSIONS }, () => reg.call('POST', '/v2/hang/monolithic/blobs/uploads/')),
+  );
   const puts = await allAnswer(
     t,
     'PUT',
-    starts.map((s) => reg.call('PUT', `${s.headers.location!}?digest=${digest}`, { headers: { 'Content-Length': data.length, 'Content-Type': 'application/octet-stream' }, body: data })),
+    starts.map((s) =>
+      reg.call('PUT', `${s.headers.location!}?digest=${digest}`, {
+        headers: { 'Content-Length': data.length, 'Content-Type': 'application/octet-stream' },
+        body: data,
+      }),
+    ),
   );
   for (const r of puts) {
     t.is(r.status, 201, r.body.toString());

@@ -41,7 +41,11 @@ test('a PATCH stalled mid-body does not hold its session: the status GET and a r
   const data = randomBytes(MiB);
   const digest = digestOf(data);
   const location = (await reg.call('POST', '/v2/stall/app/blobs/uploads/')).headers.location!;
-  const stalled = openRequest(reg.url, 'PATCH', location, { 'Content-Length': MiB, 'Content-Range': `0-${MiB - 1}`, 'Content-Type': 'application/octet-stream' });
+  const stalled = openRequest(reg.url, 'PATCH', location, {
+    'Content-Length': MiB,
+    'Content-Range': `0-${MiB - 1}`,
+    'Content-Type': 'application/octet-stream',
+  });
   t.teardown(() => stalled.req.destroy());
   stalled.req.on('error', () => undefined);
   stalled.req.write(data.subarray(0, 64 << 10));
@@ -53,7 +57,10 @@ test('a PATCH stalled mid-body does not hold its session: the status GET and a r
   t.true(stored <= 64 << 10, `stored ${stored}`);
 
   const resume = await withDeadline(
-    reg.call('PATCH', location, { headers: { 'Content-Range': `${stored}-${MiB - 1}`, 'Content-Length': MiB - stored, 'Content-Type': 'application/octet-stream' }, body: data.subarray(stored) }),
+    reg.call('PATCH', location, {
+      headers: { 'Content-Range': `${stored}-${MiB - 1}`, 'Content-Length': MiB - stored, 'Content-Type': 'application/octet-stream' },
+      body: data.subarray(stored),
+    }),
     DEADLINE_MS,
     'the resume PATCH',
   );
@@ -84,7 +91,10 @@ test('a body that sends nothing for the idle time is cut; the session keeps the 
   const status = await reg.call('GET', location);
   t.is(status.status, 204);
   t.is(status.headers.range, `0-${(64 << 10) - 1}`, 'the bytes received before the silence are kept');
-  const resume = await reg.call('PATCH', location, { headers: { 'Content-Range': `${64 << 10}-${MiB - 1}`, 'Content-Length': MiB - (64 << 10) }, body: data.subarray(64 << 10) });
+  const resume = await reg.call('PATCH', location, {
+    headers: { 'Content-Range': `${64 << 10}-${MiB - 1}`, 'Content-Length': MiB - (64 << 10) },
+    body: data.subarray(64 << 10),
+  });
   t.is(resume.status, 202, resume.body.toString());
   t.is((await reg.call('PUT', `${location}?digest=${digest}`, { headers: { 'Content-Length': 0 } })).status, 201);
   t.true((await reg.call('GET', `/v2/stall/idle/blobs/${digest}`)).body.equals(data));
@@ -115,7 +125,10 @@ test('DELETE of a session while a PATCH streams into it: the PATCH gets 404 BLOB
   t.is((await reg.call('GET', location)).code, 'BLOB_UPLOAD_UNKNOWN');
   const root = reg.server.store.root;
   t.false(existsSync(join(root, 'content', 'ingest', id)), 'the session directory is gone');
-  t.deepEqual(walk(root).filter((f) => f.includes('.tmp-')), []);
+  t.deepEqual(
+    walk(root).filter((f) => f.includes('.tmp-')),
+    [],
+  );
 });
 
 test('a storage error reading a session is a 500 with a log line naming it, not BLOB_UPLOAD_UNKNOWN', async (t) => {
@@ -164,10 +177,18 @@ test('a full disk: a refused upload start leaves nothing behind; a refused PATCH
     t.is(start.code, 'UNKNOWN');
   }
   t.deepEqual(readdirSync(ingestDir), [id], 'no session directory of the refused starts');
-  t.deepEqual(walk(dir).filter((f) => f.includes('.tmp-')), [], 'no temp file');
+  t.deepEqual(
+    walk(dir).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temp file',
+  );
 
   const data = randomBytes(MiB);
-  const refused = await withDeadline(reg.call('PATCH', location, { headers: { 'Content-Range': `0-${MiB - 1}`, 'Content-Length': MiB }, body: data }), DEADLINE_MS, 'the PATCH');
+  const refused = await withDeadline(
+    reg.call('PATCH', location, { headers: { 'Content-Range': `0-${MiB - 1}`, 'Content-Length': MiB }, body: data }),
+    DEADLINE_MS,
+    'the PATCH',
+  );
   t.true(refused.status >= 500, `PATCH on a full disk: ${refused.status} ${refused.code}`);
   t.not(refused.code, 'BLOB_UPLOAD_UNKNOWN');
   const status = await reg.call('GET', location);
@@ -175,7 +196,10 @@ test('a full disk: a refused upload start leaves nothing behind; a refused PATCH
 
   rmSync(join(dir, 'filler'), { recursive: true });
   const stored = rangeBytes(status.headers.range);
-  const resume = await reg.call('PATCH', location, { headers: { 'Content-Range': `${stored}-${MiB - 1}`, 'Content-Length': MiB - stored }, body: data.subarray(stored) });
+  const resume = await reg.call('PATCH', location, {
+    headers: { 'Content-Range': `${stored}-${MiB - 1}`, 'Content-Length': MiB - stored },
+    body: data.subarray(stored),
+  });
   t.is(resume.status, 202, resume.body.toString());
   t.is((await reg.call('PUT', `${location}?digest=${digestOf(data)}`, { headers: { 'Content-Length': 0 } })).status, 201);
   t.true((await reg.call('GET', `/v2/full/app/blobs/${digestOf(data)}`)).body.equals(data));

@@ -31,8 +31,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test.serial(`${signal} with uploads in flight: the process is gone within 10 s and its sessions resume`, async (t) => {
     const storage = tempDir('registry-shutdown-');
     const port = await freePort();
-    const child = spawn(process.execPath, [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], { stdio: 'ignore' });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+    const child = spawn(process.execPath, [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, sig) => resolve({ code, signal: sig })),
+    );
     t.teardown(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -53,7 +57,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const together = Array.from({ length: 16 }, async (_, i) => {
       const location = (await call(url, 'POST', `/v2/shutdown/t${i}/blobs/uploads/`)).headers.location!;
       const big = await call(url, 'PATCH', location, { headers: { 'Content-Range': `0-${MiB - 1}`, 'Content-Length': MiB }, body: data.subarray(0, MiB) });
-      await call(url, 'PATCH', big.headers.location!, { headers: { 'Content-Range': `${MiB}-${MiB + 16}`, 'Content-Length': 17 }, body: data.subarray(MiB, MiB + 17) });
+      await call(url, 'PATCH', big.headers.location!, {
+        headers: { 'Content-Range': `${MiB}-${MiB + 16}`, 'Content-Length': 17 },
+        body: data.subarray(MiB, MiB + 17),
+      });
     });
     await Promise.race([Promise.allSettled(together), new Promise((r) => setTimeout(r, 3000))]);
 
@@ -65,8 +72,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
     // A restart sweeps what is left; the cut sessions keep what they received and resume.
     await Store.open(storage);
-    t.deepEqual(walk(storage).filter((f) => f.includes('.tmp')), [], 'no temp file');
-    const again = spawn(process.execPath, [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], { stdio: 'ignore' });
+    t.deepEqual(
+      walk(storage).filter((f) => f.includes('.tmp')),
+      [],
+      'no temp file',
+    );
+    const again = spawn(process.execPath, [tsbuildBin, 'registry', '--storage', storage, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], {
+      stdio: 'ignore',
+    });
     const againExited = new Promise((resolve) => again.once('exit', resolve));
     t.teardown(() => {
       if (again.exitCode === null && again.signalCode === null) again.kill('SIGKILL');
@@ -75,7 +88,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const { location } = stalled[5]!;
     const stored = rangeBytes((await call(url, 'GET', location)).headers.range);
     t.true(stored <= 6 * 300_000, `stored ${stored}`);
-    const rest = await call(url, 'PATCH', location, { headers: { 'Content-Range': `${stored}-${data.length - 1}`, 'Content-Length': data.length - stored }, body: data.subarray(stored) });
+    const rest = await call(url, 'PATCH', location, {
+      headers: { 'Content-Range': `${stored}-${data.length - 1}`, 'Content-Length': data.length - stored },
+      body: data.subarray(stored),
+    });
     t.is(rest.status, 202);
     t.is((await call(url, 'PUT', `${location}?digest=${digestOf(data)}`, { headers: { 'Content-Length': 0 } })).status, 201);
     again.kill('SIGTERM');

@@ -43,7 +43,11 @@ async function upload(i: number, name: string, data: Buffer): Promise<void> {
   const digest = digestOf(data);
   const form = FORMS[i % FORMS.length]!;
   if (form === 'monolithic') {
-    expect(await reg.call('POST', `/v2/${name}/blobs/uploads/?digest=${digest}`, { headers: { 'Content-Length': data.length }, body: data }), 201, 'monolithic POST');
+    expect(
+      await reg.call('POST', `/v2/${name}/blobs/uploads/?digest=${digest}`, { headers: { 'Content-Length': data.length }, body: data }),
+      201,
+      'monolithic POST',
+    );
     return;
   }
   let location = expect(await reg.call('POST', `/v2/${name}/blobs/uploads/`), 202, 'POST').headers.location!;
@@ -54,7 +58,10 @@ async function upload(i: number, name: string, data: Buffer): Promise<void> {
     for (let c = 0; c + 1 < cuts.length; c++) {
       const [from, to] = [cuts[c]!, cuts[c + 1]!];
       if (to <= from) continue;
-      const r = await reg.call('PATCH', location, { headers: { 'Content-Range': `${from}-${to - 1}`, 'Content-Length': to - from }, body: data.subarray(from, to) });
+      const r = await reg.call('PATCH', location, {
+        headers: { 'Content-Range': `${from}-${to - 1}`, 'Content-Length': to - from },
+        body: data.subarray(from, to),
+      });
       location = expect(r, 202, `PATCH ${from}-${to - 1}`).headers.location!;
       if (r.headers.range !== `0-${to - 1}`) throw new Error(`PATCH ${from}-${to - 1} answered Range ${r.headers.range}`);
     }
@@ -64,7 +71,9 @@ async function upload(i: number, name: string, data: Buffer): Promise<void> {
 
 test('64 concurrent uploads in every form with odd tails: each one answers and reads back exactly', async (t) => {
   const datas = Array.from({ length: UPLOADS }, (_, i) => randomBytes(BASES[i % BASES.length]! + TAILS[Math.floor(i / BASES.length) % TAILS.length]!));
-  const results = await Promise.allSettled(datas.map((d, i) => withDeadline(upload(i, `stress/r${i % 8}`, d), DEADLINE_MS, `upload ${i} (${FORMS[i % 3]}, ${d.length} bytes)`)));
+  const results = await Promise.allSettled(
+    datas.map((d, i) => withDeadline(upload(i, `stress/r${i % 8}`, d), DEADLINE_MS, `upload ${i} (${FORMS[i % 3]}, ${d.length} bytes)`)),
+  );
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${i}: ${String(r.reason)}`] : []));
   t.deepEqual(failed, [], 'every upload answered');
   for (let i = 0; i < UPLOADS; i++) {

@@ -80,17 +80,27 @@ test('a RUN step becomes exactly the expected layer: whiteouts, opaque dir, hard
   t.is(byName.get('data/chmod.txt')!.header.mode, 0o600);
   t.is(byName.get('data/sub/deep/file.txt')!.body, 'deepmore\n');
   t.is(byName.get('data/new-link')!.header.xattrs?.get('user.note')?.toString(), 'hello');
-  t.true(entries.every((e) => e.header.mtime <= 1_700_000_000), 'SOURCE_DATE_EPOCH clamps every mtime');
+  t.true(
+    entries.every((e) => e.header.mtime <= 1_700_000_000),
+    'SOURCE_DATE_EPOCH clamps every mtime',
+  );
   t.true(entries.every((e) => !e.header.xattrs || [...e.header.xattrs.keys()].every((k) => !k.startsWith('trusted.overlay.'))));
   // GNU tar reads it too
-  const listing = execFileSync('tar', ['-tzf', store.blobFile(result.descriptor.digest)!]).toString().trim().split('\n');
+  const listing = execFileSync('tar', ['-tzf', store.blobFile(result.descriptor.digest)!])
+    .toString()
+    .trim()
+    .split('\n');
   t.is(listing.length, names.length);
 });
 
 test('the layer applies back onto the lowers to give the merged view', async (t) => {
   const store = await Store.open(tempDir());
   const base = await baseSnapshot(store, [dataLayer]);
-  const { upper, lowers } = await step(store, base, 'rm -rf /data/dir && mkdir /data/dir && echo c > /data/dir/c && rm /data/del.txt && ln -s keep.txt /data/sym');
+  const { upper, lowers } = await step(
+    store,
+    base,
+    'rm -rf /data/dir && mkdir /data/dir && echo c > /data/dir/c && rm /data/del.txt && ln -s keep.txt /data/sym',
+  );
   const result = await commitUpperDir(store, { upper, lowers, compression: 'none' });
   t.is(result.descriptor.mediaType, 'application/vnd.oci.image.layer.v1.tar');
   const rootfs = tempDir();
@@ -187,7 +197,11 @@ test('long and non-ASCII names, long symlink targets and big ids go through PAX 
   const store = await Store.open(tempDir());
   const base = await baseSnapshot(store);
   const deep = `/${'a'.repeat(60)}/${'b'.repeat(60)}/${'c'.repeat(60)}`;
-  const s = await step(store, base, `mkdir -p ${deep} && echo x > ${deep}/${'f'.repeat(120)} && echo y > /grüße.txt && ln -s ${deep}/${'f'.repeat(120)} /long-link && touch /big-owner && chown 3000000:3000001 /big-owner`);
+  const s = await step(
+    store,
+    base,
+    `mkdir -p ${deep} && echo x > ${deep}/${'f'.repeat(120)} && echo y > /grüße.txt && ln -s ${deep}/${'f'.repeat(120)} /long-link && touch /big-owner && chown 3000000:3000001 /big-owner`,
+  );
   const c = await commitUpperDir(store, { upper: s.upper, lowers: s.lowers, compression: 'none' });
   const listing = execFileSync('tar', ['--numeric-owner', '-tvf', store.blobFile(c.descriptor.digest)!]).toString();
   t.true(listing.includes(`${deep.slice(1)}/${'f'.repeat(120)}`));

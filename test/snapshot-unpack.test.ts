@@ -20,7 +20,10 @@ function arena(): { root: string; sentinel: string; snapshot: string } {
   return { root, sentinel, snapshot: base };
 }
 
-function sentinelUntouched(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void }, sentinel: string): void {
+function sentinelUntouched(
+  t: { deepEqual: (a: unknown, b: unknown, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void },
+  sentinel: string,
+): void {
   t.deepEqual(readdirSync(sentinel), ['secret'], 'nothing was written next to the secret');
   t.is(readFileSync(join(sentinel, 'secret'), 'utf8'), 'do not touch');
   t.is(statSync(join(sentinel, 'secret')).nlink, 1, 'no hardlink to the secret was made');
@@ -47,7 +50,9 @@ test('the busybox base layer unpacks with modes, symlinks and its diffID', async
 test('a layer whose bytes do not match the expected diffID is rejected', async (t) => {
   const root = tempDir();
   const bytes = await layerTar([{ name: 'a', body: 'x' }]);
-  await t.throwsAsync(unpackLayer(Readable.from([bytes]), root, { expectedDiffId: `sha256:${'0'.repeat(64)}` as never }), { message: /does not match its diffID/ });
+  await t.throwsAsync(unpackLayer(Readable.from([bytes]), root, { expectedDiffId: `sha256:${'0'.repeat(64)}` as never }), {
+    message: /does not match its diffID/,
+  });
 });
 
 test('hostile layer: ../../etc/x lands inside the root', async (t) => {
@@ -93,7 +98,10 @@ test('hostile layer: a hardlink to a file outside the root is refused', async (t
   sentinelUntouched(t, sentinel);
   // a hardlink to a file inside the layer is fine
   const ok = tempDir();
-  await unpack(ok, [{ name: 'a', body: 'shared' }, { name: 'b', type: 'link', linkname: 'a' }]);
+  await unpack(ok, [
+    { name: 'a', body: 'shared' },
+    { name: 'b', type: 'link', linkname: 'a' },
+  ]);
   t.is(statSync(join(ok, 'a')).ino, statSync(join(ok, 'b')).ino);
 });
 
@@ -110,7 +118,15 @@ test('overlay mode turns whiteouts into char devices 0/0 and opaque markers into
 
 test('apply mode deletes what whiteouts name and empties opaque dirs', async (t) => {
   const root = tempDir();
-  await unpack(root, [{ name: 'etc/passwd', body: 'p' }, { name: 'var/old', body: 'o' }, { name: 'keep', body: 'k' }], 'apply');
+  await unpack(
+    root,
+    [
+      { name: 'etc/passwd', body: 'p' },
+      { name: 'var/old', body: 'o' },
+      { name: 'keep', body: 'k' },
+    ],
+    'apply',
+  );
   await unpack(root, [{ name: 'etc/.wh.passwd' }, { name: 'var/' }, { name: 'var/.wh..wh..opq' }, { name: 'var/new', body: 'n' }], 'apply');
   t.false(existsSync(join(root, 'etc/passwd')));
   t.deepEqual(readdirSync(join(root, 'var')), ['new']);
@@ -124,7 +140,19 @@ test('ownership, modes, times, devices, fifos, binary xattrs and long names are 
   cap[4] = 0xff;
   const headers: TarHeader[] = [
     { name: 'bin/', type: 'directory', mode: 0o751, uid: 0, gid: 0, size: 0, mtime: 1_000_000 },
-    { name: 'bin/ping', type: 'file', mode: 0o4755, uid: 0, gid: 0, size: 4, mtime: 1_000_001, xattrs: new Map([['security.capability', cap], ['user.note', Buffer.from('hi')]]) },
+    {
+      name: 'bin/ping',
+      type: 'file',
+      mode: 0o4755,
+      uid: 0,
+      gid: 0,
+      size: 4,
+      mtime: 1_000_001,
+      xattrs: new Map([
+        ['security.capability', cap],
+        ['user.note', Buffer.from('hi')],
+      ]),
+    },
     { name: 'home/app/', type: 'directory', mode: 0o700, uid: 1000, gid: 1001, size: 0, mtime: 1_000_002 },
     { name: 'dev/null', type: 'char', mode: 0o666, uid: 0, gid: 0, size: 0, mtime: 1, devmajor: 1, devminor: 3 },
     { name: 'pipe', type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 1 },
@@ -163,24 +191,26 @@ test('snapshots: each chain is unpacked once, concurrent requests share it, shor
   t.is(a!.chainId, chainIdOf(chainIdOf(undefined, l1.diffId), l2.diffId));
   t.true(existsSync(join(snapshots.root, a!.link, 'two')), 'short link points at the diff dir');
   const chain = await snapshots.chain(a!.chainId);
-  t.deepEqual(chain.map((s) => s.chainId), [a!.chainId, l1.diffId]);
+  t.deepEqual(
+    chain.map((s) => s.chainId),
+    [a!.chainId, l1.diffId],
+  );
   t.regex(a!.link, /^l\/[A-Z2-7]{12}$/);
   // a second store handle (another process) finds it and does not unpack again
   const again = await unpackImageLayers(store, await openSnapshots(store), [l1, l2]);
   t.is(again!.link, a!.link);
-  t.deepEqual(readdirSync(snapshots.root).filter((n) => n.startsWith('tmp-')), [], 'no temp dirs left');
+  t.deepEqual(
+    readdirSync(snapshots.root).filter((n) => n.startsWith('tmp-')),
+    [],
+    'no temp dirs left',
+  );
 });
 
 test('hostile layer: a dir swapped for a symlink after its whiteouts, xattrs and times were queued stays inside', async (t) => {
   const { root, sentinel } = arena();
   writeFileSync(join(sentinel, 'x'), 'keep');
   const before = statSync(sentinel).mtimeMs;
-  await unpack(root, [
-    { name: 'a/', mtime: new Date(0) },
-    { name: 'a/.wh.x' },
-    { name: 'a/.wh..wh..opq' },
-    { name: 'a', type: 'symlink', linkname: sentinel },
-  ]);
+  await unpack(root, [{ name: 'a/', mtime: new Date(0) }, { name: 'a/.wh.x' }, { name: 'a/.wh..wh..opq' }, { name: 'a', type: 'symlink', linkname: sentinel }]);
   t.deepEqual(readdirSync(sentinel).sort(), ['secret', 'x']);
   t.is(readFileSync(join(sentinel, 'x'), 'utf8'), 'keep', 'the whiteout was not made through the symlink');
   t.is(statSync(sentinel).mtimeMs, before, 'no times were set through the symlink');

@@ -146,7 +146,10 @@ test('handed-over chunks are written and hashed on the hashing thread; chunks sh
   const expected = digestOf(Buffer.concat(owned));
   const second = await store.ingests.create();
   t.is(await second.append(Readable.from(owned), { handOver: true }), 40 * (64 << 10));
-  t.true(owned.every((c) => c.byteLength === 0), 'moved to the hashing thread');
+  t.true(
+    owned.every((c) => c.byteLength === 0),
+    'moved to the hashing thread',
+  );
   t.is((await second.commit(expected)).digest, expected);
   t.true((await readAll(await store.blobs.read(expected))).length === 40 * (64 << 10));
 

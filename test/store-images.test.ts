@@ -13,7 +13,10 @@ test('local image index: set, get by short name, by digest prefix, remove', asyn
   t.is((await store.images.get('docker.io/library/busybox:latest')).digest, d);
   t.is((await store.images.get(d.slice(7, 19))).digest, d);
   t.is((await store.images.get(`busybox@${d}`)).digest, d);
-  t.deepEqual((await store.images.list()).map((r) => r.name), ['docker.io/library/busybox:latest', 'localhost:5000/app:v1']);
+  t.deepEqual(
+    (await store.images.list()).map((r) => r.name),
+    ['docker.io/library/busybox:latest', 'localhost:5000/app:v1'],
+  );
   await store.images.remove('busybox');
   await t.throwsAsync(store.images.get('busybox'), { instanceOf: ImageNotFoundError, message: 'image not found: busybox' });
   t.is((await store.images.list()).length, 1);
@@ -31,7 +34,9 @@ test('concurrent updates from two processes lose no names', async (t) => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.images.set(parseNormalized('app' + process.argv[2] + ':' + i), digestOf('x'), 'm')));`;
   const one = (n: string) =>
     new Promise<void>((resolve, reject) =>
-      spawn(process.execPath, ['--input-type=module', '-e', script, root, n], { stdio: 'inherit' }).on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`exit ${c}`)))),
+      spawn(process.execPath, ['--input-type=module', '-e', script, root, n], { stdio: 'inherit' }).on('exit', (c) =>
+        c === 0 ? resolve() : reject(new Error(`exit ${c}`)),
+      ),
     );
   await Promise.all([one('a'), one('b')]);
   const store = await Store.open(root);

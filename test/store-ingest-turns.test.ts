@@ -27,7 +27,7 @@ test('a newer append takes over from one waiting on a silent source; bytes it ha
   await settle();
   const resumed = ingest.append(Readable.from([data.subarray(2 << 20)]), { offset: 2 << 20 });
   await t.throwsAsync(withDeadline(stale, DEADLINE_MS, 'the stale append'), { instanceOf: IngestSupersededError });
-  t.false(silent.destroyed, 'leaveSourceOpen: the source is its owner\'s to answer on');
+  t.false(silent.destroyed, "leaveSourceOpen: the source is its owner's to answer on");
   t.is(await withDeadline(resumed, DEADLINE_MS, 'the newer append'), data.length);
   t.is((await ingest.commit(digestOf(data))).digest, digestOf(data));
 });
@@ -100,7 +100,10 @@ test('a full disk refuses an ingest start and leaves neither its directory nor a
   for (let i = 0; i < 3; i++) await t.throwsAsync(store.ingests.create(), { code: 'ENOSPC' });
   t.deepEqual((await store.ingests.list()).sort(), [kept.id, filler.id].sort());
   const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [e.name]));
-  t.deepEqual(walk(dir).filter((n) => n.includes('.tmp-')), []);
+  t.deepEqual(
+    walk(dir).filter((n) => n.includes('.tmp-')),
+    [],
+  );
 });
 
 test('hashing threads never keep the process alive once nothing waits on them', (t) => {
@@ -114,5 +117,11 @@ closeSync(fd);
 console.log(await a.digest());`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   t.is(r.signal, null, 'exited by itself');
-  t.is(r.stdout.trim(), `sha256:${createHash('sha256').update(new Uint8Array((3 << 20) + 17)).digest('hex')}`, r.stderr);
+  t.is(
+    r.stdout.trim(),
+    `sha256:${createHash('sha256')
+      .update(new Uint8Array((3 << 20) + 17))
+      .digest('hex')}`,
+    r.stderr,
+  );
 });

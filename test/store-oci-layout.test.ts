@@ -13,9 +13,12 @@ test('an exported OCI layout is read by umoci and skopeo, and imports back', asy
   const store = await Store.open(tempDir());
   const image = await makeBusyboxImage(store);
   const layout = join(tempDir(), 'layout');
-  await exportOciLayout(store.blobs, layout, [
-    { digest: image.digest, mediaType: MediaType.ociManifest, size: image.manifestBytes.length, name: 'docker.io/library/busybox:latest', tag: 'latest' },
-  ], (d) => store.blobFile(d)!);
+  await exportOciLayout(
+    store.blobs,
+    layout,
+    [{ digest: image.digest, mediaType: MediaType.ociManifest, size: image.manifestBytes.length, name: 'docker.io/library/busybox:latest', tag: 'latest' }],
+    (d) => store.blobFile(d)!,
+  );
 
   const ls = await run('umoci', ['ls', '--layout', layout]);
   t.is(ls.code, 0, ls.stderr);

@@ -68,8 +68,16 @@ test('hostile repository names and tags never reach outside the store', async (t
 test('referrers are recorded per subject', async (t) => {
   const store = await Store.open(tempDir());
   const subject = digestOf('subject');
-  await store.repositories.addReferrer('app', subject, { mediaType: MediaType.ociManifest, digest: digestOf('sig'), size: 3, artifactType: 'application/example' });
-  t.deepEqual((await store.repositories.listReferrers('app', subject)).map((r) => r.artifactType), ['application/example']);
+  await store.repositories.addReferrer('app', subject, {
+    mediaType: MediaType.ociManifest,
+    digest: digestOf('sig'),
+    size: 3,
+    artifactType: 'application/example',
+  });
+  t.deepEqual(
+    (await store.repositories.listReferrers('app', subject)).map((r) => r.artifactType),
+    ['application/example'],
+  );
   t.deepEqual(await store.repositories.listReferrers('app', digestOf('none')), []);
   await store.repositories.removeReferrer('app', subject, digestOf('sig'));
   t.deepEqual(await store.repositories.listReferrers('app', subject), []);

@@ -59,14 +59,23 @@ async function cacheConfigOf(store: Store, contents: CacheContents, withMounts: 
 }
 
 /** The cache as an OCI manifest in the store (config: the cache config; layers: its blobs). */
-async function writeCacheManifest(store: Store, contents: CacheContents, withMounts: boolean): Promise<{ digest: Digest; size: number; records: number; layers: number }> {
+async function writeCacheManifest(
+  store: Store,
+  contents: CacheContents,
+  withMounts: boolean,
+): Promise<{ digest: Digest; size: number; records: number; layers: number }> {
   const { config, blobs } = await cacheConfigOf(store, contents, withMounts);
   const configBlob = await store.blobs.put(JSON.stringify(config));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: configBlob.digest, size: configBlob.size },
-    layers: blobs.map((b, i) => ({ mediaType: MediaType.ociLayerGzip, digest: b.digest, size: b.size, annotations: { [UNCOMPRESSED_ANNOTATION]: config.layers[i]!.annotations[UNCOMPRESSED_ANNOTATION] } })),
+    layers: blobs.map((b, i) => ({
+      mediaType: MediaType.ociLayerGzip,
+      digest: b.digest,
+      size: b.size,
+      annotations: { [UNCOMPRESSED_ANNOTATION]: config.layers[i]!.annotations[UNCOMPRESSED_ANNOTATION] },
+    })),
   };
   const written = await store.blobs.put(JSON.stringify(manifest));
   return { ...written, records: config.records.length, layers: blobs.length };
@@ -77,11 +86,21 @@ async function writeCacheManifest(store: Store, contents: CacheContents, withMou
  * description for the progress line. mode=max carries cache mounts; min leaves them out (the caller
  * passes only the final image's records for min).
  */
-export async function exportCache(store: Store, spec: Exclude<CacheExportSpec, { type: 'inline' }>, contents: CacheContents, client: () => Promise<RegistryClient>): Promise<string> {
+export async function exportCache(
+  store: Store,
+  spec: Exclude<CacheExportSpec, { type: 'inline' }>,
+  contents: CacheContents,
+  client: () => Promise<RegistryClient>,
+): Promise<string> {
   const written = await writeCacheManifest(store, contents, spec.mode === 'max');
   const what = `${written.records} records, ${written.layers} blobs`;
   if (spec.type === 'local') {
-    await exportOciLayout(store.blobs, resolve(spec.dest), [{ digest: written.digest, mediaType: MediaType.ociManifest, size: written.size, tag: spec.tag }], store.driver.localPath ? (d) => store.blobFile(d)! : undefined);
+    await exportOciLayout(
+      store.blobs,
+      resolve(spec.dest),
+      [{ digest: written.digest, mediaType: MediaType.ociManifest, size: written.size, tag: spec.tag }],
+      store.driver.localPath ? (d) => store.blobFile(d)! : undefined,
+    );
     return what;
   }
   const { pushImage } = await import('../../registry/client/index.js');
@@ -102,7 +121,11 @@ export async function exportCache(store: Store, spec: Exclude<CacheExportSpec, {
  * kept as twins, so the push sends the same blobs).
  */
 export async function inlineCacheConfig(store: Store, imageLayers: ImageLayer[], records: Map<Digest, CacheRecord>): Promise<string> {
-  const blobs = await encodeLayers(store, imageLayers.map((l) => l.descriptor), GZIP);
+  const blobs = await encodeLayers(
+    store,
+    imageLayers.map((l) => l.descriptor),
+    GZIP,
+  );
   const indexOf = new Map(imageLayers.map((l, i) => [l.diffID as string, i]));
   const config: CacheConfig = {
     layers: blobs.map((b, i) => ({ blob: b.digest, parent: i - 1, annotations: { [UNCOMPRESSED_ANNOTATION]: imageLayers[i]!.diffID } })),

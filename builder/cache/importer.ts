@@ -149,7 +149,9 @@ export async function importCache(store: Store, spec: CacheImportSpec, client: (
 
 async function importLocal(store: Store, dir: string, tag: string): Promise<ImportedCache> {
   const index = await readLayoutIndex(dir);
-  const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+  const entry =
+    index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag) ??
+    (index.manifests.length === 1 ? index.manifests[0] : undefined);
   if (!entry) throw new Error(`${dir} holds no cache tagged "${tag}"`);
   const blobFile = (d: Digest) => join(dir, 'blobs', d.split(':')[0]!, d.split(':')[1]!);
   const fetch = async (desc: Descriptor) => {

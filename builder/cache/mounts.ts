@@ -25,7 +25,11 @@ export async function restoreCacheMount(store: Store, sources: ImportedCache[], 
   await fs.mkdir(dirname(dir), { recursive: true });
   await fs.mkdir(tmp);
   try {
-    await unpackLayer(await store.blobs.read(desc.digest), tmp, { mode: 'apply', compression: layerCompression(desc.mediaType) ?? 'auto', label: `cache mount ${id}` });
+    await unpackLayer(await store.blobs.read(desc.digest), tmp, {
+      mode: 'apply',
+      compression: layerCompression(desc.mediaType) ?? 'auto',
+      label: `cache mount ${id}`,
+    });
     if (!(await isEmptyOrAbsent(dir))) return false; // another build filled it meanwhile
     await fs.rmdir(dir).catch(() => undefined);
     await fs.rename(tmp, dir);

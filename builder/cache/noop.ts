@@ -43,7 +43,20 @@ export interface NoopRequest {
 }
 
 /** Environment variables RUN steps see or the build reads. */
-const ENV = ['SOURCE_DATE_EPOCH', 'TSBUILD_RUNTIME', 'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
+const ENV = [
+  'SOURCE_DATE_EPOCH',
+  'TSBUILD_RUNTIME',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'FTP_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'ftp_proxy',
+  'no_proxy',
+  'all_proxy',
+];
 
 /** Dockerfiles whose result depends on more than the context: URLs and git sources fetched by ADD. */
 const REMOTE = /^\s*ADD\b[^\n]*(?:https?:\/\/|git@|\.git\b)/im;
@@ -64,7 +77,16 @@ async function keyOf(req: NoopRequest): Promise<{ file: string; dockerfileText: 
   const ignores = ['path' in req.dockerfile ? `${resolve(req.dockerfile.path)}.dockerignore` : '', join(context, '.dockerignore')];
   const stamp = statSync(fileURLToPath(new URL('../solver/build.js', import.meta.url)), { throwIfNoEntry: false });
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: 1, stamp: stamp ? `${stamp.size}:${stamp.mtimeMs}` : '', context, dockerfile: 'path' in req.dockerfile ? resolve(req.dockerfile.path) : '-', tags: req.tags, options: req.options }));
+  h.update(
+    JSON.stringify({
+      v: 1,
+      stamp: stamp ? `${stamp.size}:${stamp.mtimeMs}` : '',
+      context,
+      dockerfile: 'path' in req.dockerfile ? resolve(req.dockerfile.path) : '-',
+      tags: req.tags,
+      options: req.options,
+    }),
+  );
   h.update('\0' + sha(dockerfileText));
   for (const f of ignores) h.update('\0' + (f ? sha(await readOrEmpty(f)) : ''));
   for (const name of ENV) h.update(`\0${name}=${process.env[name] ?? '\u0000unset'}`);

@@ -67,7 +67,8 @@ export function parseCacheTo(spec: string): CacheExportSpec {
   }
   if (type === 'inline') {
     refuseUnknown(flag, spec, f, ['type', 'mode']);
-    if (f.get('mode') === 'max') throw new Error(`${flag} "${spec}": an inline cache holds the final image's steps only (mode=min); use type=registry for mode=max`);
+    if (f.get('mode') === 'max')
+      throw new Error(`${flag} "${spec}": an inline cache holds the final image's steps only (mode=min); use type=registry for mode=max`);
     return { type, mode: 'min' };
   }
   throw new Error(`${flag} "${spec}": type must be registry, local or inline`);

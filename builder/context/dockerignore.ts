@@ -21,7 +21,10 @@ export interface MatchResult {
 
 /** Cleans a context-relative path the way Go's filepath.Clean does, without a leading `/` or `./`. */
 export function cleanRelative(path: string): string {
-  const cleaned = posix.normalize('/' + path.replace(/\\/g, '/')).replace(/^\/+/, '').replace(/\/+$/, '');
+  const cleaned = posix
+    .normalize('/' + path.replace(/\\/g, '/'))
+    .replace(/^\/+/, '')
+    .replace(/\/+$/, '');
   return cleaned === '' ? '.' : cleaned;
 }
 

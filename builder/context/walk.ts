@@ -51,7 +51,13 @@ export async function* walkEntries(root: string, start = '.', filter?: WalkFilte
     if (stat.isDirectory() && !(verdict?.excluded && filter!.canSkipDirectory(rel))) {
       if (verdict?.excluded) pending.push(entry);
       const names = readdirNamesSync(abs).sort(byteOrder);
-      stack.push({ entry, state: verdict?.state, children: names.map((name) => (rel === '.' ? name : `${rel}/${name}`)), next: 0, excluded: !!verdict?.excluded });
+      stack.push({
+        entry,
+        state: verdict?.state,
+        children: names.map((name) => (rel === '.' ? name : `${rel}/${name}`)),
+        next: 0,
+        excluded: !!verdict?.excluded,
+      });
     }
     return verdict?.excluded ? undefined : entry;
   };

@@ -33,10 +33,7 @@ export interface CopySpec {
   checksum?: string;
 }
 
-type Item =
-  | PathSource
-  | { kind: 'url'; url: string; fetched: FetchedFile }
-  | { kind: 'heredoc'; name: string; content: string };
+type Item = PathSource | { kind: 'url'; url: string; fetched: FetchedFile } | { kind: 'heredoc'; name: string; content: string };
 
 /** A COPY/ADD whose sources are resolved (and URLs downloaded): its input checksum and how to apply it. */
 export interface PreparedCopy {
@@ -101,7 +98,10 @@ function absoluteDest(spec: CopySpec): { path: string; isDir: boolean } {
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return fs.stat(fsPath(path)).then((s) => s.isDirectory(), () => false);
+  return fs.stat(fsPath(path)).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 async function applyCopy(spec: CopySpec, source: SourceRoot, items: Item[], targetRoot: string): Promise<void> {

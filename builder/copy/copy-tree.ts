@@ -6,7 +6,6 @@ import { fsPath, mknodName } from '../snapshot/index.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './passwd.js';
 
-
 /** How one COPY/ADD writes what it copies. */
 export interface WriteOptions {
   /** Owner for everything written; undefined keeps the source's owner (COPY --from). */
@@ -147,7 +146,10 @@ export async function copyTree(
         await writeEntry(top.abs, top.stat, dest, opts);
         return;
       }
-      const existed = await fs.lstat(fsPath(dest)).then((s) => s.isDirectory(), () => false);
+      const existed = await fs.lstat(fsPath(dest)).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       if (!existed) {
         await clearFor(dest, true);
         await fs.mkdir(fsPath(dest), { mode: 0o755 });

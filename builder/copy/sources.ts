@@ -39,7 +39,8 @@ async function statInRoot(source: SourceRoot, written: string): Promise<PathSour
   if (!st) return undefined;
   const writtenRel = posix.normalize(written).replace(/^\/+/, '') || '.';
   // An excluded directory with re-included entries below it is still there, holding just those.
-  if (source.filter && !((await presentInTree(source.root, writtenRel, source.filter)) && (await presentInTree(source.root, rel, source.filter)))) return undefined;
+  if (source.filter && !((await presentInTree(source.root, writtenRel, source.filter)) && (await presentInTree(source.root, rel, source.filter))))
+    return undefined;
   const pivot = written.indexOf('/./');
   const parentsPath = (pivot >= 0 ? written.slice(pivot + 3) : writtenRel).replace(/^\/+/, '');
   return { kind: 'path', written: writtenRel, rel, stat: st, parentsPath: posix.normalize(parentsPath || '.') };
@@ -47,7 +48,10 @@ async function statInRoot(source: SourceRoot, written: string): Promise<PathSour
 
 /** Expands one wildcard source component by component (Go filepath.Match per segment). */
 async function expandWildcards(source: SourceRoot, pattern: string, doubleStar: boolean): Promise<string[]> {
-  const parts = posix.normalize('/' + pattern).split('/').filter(Boolean);
+  const parts = posix
+    .normalize('/' + pattern)
+    .split('/')
+    .filter(Boolean);
   let current: string[] = [''];
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!;
@@ -108,7 +112,9 @@ export async function resolvePathSources(source: SourceRoot, written: string, in
   }
   const found = await statInRoot(source, written);
   if (!found) {
-    throw new Error(`${instruction} failed: "${written}" not found in the ${source.label}${source.filter ? ' (or excluded by .dockerignore)' : ''}: check the path`);
+    throw new Error(
+      `${instruction} failed: "${written}" not found in the ${source.label}${source.filter ? ' (or excluded by .dockerignore)' : ''}: check the path`,
+    );
   }
   return [found];
 }

@@ -60,7 +60,6 @@ export function standardMountTargets(): Array<{ path: string; kind: 'dir' | 'fil
   ];
 }
 
-
 /** The config.json of an OCI runtime bundle for one RUN step. */
 /** The step's environment with docker's defaults for PATH and HOME when the image sets neither. */
 export function withDefaults(env: string[], home: string): string[] {
@@ -131,7 +130,9 @@ export function runtimeSpec(o: BundleOptions): Record<string, unknown> {
 /** The open-files limit to give a container: docker's 1048576, capped at this process's hard limit. */
 export function containerNofile(): number {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const hard = line?.split(/\s+/)[4];
     if (hard && /^\d+$/.test(hard)) return Math.min(1048576, Number(hard));
   } catch {

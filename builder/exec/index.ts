@@ -31,7 +31,18 @@ export { runInContainer, type RunOptions, type RunResult } from './run-container
 export { type RunMount } from './mounts.js';
 export { sweepLeftovers, type SweepReport } from './sweep.js';
 export { track, trackDir, trackMount, releaseAll, installCleanupHandlers, liveResources, onInterrupt, holdExitFor, type Resource } from './cleanup.js';
-export { mountOverlay, mountAll, overlayMount, unmount, overlayFeatureOptions, overlayOptions, mountPoints, MOUNT_OPTIONS_LIMIT, type Mount, type OverlayMount } from './overlay.js';
+export {
+  mountOverlay,
+  mountAll,
+  overlayMount,
+  unmount,
+  overlayFeatureOptions,
+  overlayOptions,
+  mountPoints,
+  MOUNT_OPTIONS_LIMIT,
+  type Mount,
+  type OverlayMount,
+} from './overlay.js';
 export { runcRun, runcPath, listContainers, deleteContainer, RUNC_ROOT, CONTAINER_PREFIX } from './runc.js';
 export { unshareRun, unshareAvailable } from './unshare.js';
 export { runtimeSpec, withDefaults, DEFAULT_CAPABILITIES, type BundleOptions, type SpecMount } from './bundle.js';

@@ -27,11 +27,17 @@ export async function isolatedNetwork(): Promise<IsolatedNetwork> {
   try {
     await exec('ip', ['netns', 'add', name]);
   } catch (e) {
-    throw new Error(`cannot create a network namespace for --network=none: ${String((e as { stderr?: string }).stderr ?? (e as Error).message).trim()} (needs root and iproute2)`);
+    throw new Error(
+      `cannot create a network namespace for --network=none: ${String((e as { stderr?: string }).stderr ?? (e as Error).message).trim()} (needs root and iproute2)`,
+    );
   }
   const untrack = track({
     label: `network namespace ${name}`,
-    release: () => exec('ip', ['netns', 'delete', name]).then(() => undefined, () => undefined),
+    release: () =>
+      exec('ip', ['netns', 'delete', name]).then(
+        () => undefined,
+        () => undefined,
+      ),
     releaseSync: () => void spawnSync('ip', ['netns', 'delete', name]),
   });
   const release = async () => {

@@ -17,9 +17,7 @@ let featureOptions: string[] | undefined;
  */
 export function overlayFeatureOptions(): string[] {
   if (!featureOptions) {
-    featureOptions = ['redirect_dir', 'index', 'metacopy']
-      .filter((name) => existsSync(`/sys/module/overlay/parameters/${name}`))
-      .map((name) => `${name}=off`);
+    featureOptions = ['redirect_dir', 'index', 'metacopy'].filter((name) => existsSync(`/sys/module/overlay/parameters/${name}`)).map((name) => `${name}=off`);
   }
   return featureOptions;
 }
@@ -69,7 +67,9 @@ export async function mountAll(mounts: Mount[], root: string, extraOptions: stri
       const target = m.target ? join(root, m.target) : root;
       const options = [...m.options, ...extraOptions].join(',');
       if (options.length > MOUNT_OPTIONS_LIMIT) {
-        throw new Error(`${m.type} mount options for ${target} are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`);
+        throw new Error(
+          `${m.type} mount options for ${target} are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`,
+        );
       }
       const bind = m.type === 'bind';
       const args = bind ? ['--bind', m.source, target] : ['-t', m.type, m.source, target];
@@ -99,7 +99,9 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (m.lowers.length === 0) throw new Error('an overlay mount needs at least one lower dir');
   const options = overlayOptions(m);
   if (options.length > MOUNT_OPTIONS_LIMIT) {
-    throw new Error(`overlay mount options for ${m.lowers.length} layers are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`);
+    throw new Error(
+      `overlay mount options for ${m.lowers.length} layers are ${options.length} bytes, over the kernel's limit of ${MOUNT_OPTIONS_LIMIT}; squash the base image`,
+    );
   }
   try {
     await exec('mount', ['-t', 'overlay', 'overlay', '-o', options, m.target], { cwd: m.cwd });

@@ -76,9 +76,7 @@ export function checkDockerfile(text: string, opts: CheckOptions = {}): CheckPro
   }
 
   const { skip } = parseCheckDirective(ast.directives.check);
-  return problems
-    .filter((p) => p.severity === 'error' || (skip !== 'all' && !skip.has(p.rule)))
-    .sort((a, b) => a.line - b.line || a.column - b.column);
+  return problems.filter((p) => p.severity === 'error' || (skip !== 'all' && !skip.has(p.rule))).sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 type Warn = (node: { startLine: number; column: number }, rule: string, message: string) => void;
@@ -97,8 +95,10 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
   let shellSet = false;
   for (const n of ast.instructions) {
     const kw = n.keyword;
-    if (majorityLower && kw !== kw.toLowerCase()) warn(n, 'ConsistentInstructionCasing', `Command '${kw}' should match the case of the command majority (lowercase)`);
-    if (!majorityLower && kw !== kw.toUpperCase()) warn(n, 'ConsistentInstructionCasing', `Command '${kw}' should match the case of the command majority (uppercase)`);
+    if (majorityLower && kw !== kw.toLowerCase())
+      warn(n, 'ConsistentInstructionCasing', `Command '${kw}' should match the case of the command majority (lowercase)`);
+    if (!majorityLower && kw !== kw.toUpperCase())
+      warn(n, 'ConsistentInstructionCasing', `Command '${kw}' should match the case of the command majority (uppercase)`);
     const ins = typed.get(n);
     if (!ins) continue;
     switch (ins.kind) {
@@ -116,7 +116,8 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
           if (mismatch) warn(n, 'FromAsCasing', `'${asWord}' and '${kw}' keywords' casing do not match`);
         }
         if (ins.stageName) {
-          if (reservedStageNames.has(ins.stageName)) warn(n, 'ReservedStageName', `Stage name should not use the same name as reserved stage "${ins.stageName}"`);
+          if (reservedStageNames.has(ins.stageName))
+            warn(n, 'ReservedStageName', `Stage name should not use the same name as reserved stage "${ins.stageName}"`);
           if (stageNames.has(ins.stageName)) warn(n, 'DuplicateStageName', `Duplicate stage name "${ins.stageName}", stage names should be unique`);
           stageNames.add(ins.stageName);
         }
@@ -130,7 +131,12 @@ function lintNodes(ast: DockerfileAST, typed: Map<InstructionNode, Instruction>,
           warn(n, 'JSONArgsRecommended', `JSON arguments recommended for ${ins.kind} to prevent unintended behavior related to OS signals`);
         }
         const prev = once.get(ins.kind);
-        if (prev) warn(prev, 'MultipleInstructionsDisallowed', `Multiple ${ins.kind} instructions should not be used in the same stage because only the last one will be used`);
+        if (prev)
+          warn(
+            prev,
+            'MultipleInstructionsDisallowed',
+            `Multiple ${ins.kind} instructions should not be used in the same stage because only the last one will be used`,
+          );
         once.set(ins.kind, n);
         break;
       }

@@ -60,7 +60,16 @@ export function parseCheckDirective(value: string | undefined): { skip: Set<stri
   let error = false;
   for (const part of (value ?? '').split(';')) {
     const [k, v = ''] = part.split('=', 2).map((x) => x.trim()) as [string, string?];
-    if (k === 'skip') skip = v === 'all' ? 'all' : new Set(v.split(',').map((x) => x.trim()).filter(Boolean));
+    if (k === 'skip')
+      skip =
+        v === 'all'
+          ? 'all'
+          : new Set(
+              v
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean),
+            );
     else if (k === 'error') error = v.toLowerCase() === 'true';
   }
   return { skip, error };

@@ -54,7 +54,7 @@ export function parseFlags(flags: readonly string[], spec: FlagSpec, instruction
 
 /** Go's time.ParseDuration → nanoseconds ("1m30s", "500ms", "1.5h"). */
 export function parseGoDuration(s: string): number {
-  const units: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
   let rest = s;
   let sign = 1;
   if (rest.startsWith('-') || rest.startsWith('+')) {

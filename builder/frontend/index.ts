@@ -50,7 +50,12 @@ export type { Directives, EscapeToken } from './directives.js';
 export { dumpAST, dumpNode, goQuote } from './dump.js';
 export { DockerfileError, type SourceLocation } from './errors.js';
 export {
-  processWord, processWords, processWordWithMatches, type EnvSource, type LexOptions, type WordResult,
+  processWord,
+  processWords,
+  processWordWithMatches,
+  type EnvSource,
+  type LexOptions,
+  type WordResult,
 } from './shell-lex.js';
 export type * from './instructions.js';
 export type { RunMount, MountType, CacheSharing } from './mounts.js';
@@ -58,7 +63,12 @@ export { parseMount } from './mounts.js';
 export { typeInstruction, runCommandLine } from './typed.js';
 export { buildPlan, resolveStageRef, type Plan, type PlanOptions, type PlanStage, type StageSource } from './plan.js';
 export {
-  StageScope, expandWord, expandInstruction, type ExpandOptions, type ScopeSettings, type ScopeStart,
+  StageScope,
+  expandWord,
+  expandInstruction,
+  type ExpandOptions,
+  type ScopeSettings,
+  type ScopeStart,
 } from './scope.js';
 export { DEFAULT_PATH, DEFAULT_PATH_ENV, withDefaultPath } from './stage-defaults.js';
 export { checkDockerfile, type CheckProblem, type CheckOptions } from './check.js';

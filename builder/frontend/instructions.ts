@@ -175,10 +175,24 @@ export interface OnbuildInstruction extends Base {
 }
 
 export type Instruction =
-  | FromInstruction | RunInstruction | CmdInstruction | EntrypointInstruction | ShellInstruction
-  | EnvInstruction | LabelInstruction | MaintainerInstruction | ArgInstruction | CopyInstruction
-  | AddInstruction | ExposeInstruction | VolumeInstruction | UserInstruction | WorkdirInstruction
-  | StopSignalInstruction | HealthcheckInstruction | OnbuildInstruction;
+  | FromInstruction
+  | RunInstruction
+  | CmdInstruction
+  | EntrypointInstruction
+  | ShellInstruction
+  | EnvInstruction
+  | LabelInstruction
+  | MaintainerInstruction
+  | ArgInstruction
+  | CopyInstruction
+  | AddInstruction
+  | ExposeInstruction
+  | VolumeInstruction
+  | UserInstruction
+  | WorkdirInstruction
+  | StopSignalInstruction
+  | HealthcheckInstruction
+  | OnbuildInstruction;
 
 export type InstructionKind = Instruction['kind'];
 

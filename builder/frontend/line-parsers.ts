@@ -234,6 +234,22 @@ export function parseArgsFor(name: string, rest: string, escape: string): Parsed
 }
 
 export const knownInstructions = [
-  'add', 'arg', 'cmd', 'copy', 'entrypoint', 'env', 'expose', 'from', 'healthcheck', 'label',
-  'maintainer', 'onbuild', 'run', 'shell', 'stopsignal', 'user', 'volume', 'workdir',
+  'add',
+  'arg',
+  'cmd',
+  'copy',
+  'entrypoint',
+  'env',
+  'expose',
+  'from',
+  'healthcheck',
+  'label',
+  'maintainer',
+  'onbuild',
+  'run',
+  'shell',
+  'stopsignal',
+  'user',
+  'volume',
+  'workdir',
 ] as const;

@@ -27,7 +27,27 @@ export interface RunMount {
 
 const types: MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'];
 const sharings: CacheSharing[] = ['shared', 'private', 'locked'];
-const allKeys = ['type', 'from', 'source', 'target', 'readonly', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'src', 'dst', 'destination', 'ro', 'rw', 'readwrite', 'env'];
+const allKeys = [
+  'type',
+  'from',
+  'source',
+  'target',
+  'readonly',
+  'id',
+  'sharing',
+  'required',
+  'size',
+  'mode',
+  'uid',
+  'gid',
+  'src',
+  'dst',
+  'destination',
+  'ro',
+  'rw',
+  'readwrite',
+  'env',
+];
 
 /** CSV fields as Go's csv reader splits them (double quotes group, `""` is a quote). */
 export function csvFields(value: string): string[] {
@@ -50,7 +70,8 @@ export function csvFields(value: string): string[] {
         }
         field += value[i++];
       }
-      if (i < value.length && value[i] !== ',') throw new FrontendProblem(`failed to parse csv mounts: extraneous or missing " in quoted-field: ${value}`, value);
+      if (i < value.length && value[i] !== ',')
+        throw new FrontendProblem(`failed to parse csv mounts: extraneous or missing " in quoted-field: ${value}`, value);
     } else {
       const end = value.indexOf(',', i);
       field = end < 0 ? value.slice(i) : value.slice(i, end);
@@ -66,8 +87,20 @@ export function csvFields(value: string): string[] {
 
 function parseBool(key: string, v: string): boolean {
   switch (v) {
-    case '1': case 't': case 'T': case 'true': case 'TRUE': case 'True': return true;
-    case '0': case 'f': case 'F': case 'false': case 'FALSE': case 'False': return false;
+    case '1':
+    case 't':
+    case 'T':
+    case 'true':
+    case 'TRUE':
+    case 'True':
+      return true;
+    case '0':
+    case 'f':
+    case 'F':
+    case 'false':
+    case 'FALSE':
+    case 'False':
+      return false;
   }
   throw new FrontendProblem(`invalid value for ${key}: ${v}`, v);
 }
@@ -100,8 +133,16 @@ export function parseMount(value: string, expand?: (word: string) => string): Ru
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     if (eq < 0) {
       switch (key) {
-        case 'readonly': case 'ro': m.readOnly = true; roAuto = false; continue;
-        case 'readwrite': case 'rw': m.readOnly = false; roAuto = false; continue;
+        case 'readonly':
+        case 'ro':
+          m.readOnly = true;
+          roAuto = false;
+          continue;
+        case 'readwrite':
+        case 'rw':
+          m.readOnly = false;
+          roAuto = false;
+          continue;
         case 'required':
           if (m.type === 'secret' || m.type === 'ssh') {
             m.required = true;
@@ -126,11 +167,28 @@ export function parseMount(value: string, expand?: (word: string) => string): Ru
         m.type = t;
         break;
       }
-      case 'from': m.from = v; break;
-      case 'source': case 'src': m.source = v; break;
-      case 'target': case 'dst': case 'destination': m.target = v; break;
-      case 'readonly': case 'ro': if (!later) m.readOnly = parseBool(key, v); roAuto = false; break;
-      case 'readwrite': case 'rw': if (!later) m.readOnly = !parseBool(key, v); roAuto = false; break;
+      case 'from':
+        m.from = v;
+        break;
+      case 'source':
+      case 'src':
+        m.source = v;
+        break;
+      case 'target':
+      case 'dst':
+      case 'destination':
+        m.target = v;
+        break;
+      case 'readonly':
+      case 'ro':
+        if (!later) m.readOnly = parseBool(key, v);
+        roAuto = false;
+        break;
+      case 'readwrite':
+      case 'rw':
+        if (!later) m.readOnly = !parseBool(key, v);
+        roAuto = false;
+        break;
       case 'required':
         if (m.type !== 'secret' && m.type !== 'ssh') throw new FrontendProblem(`unexpected key '${key}' for mount type '${m.type}'`, field);
         if (!later) m.required = parseBool(key, v);
@@ -139,7 +197,9 @@ export function parseMount(value: string, expand?: (word: string) => string): Ru
         if (m.type !== 'tmpfs') throw new FrontendProblem(`unexpected key '${key}' for mount type '${m.type}'`, field);
         if (!later) m.size = ramInBytes(v);
         break;
-      case 'id': m.id = v; break;
+      case 'id':
+        m.id = v;
+        break;
       case 'sharing': {
         if (later) break;
         const s = v.toLowerCase() as CacheSharing;
@@ -147,10 +207,18 @@ export function parseMount(value: string, expand?: (word: string) => string): Ru
         m.sharing = s;
         break;
       }
-      case 'mode': if (!later) m.mode = parseUint('mode', v, 8); break;
-      case 'uid': if (!later) m.uid = parseUint('uid', v, 10); break;
-      case 'gid': if (!later) m.gid = parseUint('gid', v, 10); break;
-      case 'env': m.env = v; break;
+      case 'mode':
+        if (!later) m.mode = parseUint('mode', v, 8);
+        break;
+      case 'uid':
+        if (!later) m.uid = parseUint('uid', v, 10);
+        break;
+      case 'gid':
+        if (!later) m.gid = parseUint('gid', v, 10);
+        break;
+      case 'env':
+        m.env = v;
+        break;
       default:
         throw new FrontendProblem(`unexpected key '${key}' in '${field}' (known keys: ${allKeys.join(', ')})`, field);
     }

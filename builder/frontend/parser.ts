@@ -4,9 +4,7 @@ import { DirectiveScanner } from './directives.js';
 import { DockerfileError, FrontendProblem, columnOf } from './errors.js';
 import { heredocsFromLine } from './heredoc.js';
 import { parseArgsFor, splitCommand } from './line-parsers.js';
-import {
-  LineReader, continuationPattern, isComment, isEmptyContinuationLine, trimContinuation, trimNewline,
-} from './scanner.js';
+import { LineReader, continuationPattern, isComment, isEmptyContinuationLine, trimContinuation, trimNewline } from './scanner.js';
 import { trimLeftSpace, trimSpace } from './text.js';
 
 export interface ParseOptions {
@@ -107,7 +105,9 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): Dockerfi
         }
         if (!terminated) {
           throw new DockerfileError(`unterminated heredoc <<${doc.name}: no line "${doc.name}" ends it`, {
-            file, line: startLine, column: columnOf(sourceLines[startLine - 1] ?? '', '<<'),
+            file,
+            line: startLine,
+            column: columnOf(sourceLines[startLine - 1] ?? '', '<<'),
           });
         }
         const h: Heredoc = { ...doc, content };
@@ -123,7 +123,9 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): Dockerfi
 
   if (instructions.length === 0) {
     throw new DockerfileError('file with no instructions: a Dockerfile needs at least a FROM line', {
-      file, line: Math.max(reader.lineNumber, 1), column: 1,
+      file,
+      line: Math.max(reader.lineNumber, 1),
+      column: 1,
     });
   }
   const d = directives.directives;

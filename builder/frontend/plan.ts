@@ -25,10 +25,7 @@ export interface PlanOptions {
 }
 
 /** Where a stage's root filesystem or a `--from` comes from. */
-export type StageSource =
-  | { type: 'scratch' }
-  | { type: 'stage'; index: number }
-  | { type: 'image'; ref: string };
+export type StageSource = { type: 'scratch' } | { type: 'stage'; index: number } | { type: 'image'; ref: string };
 
 export interface PlanStage {
   index: number;
@@ -103,7 +100,11 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
     if (ins.kind === 'FROM') stageParts.push({ from: ins, instructions: [] });
     else if (stageParts.length === 0) {
       if (ins.kind !== 'ARG') {
-        throw at(node.startLine, `${node.keyword.toUpperCase()} before the first FROM: only ARG may come before FROM (no build stage in current context)`, node.keyword);
+        throw at(
+          node.startLine,
+          `${node.keyword.toUpperCase()} before the first FROM: only ARG may come before FROM (no build stage in current context)`,
+          node.keyword,
+        );
       }
       metaArgs.push(ins);
     } else stageParts[stageParts.length - 1]!.instructions.push(ins);
@@ -139,8 +140,16 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
   const byName = new Map<string, number>();
   const stages: PlanStage[] = stageParts.map(({ from, instructions }, index) => {
     const stage: PlanStage = {
-      index, name: from.stageName, id: from.stageName ?? `stage-${index}`, from, baseName: from.image,
-      base: { type: 'image', ref: from.image }, instructions, dependsOn: [], images: [], location: from.location,
+      index,
+      name: from.stageName,
+      id: from.stageName ?? `stage-${index}`,
+      from,
+      baseName: from.image,
+      base: { type: 'image', ref: from.image },
+      instructions,
+      dependsOn: [],
+      images: [],
+      location: from.location,
     };
     try {
       const r = processWordWithMatches(from.image, globalArgs, { escapeToken: ast.escapeToken });
@@ -152,9 +161,14 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
         stage.platform = parsePlatform(p);
       }
     } catch (e) {
-      stage.problem = e instanceof DockerfileError ? e : new DockerfileError((e as Error).message, {
-        file, line: from.location.line, column: columnOf(ast.lines[from.location.line - 1] ?? '', from.image),
-      });
+      stage.problem =
+        e instanceof DockerfileError
+          ? e
+          : new DockerfileError((e as Error).message, {
+              file,
+              line: from.location.line,
+              column: columnOf(ast.lines[from.location.line - 1] ?? '', from.image),
+            });
     }
     const baseStage = byName.get(stage.baseName);
     if (baseStage !== undefined) stage.base = { type: 'stage', index: baseStage };
@@ -187,7 +201,10 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
     target = [...stages].reverse().find((s) => s.name === opts.target!.toLowerCase()); // a repeated name means its last stage, as in BuildKit
     if (!target) {
       const names = stages.filter((s) => s.name).map((s) => s.name);
-      throw new DockerfileError(`target stage "${opts.target}" could not be found${names.length ? ` (stages: ${names.join(', ')})` : ' (no stage has a name)'}`, { file, line: 1 });
+      throw new DockerfileError(
+        `target stage "${opts.target}" could not be found${names.length ? ` (stages: ${names.join(', ')})` : ' (no stage has a name)'}`,
+        { file, line: 1 },
+      );
     }
   } else target = stages[stages.length - 1]!;
 
@@ -204,8 +221,20 @@ export function buildPlan(source: string | DockerfileAST, opts: PlanOptions = {}
   const unusedBuildArgs = Object.keys(buildArgs).filter((k) => !declared.has(k) && !predefined.has(k) && !proxyArgs.includes(k));
 
   return {
-    file, ast, syntax: ast.directives.syntax, escapeToken: ast.escapeToken, metaArgs, stages, target, needed,
-    targetPlatform, buildPlatform, globalArgs, buildArgs, proxyEnv, unusedBuildArgs,
+    file,
+    ast,
+    syntax: ast.directives.syntax,
+    escapeToken: ast.escapeToken,
+    metaArgs,
+    stages,
+    target,
+    needed,
+    targetPlatform,
+    buildPlatform,
+    globalArgs,
+    buildArgs,
+    proxyEnv,
+    unusedBuildArgs,
   };
 }
 
@@ -237,7 +266,9 @@ function dependencyOrder(stages: PlanStage[], target: PlanStage, file: string, l
     if (st === 'done') return;
     if (st === 'visiting') {
       throw new DockerfileError(`circular dependency detected on stage: ${s.id}`, {
-        file, line: s.location.line, column: columnOf(lines[s.location.line - 1] ?? ''),
+        file,
+        line: s.location.line,
+        column: columnOf(lines[s.location.line - 1] ?? ''),
       });
     }
     state.set(s.index, 'visiting');

@@ -22,7 +22,12 @@ export function hostPlatform(): PlatformSpec {
 }
 
 const archAliases: Record<string, [string, string?]> = {
-  x86_64: ['amd64'], 'x86-64': ['amd64'], aarch64: ['arm64'], armhf: ['arm', 'v7'], armel: ['arm', 'v6'], i386: ['386'],
+  x86_64: ['amd64'],
+  'x86-64': ['amd64'],
+  aarch64: ['arm64'],
+  armhf: ['arm', 'v7'],
+  armel: ['arm', 'v6'],
+  i386: ['386'],
 };
 
 /** Parses `os[/arch[/variant]]` or a bare architecture; normalizes aliases (x86_64 → amd64). */
@@ -34,7 +39,23 @@ export function parsePlatform(s: string): PlatformSpec {
   let os = 'linux';
   let arch: string;
   let variant: string | undefined;
-  const knownOS = ['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'android', 'ios', 'js', 'wasip1', 'plan9', 'dragonfly'];
+  const knownOS = [
+    'linux',
+    'windows',
+    'darwin',
+    'freebsd',
+    'netbsd',
+    'openbsd',
+    'solaris',
+    'illumos',
+    'aix',
+    'android',
+    'ios',
+    'js',
+    'wasip1',
+    'plan9',
+    'dragonfly',
+  ];
   if (parts.length === 1) {
     if (knownOS.includes(parts[0]!)) return { os: parts[0]!, architecture: hostPlatform().architecture };
     arch = parts[0]!;

@@ -88,7 +88,8 @@ export function expandInstruction<T extends Instruction>(ins: T, env: EnvSource,
     throw new DockerfileError((e as Error).message, {
       file: ins.location.file,
       line: ins.location.line,
-      column: offending && lineText.includes(offending) ? ins.location.column + Math.max(0, columnOf(lineText, offending) - columnOf(lineText)) : ins.location.column,
+      column:
+        offending && lineText.includes(offending) ? ins.location.column + Math.max(0, columnOf(lineText, offending) - columnOf(lineText)) : ins.location.column,
     });
   }
 }

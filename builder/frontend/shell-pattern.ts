@@ -27,7 +27,17 @@ export function shellPatternToRegex(pattern: string, greedy: boolean, anchored: 
         }
         break;
       }
-      case '[': case ']': case '{': case '}': case '.': case '+': case '(': case ')': case '|': case '^': case '$':
+      case '[':
+      case ']':
+      case '{':
+      case '}':
+      case '.':
+      case '+':
+      case '(':
+      case ')':
+      case '|':
+      case '^':
+      case '$':
         out += '\\';
         break;
     }

@@ -3,8 +3,20 @@
 /** Go's unicode.IsSpace. */
 export function isSpace(ch: string): boolean {
   switch (ch) {
-    case ' ': case '\t': case '\n': case '\v': case '\f': case '\r': case '\u0085': case '\u00a0':
-    case '\u1680': case '\u2028': case '\u2029': case '\u202f': case '\u205f': case '\u3000':
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case '\u0085':
+    case '\u00a0':
+    case '\u1680':
+    case '\u2028':
+    case '\u2029':
+    case '\u202f':
+    case '\u205f':
+    case '\u3000':
       return true;
   }
   return ch >= '\u2000' && ch <= '\u200a';

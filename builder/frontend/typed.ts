@@ -4,7 +4,14 @@ import { DockerfileError, FrontendProblem, columnOf, type SourceLocation } from 
 import { parseFlags, parseGoDuration, type FlagSpec, type ParsedFlags } from './flags.js';
 import { chompHeredocContent, parseHeredoc } from './heredoc.js';
 import type {
-  ArgDefinition, CommandLine, CopyInstruction, AddInstruction, InlineSource, Instruction, KeyValue, RunCommandLine,
+  ArgDefinition,
+  CommandLine,
+  CopyInstruction,
+  AddInstruction,
+  InlineSource,
+  Instruction,
+  KeyValue,
+  RunCommandLine,
   RunInstruction,
 } from './instructions.js';
 import { knownInstructions } from './line-parsers.js';
@@ -190,19 +197,35 @@ function typeNode(node: InstructionNode, ctx: TypingContext): Instruction {
       const from = f.strings.get('from');
       const sd = sourcesAndDest(node, 'COPY');
       return mk<CopyInstruction>(base, {
-        kind: 'COPY', sources: sd.sources, inlineSources: sd.inlineSources, dest: sd.dest, json: sd.json, from,
-        chown: f.strings.get('chown'), chmod: checkChmod(f), link: f.bools.get('link') ?? false,
-        excludes: f.lists.get('exclude') ?? [], parents: f.bools.get('parents') ?? false,
+        kind: 'COPY',
+        sources: sd.sources,
+        inlineSources: sd.inlineSources,
+        dest: sd.dest,
+        json: sd.json,
+        from,
+        chown: f.strings.get('chown'),
+        chmod: checkChmod(f),
+        link: f.bools.get('link') ?? false,
+        excludes: f.lists.get('exclude') ?? [],
+        parents: f.bools.get('parents') ?? false,
       });
     }
     case 'add': {
       const f = parseFlags(node.flags, flagSpecs.add!, name);
       const sd = sourcesAndDest(node, 'ADD');
       return mk<AddInstruction>(base, {
-        kind: 'ADD', sources: sd.sources, inlineSources: sd.inlineSources, dest: sd.dest, json: sd.json,
-        chown: f.strings.get('chown'), chmod: checkChmod(f), link: f.bools.get('link') ?? false,
-        excludes: f.lists.get('exclude') ?? [], checksum: f.strings.get('checksum'),
-        keepGitDir: f.bools.get('keep-git-dir'), unpack: f.bools.get('unpack'),
+        kind: 'ADD',
+        sources: sd.sources,
+        inlineSources: sd.inlineSources,
+        dest: sd.dest,
+        json: sd.json,
+        chown: f.strings.get('chown'),
+        chmod: checkChmod(f),
+        link: f.bools.get('link') ?? false,
+        excludes: f.lists.get('exclude') ?? [],
+        checksum: f.strings.get('checksum'),
+        keepGitDir: f.bools.get('keep-git-dir'),
+        unpack: f.bools.get('unpack'),
       });
     }
     case 'expose':
@@ -231,7 +254,7 @@ function typeNode(node: InstructionNode, ctx: TypingContext): Instruction {
       noFlags(node, name);
       if (!node.sub) fail('ONBUILD requires at least one argument');
       const trigger = node.sub.keyword.toUpperCase();
-      if (trigger === 'ONBUILD') fail('chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed', node.sub.keyword);
+      if (trigger === 'ONBUILD') fail("chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", node.sub.keyword);
       if (trigger === 'FROM' || trigger === 'MAINTAINER') fail(`${trigger} isn't allowed as an ONBUILD trigger`, node.sub.keyword);
       let expression = node.original.replace(/^\s*ONBUILD\s*/i, '');
       for (const h of node.heredocs) expression += '\n' + h.content + h.name;
@@ -272,9 +295,13 @@ function typeHealthcheck(node: InstructionNode, base: BaseFields, name: string):
     if (retries < 0) fail(`--retries cannot be negative (${retries})`, '--retries');
   }
   return mk(base, {
-    kind: 'HEALTHCHECK', test: [node.json ? 'CMD' : 'CMD-SHELL'].concat(cmd),
-    interval: interval('interval'), timeout: interval('timeout'), startPeriod: interval('start-period'),
-    startInterval: interval('start-interval'), retries,
+    kind: 'HEALTHCHECK',
+    test: [node.json ? 'CMD' : 'CMD-SHELL'].concat(cmd),
+    interval: interval('interval'),
+    timeout: interval('timeout'),
+    startPeriod: interval('start-period'),
+    startInterval: interval('start-interval'),
+    retries,
   });
 }
 

@@ -1,5 +1,14 @@
 import { promises as fs } from 'node:fs';
-import { familiarReference, MediaType, digestHex, parseNormalized, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../../oci/index.js';
+import {
+  familiarReference,
+  MediaType,
+  digestHex,
+  parseNormalized,
+  type Descriptor,
+  type Digest,
+  type ImageIndex,
+  type ImageManifest,
+} from '../../oci/index.js';
 import { exportOciLayout, IMAGE_NAME, REF_NAME, resolveImage, type Store } from '../../store/index.js';
 import { TarFileWriter } from './tar-writer.js';
 
@@ -83,7 +92,13 @@ export async function writeOciDirectory(store: Store, images: ExportImage[], dir
     if (image.names.length === 0) return [{ digest: image.digest, mediaType: image.mediaType, size: image.size }];
     return image.names.map((n) => {
       const ref = parseNormalized(n);
-      return { digest: image.digest, mediaType: image.mediaType, size: image.size, name: `${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`, tag: ref.tag ?? 'latest' };
+      return {
+        digest: image.digest,
+        mediaType: image.mediaType,
+        size: image.size,
+        name: `${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`,
+        tag: ref.tag ?? 'latest',
+      };
     });
   });
   await exportOciLayout(store.blobs, dir, layoutImages, store.driver.localPath ? (d) => store.blobFile(d)! : undefined);

@@ -54,7 +54,10 @@ async function extractArchive(file: string | NodeJS.ReadableStream, dir: string)
 }
 
 async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(() => true, () => false);
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The compression of a layer file, from its first bytes. */
@@ -113,7 +116,9 @@ async function importDockerArchive(store: Store, dir: string): Promise<LoadedIma
     const configBytes = await fs.readFile(inside(entry.Config));
     const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
     if ((config.rootfs?.diff_ids ?? []).length !== entry.Layers.length) {
-      throw new Error(`archive entry ${entry.Config} lists ${entry.Layers.length} layers but its config has ${config.rootfs?.diff_ids?.length ?? 0} diff_ids; the archive is damaged`);
+      throw new Error(
+        `archive entry ${entry.Config} lists ${entry.Layers.length} layers but its config has ${config.rootfs?.diff_ids?.length ?? 0} diff_ids; the archive is damaged`,
+      );
     }
     const cfg = await store.blobs.put(configBytes);
     const layers = [];
@@ -161,9 +166,10 @@ export async function loadImageArchive(store: Store, file: string | NodeJS.Reada
       }
       return out;
     }
-    throw new Error(`${typeof file === 'string' ? file : 'the archive on standard input'} is neither a docker archive (manifest.json) nor an OCI layout (index.json)`);
+    throw new Error(
+      `${typeof file === 'string' ? file : 'the archive on standard input'} is neither a docker archive (manifest.json) nor an OCI layout (index.json)`,
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
-

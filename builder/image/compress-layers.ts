@@ -21,7 +21,13 @@ async function twinsDir(store: Store): Promise<string> {
  * Records `twin` as the compressed copy of the uncompressed layer `layer` (e.g. a gzip blob a cache import
  * fetched and unpacked), so an output or push needing that compression sends it as it is.
  */
-export async function rememberLayerTwin(store: Store, layer: Digest, compression: LayerCompression, twin: Descriptor, level = DEFAULT_LEVEL[compression]): Promise<void> {
+export async function rememberLayerTwin(
+  store: Store,
+  layer: Digest,
+  compression: LayerCompression,
+  twin: Descriptor,
+  level = DEFAULT_LEVEL[compression],
+): Promise<void> {
   const record = join(await twinsDir(store), `${layer.slice(7)}-${compression}-${level}`);
   const tmp = tempName(record);
   await fs.writeFile(tmp, JSON.stringify({ mediaType: layerTypeIn('oci', compression), digest: twin.digest, size: twin.size }));
@@ -45,7 +51,9 @@ async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: 
   // BuildKit keeps a layer that is already compressed unless force-compression is set.
   if (have === undefined || have === enc.compression || (have !== 'none' && !enc.force)) {
     if (have === 'zstd' && enc.family === 'docker') {
-      throw new Error(`layer ${layer.digest} is zstd-compressed, which docker media types cannot name: use oci-mediatypes=true, or force-compression=true with gzip`);
+      throw new Error(
+        `layer ${layer.digest} is zstd-compressed, which docker media types cannot name: use oci-mediatypes=true, or force-compression=true with gzip`,
+      );
     }
     return { mediaType: renameLayerType(layer.mediaType, enc.family), digest: layer.digest, size: layer.size };
   }
@@ -109,5 +117,11 @@ export async function withLayerEncoding(store: Store, manifestDigest: Digest, en
 
 /** What goes to a registry (`--push`): OCI types, gzip layers (level 6). */
 export function withGzipLayers(store: Store, manifestDigest: Digest, gzipLevel = 6, onProgress?: LayerEncoding['onProgress']): Promise<WrittenImage> {
-  return withLayerEncoding(store, manifestDigest, { compression: 'gzip', level: gzipLevel, force: false, family: 'oci', ...(onProgress ? { onProgress } : {}) });
+  return withLayerEncoding(store, manifestDigest, {
+    compression: 'gzip',
+    level: gzipLevel,
+    force: false,
+    family: 'oci',
+    ...(onProgress ? { onProgress } : {}),
+  });
 }

@@ -76,7 +76,10 @@ export class ImageState {
   }
 
   clone(): ImageState {
-    return new ImageState(structuredClone(this.config), this.layers.map((l) => ({ descriptor: { ...l.descriptor }, diffID: l.diffID })));
+    return new ImageState(
+      structuredClone(this.config),
+      this.layers.map((l) => ({ descriptor: { ...l.descriptor }, diffID: l.diffID })),
+    );
   }
 
   get container(): ContainerConfig {

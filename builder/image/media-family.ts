@@ -24,7 +24,11 @@ export function layerTypeIn(family: MediaFamily, compression: LayerCompression, 
     return compression === 'gzip' ? MediaType.dockerLayerGzip : DOCKER_LAYER;
   }
   if (foreign) {
-    return compression === 'none' ? MediaType.ociLayerNondistributable : compression === 'gzip' ? MediaType.ociLayerNondistributableGzip : 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd';
+    return compression === 'none'
+      ? MediaType.ociLayerNondistributable
+      : compression === 'gzip'
+        ? MediaType.ociLayerNondistributableGzip
+        : 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd';
   }
   return compression === 'none' ? MediaType.ociLayer : compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayerZstd;
 }

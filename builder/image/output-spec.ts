@@ -65,10 +65,12 @@ export function parseOutputSpec(spec: string): OutputSpec {
     const [min, max] = compression === 'zstd' ? [1, 22] : [0, 9];
     level = Number(levelText);
     if (compression === 'none') throw new Error(`--output "${spec}": compression-level needs compression=gzip or zstd`);
-    if (!/^\d+$/.test(levelText) || level < min || level > max) throw new Error(`--output "${spec}": compression-level for ${compression} must be ${min} to ${max}, not "${levelText}"`);
+    if (!/^\d+$/.test(levelText) || level < min || level > max)
+      throw new Error(`--output "${spec}": compression-level for ${compression} must be ${min} to ${max}, not "${levelText}"`);
   }
   const family: MediaFamily = bool(spec, 'oci-mediatypes', fields.get('oci-mediatypes'), type === 'oci') ? 'oci' : 'docker';
-  if (family === 'docker' && compression === 'zstd') throw new Error(`--output "${spec}": docker media types have no zstd layers; add oci-mediatypes=true or use compression=gzip`);
+  if (family === 'docker' && compression === 'zstd')
+    throw new Error(`--output "${spec}": docker media types have no zstd layers; add oci-mediatypes=true or use compression=gzip`);
   const name = fields.get('name');
   return {
     type,

@@ -60,7 +60,16 @@ export class TtyProgress implements ProgressDisplay {
 
   private line(row: Row): string {
     const time = formatSeconds((row.ended ?? Date.now()) - row.started);
-    const status = row.state === 'cached' ? 'CACHED' : row.state === 'error' ? 'ERROR' : row.state === 'cancelled' ? 'CANCELED' : row.state === 'done' ? `${time}` : `${time}${row.note ? ' ' + row.note : ''}`;
+    const status =
+      row.state === 'cached'
+        ? 'CACHED'
+        : row.state === 'error'
+          ? 'ERROR'
+          : row.state === 'cancelled'
+            ? 'CANCELED'
+            : row.state === 'done'
+              ? `${time}`
+              : `${time}${row.note ? ' ' + row.note : ''}`;
     const mark = row.state === 'running' ? '=>' : row.state === 'error' ? '=> ERROR' : '=>';
     return `${mark} ${row.name}  ${status}`;
   }
@@ -89,7 +98,7 @@ export class TtyProgress implements ProgressDisplay {
   message(text: string): void {
     this.render();
     const drawn = this.drawnLines;
-    this.out.write(`${drawn ? `\x1b[${drawn}A\r\x1b[J` : ""}${text}\n`);
+    this.out.write(`${drawn ? `\x1b[${drawn}A\r\x1b[J` : ''}${text}\n`);
     this.drawnLines = 0;
     this.render();
   }

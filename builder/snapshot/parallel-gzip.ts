@@ -38,7 +38,10 @@ export class ParallelGzip extends Transform {
     // an output buffer larger than any block's deflate output: one thread-pool round trip per block
     const options: ZlibOptions = { level: this.level, chunkSize: BLOCK + 64 * 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
     if (this.previousTail) options.dictionary = this.previousTail;
-    this.previousTail = block.length >= DICTIONARY ? block.subarray(block.length - DICTIONARY) : Buffer.concat([this.previousTail ?? Buffer.alloc(0), block]).subarray(-DICTIONARY);
+    this.previousTail =
+      block.length >= DICTIONARY
+        ? block.subarray(block.length - DICTIONARY)
+        : Buffer.concat([this.previousTail ?? Buffer.alloc(0), block]).subarray(-DICTIONARY);
     const job = deflate(block, options);
     job.catch(() => undefined); // observed when awaited in order
     this.inFlight.push(job);

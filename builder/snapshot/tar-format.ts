@@ -132,7 +132,13 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (records.length === 0) return main;
   const body = Buffer.concat(records);
   const paxName = `PaxHeaders.0/${(split?.name ?? h.name).split('/').filter(Boolean).pop() ?? 'entry'}`.slice(0, 100);
-  const pax = ustarBlock({ ...h, uid: 0, gid: 0, mode: 0o644, mtime: fitsOctal(h.mtime, 11) ? h.mtime : 0, linkname: undefined, uname: undefined, gname: undefined }, paxName, '', 'x', body.length);
+  const pax = ustarBlock(
+    { ...h, uid: 0, gid: 0, mode: 0o644, mtime: fitsOctal(h.mtime, 11) ? h.mtime : 0, linkname: undefined, uname: undefined, gname: undefined },
+    paxName,
+    '',
+    'x',
+    body.length,
+  );
   return Buffer.concat([pax, body, padding(body.length), main]);
 }
 
@@ -153,7 +159,10 @@ function readNumber(buf: Buffer, offset: number, length: number): number {
     for (let i = 1; i < slice.length; i++) value = value * 256 + slice.readUInt8(i);
     return value;
   }
-  const text = slice.toString('ascii').replace(/[\0 ].*$/s, '').trim();
+  const text = slice
+    .toString('ascii')
+    .replace(/[\0 ].*$/s, '')
+    .trim();
   return text ? parseInt(text, 8) : 0;
 }
 
@@ -284,18 +293,34 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     if (longLink !== undefined) linkname = longLink;
     if (merged.has('linkpath')) linkname = decodeName(merged.get('linkpath')!);
     const num = (key: string, fallback: number) => (merged.has(key) ? Math.floor(Number(merged.get(key)!.toString())) : fallback);
-    const text = (key: string, offset: number) => (merged.has(key) ? merged.get(key)!.toString('utf8') : magic.startsWith('ustar') ? readString(block, offset, 32) : '');
+    const text = (key: string, offset: number) =>
+      merged.has(key) ? merged.get(key)!.toString('utf8') : magic.startsWith('ustar') ? readString(block, offset, 32) : '';
     const uname = text('uname', 265);
     const gname = text('gname', 297);
     let type: EntryType | undefined;
     switch (flag) {
-      case '0': case '7': type = name.endsWith('/') ? 'directory' : 'file'; break;
-      case '1': type = 'hardlink'; break;
-      case '2': type = 'symlink'; break;
-      case '3': type = 'char'; break;
-      case '4': type = 'block'; break;
-      case '5': type = 'directory'; break;
-      case '6': type = 'fifo'; break;
+      case '0':
+      case '7':
+        type = name.endsWith('/') ? 'directory' : 'file';
+        break;
+      case '1':
+        type = 'hardlink';
+        break;
+      case '2':
+        type = 'symlink';
+        break;
+      case '3':
+        type = 'char';
+        break;
+      case '4':
+        type = 'block';
+        break;
+      case '5':
+        type = 'directory';
+        break;
+      case '6':
+        type = 'fifo';
+        break;
     }
     const xattrs = new Map<string, Buffer>();
     for (const [k, v] of merged) {

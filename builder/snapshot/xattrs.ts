@@ -7,7 +7,6 @@ import { decodeName, encodeName } from './fs-names.js';
  */
 export type XattrMap = Map<string, Map<string, Buffer>>;
 
-
 /**
  * Which xattrs a layer records and an unpack restores: security.capability among security.*, user.*,
  * trusted.* but overlay's own (which could redirect lookups).

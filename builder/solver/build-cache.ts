@@ -70,7 +70,9 @@ export class BuildCache {
         await this.put(key, record);
         return record;
       } catch (e) {
-        this.warn(`cache ${source.label}: layer ${hit.layer?.descriptor.digest ?? ''} cannot be fetched (${(e as Error).message.split('\n')[0]}); building the step`);
+        this.warn(
+          `cache ${source.label}: layer ${hit.layer?.descriptor.digest ?? ''} cannot be fetched (${(e as Error).message.split('\n')[0]}); building the step`,
+        );
       }
     }
     return undefined;

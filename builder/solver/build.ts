@@ -6,7 +6,18 @@ import type { Store } from '../../store/index.js';
 import type { ProgressListener, RegistryClient, RegistrySettingsSources } from '../../registry/client/index.js';
 import { BuildContext, TreeChecksummer } from '../context/index.js';
 import { onInterrupt, sweepLeftovers } from '../exec/index.js';
-import { buildTimestamp, rememberBuiltImage, sourceDateEpoch, tagImage, withGzipLayers, withLayerEncoding, writeImage, writeImageArchive, writeOciDirectory, type OutputSpec } from '../image/index.js';
+import {
+  buildTimestamp,
+  rememberBuiltImage,
+  sourceDateEpoch,
+  tagImage,
+  withGzipLayers,
+  withLayerEncoding,
+  writeImage,
+  writeImageArchive,
+  writeOciDirectory,
+  type OutputSpec,
+} from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
 import { BaseResolver } from './base-image.js';
@@ -76,7 +87,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (ref.digest) throw new Error(`-t ${t}: a tag must not contain a digest`);
   }
   const contextDir = resolve(options.contextDir);
-  const dockerfilePath = options.dockerfile ? (isAbsolute(options.dockerfile) ? options.dockerfile : resolve(options.dockerfile)) : join(contextDir, 'Dockerfile');
+  const dockerfilePath = options.dockerfile
+    ? isAbsolute(options.dockerfile)
+      ? options.dockerfile
+      : resolve(options.dockerfile)
+    : join(contextDir, 'Dockerfile');
   let text: string;
   if (options.dockerfileText !== undefined) text = options.dockerfileText;
   else {
@@ -88,29 +103,38 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
   await sweepLeftovers(store).catch(() => undefined);
   const plan: Plan = buildPlan(text, {
-    file: options.dockerfileText !== undefined || dockerfilePath === join(contextDir, 'Dockerfile') ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || dockerfilePath,
+    file:
+      options.dockerfileText !== undefined || dockerfilePath === join(contextDir, 'Dockerfile')
+        ? 'Dockerfile'
+        : relative(process.cwd(), dockerfilePath) || dockerfilePath,
     buildArgs: options.buildArgs ?? {},
     ...(options.target ? { target: options.target } : {}),
     ...(options.platform ? { platform: options.platform } : {}),
   });
   const platform: Platform | undefined = options.platform ? parsePlatform(options.platform) : undefined;
   if (platform && (platform.os !== 'linux' || platform.architecture !== (process.arch === 'x64' ? 'amd64' : process.arch))) {
-    throw new Error(`--platform ${options.platform} cannot run on this ${process.arch} machine (no emulation); use linux/${process.arch === 'x64' ? 'amd64' : process.arch}`);
+    throw new Error(
+      `--platform ${options.platform} cannot run on this ${process.arch} machine (no emulation); use linux/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+    );
   }
   for (const s of options.secrets ?? []) {
-    if (s.src) await fs.access(s.src).catch(() => {
-      throw new Error(`secret "${s.id}": file ${s.src} cannot be read`);
-    });
+    if (s.src)
+      await fs.access(s.src).catch(() => {
+        throw new Error(`secret "${s.id}": file ${s.src} cannot be read`);
+      });
   }
   let client: Promise<RegistryClient> | undefined;
   // base image pulls report their bytes to the steps that wait for them
   const pullWatchers = new Set<ProgressListener>();
   const getClient = () =>
     (client ??= import('../../registry/client/index.js').then(
-      ({ RegistryClient, loadRegistrySettings }) => new RegistryClient({ settings: loadRegistrySettings(options.registry ?? {}), onProgress: (e) => {
-          for (const w of pullWatchers) w(e);
-        },
-      }),
+      ({ RegistryClient, loadRegistrySettings }) =>
+        new RegistryClient({
+          settings: loadRegistrySettings(options.registry ?? {}),
+          onProgress: (e) => {
+            for (const w of pullWatchers) w(e);
+          },
+        }),
     ));
   const pullProgress = (name: string) => {
     const step = progress.step(`pulling ${name}`);
@@ -159,7 +183,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       plan,
       context,
       checksummer,
-      bases: new BaseResolver({ store, client: getClient, ...(platform ? { platform } : {}), pull: !!options.pull, pullProgress, ...(options.namedContexts?.size ? { substitute: namedContextSubstitute(store, options.namedContexts!, platform, sourceDateEpoch()) } : {}) }),
+      bases: new BaseResolver({
+        store,
+        client: getClient,
+        ...(platform ? { platform } : {}),
+        pull: !!options.pull,
+        pullProgress,
+        ...(options.namedContexts?.size ? { substitute: namedContextSubstitute(store, options.namedContexts!, platform, sourceDateEpoch()) } : {}),
+      }),
       progress,
       noCache: !!options.noCache,
       noCacheStages: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
@@ -239,7 +270,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const step = progress.step(`exporting cache to ${to.type === 'registry' ? 'registry' : 'local'} ${label} (mode=${to.mode})`);
     try {
       const records = to.mode === 'max' ? cache.seen : result.records;
-      const what = await exportCache(store, to, { records, mounts: cache.mounts, emptyDir: await (await openSnapshots(store)).emptyLower(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) }, getClient);
+      const what = await exportCache(
+        store,
+        to,
+        {
+          records,
+          mounts: cache.mounts,
+          emptyDir: await (await openSnapshots(store)).emptyLower(),
+          ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+        },
+        getClient,
+      );
       step.note(what);
       step.done();
     } catch (e) {

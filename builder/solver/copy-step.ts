@@ -35,7 +35,13 @@ export async function makeWorkdir(merged: string, dir: string): Promise<void> {
   const parts = posix.normalize(dir).split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++) {
     const p = await resolveInRoot(merged, '/' + parts.slice(0, i).join('/'));
-    if (await fs.stat(p).then((s) => s.isDirectory(), () => false)) continue;
+    if (
+      await fs.stat(p).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    )
+      continue;
     await fs.mkdir(p, { mode: 0o755 });
     await fs.chmod(p, 0o755);
   }

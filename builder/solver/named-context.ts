@@ -29,7 +29,9 @@ export async function parseNamedContext(spec: string): Promise<[string, NamedCon
     return [name, { type: 'image', ref }];
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^git@/.test(value)) {
-    throw new Error(`--build-context ${name}=${value}: ${value.split('://')[0]} contexts are not supported by tsbuild; use a local directory or docker-image://REF`);
+    throw new Error(
+      `--build-context ${name}=${value}: ${value.split('://')[0]} contexts are not supported by tsbuild; use a local directory or docker-image://REF`,
+    );
   }
   const st = await fs.stat(value).catch(() => undefined);
   if (!st?.isDirectory()) throw new Error(`--build-context ${name}=${value}: no such directory`);
@@ -58,7 +60,13 @@ export function lookupNamedContext(contexts: Map<string, NamedContext> | undefin
  * filesystem is the directory, files keep their owners and modes, the config is scratch's). Stored by
  * digest; returns the reference to resolve it by.
  */
-export async function directoryImage(store: Store, name: string, dir: string, platform: Platform = defaultPlatform(), sourceDateEpoch?: number): Promise<string> {
+export async function directoryImage(
+  store: Store,
+  name: string,
+  dir: string,
+  platform: Platform = defaultPlatform(),
+  sourceDateEpoch?: number,
+): Promise<string> {
   const layer = await commitUpperDir(store, { upper: dir, lowers: [], compression: 'none', ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) });
   const config: ImageConfig = {
     architecture: platform.architecture,
@@ -106,7 +114,12 @@ export async function fromLine(ctx: SolveContext, stage: PlanStage, written: str
 }
 
 /** `--build-context`: an image name as written → the image it stands for (a directory becomes an image of one layer, once). */
-export function namedContextSubstitute(store: Store, contexts: Map<string, NamedContext>, platform: Platform | undefined, epoch: number | undefined): (input: string) => Promise<string | undefined> {
+export function namedContextSubstitute(
+  store: Store,
+  contexts: Map<string, NamedContext>,
+  platform: Platform | undefined,
+  epoch: number | undefined,
+): (input: string) => Promise<string | undefined> {
   const dirs = new Map<string, Promise<string>>();
   return async (input) => {
     const named = lookupNamedContext(contexts, input);

@@ -36,7 +36,16 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
       const target = m.target;
       switch (m.type) {
         case 'cache':
-          mounts.push({ type: 'cache', target: target!, ...(m.id ? { id: m.id } : {}), ...(m.sharing ? { sharing: m.sharing } : {}), readonly: m.readOnly, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          mounts.push({
+            type: 'cache',
+            target: target!,
+            ...(m.id ? { id: m.id } : {}),
+            ...(m.sharing ? { sharing: m.sharing } : {}),
+            readonly: m.readOnly,
+            ...(m.mode !== undefined ? { mode: m.mode } : {}),
+            ...(m.uid !== undefined ? { uid: m.uid } : {}),
+            ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          });
           keyParts.push(`cache ${target} ${m.id ?? ''}`);
           // remembered for --cache-to (mode=max) and filled from --cache-from before its first use
           await ctx.cache.useMount(m.id || target!, cacheMountDir(await ctx.store.localDir('cache'), m.id || target!));
@@ -65,7 +74,15 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
             env.push(`${m.env}=${value}`);
           }
           if (m.env === undefined || target) {
-            mounts.push({ type: 'secret', id, source: source!, ...(target ? { target } : {}), ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+            mounts.push({
+              type: 'secret',
+              id,
+              source: source!,
+              ...(target ? { target } : {}),
+              ...(m.mode !== undefined ? { mode: m.mode } : {}),
+              ...(m.uid !== undefined ? { uid: m.uid } : {}),
+              ...(m.gid !== undefined ? { gid: m.gid } : {}),
+            });
           }
           keyParts.push(`secret ${id} ${target ?? ''} ${m.env ?? ''}`); // never the secret's content
           break;
@@ -84,7 +101,11 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
             } else {
               const image = await ctx.bases.resolve(from);
               const { unpackImageLayers } = await import('../snapshot/index.js');
-              const snap = await unpackImageLayers(ctx.store, ctx.snapshots, image.manifest.layers.map((d, i) => ({ descriptor: d, diffId: image.config.rootfs.diff_ids[i]! })));
+              const snap = await unpackImageLayers(
+                ctx.store,
+                ctx.snapshots,
+                image.manifest.layers.map((d, i) => ({ descriptor: d, diffId: image.config.rootfs.diff_ids[i]! })),
+              );
               top = snap?.chainId;
               fromKey = image.manifestDigest;
             }
@@ -104,13 +125,22 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
           const id = m.id || 'default';
           const socket = ctx.ssh?.get(id);
           if (!socket) {
-            if (m.required) throw new Error(`no SSH agent with id "${id}" for RUN --mount=type=ssh: pass --ssh ${id === 'default' ? 'default' : `${id}=SOCKET`}`);
+            if (m.required)
+              throw new Error(`no SSH agent with id "${id}" for RUN --mount=type=ssh: pass --ssh ${id === 'default' ? 'default' : `${id}=SOCKET`}`);
             continue;
           }
           const sshTarget = target ?? `/run/buildkit/ssh_agent.${sshCount}`;
           if (sshCount === 0) env.push(`SSH_AUTH_SOCK=${sshTarget}`);
           sshCount++;
-          mounts.push({ type: 'ssh', id, socket, target: sshTarget, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          mounts.push({
+            type: 'ssh',
+            id,
+            socket,
+            target: sshTarget,
+            ...(m.mode !== undefined ? { mode: m.mode } : {}),
+            ...(m.uid !== undefined ? { uid: m.uid } : {}),
+            ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          });
           keyParts.push(`ssh ${id} ${sshTarget}`); // never the socket's path
           break;
         }
@@ -150,7 +180,18 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
   const cwd = image.container.WorkingDir || '/';
   const resolved = await resolveMounts(ctx, specs, scratch);
   const createdBy = `RUN ${args.join(' ')}`;
-  const key = cacheKey(state.key, 'RUN', JSON.stringify(args), JSON.stringify(runEnv), user, cwd, network, resolved.key, line.kind === 'file' ? line.data : '', ...(ctx.extraHosts?.length ? [`hosts ${JSON.stringify(ctx.extraHosts)}`] : []));
+  const key = cacheKey(
+    state.key,
+    'RUN',
+    JSON.stringify(args),
+    JSON.stringify(runEnv),
+    user,
+    cwd,
+    network,
+    resolved.key,
+    line.kind === 'file' ? line.data : '',
+    ...(ctx.extraHosts?.length ? [`hosts ${JSON.stringify(ctx.extraHosts)}`] : []),
+  );
   const tail = new TailBuffer();
   try {
     await layerStep(ctx, state, key, createdBy, step, 'upper-only', async ({ upper }) => {

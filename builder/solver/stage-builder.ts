@@ -28,12 +28,30 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
   if (base.type === 'stage') {
     const result = await ctx.stage(base.index);
     const image = result.image.clone();
-    return { state: { image, top: result.top, key: cacheKey('stage', result.key), created: result.created, records: new Map(result.records), noCache: noCacheFor(ctx, stage) }, scope: new StageScope(ctx.plan, { parent: result.scope }), triggers: image.takeOnBuild() };
+    return {
+      state: {
+        image,
+        top: result.top,
+        key: cacheKey('stage', result.key),
+        created: result.created,
+        records: new Map(result.records),
+        noCache: noCacheFor(ctx, stage),
+      },
+      scope: new StageScope(ctx.plan, { parent: result.scope }),
+      triggers: image.takeOnBuild(),
+    };
   }
   if (base.type === 'scratch') {
     const image = ImageState.scratch(ctx.platform);
     return {
-      state: { image, top: undefined, key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})), created: ctx.created, records: new Map(), noCache: noCacheFor(ctx, stage) },
+      state: {
+        image,
+        top: undefined,
+        key: cacheKey('scratch', JSON.stringify(ctx.platform ?? {})),
+        created: ctx.created,
+        records: new Map(),
+        noCache: noCacheFor(ctx, stage),
+      },
       scope: new StageScope(ctx.plan, { imageEnv: image.container.Env }),
       triggers: [],
     };
@@ -45,7 +63,11 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
     throw new BuildStepError((e as Error).message, '', stage.from.location);
   }
   const image = ImageState.fromBase(resolved.config, resolved.manifest.layers, stage.platform ?? ctx.platform);
-  const top = await unpackImageLayers(ctx.store, ctx.snapshots, image.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffID })));
+  const top = await unpackImageLayers(
+    ctx.store,
+    ctx.snapshots,
+    image.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffID })),
+  );
   return {
     state: {
       image,
@@ -82,7 +104,9 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
   fromStep.done();
   const { state, scope } = started;
   const flags: StageFlags = { cmdSet: false };
-  const triggers = started.triggers.length ? parseOnbuildTrigger(started.triggers, { file: `ONBUILD of ${stage.baseName}`, escapeToken: ctx.plan.escapeToken }) : [];
+  const triggers = started.triggers.length
+    ? parseOnbuildTrigger(started.triggers, { file: `ONBUILD of ${stage.baseName}`, escapeToken: ctx.plan.escapeToken })
+    : [];
   const instructions = [...triggers, ...stage.instructions];
 
   for (const [i, raw] of instructions.entries()) {

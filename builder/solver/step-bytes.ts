@@ -20,7 +20,9 @@ export function pushNotes(step: StepHandle, verb = 'pushing layer'): ProgressLis
   const notes = byteNotes(step, verb);
   return (event) => {
     if (event.type !== 'blob') return;
-    if (event.phase === 'uploading' || event.phase === 'downloading' || event.phase === 'done') notes(event.digest, event.phase === 'done' ? event.total : event.current, event.total);
-    else if (event.phase === 'exists' || event.phase === 'mounted') step.note(`${event.digest} ${event.phase === 'exists' ? 'already exists' : 'mounted from another repository'}`);
+    if (event.phase === 'uploading' || event.phase === 'downloading' || event.phase === 'done')
+      notes(event.digest, event.phase === 'done' ? event.total : event.current, event.total);
+    else if (event.phase === 'exists' || event.phase === 'mounted')
+      step.note(`${event.digest} ${event.phase === 'exists' ? 'already exists' : 'mounted from another repository'}`);
   };
 }

@@ -92,7 +92,9 @@ export function parseBuildRequest(ctx: CommandContext): BuildRequest {
     metadataFile: stringOption(ctx, 'metadata-file'),
     cacheTo: listOption(ctx, 'cache-to'),
     cacheFrom: listOption(ctx, 'cache-from'),
-    noCacheFilter: listOption(ctx, 'no-cache-filter').flatMap((s) => s.split(',')).filter(Boolean),
+    noCacheFilter: listOption(ctx, 'no-cache-filter')
+      .flatMap((s) => s.split(','))
+      .filter(Boolean),
   };
 }
 
@@ -129,14 +131,17 @@ async function runCheck(req: BuildRequest, ctx: CommandContext): Promise<number>
   for (const p of problems) ctx.stdout.write(`${p.file}:${p.line}: ${p.rule}: ${p.message}\n`);
   const errors = problems.filter((p) => p.severity === 'error').length;
   const warnings = problems.length - errors;
-  ctx.stderr.write(`Check complete, ${[errors && `${errors} error${errors > 1 ? 's' : ''}`, warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`].filter(Boolean).join(' and ')} found.\n`);
+  ctx.stderr.write(
+    `Check complete, ${[errors && `${errors} error${errors > 1 ? 's' : ''}`, warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`].filter(Boolean).join(' and ')} found.\n`,
+  );
   return 1;
 }
 
 export const buildCommand: Command = {
   name: 'build',
   summary: 'Build an image from a Dockerfile (--check: only evaluate it)',
-  usage: 'build [-t REF]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--load] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--ssh default|ID=SOCKET] [--label K=V] [--annotation K=V] [--add-host HOST:IP] [--build-context NAME=DIR|docker-image://REF] [--iidfile FILE] [--metadata-file FILE] [--check] CONTEXT|-',
+  usage:
+    'build [-t REF]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--load] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--ssh default|ID=SOCKET] [--label K=V] [--annotation K=V] [--add-host HOST:IP] [--build-context NAME=DIR|docker-image://REF] [--iidfile FILE] [--metadata-file FILE] [--check] CONTEXT|-',
   help: [
     '  -f, --file PATH            Dockerfile (default CONTEXT/Dockerfile; - reads stdin)',
     '  --build-arg K=V            set a build argument (repeatable; K alone takes it from the environment)',
@@ -144,7 +149,7 @@ export const buildCommand: Command = {
     '  --check                    evaluate the Dockerfile and report problems without building',
     '  -t, --tag REF              name the result (repeatable)',
     '  --no-cache                 build every step again (the cache is still refreshed)',
-    '  --no-cache-filter STAGE    build these stages\' steps again (repeatable or comma-separated)',
+    "  --no-cache-filter STAGE    build these stages' steps again (repeatable or comma-separated)",
     '  --cache-to SPEC            export the build cache (repeatable): type=registry,ref=REF[,mode=min|max],',
     '                             type=local,dest=DIR[,mode=min|max], type=inline (in the pushed image)',
     '  --cache-from SPEC          import a build cache (repeatable): type=registry,ref=REF (a cache or an image',
@@ -157,7 +162,7 @@ export const buildCommand: Command = {
     '  --progress MODE            auto (default), plain (one line per event) or tty (live display)',
     '  -q, --quiet                print only the image id',
     '  --iidfile FILE             write the image id to FILE',
-    '  --metadata-file FILE       write buildx\'s result JSON to FILE (containerimage.digest, .config.digest, image.name)',
+    "  --metadata-file FILE       write buildx's result JSON to FILE (containerimage.digest, .config.digest, image.name)",
     '  --label K=V                set a label on the image (repeatable)',
     '  --annotation K=V           an OCI annotation on the image manifest (repeatable; also manifest:K=V,',
     '                             manifest[linux/amd64]:K=V; index: ones are refused for a one-platform build, as BuildKit)',
@@ -170,9 +175,9 @@ export const buildCommand: Command = {
     '  CONTEXT                    a directory, or - for a tar (or just a Dockerfile) on standard input;',
     '                             -f - reads the Dockerfile from standard input; -o ...,dest=- writes the tar to stdout',
     '  --network MODE             host (default, like docker build) or none for RUN steps',
-    '  --platform linux/amd64     target platform (this machine\'s only; no emulation)',
+    "  --platform linux/amd64     target platform (this machine's only; no emulation)",
     '  --secret id=ID,src=FILE    a secret for RUN --mount=type=secret (also id=ID,env=VAR)',
-    '  --registry-mirror URL      mirror for docker.io pulls (repeatable; before the config file\'s and daemon.json\'s)',
+    "  --registry-mirror URL      mirror for docker.io pulls (repeatable; before the config file's and daemon.json's)",
     '  --insecure-registry HOST   registry spoken to over plain HTTP / unverified TLS (repeatable)',
   ].join('\n'),
   options: {
@@ -258,7 +263,24 @@ function usage<T>(parse: () => T): T {
 }
 
 /** Flags a no-op rebuild can vouch for; any other flag set means a full build. */
-const NOOP_FLAGS = new Set(['file', 'build-arg', 'target', 'tag', 'progress', 'quiet', 'iidfile', 'metadata-file', 'label', 'network', 'platform', 'secret', 'registry-mirror', 'insecure-registry', 'rm', 'force-rm']);
+const NOOP_FLAGS = new Set([
+  'file',
+  'build-arg',
+  'target',
+  'tag',
+  'progress',
+  'quiet',
+  'iidfile',
+  'metadata-file',
+  'label',
+  'network',
+  'platform',
+  'secret',
+  'registry-mirror',
+  'insecure-registry',
+  'rm',
+  'force-rm',
+]);
 
 /** What the no-op memo keys on, or undefined when this build must run in full (stdin, remote context, other flags). */
 function noopRequest(req: BuildRequest, ctx: CommandContext): NoopRequest | undefined {
@@ -273,7 +295,14 @@ function noopRequest(req: BuildRequest, ctx: CommandContext): NoopRequest | unde
     contextDir: req.context,
     dockerfile: { path: req.dockerfile },
     tags: req.tags,
-    options: { buildArgs: req.buildArgs, target: req.target ?? '', platform: req.platform ?? '', labels: req.labels, network: req.network === 'none' ? 'none' : 'host', secrets: req.secrets.map((s) => parseSecret(s).id) },
+    options: {
+      buildArgs: req.buildArgs,
+      target: req.target ?? '',
+      platform: req.platform ?? '',
+      labels: req.labels,
+      network: req.network === 'none' ? 'none' : 'host',
+      secrets: req.secrets.map((s) => parseSecret(s).id),
+    },
   };
 }
 
@@ -290,7 +319,13 @@ async function replayNoop(req: BuildRequest, ctx: CommandContext, earlier: NoopR
     else step.done();
   }
   progress.close();
-  const result: BuildResult = { digest: earlier.result.digest, imageId: earlier.result.imageId, mediaType: earlier.result.mediaType, size: earlier.result.size, tags: req.tags } as BuildResult;
+  const result: BuildResult = {
+    digest: earlier.result.digest,
+    imageId: earlier.result.imageId,
+    mediaType: earlier.result.mediaType,
+    size: earlier.result.size,
+    tags: req.tags,
+  } as BuildResult;
   if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   ctx.stdout.write(`${result.imageId}\n`);
   if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
@@ -299,7 +334,12 @@ async function replayNoop(req: BuildRequest, ctx: CommandContext, earlier: NoopR
 }
 
 async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request: NoopRequest; before: NoopSnapshot }): Promise<number> {
-  const [{ build, BuildStepError }, { parseOutputSpec }, { openStore }, { checkWarnings, contextFromStdin, loadIntoDocker, parseBuildExtras, refuseRemoteContext, requireRoot }] = await Promise.all([
+  const [
+    { build, BuildStepError },
+    { parseOutputSpec },
+    { openStore },
+    { checkWarnings, contextFromStdin, loadIntoDocker, parseBuildExtras, refuseRemoteContext, requireRoot },
+  ] = await Promise.all([
     import('../../builder/solver/index.js'),
     import('../../builder/image/index.js'),
     import('../open-store.js'),
@@ -320,7 +360,8 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
   if (req.context !== '-') await refuseRemoteContext(req.context);
   if (req.context === '-' && req.dockerfile === '-') throw new UsageError('the context and the Dockerfile cannot both come from standard input');
   const toStdout = outputs.some((o) => o.dest === '-');
-  if (toStdout && process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal (dest=-): redirect standard output or give dest=FILE');
+  if (toStdout && process.stdout.isTTY)
+    throw new UsageError('refusing to write an image archive to a terminal (dest=-): redirect standard output or give dest=FILE');
   const extras = await parseBuildExtras(req);
   requireRoot();
   const shown = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);
@@ -361,7 +402,13 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
       progress,
     });
     progress.close();
-    if (noop) await rememberNoop(noop.request, noop.before, { digest: result.digest, imageId: result.imageId, mediaType: result.mediaType, size: result.size }, recorded.steps).catch(() => undefined);
+    if (noop)
+      await rememberNoop(
+        noop.request,
+        noop.before,
+        { digest: result.digest, imageId: result.imageId, mediaType: result.mediaType, size: result.size },
+        recorded.steps,
+      ).catch(() => undefined);
     if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     // with an archive on standard output, nothing else may go there
     if (!toStdout) ctx.stdout.write(`${result.imageId}\n`);
@@ -372,7 +419,14 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
     }
     if (!ctx.values.quiet) {
       const text = dockerfileText ?? (await fs.readFile(dockerfile || path.join(req.context, 'Dockerfile'), 'utf8').catch(() => ''));
-      ctx.stderr.write(checkWarnings(text, { file: 'Dockerfile', buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), ...(req.platform ? { platform: req.platform } : {}) }));
+      ctx.stderr.write(
+        checkWarnings(text, {
+          file: 'Dockerfile',
+          buildArgs: req.buildArgs,
+          ...(req.target ? { target: req.target } : {}),
+          ...(req.platform ? { platform: req.platform } : {}),
+        }),
+      );
     }
     // docker writes the id without a newline
     if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);

@@ -6,7 +6,14 @@ import { openStore } from '../open-store.js';
 import { dockerFormat, renderFormat } from '../go-template.js';
 import { layerContentSize } from '../layer-size.js';
 
-const historyHeaders: Record<string, string> = { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' };
+const historyHeaders: Record<string, string> = {
+  ID: 'IMAGE',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+  Size: 'SIZE',
+  Comment: 'COMMENT',
+};
 
 /** docker's `history`: an image's steps, newest first, each with the size of the layer it made. */
 export const historyCommand: Command = {
@@ -18,7 +25,12 @@ export const historyCommand: Command = {
   async run(ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('expected one image: tsbuild history REF|ID');
     const format = ctx.values.format;
-    const template = typeof format === 'string' && format !== 'json' ? dockerFormat(format) : format === undefined ? dockerFormat('table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}') : undefined;
+    const template =
+      typeof format === 'string' && format !== 'json'
+        ? dockerFormat(format)
+        : format === undefined
+          ? dockerFormat('table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}')
+          : undefined;
     // a template that cannot be evaluated is refused before anything is read
     if (template) template.template.render(Object.fromEntries(Object.keys(historyHeaders).map((k) => [k, ''])));
     const store = await openStore(ctx);

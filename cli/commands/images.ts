@@ -41,7 +41,10 @@ const imageHeaders: Record<string, string> = {
 
 /** Go's path.Match for docker's reference filter: `*` and `?` stay within one path component. */
 function globMatch(pattern: string, text: string): boolean {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const re = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${re}$`).test(text);
 }
 
@@ -58,7 +61,8 @@ function parseFilters(specs: string[], positional: string[]): ImageFilters {
     const key = eq < 0 ? spec : spec.slice(0, eq);
     const value = eq < 0 ? '' : spec.slice(eq + 1);
     if (key === 'dangling') {
-      if (value !== 'true' && value !== 'false' && value !== '1' && value !== '0') throw new UsageError(`invalid filter 'dangling=${value}': use dangling=true or dangling=false`);
+      if (value !== 'true' && value !== 'false' && value !== '1' && value !== '0')
+        throw new UsageError(`invalid filter 'dangling=${value}': use dangling=true or dangling=false`);
       f.dangling = value === 'true' || value === '1';
     } else if (key === 'reference') f.references.push(value);
     else if (key === 'label') {
@@ -226,7 +230,9 @@ export const rmiCommand: Command = {
         if (records.length === 0) throw e;
         names = [...new Set(records.map((r) => r.name))];
         if (names.length > 1 && ctx.values.force !== true) {
-          throw new Error(`image ${input} has ${names.length} names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}): remove them by name, or use -f`);
+          throw new Error(
+            `image ${input} has ${names.length} names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}): remove them by name, or use -f`,
+          );
         }
       }
       const digests = new Set<ImageRecord['digest']>();
@@ -291,8 +297,17 @@ export const inspectCommand: Command = {
         Digest: rec.digest,
         ...(image.indexDigest ? { ManifestDigest: image.manifestDigest } : {}),
         MediaType: image.manifestMediaType,
-        RepoTags: [...new Set(refs.filter((r) => r.tag !== undefined).map((r) => familiarReference({ registry: r.registry, repository: r.repository, tag: r.tag })))],
-        RepoDigests: [...new Set(sameImage.map((r) => { const ref = parseReference(r.name); return familiarReference({ registry: ref.registry, repository: ref.repository, digest: r.digest }); }))],
+        RepoTags: [
+          ...new Set(refs.filter((r) => r.tag !== undefined).map((r) => familiarReference({ registry: r.registry, repository: r.repository, tag: r.tag }))),
+        ],
+        RepoDigests: [
+          ...new Set(
+            sameImage.map((r) => {
+              const ref = parseReference(r.name);
+              return familiarReference({ registry: ref.registry, repository: ref.repository, digest: r.digest });
+            }),
+          ),
+        ],
         Created: image.config.created,
         Author: image.config.author ?? '',
         Architecture: image.config.architecture,

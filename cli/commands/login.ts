@@ -49,7 +49,7 @@ async function credentials(ctx: CommandContext): Promise<{ username: string; pas
 
 export const loginCommand: Command = {
   name: 'login',
-  summary: 'Log in to a registry (saved in docker\'s config.json)',
+  summary: "Log in to a registry (saved in docker's config.json)",
   usage: 'login [-u USER] [-p PASS | --password-stdin] [HOST]',
   help: [
     '  HOST defaults to docker.io. The login is checked against the registry, then stored in',
@@ -68,5 +68,3 @@ export const loginCommand: Command = {
     ctx.stdout.write(`Login Succeeded (saved in ${dockerConfigFile()})\n`);
   },
 };
-
-

@@ -3,7 +3,7 @@ import { type Command, UsageError } from '../command.js';
 
 export const logoutCommand: Command = {
   name: 'logout',
-  summary: 'Remove a registry login from docker\'s config.json',
+  summary: "Remove a registry login from docker's config.json",
   usage: 'logout [HOST]',
   async run(ctx) {
     if (ctx.positionals.length > 1) throw new UsageError('expected at most one registry host: tsbuild logout [HOST]');

@@ -9,7 +9,17 @@ function render(s: MirrorStatus): string {
   else {
     const rows = [['UPSTREAM', 'URL', 'HITS', 'MISSES', 'COALESCED', 'STALE', 'ERRORS', 'FROM UPSTREAM', 'SAVED']];
     for (const u of [...s.upstreams, ...(s.upstreams.length > 1 ? [{ registry: 'total', url: '', ...s.totals }] : [])]) {
-      rows.push([u.registry, u.url ?? '(not configured)', String(u.hits), String(u.misses), String(u.coalesced), String(u.stale), String(u.upstreamErrors), formatSize(u.upstreamBytes), formatSize(u.bytesServedFromCache)]);
+      rows.push([
+        u.registry,
+        u.url ?? '(not configured)',
+        String(u.hits),
+        String(u.misses),
+        String(u.coalesced),
+        String(u.stale),
+        String(u.upstreamErrors),
+        formatSize(u.upstreamBytes),
+        formatSize(u.bytesServedFromCache),
+      ]);
     }
     out.push(table(rows));
   }
@@ -26,10 +36,10 @@ function render(s: MirrorStatus): string {
 
 export const mirrorStatusCommand: Command = {
   name: 'status',
-  summary: 'Show the mirror\'s upstreams, counters (hits, misses, bytes from upstream and saved), cache size and pins',
+  summary: "Show the mirror's upstreams, counters (hits, misses, bytes from upstream and saved), cache size and pins",
   usage: 'mirror status [--config FILE] [--mirror REG=URL]... [--format json]',
   help: [
-    '  --mirror REG=URL     an upstream to show (adds to the config\'s mirrors:); repeatable',
+    "  --mirror REG=URL     an upstream to show (adds to the config's mirrors:); repeatable",
     '  --format json        one JSON document (bytes as numbers) instead of the table',
     ...storeHelp,
     '',

@@ -43,11 +43,11 @@ const syncCommand: Command = {
   summary: 'Fill the mirror cache with images ahead of time (as pulls through the mirror would)',
   usage: 'mirror sync [--config FILE] [--mirror REG=URL]... [--platform OS/ARCH | --all-platforms] [-f Dockerfile [--build-arg K=V]...] [REF...]',
   help: [
-    '  --mirror REG=URL     an upstream, as for tsbuild registry (adds to the config\'s mirrors:); repeatable',
-    '  --platform OS/ARCH   the platform taken from an index (default: this machine\'s, linux/amd64 here)',
+    "  --mirror REG=URL     an upstream, as for tsbuild registry (adds to the config's mirrors:); repeatable",
+    "  --platform OS/ARCH   the platform taken from an index (default: this machine's, linux/amd64 here)",
     '  --all-platforms      every manifest an index lists',
     '  -f, --file FILE      also every base image the Dockerfile names (FROM, COPY --from); - reads stdin',
-    '  --build-arg K=V      ARG values for the Dockerfile\'s FROM lines',
+    "  --build-arg K=V      ARG values for the Dockerfile's FROM lines",
     '  --timeout DURATION   how long to wait for an upstream answer (default 30s)',
     '  -q, --quiet          print nothing but errors',
     ...storeHelp,
@@ -96,7 +96,10 @@ const syncCommand: Command = {
       targets.push(...found);
     }
     if (targets.length === 0 && !dockerfile) throw new UsageError('expected images or -f Dockerfile: tsbuild mirror sync REF... | -f Dockerfile');
-    if (upstreams.length === 0) throw new UsageError('no upstream is mirrored: pass --mirror REGISTRY=URL (e.g. --mirror docker.io=https://registry-1.docker.io) or --config with a mirrors: section');
+    if (upstreams.length === 0)
+      throw new UsageError(
+        'no upstream is mirrored: pass --mirror REGISTRY=URL (e.g. --mirror docker.io=https://registry-1.docker.io) or --config with a mirrors: section',
+      );
     const store = await mirrorStore(ctx, config);
     const sync = new MirrorSync(store, upstreams, timeoutMs !== undefined ? { timeoutMs } : {});
     let failed = 0;
@@ -108,7 +111,9 @@ const syncCommand: Command = {
           if (r.stale) ctx.stderr.write(`tsbuild: warning: ${name}: the upstream did not answer; kept the digest cached before\n`);
           if (!ctx.values.quiet) {
             const platforms = r.platforms.length ? ` [${r.platforms.join(', ')}]` : '';
-            ctx.stdout.write(`${name}: ${r.digest}${platforms}: ${r.blobs} blobs, ${formatSize(r.fetchedBytes)} fetched, ${formatSize(r.presentBytes)} already cached\n`);
+            ctx.stdout.write(
+              `${name}: ${r.digest}${platforms}: ${r.blobs} blobs, ${formatSize(r.fetchedBytes)} fetched, ${formatSize(r.presentBytes)} already cached\n`,
+            );
           }
         } catch (e) {
           failed++;
@@ -135,8 +140,11 @@ const exportCommand: Command = {
     const store = await mirrorStore(ctx, registryConfig(ctx));
     const summary = await exportBundle(store, refs, resolve(output), (m) => ctx.stderr.write(`tsbuild: warning: ${m}\n`));
     if (!ctx.values.quiet) {
-      for (const image of summary.images) ctx.stdout.write(`${image.reference}: ${image.digest}${image.platforms.length ? ` [${image.platforms.join(', ')}]` : ''}\n`);
-      ctx.stdout.write(`wrote ${output}: ${summary.images.length} image${summary.images.length === 1 ? '' : 's'}, ${summary.blobs} blobs, ${formatSize(summary.bytes)}\n`);
+      for (const image of summary.images)
+        ctx.stdout.write(`${image.reference}: ${image.digest}${image.platforms.length ? ` [${image.platforms.join(', ')}]` : ''}\n`);
+      ctx.stdout.write(
+        `wrote ${output}: ${summary.images.length} image${summary.images.length === 1 ? '' : 's'}, ${summary.blobs} blobs, ${formatSize(summary.bytes)}\n`,
+      );
     }
   },
 };
@@ -154,7 +162,9 @@ const importCommand: Command = {
     const summary = await importBundle(store, file);
     if (!ctx.values.quiet) {
       for (const image of summary.images) ctx.stdout.write(`${image.reference}: ${image.digest}\n`);
-      ctx.stdout.write(`imported ${summary.images.length} image${summary.images.length === 1 ? '' : 's'}, ${summary.blobs} blobs, ${formatSize(summary.bytes)}\n`);
+      ctx.stdout.write(
+        `imported ${summary.images.length} image${summary.images.length === 1 ? '' : 's'}, ${summary.blobs} blobs, ${formatSize(summary.bytes)}\n`,
+      );
     }
   },
 };
@@ -195,7 +205,7 @@ const unpinCommand: Command = {
 
 export const mirrorCommand: Command = {
   name: 'mirror',
-  summary: 'Manage the registry mirror\'s cache: sync, export, import, status, pin',
+  summary: "Manage the registry mirror's cache: sync, export, import, status, pin",
   usage: 'mirror SUBCOMMAND',
   help: 'The mirror itself is `tsbuild registry --mirror REGISTRY=URL`; these work on the store it serves, also while it runs.',
   subcommands: [syncCommand, exportCommand, importCommand, mirrorStatusCommand, pinCommand, unpinCommand],

@@ -73,7 +73,9 @@ export const pruneCommand: Command = {
     if (report.buildRunning) ctx.stderr.write('tsbuild: a build is running: its build cache and unpacked layers were kept\n');
     if (report.untaggedImages > 0) ctx.stdout.write(`Deleted Images: ${report.untaggedImages} without a name\n\n`);
     if (report.cacheRecords + report.snapshots > 0 || report.cacheDirBytes > 0) {
-      ctx.stdout.write(`Deleted build cache objects: ${report.cacheRecords} records, ${report.snapshots} unpacked layers (${formatSize(report.snapshotBytes + report.cacheDirBytes)})\n\n`);
+      ctx.stdout.write(
+        `Deleted build cache objects: ${report.cacheRecords} records, ${report.snapshots} unpacked layers (${formatSize(report.snapshotBytes + report.cacheDirBytes)})\n\n`,
+      );
     }
     if (report.gc.blobsDeleted > 0) ctx.stdout.write(`Deleted blobs: ${report.gc.blobsDeleted} (${formatSize(report.gc.bytesReclaimed)})\n\n`);
     ctx.stdout.write(`Total reclaimed space: ${formatSize(report.bytesReclaimed)}\n`);

@@ -8,7 +8,11 @@ export const pullCommand: Command = {
   name: 'pull',
   summary: 'Pull an image from a registry into the local store',
   usage: 'pull [--platform OS/ARCH] [--registry-mirror URL] [--insecure-registry HOST] [-q] REF',
-  help: ['  --platform OS/ARCH               platform to pick from a multi-platform image (default linux on this machine\'s architecture)', '  -q, --quiet                      print only the image reference', registryHelp].join('\n'),
+  help: [
+    "  --platform OS/ARCH               platform to pick from a multi-platform image (default linux on this machine's architecture)",
+    '  -q, --quiet                      print only the image reference',
+    registryHelp,
+  ].join('\n'),
   options: { ...registryOptions, platform: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
   async run(ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('expected one image reference: tsbuild pull REF');

@@ -23,7 +23,7 @@ export const garbageCollectCommand: Command = {
   usage: 'registry garbage-collect [--config FILE] [--storage DIR] [--dry-run] [--delete-untagged] [--grace-period DURATION]',
   help: [
     '  --config FILE              the registry YAML (storage:, gc.grace-period, gc.delete-untagged)',
-    '  --storage DIR              the store (default: the config\'s storage:, else the tsbuild root, --root)',
+    "  --storage DIR              the store (default: the config's storage:, else the tsbuild root, --root)",
     '  -d, --dry-run              print what would be deleted; change nothing',
     '  -m, --delete-untagged      also unlink manifests no tag reaches (older than the grace period)',
     '  --grace-period DURATION    spare anything pushed, linked or written this recently (default 1h)',

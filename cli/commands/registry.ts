@@ -27,7 +27,13 @@ export function parseMirrorFlag(value: string): { registry: string; url: string 
 export function mirrorUpstreams(config: RegistryConfig, flags: { registry: string; url: string }[]): MirrorUpstreamOptions[] {
   const out = new Map<string, MirrorUpstreamOptions>();
   for (const [registry, m] of Object.entries(config.mirrors)) {
-    out.set(registry, { registry, url: m.url, insecure: m.insecure, tagTtlMs: m['tag-ttl'], ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}) });
+    out.set(registry, {
+      registry,
+      url: m.url,
+      insecure: m.insecure,
+      tagTtlMs: m['tag-ttl'],
+      ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}),
+    });
   }
   for (const f of flags) out.set(f.registry, { ...out.get(f.registry), registry: f.registry, url: f.url });
   return [...out.values()];
@@ -36,13 +42,14 @@ export function mirrorUpstreams(config: RegistryConfig, flags: { registry: strin
 export const registryCommand: Command = {
   name: 'registry',
   summary: 'Serve the store as an OCI registry (distribution spec v1.1, what docker push/pull speak)',
-  usage: 'registry [--config FILE] [--listen HOST:PORT] [--storage DIR] [--tls-cert F --tls-key F] [--htpasswd FILE] [--read-only] [--log-level L] [--mirror REGISTRY=URL]...',
+  usage:
+    'registry [--config FILE] [--listen HOST:PORT] [--storage DIR] [--tls-cert F --tls-key F] [--htpasswd FILE] [--read-only] [--log-level L] [--mirror REGISTRY=URL]...',
   help: [
     '  --config FILE        YAML config (see config/registry.yaml); flags override it',
     '  --listen HOST:PORT   address to serve on (default 127.0.0.1:5000)',
     '  --storage DIR        store root to serve (default: the tsbuild root)',
     '  --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)',
-    '  --tls-key FILE       the certificate\'s PEM private key',
+    "  --tls-key FILE       the certificate's PEM private key",
     '  --htpasswd FILE      require basic auth against this htpasswd file (bcrypt: htpasswd -B)',
     '  --read-only          refuse pushes and deletes (405 UNSUPPORTED)',
     '  --log-level L        fatal|error|warn|info|debug|trace|silent (default info: one JSON line per request)',
@@ -127,10 +134,17 @@ export const registryCommand: Command = {
             redisUrl: config.redis!.url,
           }
         : undefined,
-      gc: { intervalMs: config.gc.interval, graceMs: config.gc['grace-period'], deleteUntagged: config.gc['delete-untagged'], uploadExpiryMs: config.uploads['expire-after'] },
+      gc: {
+        intervalMs: config.gc.interval,
+        graceMs: config.gc['grace-period'],
+        deleteUntagged: config.gc['delete-untagged'],
+        uploadExpiryMs: config.uploads['expire-after'],
+      },
     });
     const url = await server.listen();
-    ctx.stderr.write(`tsbuild registry: serving ${s3 ? `s3://${s3.bucket}/${s3['root-directory']}` : server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`);
+    ctx.stderr.write(
+      `tsbuild registry: serving ${s3 ? `s3://${s3.bucket}/${s3['root-directory']}` : server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`,
+    );
     await new Promise<void>((done) => {
       // One signal is enough: requests in flight get a grace period, then are cut (close()). A second
       // signal gets the default action and ends the process at once.

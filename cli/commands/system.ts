@@ -26,11 +26,26 @@ const dfCommand: Command = {
     const usage = await diskUsage(store, { verbose: ctx.values.verbose === true });
     if (format === 'json') {
       for (const c of usage.categories) {
-        ctx.stdout.write(JSON.stringify({ Type: c.type, TotalCount: c.total, Active: c.active, Size: c.size, Reclaimable: c.reclaimable, ...(c.items ? { Items: c.items } : {}) }) + '\n');
+        ctx.stdout.write(
+          JSON.stringify({
+            Type: c.type,
+            TotalCount: c.total,
+            Active: c.active,
+            Size: c.size,
+            Reclaimable: c.reclaimable,
+            ...(c.items ? { Items: c.items } : {}),
+          }) + '\n',
+        );
       }
       return;
     }
-    const row = (c: UsageCategory) => [c.type, String(c.total), String(c.active), formatSize(c.size), `${formatSize(c.reclaimable)}${percent(c.reclaimable, c.size)}`];
+    const row = (c: UsageCategory) => [
+      c.type,
+      String(c.total),
+      String(c.active),
+      formatSize(c.size),
+      `${formatSize(c.reclaimable)}${percent(c.reclaimable, c.size)}`,
+    ];
     ctx.stdout.write(table([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...usage.categories.map(row)]));
     if (ctx.values.verbose === true) {
       for (const c of usage.categories) {

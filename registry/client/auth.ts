@@ -150,7 +150,12 @@ export class Authenticator {
     let method = 'GET';
     if (creds?.identityToken) {
       method = 'POST';
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'tsbuild', ...(service ? { service } : {}) });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: creds.identityToken,
+        client_id: 'tsbuild',
+        ...(service ? { service } : {}),
+      });
       if (scopes.length) form.set('scope', scopes.join(' '));
       body = Buffer.from(form.toString());
       headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -169,7 +174,8 @@ export class Authenticator {
       const who = creds?.username ? `the token server ${url.host} rejected the credentials of ${creds.username} for ${host}` : `${host} needs credentials`;
       throw new UnauthorizedError(host, who);
     }
-    if (res.status !== 200) throw new RegistryClientError(`token server ${url.origin}${url.pathname} answered HTTP ${res.status} for ${host}: ${text.slice(0, 200)}`);
+    if (res.status !== 200)
+      throw new RegistryClientError(`token server ${url.origin}${url.pathname} answered HTTP ${res.status} for ${host}: ${text.slice(0, 200)}`);
     let parsed: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
     try {
       parsed = JSON.parse(text);

@@ -92,7 +92,13 @@ class BlobDownload {
   async attempt(): Promise<void> {
     this.ingest ??= await this.store.ingests.create();
     let offset = await this.ingest.size();
-    const res = await this.client.request(this.endpoint, { method: 'GET', path: this.path, headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, scopes: this.scopes, followRedirects: true });
+    const res = await this.client.request(this.endpoint, {
+      method: 'GET',
+      path: this.path,
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: this.scopes,
+      followRedirects: true,
+    });
     if (res.status === 404) {
       res.body.resume();
       throw new NotFoundError(`blob ${this.desc.digest}`, `${describeEndpoint(this.endpoint)} does not have it`);
@@ -153,7 +159,13 @@ class BlobDownload {
  * Throws NotFoundError when no endpoint has it, else the last endpoint's error (ContentDigestError,
  * RegistryClientError "kept failing", UnauthorizedError, …).
  */
-export async function fetchBlob(client: RegistryClient, store: Store, ref: Pick<Reference, 'registry' | 'repository'>, desc: Descriptor, endpoints?: Endpoint[]): Promise<void> {
+export async function fetchBlob(
+  client: RegistryClient,
+  store: Store,
+  ref: Pick<Reference, 'registry' | 'repository'>,
+  desc: Descriptor,
+  endpoints?: Endpoint[],
+): Promise<void> {
   if (await store.blobs.has(desc.digest)) return;
   const list = endpoints ?? (await client.endpoints(ref.registry));
   let lastError: unknown;
@@ -165,7 +177,8 @@ export async function fetchBlob(client: RegistryClient, store: Store, ref: Pick<
     } catch (e) {
       lastError = e;
       if (e instanceof NotFoundError) notFound++;
-      if (list.length > 1) client.onProgress?.({ type: 'notice', message: `blob ${desc.digest.slice(7, 19)} from ${describeEndpoint(endpoint)} failed: ${(e as Error).message}` });
+      if (list.length > 1)
+        client.onProgress?.({ type: 'notice', message: `blob ${desc.digest.slice(7, 19)} from ${describeEndpoint(endpoint)} failed: ${(e as Error).message}` });
     }
   }
   if (notFound === list.length) throw new NotFoundError(`blob ${desc.digest} in ${ref.registry}/${ref.repository}`);
@@ -184,7 +197,8 @@ async function downloadFrom(client: RegistryClient, store: Store, endpoint: Endp
         break;
       } catch (e) {
         if (!isTransient(e)) throw e;
-        if (attempt >= client.retry.retries) throw new RegistryClientError(`download of ${desc.digest} from ${download.where} kept failing: ${(e as Error).message}`);
+        if (attempt >= client.retry.retries)
+          throw new RegistryClientError(`download of ${desc.digest} from ${download.where} kept failing: ${(e as Error).message}`);
         progress('retrying', 0, (e as Error).message);
         await sleep(backoffDelay(client.retry, attempt++));
       }

@@ -17,7 +17,12 @@ export interface OpenedBlob {
 }
 
 /** Opens a blob for streaming from the first endpoint that has it (the pull-through mirror's upstream fetch). */
-export async function openBlob(client: RegistryClient, ref: Pick<Reference, 'registry' | 'repository'>, digest: Digest, options: { offset?: number; endpoints?: Endpoint[] } = {}): Promise<OpenedBlob> {
+export async function openBlob(
+  client: RegistryClient,
+  ref: Pick<Reference, 'registry' | 'repository'>,
+  digest: Digest,
+  options: { offset?: number; endpoints?: Endpoint[] } = {},
+): Promise<OpenedBlob> {
   const list = options.endpoints ?? (await client.endpoints(ref.registry));
   let lastError: unknown;
   for (const endpoint of list) {
@@ -49,7 +54,12 @@ export async function openBlob(client: RegistryClient, ref: Pick<Reference, 'reg
 /** A blob's size when the endpoint has it in the repository (HEAD); undefined when it answers 404. */
 export async function statBlob(client: RegistryClient, endpoint: Endpoint, repository: string, digest: Digest): Promise<number | undefined> {
   const repo = endpointRepository(endpoint, repository);
-  const res = await client.request(endpoint, { method: 'HEAD', path: `/v2/${repo}/blobs/${digest}`, scopes: [repositoryScope(repo, ['pull'])], followRedirects: true });
+  const res = await client.request(endpoint, {
+    method: 'HEAD',
+    path: `/v2/${repo}/blobs/${digest}`,
+    scopes: [repositoryScope(repo, ['pull'])],
+    followRedirects: true,
+  });
   discard(res);
   if (res.status === 404) return undefined;
   const length = header(res, 'content-length');

@@ -1,14 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Authenticator, type CredentialSource } from './auth.js';
 import { DockerCredentials } from './credentials.js';
-import {
-  DeniedError,
-  HttpStatusError,
-  RegistryClientError,
-  TlsError,
-  UnauthorizedError,
-  isTransient,
-} from './errors.js';
+import { DeniedError, HttpStatusError, RegistryClientError, TlsError, UnauthorizedError, isTransient } from './errors.js';
 import { endpointsFor, emptySettings, type Endpoint, type RegistrySettings } from './hosts.js';
 import { backoffDelay, defaultRetryPolicy, retryAfterMs, sleep, type RetryPolicy } from './retry.js';
 import { discard, header, readBody, Transport, type HttpResponse, type TransportOptions } from './transport.js';
@@ -167,7 +160,8 @@ export class RegistryClient {
       const error = new HttpStatusError(status, req.method, `${url.origin}${url.pathname}`, registryErrorDetail(text));
       if ((status === 429 || status >= 500) && !req.noRetry && attempt < this.retry.retries) {
         const after = retryAfterMs(res);
-        if (after !== undefined && after > this.retry.maxRetryAfterMs) throw new RegistryClientError(`${endpoint.host} asked to retry after ${Math.round(after / 1000)}s (HTTP ${status}); try again later`);
+        if (after !== undefined && after > this.retry.maxRetryAfterMs)
+          throw new RegistryClientError(`${endpoint.host} asked to retry after ${Math.round(after / 1000)}s (HTTP ${status}); try again later`);
         await sleep(after ?? backoffDelay(this.retry, attempt));
         attempt++;
         continue;
@@ -197,4 +191,3 @@ export function registryErrorDetail(body: Buffer): string {
   }
   return body.toString('utf8').trim().split('\n')[0]!.slice(0, 200);
 }
-

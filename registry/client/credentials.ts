@@ -42,7 +42,10 @@ export function authKey(host: string): string {
 
 /** `https://host:5000/v1/` → `host:5000`, as docker compares keys. */
 function normalizeKey(key: string): string {
-  return key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  return key
+    .replace(/^[a-z]+:\/\//i, '')
+    .split('/')[0]!
+    .toLowerCase();
 }
 
 function sameHost(key: string, host: string): boolean {
@@ -59,7 +62,9 @@ function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: str
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (e) => reject(new Error(`credential helper docker-credential-${helper} could not be run: ${e.message}; install it or remove it from ${dockerConfigFile()}`)));
+    child.on('error', (e) =>
+      reject(new Error(`credential helper docker-credential-${helper} could not be run: ${e.message}; install it or remove it from ${dockerConfigFile()}`)),
+    );
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
   });
@@ -142,7 +147,8 @@ export class DockerCredentials {
       const secret = creds.identityToken ?? creds.password ?? '';
       const username = creds.identityToken ? '<token>' : (creds.username ?? '');
       const result = await runHelper(helper, 'store', JSON.stringify({ ServerURL: key, Username: username, Secret: secret }));
-      if (result.code !== 0) throw new Error(`credential helper docker-credential-${helper} could not store the login for ${host}: ${(result.stderr || result.stdout).trim()}`);
+      if (result.code !== 0)
+        throw new Error(`credential helper docker-credential-${helper} could not store the login for ${host}: ${(result.stderr || result.stdout).trim()}`);
       // docker leaves an empty entry so that `docker info` lists the login.
       config.auths = { ...config.auths, [key]: {} };
     } else {

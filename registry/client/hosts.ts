@@ -42,7 +42,10 @@ export const DOCKER_HUB_API = 'registry-1.docker.io';
 
 /** `http://h:1/` → `h:1`; `HOST:PORT` stays. */
 export function normalizeHostEntry(entry: string): string {
-  return entry.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  return entry
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/+$/, '');
 }
 
 function splitHostPort(host: string): { hostname: string; port?: string } {

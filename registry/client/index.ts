@@ -19,7 +19,14 @@ export {
   type RegistrySettings,
 } from './hosts.js';
 export { loadRegistrySettings, type RegistrySettingsSources } from './settings.js';
-export { readDaemonJson, daemonJsonFromText, defaultDockerDaemonJson, DOCKER_DAEMON_JSON, DOCKER_DAEMON_JSON_ENV, type DaemonJsonRegistries } from './daemon-json.js';
+export {
+  readDaemonJson,
+  daemonJsonFromText,
+  defaultDockerDaemonJson,
+  DOCKER_DAEMON_JSON,
+  DOCKER_DAEMON_JSON_ENV,
+  type DaemonJsonRegistries,
+} from './daemon-json.js';
 export { readRegistriesConf, parseRegistriesConf, defaultRegistriesConf, type ContainersRegistries } from './registries-conf.js';
 export { Transport, type TransportOptions, type HttpRequest, type HttpResponse } from './transport.js';
 export type { ProgressEvent, ProgressListener, BlobPhase } from './progress-events.js';

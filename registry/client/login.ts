@@ -30,7 +30,12 @@ export async function login(host: string, creds: Credentials, options: LoginOpti
         if (first.status === 401) {
           auth.noteChallenge(origin, first.headers['www-authenticate']);
           const authorization = await auth.authorization(origin, endpoint!.host, []);
-          const second = await transport.request({ method: 'GET', url: new URL(`${origin}/v2/`), headers: authorization ? { authorization } : {}, verifyTls: endpoint!.verifyTls });
+          const second = await transport.request({
+            method: 'GET',
+            url: new URL(`${origin}/v2/`),
+            headers: authorization ? { authorization } : {},
+            verifyTls: endpoint!.verifyTls,
+          });
           discard(second);
           if (second.status === 401 || second.status === 403) throw new UnauthorizedError(registry, `${registry} rejected the user name or password`);
         }

@@ -39,7 +39,12 @@ function failureText(e: unknown): string {
  * Fetches a manifest or index by tag or digest, trying the endpoints in order (mirrors, then the registry).
  * Content fetched by digest — or whose Docker-Content-Digest header disagrees with its bytes — is verified.
  */
-export async function fetchManifest(client: RegistryClient, ref: Reference, endpoints?: Endpoint[], reference: string | undefined = ref.digest ?? ref.tag): Promise<FetchedManifest> {
+export async function fetchManifest(
+  client: RegistryClient,
+  ref: Reference,
+  endpoints?: Endpoint[],
+  reference: string | undefined = ref.digest ?? ref.tag,
+): Promise<FetchedManifest> {
   if (!reference) throw new RegistryClientError(`reference ${familiarReference(ref)} has neither a tag nor a digest`);
   const list = endpoints ?? (await client.endpoints(ref.registry));
   let notFound = false;
@@ -62,16 +67,21 @@ export async function fetchManifest(client: RegistryClient, ref: Reference, endp
       const expected = reference.includes(':') ? (reference as Digest) : (header(res, 'docker-content-digest') as Digest | undefined);
       const algorithm = expected?.split(':')[0] ?? 'sha256';
       const digest = digestOf(bytes, algorithm === 'sha512' ? 'sha512' : 'sha256');
-      if (expected && expected !== digest) throw new ContentDigestError(`${describeEndpoint(endpoint)}/v2/${repository}/manifests/${reference}`, expected, digest);
+      if (expected && expected !== digest)
+        throw new ContentDigestError(`${describeEndpoint(endpoint)}/v2/${repository}/manifests/${reference}`, expected, digest);
       // A Content-Type that names an image document type must agree with the body (containerd's and
       // skopeo's check); anything else (application/json, text/plain from a plain file server) says nothing.
       const contentType = (header(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-      const declared = imageDocumentMediaTypes.includes(contentType) || contentType === MediaType.dockerSchema1 || contentType === MediaType.dockerSchema1Signed ? contentType : undefined;
+      const declared =
+        imageDocumentMediaTypes.includes(contentType) || contentType === MediaType.dockerSchema1 || contentType === MediaType.dockerSchema1Signed
+          ? contentType
+          : undefined;
       let document: ImageDocument;
       try {
         document = parseImageDocument(bytes, { mediaType: declared });
       } catch (e) {
-        if (e instanceof ImageDocumentError) throw new RegistryClientError(`refusing the manifest of ${familiarReference(ref)} from ${describeEndpoint(endpoint)}: ${e.message}`);
+        if (e instanceof ImageDocumentError)
+          throw new RegistryClientError(`refusing the manifest of ${familiarReference(ref)} from ${describeEndpoint(endpoint)}: ${e.message}`);
         throw e;
       }
       const mediaType = document.mediaType;
@@ -79,7 +89,10 @@ export async function fetchManifest(client: RegistryClient, ref: Reference, endp
     } catch (e) {
       lastError = e;
       if (!endpoint.mirror) break;
-      client.onProgress?.({ type: 'notice', message: `${describeEndpoint(endpoint)} failed for ${familiarReference(ref)}: ${failureText(e)}; trying the next endpoint` });
+      client.onProgress?.({
+        type: 'notice',
+        message: `${describeEndpoint(endpoint)} failed for ${familiarReference(ref)}: ${failureText(e)}; trying the next endpoint`,
+      });
     }
   }
   if (notFound && (lastError === undefined || list[list.length - 1]?.mirror === false)) {
@@ -107,12 +120,22 @@ export async function headManifest(client: RegistryClient, ref: Reference, endpo
   for (const endpoint of list) {
     const repository = endpointRepository(endpoint, ref.repository);
     try {
-      const res = await client.request(endpoint, { method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifestAccept }, scopes: [repositoryScope(repository, ['pull'])] });
+      const res = await client.request(endpoint, {
+        method: 'HEAD',
+        path: `/v2/${repository}/manifests/${reference}`,
+        headers: { accept: manifestAccept },
+        scopes: [repositoryScope(repository, ['pull'])],
+      });
       discard(res);
       if (res.status === 404) continue;
       const digest = header(res, 'docker-content-digest');
       if (!digest || (ref.digest && digest !== ref.digest)) break;
-      return { digest: digest as Digest, mediaType: (header(res, 'content-type') ?? '').split(';')[0]!.trim(), size: Number(header(res, 'content-length') ?? 0), endpoint };
+      return {
+        digest: digest as Digest,
+        mediaType: (header(res, 'content-type') ?? '').split(';')[0]!.trim(),
+        size: Number(header(res, 'content-length') ?? 0),
+        endpoint,
+      };
     } catch (e) {
       lastError = e;
       if (!endpoint.mirror) throw e;

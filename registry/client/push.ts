@@ -61,7 +61,9 @@ async function collect(store: Store, digest: Digest, mediaType: string): Promise
     const manifests: Document[] = [];
     for (const m of doc.index.manifests) {
       if (!(await store.blobs.has(m.digest))) {
-        throw new RegistryClientError(`cannot push index ${digest}: its manifest ${m.digest} (${m.platform ? `${m.platform.os}/${m.platform.architecture}` : 'no platform'}) is not in the local store`);
+        throw new RegistryClientError(
+          `cannot push index ${digest}: its manifest ${m.digest} (${m.platform ? `${m.platform.os}/${m.platform.architecture}` : 'no platform'}) is not in the local store`,
+        );
       }
       const inner = await collect(store, m.digest, m.mediaType);
       blobs.push(...inner.blobs);
@@ -93,7 +95,13 @@ class UploadCounter extends Transform {
  * Pushes a local image to one or more references. Blobs go once per repository (skipped when the
  * registry has them, mounted from another repository of the same registry when possible), manifests last.
  */
-export async function pushImage(client: RegistryClient, store: Store, source: string, destinations?: string | string[], options: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(
+  client: RegistryClient,
+  store: Store,
+  source: string,
+  destinations?: string | string[],
+  options: PushOptions = {},
+): Promise<PushResult> {
   const record = await store.images.get(source);
   const targets: Reference[] = (Array.isArray(destinations) ? destinations : destinations ? [destinations] : []).map((d) => parseNormalized(d));
   if (!targets.length) {
@@ -103,7 +111,9 @@ export async function pushImage(client: RegistryClient, store: Store, source: st
       throw new RegistryClientError(`"${source}" is not a name to push to; give a destination: tsbuild push ${source} REGISTRY/REPOSITORY:TAG`);
     }
   }
-  for (const t of targets) if (t.digest && t.digest !== record.digest) throw new RegistryClientError(`cannot push ${source} as ${familiarReference(t)}: the image's digest is ${record.digest}`);
+  for (const t of targets)
+    if (t.digest && t.digest !== record.digest)
+      throw new RegistryClientError(`cannot push ${source} as ${familiarReference(t)}: the image's digest is ${record.digest}`);
   const { blobs, manifests } = await collect(store, record.digest, record.mediaType);
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const sources = await BlobSources.open(store);
@@ -130,7 +140,9 @@ export async function pushImage(client: RegistryClient, store: Store, source: st
     const top = manifests[manifests.length - 1]!;
     for (const r of refs) {
       await putManifest(client, endpoint!, ref.repository, top, r.tag ?? top.digest);
-      const pushedRef = r.tag ? formatReference({ registry: r.registry, repository: r.repository, tag: r.tag }) : formatReference({ registry: r.registry, repository: r.repository, digest: top.digest });
+      const pushedRef = r.tag
+        ? formatReference({ registry: r.registry, repository: r.repository, tag: r.tag })
+        : formatReference({ registry: r.registry, repository: r.repository, digest: top.digest });
       result.pushed.push(pushedRef);
       client.onProgress?.({ type: 'manifest', reference: pushedRef, digest: top.digest });
     }
@@ -149,11 +161,20 @@ async function putManifest(client: RegistryClient, endpoint: Endpoint, repositor
   });
   discard(res);
   const returned = header(res, 'docker-content-digest');
-  if (returned && returned !== doc.digest) throw new RegistryClientError(`${endpoint.host} stored the manifest for ${repository}:${reference} as ${returned}, not ${doc.digest}`);
+  if (returned && returned !== doc.digest)
+    throw new RegistryClientError(`${endpoint.host} stored the manifest for ${repository}:${reference} as ${returned}, not ${doc.digest}`);
 }
 
 /** Pushes one blob: HEAD (skip), else mount from a sibling repository, else upload. */
-async function pushBlob(client: RegistryClient, store: Store, endpoint: Endpoint, repository: string, desc: Descriptor, mountCandidates: string[], options: PushOptions): Promise<'exists' | 'mounted' | 'uploaded'> {
+async function pushBlob(
+  client: RegistryClient,
+  store: Store,
+  endpoint: Endpoint,
+  repository: string,
+  desc: Descriptor,
+  mountCandidates: string[],
+  options: PushOptions,
+): Promise<'exists' | 'mounted' | 'uploaded'> {
   const event = (phase: 'exists' | 'mounted' | 'uploading' | 'retrying' | 'done', current: number, note?: string) =>
     client.onProgress?.({ type: 'blob', digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size, ...(note ? { note } : {}) });
   const pushScope = repositoryScope(repository, ['pull', 'push']);
@@ -163,16 +184,19 @@ async function pushBlob(client: RegistryClient, store: Store, endpoint: Endpoint
     event('exists', desc.size);
     return 'exists';
   }
-  if (!(await store.blobs.has(desc.digest))) throw new RegistryClientError(`cannot push ${desc.digest}: the blob is not in the local store and ${endpoint.host}/${repository} does not have it`);
+  if (!(await store.blobs.has(desc.digest)))
+    throw new RegistryClientError(`cannot push ${desc.digest}: the blob is not in the local store and ${endpoint.host}/${repository} does not have it`);
   for (let attempt = 0; ; attempt++) {
     let location: string | undefined;
     for (const from of mountCandidates.slice(0, 3)) {
-      const res = await client.request(endpoint, {
-        method: 'POST',
-        path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`,
-        scopes: [pushScope, repositoryScope(from, ['pull'])],
-        accept: [201, 202],
-      }).catch(() => undefined);
+      const res = await client
+        .request(endpoint, {
+          method: 'POST',
+          path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`,
+          scopes: [pushScope, repositoryScope(from, ['pull'])],
+          accept: [201, 202],
+        })
+        .catch(() => undefined);
       if (!res) continue;
       discard(res);
       if (res.status === 201) {
@@ -202,12 +226,23 @@ async function pushBlob(client: RegistryClient, store: Store, endpoint: Endpoint
   }
 }
 
-async function upload(client: RegistryClient, store: Store, endpoint: Endpoint, location: string, desc: Descriptor, options: PushOptions, scopes: string[], report: (n: number) => void): Promise<void> {
+async function upload(
+  client: RegistryClient,
+  store: Store,
+  endpoint: Endpoint,
+  location: string,
+  desc: Descriptor,
+  options: PushOptions,
+  scopes: string[],
+  report: (n: number) => void,
+): Promise<void> {
   const origin = await client.endpointOrigin(endpoint);
   let url = new URL(location, origin);
   const counted = async (start?: number, end?: number) => {
     const file = store.blobFile(desc.digest);
-    const raw = file ? createReadStream(file, { highWaterMark: 1 << 20, ...(start !== undefined ? { start, end: end! - 1 } : {}) }) : await store.blobs.read(desc.digest, start !== undefined ? { start, end: end! - 1 } : undefined);
+    const raw = file
+      ? createReadStream(file, { highWaterMark: 1 << 20, ...(start !== undefined ? { start, end: end! - 1 } : {}) })
+      : await store.blobs.read(desc.digest, start !== undefined ? { start, end: end! - 1 } : undefined);
     const counter = new UploadCounter((n) => report((start ?? 0) + n));
     raw.once('error', (e: Error) => counter.destroy(e));
     return raw.pipe(counter);
@@ -229,7 +264,14 @@ async function upload(client: RegistryClient, store: Store, endpoint: Endpoint, 
       if (next) url = new URL(next, origin);
     }
     url.searchParams.set('digest', desc.digest);
-    const res = await client.request(endpoint, { method: 'PUT', path: url.toString(), headers: { 'content-length': '0' }, scopes, accept: [201, 204], noRetry: true });
+    const res = await client.request(endpoint, {
+      method: 'PUT',
+      path: url.toString(),
+      headers: { 'content-length': '0' },
+      scopes,
+      accept: [201, 204],
+      noRetry: true,
+    });
     discard(res);
     return;
   }
@@ -245,4 +287,3 @@ async function upload(client: RegistryClient, store: Store, endpoint: Endpoint, 
   });
   discard(res);
 }
-

@@ -70,7 +70,10 @@ export function readRegistriesConf(file = defaultRegistriesConf()): ContainersRe
   if (existsSync(file)) files.push(file);
   const dropIns = `${file}.d`;
   if (existsSync(dropIns)) {
-    for (const n of readdirSync(dropIns).filter((n) => n.endsWith('.conf')).sort()) files.push(join(dropIns, n));
+    for (const n of readdirSync(dropIns)
+      .filter((n) => n.endsWith('.conf'))
+      .sort())
+      files.push(join(dropIns, n));
   }
   for (const f of files) registriesFromToml(parseRegistriesConf(readFileSync(f, 'utf8'), f), result);
   return result;

@@ -97,7 +97,10 @@ export class Transport {
       outgoing.on('error', fail);
       outgoing.on('socket', (socket: Socket) => {
         if (!socket.connecting) return;
-        const timer = setTimeout(() => outgoing.destroy(codedError(`no connection within ${this.connectTimeoutMs / 1000}s`, 'CONNECT_TIMEOUT')), this.connectTimeoutMs);
+        const timer = setTimeout(
+          () => outgoing.destroy(codedError(`no connection within ${this.connectTimeoutMs / 1000}s`, 'CONNECT_TIMEOUT')),
+          this.connectTimeoutMs,
+        );
         socket.once('connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
@@ -166,4 +169,3 @@ export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
 }
-

@@ -75,7 +75,6 @@ export class AccessLog extends PeriodicFlush {
       throw e;
     }
   }
-
 }
 
 /** Removes the access times of digests that are no longer cached under a repository (after an eviction). */

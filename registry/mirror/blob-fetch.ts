@@ -21,7 +21,7 @@ function drained(sink: PassThrough): Promise<void> {
     };
     const onClose = () => {
       sink.off('drain', onDrain);
-      reject(new Error('the store stopped taking the blob\'s bytes'));
+      reject(new Error("the store stopped taking the blob's bytes"));
     };
     sink.once('drain', onDrain);
     sink.once('close', onClose);
@@ -96,7 +96,8 @@ export class BlobFetch {
       for (let resumes = 0; ; ) {
         try {
           await this.take(opened.stream, opened.offset, sink);
-          if (this.size !== undefined && this.received < this.size) throw Object.assign(new Error(`the upstream sent ${this.received} of ${this.size} bytes`), { code: 'TRUNCATED' });
+          if (this.size !== undefined && this.received < this.size)
+            throw Object.assign(new Error(`the upstream sent ${this.received} of ${this.size} bytes`), { code: 'TRUNCATED' });
           break;
         } catch (e) {
           if (sink.destroyed) throw e; // the store failed (a full disk): resuming the download cannot help

@@ -79,7 +79,15 @@ async function readDocument(store: Store, digest: Digest, mediaType: string | un
  * are cached whole; a child missing anything is left out (`onWarning`); a top-level manifest missing a
  * blob is an error (sync it first).
  */
-async function collect(store: Store, repository: string, desc: { digest: Digest; mediaType?: string }, tree: Tree, name: string, onWarning: (m: string) => void, top: boolean): Promise<boolean> {
+async function collect(
+  store: Store,
+  repository: string,
+  desc: { digest: Digest; mediaType?: string },
+  tree: Tree,
+  name: string,
+  onWarning: (m: string) => void,
+  top: boolean,
+): Promise<boolean> {
   const link = await store.repositories.getManifestLink(repository, desc.digest);
   if (!link || !(await store.blobs.has(desc.digest))) {
     if (top) throw new Error(`${name}: manifest ${desc.digest} is not cached in this store; run tsbuild mirror sync ${name}`);
@@ -133,7 +141,12 @@ function writeEntry(pack: tar.Pack, name: string, size: number, body: Readable |
  * Writes the cached images `references` (normalized) to `dest` as a bundle; the file appears only once
  * complete. Throws when an image is not cached (naming it and the repository it would be cached under).
  */
-export async function exportBundle(store: Store, references: Reference[], dest: string, onWarning: (message: string) => void = () => undefined): Promise<BundleSummary> {
+export async function exportBundle(
+  store: Store,
+  references: Reference[],
+  dest: string,
+  onWarning: (message: string) => void = () => undefined,
+): Promise<BundleSummary> {
   const images: BundleImage[] = [];
   const all = new Map<Digest, number>();
   const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
@@ -244,7 +257,14 @@ function entryReference(desc: Descriptor, i: number, file: string): Reference {
  * them, so a reader never finds a manifest whose content is missing. Children of an index that the
  * bundle left out are skipped; a manifest whose blobs are absent is an error.
  */
-async function linkTree(store: Store, repository: string, desc: { digest: Digest; mediaType: string; size: number }, file: string, used: Set<Digest>, top: boolean): Promise<boolean> {
+async function linkTree(
+  store: Store,
+  repository: string,
+  desc: { digest: Digest; mediaType: string; size: number },
+  file: string,
+  used: Set<Digest>,
+  top: boolean,
+): Promise<boolean> {
   if (!(await store.blobs.has(desc.digest))) {
     if (top) throw new Error(`${file}: the bundle lacks ${desc.digest}, which its index.json names`);
     return false;
@@ -351,7 +371,10 @@ export async function importBundle(store: Store, file: string): Promise<BundleSu
     if (ref.tag !== undefined && !ref.digest) await store.repositories.setTag(repository, ref.tag, desc.digest);
     images.push({ reference: formatReference(ref), repository, digest: desc.digest, mediaType: desc.mediaType, size: desc.size, platforms: [] });
   }
-  await noteUpstreams(store.driver, refs.map(({ ref }) => ref.registry));
+  await noteUpstreams(
+    store.driver,
+    refs.map(({ ref }) => ref.registry),
+  );
   const unused = added.filter((d) => !used.has(d));
   if (unused.length > 0) await deleteUnheld(store, unused, { minAgeMs: 0 });
   return { images, blobs: imported.size, bytes };

@@ -102,7 +102,15 @@ export class MirrorMaintenance {
         this.wasOver = report.stillOver;
         if (report.evicted.length > 0 || newlyOver) {
           this.log?.info(
-            { before: report.before, after: report.after, maxBytes: max, evicted: report.evicted.length, deletedBlobs: report.deletedBlobs, deletedBytes: report.deletedBytes, stillOver: report.stillOver },
+            {
+              before: report.before,
+              after: report.after,
+              maxBytes: max,
+              evicted: report.evicted.length,
+              deletedBlobs: report.deletedBlobs,
+              deletedBytes: report.deletedBytes,
+              stillOver: report.stillOver,
+            },
             report.stillOver ? 'mirror: cache over mirror.max-size; the rest is pinned, recent or shared' : 'mirror: evicted least recently pulled images',
           );
         }

@@ -8,7 +8,10 @@ export class MirrorMetrics {
   readonly upstreamBytes: Counter<'upstream'>;
   readonly upstreamErrors: Counter<'upstream'>;
   /** Totals kept in memory too, for `tsbuild mirror status` (a stats file written by the server). */
-  readonly totals = new Map<string, { hits: number; misses: number; coalesced: number; stale: number; upstreamBytes: number; upstreamErrors: number; bytesServedFromCache: number }>();
+  readonly totals = new Map<
+    string,
+    { hits: number; misses: number; coalesced: number; stale: number; upstreamBytes: number; upstreamErrors: number; bytesServedFromCache: number }
+  >();
 
   constructor(registers: PromRegistry[]) {
     this.requests = new Counter({
@@ -17,8 +20,18 @@ export class MirrorMetrics {
       labelNames: ['upstream', 'kind', 'result'],
       registers,
     });
-    this.upstreamBytes = new Counter({ name: 'tsbuild_mirror_upstream_bytes_total', help: 'Blob bytes fetched from upstream registries', labelNames: ['upstream'], registers });
-    this.upstreamErrors = new Counter({ name: 'tsbuild_mirror_upstream_errors_total', help: 'Failed upstream requests (unreachable, timeouts, cut transfers, bad digests)', labelNames: ['upstream'], registers });
+    this.upstreamBytes = new Counter({
+      name: 'tsbuild_mirror_upstream_bytes_total',
+      help: 'Blob bytes fetched from upstream registries',
+      labelNames: ['upstream'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'tsbuild_mirror_upstream_errors_total',
+      help: 'Failed upstream requests (unreachable, timeouts, cut transfers, bad digests)',
+      labelNames: ['upstream'],
+      registers,
+    });
   }
 
   private total(upstream: string) {

@@ -62,7 +62,9 @@ export class MirrorRegistry implements Registry {
       revalidateTimeoutMs: options.revalidateTimeoutMs ?? 500,
       troubled: new Map(),
       upstreamTimeoutMs,
-      describe: () => [...this.upstreams.keys()].map((r) => `${r}/…`).join(', ') + (this.defaultUpstream ? `, and unprefixed names of ${this.defaultUpstream} it caches` : ''),
+      describe: () =>
+        [...this.upstreams.keys()].map((r) => `${r}/…`).join(', ') +
+        (this.defaultUpstream ? `, and unprefixed names of ${this.defaultUpstream} it caches` : ''),
       touch,
     };
   }
@@ -84,7 +86,13 @@ export class MirrorRegistry implements Registry {
   private async isLocal(name: string): Promise<boolean> {
     const known = this.localNames.get(name);
     if (known && Date.now() - known.at < LOCAL_NAME_TTL_MS) return known.local;
-    const local = (await this.local.repository(name).tags.list({ n: 1 }).then(() => true, () => false));
+    const local = await this.local
+      .repository(name)
+      .tags.list({ n: 1 })
+      .then(
+        () => true,
+        () => false,
+      );
     this.localNames.set(name, { local, at: Date.now() });
     return local;
   }
@@ -97,7 +105,14 @@ export class MirrorRegistry implements Registry {
   private eitherRepository(name: string, cached: string, mirrored: Repository): Repository {
     const local = this.local.repository(name);
     const read = async () => ((await this.isLocal(name)) ? local : mirrored);
-    const isCached = () => this.local.repository(cached).tags.list({ n: 1 }).then(() => true, () => false);
+    const isCached = () =>
+      this.local
+        .repository(cached)
+        .tags.list({ n: 1 })
+        .then(
+          () => true,
+          () => false,
+        );
     // A blob HEAD is how a pushing client asks "do you have this layer here?": for a name that is neither
     // pushed here nor cached, the answer is the local repository's (a mirrored answer would link the blob
     // under the cached name and turn the push into one into the mirror).
@@ -152,4 +167,3 @@ export class MirrorRegistry implements Registry {
     for (const u of this.upstreams.values()) u.close();
   }
 }
-

@@ -1,7 +1,17 @@
 import type { LRUCache } from 'lru-cache';
 import type { Digest } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
-import { parseManifest, RegistryError, type BlobContent, type BlobService, type ManifestService, type ReferrerService, type Repository, type StoredManifest, type TagService } from '../repository/index.js';
+import {
+  parseManifest,
+  RegistryError,
+  type BlobContent,
+  type BlobService,
+  type ManifestService,
+  type ReferrerService,
+  type Repository,
+  type StoredManifest,
+  type TagService,
+} from '../repository/index.js';
 import { BlobFetch } from './blob-fetch.js';
 import type { MirrorMetrics } from './metrics.js';
 import { isNotFound, type Upstream } from './upstream.js';
@@ -80,7 +90,12 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
   const { store, metrics } = state;
   const up = upstream.registry;
   const denied = () =>
-    new RegistryError('DENIED', `${name} is mirrored from ${upstream.url} (${up}/${remote}); the mirror is read-only there. Push to a repository outside the mirrored namespaces (${state.describe()})`, { name }, 403);
+    new RegistryError(
+      'DENIED',
+      `${name} is mirrored from ${upstream.url} (${up}/${remote}); the mirror is read-only there. Push to a repository outside the mirrored namespaces (${state.describe()})`,
+      { name },
+      403,
+    );
   const unavailable = (what: string, e: unknown) => {
     metrics.error(up);
     return new RegistryError('UNKNOWN', `${what} is not cached here and upstream ${upstream.url} failed: ${message(e)}`, { upstream: upstream.url }, 502);
@@ -100,7 +115,11 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
       if (fetching?.size !== undefined) return { digest, size: fetching.size };
       let size: number | undefined;
       try {
-        size = await withDeadline(upstream.blobSize(remote, digest), state.upstreamTimeoutMs, () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`));
+        size = await withDeadline(
+          upstream.blobSize(remote, digest),
+          state.upstreamTimeoutMs,
+          () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`),
+        );
       } catch (e) {
         throw unavailable(`blob ${digest}`, e);
       }
@@ -123,10 +142,12 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
         fetch = new BlobFetch(store, upstream, remote, digest, cached, { onBytes: (n) => metrics.bytes(up, n), onError: () => metrics.error(up) });
         const started = fetch;
         state.fetches.set(digest, started);
-        started.done.then(
-          () => state.touch(cached, digest),
-          () => undefined,
-        ).finally(() => state.fetches.get(digest) === started && state.fetches.delete(digest));
+        started.done
+          .then(
+            () => state.touch(cached, digest),
+            () => undefined,
+          )
+          .finally(() => state.fetches.get(digest) === started && state.fetches.delete(digest));
       }
       // A fetch started through another repository links the blob there; link it here too.
       fetch.done.then(() => store.repositories.linkBlob(cached, digest)).catch(() => undefined);
@@ -134,7 +155,8 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
       try {
         size = await withDeadline(fetch.ready, state.upstreamTimeoutMs, () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`));
       } catch (e) {
-        if (isNotFound(e)) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to registry (upstream ${upstream.url} does not have it in ${remote})`, { digest });
+        if (isNotFound(e))
+          throw new RegistryError('BLOB_UNKNOWN', `blob unknown to registry (upstream ${upstream.url} does not have it in ${remote})`, { digest });
         throw unavailable(`blob ${digest}`, e);
       }
       if (size === undefined) {
@@ -162,7 +184,11 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
   async function fetchManifest(digest: Digest): Promise<StoredManifest | undefined> {
     let fetched: { bytes: Buffer; mediaType: string };
     try {
-      fetched = await withDeadline(upstream.manifest(remote, digest), state.upstreamTimeoutMs, () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`));
+      fetched = await withDeadline(
+        upstream.manifest(remote, digest),
+        state.upstreamTimeoutMs,
+        () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`),
+      );
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw unavailable(`manifest ${digest} of ${up}/${remote}`, e);
@@ -231,7 +257,12 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
         try {
           return await withDeadline(promise, state.upstreamTimeoutMs, () => new Error(`no answer within ${state.upstreamTimeoutMs} ms`));
         } catch (e) {
-          throw new RegistryError('MANIFEST_UNKNOWN', `${up}/${remote}:${tag} is not cached here and upstream ${upstream.url} failed: ${message(e)}`, { upstream: upstream.url }, 404);
+          throw new RegistryError(
+            'MANIFEST_UNKNOWN',
+            `${up}/${remote}:${tag} is not cached here and upstream ${upstream.url} failed: ${message(e)}`,
+            { upstream: upstream.url },
+            404,
+          );
         }
       }
       const troubledAt = state.troubled.get(up);

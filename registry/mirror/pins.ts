@@ -33,14 +33,17 @@ function emptyPins(): PinsDocument {
 /** The pin a reference makes (a digest wins over a tag, as docker pulls `name:tag@digest` by digest). */
 export function pinOf(ref: Reference): Omit<Pin, 'pinned'> {
   const repository = cachedName(ref.registry, ref.repository);
-  if (ref.digest) return { reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: ref.digest }), repository, digest: ref.digest };
+  if (ref.digest)
+    return { reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: ref.digest }), repository, digest: ref.digest };
   const tag = ref.tag ?? 'latest';
   return { reference: formatReference({ registry: ref.registry, repository: ref.repository, tag }), repository, tag };
 }
 
 export async function readPins(driver: StorageDriver): Promise<Pin[]> {
   const doc = await readState(driver, PINS_PATH, emptyPins);
-  return Array.isArray(doc.pins) ? doc.pins.filter((p) => typeof p?.repository === 'string' && (typeof p.tag === 'string' || typeof p.digest === 'string')) : [];
+  return Array.isArray(doc.pins)
+    ? doc.pins.filter((p) => typeof p?.repository === 'string' && (typeof p.tag === 'string' || typeof p.digest === 'string'))
+    : [];
 }
 
 /** Pins `ref`; false when it was pinned already. */

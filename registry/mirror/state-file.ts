@@ -60,7 +60,13 @@ async function lock(driver: StorageDriver, path: string): Promise<() => Promise<
  * replaces it atomically. Serialized with every other update of `path` in this process and, on a local
  * filesystem, in other processes. Resolves with the document written.
  */
-export function updateState<T>(driver: StorageDriver, path: string, fallback: () => T, change: (current: T) => T, options: { durable?: boolean } = {}): Promise<T> {
+export function updateState<T>(
+  driver: StorageDriver,
+  path: string,
+  fallback: () => T,
+  change: (current: T) => T,
+  options: { durable?: boolean } = {},
+): Promise<T> {
   const key = `${driver.localPath?.(path) ?? path}`;
   const run = (chains.get(key) ?? Promise.resolve())
     .catch(() => undefined)

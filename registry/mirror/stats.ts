@@ -107,7 +107,6 @@ export class StatsRecorder extends PeriodicFlush {
     });
     for (const [upstream, copy] of seen) if (delta.has(upstream)) this.flushed.set(upstream, copy);
   }
-
 }
 
 /**

@@ -44,7 +44,14 @@ export async function mirrorStatus(store: Store, configured: { registry: string;
   for (const pin of await readPins(store.driver)) {
     const digest = pin.digest ?? (pin.tag ? await store.repositories.resolveTag(pin.repository, pin.tag).catch(() => undefined) : undefined);
     const cached = digest !== undefined && scan.units.some((u) => u.repository === pin.repository && u.manifests.includes(digest));
-    pins.push({ reference: pin.reference, repository: pin.repository, ...(pin.tag ? { tag: pin.tag } : {}), ...(digest ? { digest } : {}), pinned: pin.pinned, cached });
+    pins.push({
+      reference: pin.reference,
+      repository: pin.repository,
+      ...(pin.tag ? { tag: pin.tag } : {}),
+      ...(digest ? { digest } : {}),
+      pinned: pin.pinned,
+      cached,
+    });
   }
   return {
     upstreams,

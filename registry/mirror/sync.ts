@@ -87,8 +87,12 @@ export class MirrorSync {
     this.access = new AccessLog(store);
     this.stats = new StatsRecorder(store.driver, this.metrics);
     // A sync waits for the upstream's answer on tags (a pull answers from the cache after 1 s).
-    this.mirror = new MirrorRegistry(new LocalRegistry(store), store, { upstreams, defaultUpstream: null, revalidateTimeoutMs: timeoutMs, upstreamTimeoutMs: timeoutMs }, this.metrics, (cached, digest) =>
-      this.access.touch(cached, digest),
+    this.mirror = new MirrorRegistry(
+      new LocalRegistry(store),
+      store,
+      { upstreams, defaultUpstream: null, revalidateTimeoutMs: timeoutMs, upstreamTimeoutMs: timeoutMs },
+      this.metrics,
+      (cached, digest) => this.access.touch(cached, digest),
     );
   }
 
@@ -99,11 +103,23 @@ export class MirrorSync {
     const upstream = this.mirror.upstreams.get(ref.registry);
     if (!upstream) {
       const known = [...this.mirror.upstreams.keys()].join(', ') || 'none';
-      throw new Error(`${name}: ${ref.registry} is not mirrored (mirrored: ${known}); add --mirror ${ref.registry}=URL or a mirrors: entry in the registry config`);
+      throw new Error(
+        `${name}: ${ref.registry} is not mirrored (mirrored: ${known}); add --mirror ${ref.registry}=URL or a mirrors: entry in the registry config`,
+      );
     }
     const repo = this.mirror.repository(ref.repository, ref.registry);
     const repository = cachedName(ref.registry, ref.repository);
-    const result: SyncResult = { reference: formatReference(ref), repository, digest: ref.digest as Digest, platforms: [], manifests: 0, blobs: 0, fetchedBytes: 0, presentBytes: 0, stale: false };
+    const result: SyncResult = {
+      reference: formatReference(ref),
+      repository,
+      digest: ref.digest as Digest,
+      platforms: [],
+      manifests: 0,
+      blobs: 0,
+      fetchedBytes: 0,
+      presentBytes: 0,
+      stale: false,
+    };
     if (!ref.digest) {
       const staleBefore = this.metrics.totals.get(ref.registry)?.stale ?? 0;
       let digest: Digest | undefined;

@@ -63,8 +63,10 @@ export function toRegistryError(e: unknown): RegistryError {
   if (e instanceof BlobNotFoundError) return new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: e.digest });
   if (e instanceof ManifestNotFoundError) return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: e.repository, reference: e.reference });
   if (e instanceof IngestNotFoundError) return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: e.id });
-  if (e instanceof DigestMismatchError) return new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: e.expected, actual: e.actual });
-  if (e instanceof SizeMismatchError) return new RegistryError('SIZE_INVALID', 'provided length did not match content length', { expected: e.expected, actual: e.actual });
+  if (e instanceof DigestMismatchError)
+    return new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: e.expected, actual: e.actual });
+  if (e instanceof SizeMismatchError)
+    return new RegistryError('SIZE_INVALID', 'provided length did not match content length', { expected: e.expected, actual: e.actual });
   if (e instanceof IngestOffsetError) {
     return new RegistryError('RANGE_INVALID', 'upload chunk does not start where the upload ends', { expected: e.expected, given: e.given }, 416, {
       Range: `0-${Math.max(0, e.expected - 1)}`,
@@ -76,12 +78,17 @@ export function toRegistryError(e: unknown): RegistryError {
   // client may still be sending, or never send again.
   const resync = 'GET the upload for its offset and resume from there';
   if (e instanceof IngestSupersededError) {
-    return new RegistryError('BLOB_UPLOAD_INVALID', `a newer request on this upload took over from this one; ${resync}`, { id: e.id }, undefined, { Connection: 'close' });
+    return new RegistryError('BLOB_UPLOAD_INVALID', `a newer request on this upload took over from this one; ${resync}`, { id: e.id }, undefined, {
+      Connection: 'close',
+    });
   }
   if (e instanceof SourceIdleError) {
-    return new RegistryError('BLOB_UPLOAD_INVALID', `the request body sent nothing for ${e.idleMs / 1000} s; ${resync}`, undefined, undefined, { Connection: 'close' });
+    return new RegistryError('BLOB_UPLOAD_INVALID', `the request body sent nothing for ${e.idleMs / 1000} s; ${resync}`, undefined, undefined, {
+      Connection: 'close',
+    });
   }
-  if (e instanceof SourceError) return new RegistryError('BLOB_UPLOAD_INVALID', `the upload was interrupted; ${resync}`, undefined, undefined, { Connection: 'close' });
+  if (e instanceof SourceError)
+    return new RegistryError('BLOB_UPLOAD_INVALID', `the upload was interrupted; ${resync}`, undefined, undefined, { Connection: 'close' });
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new RegistryError('UNKNOWN', 'the registry has no storage space left', { code }, 507);
   const message = e instanceof Error ? e.message : String(e);

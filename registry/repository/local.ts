@@ -4,17 +4,7 @@ import { BlobNotFoundError, type Store } from '../../store/index.js';
 import { RegistryError } from './errors.js';
 import { LocalBlobService } from './local-blobs.js';
 import { checkReferences, parseManifest } from './manifest-validation.js';
-import type {
-  Listing,
-  ManifestPutResult,
-  ManifestService,
-  Page,
-  ReferrerService,
-  Registry,
-  Repository,
-  StoredManifest,
-  TagService,
-} from './types.js';
+import type { Listing, ManifestPutResult, ManifestService, Page, ReferrerService, Registry, Repository, StoredManifest, TagService } from './types.js';
 
 /** A repository's manifests in the local store: bytes in the blob store, links and tags per repository. */
 class LocalManifestService implements ManifestService {
@@ -39,7 +29,10 @@ class LocalManifestService implements ManifestService {
     const parsed = parseManifest(bytes, contentType);
     const digest = digestOf(bytes, options.digest ? digestAlgorithm(options.digest) : 'sha256');
     if (options.digest && digest !== options.digest) {
-      throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${digest}, not ${options.digest} as the URL says`, { expected: options.digest, actual: digest });
+      throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${digest}, not ${options.digest} as the URL says`, {
+        expected: options.digest,
+        actual: digest,
+      });
     }
     await checkReferences(
       {

@@ -60,7 +60,8 @@ export interface ReferenceLookup {
  * `urls` (non-distributable) are exempt, as distribution does.
  */
 export async function checkReferences(repository: ReferenceLookup, name: string, parsed: ParsedManifest): Promise<void> {
-  const missing = (d: Descriptor) => new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${d.digest}, which is not in repository ${name}`, { digest: d.digest });
+  const missing = (d: Descriptor) =>
+    new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${d.digest}, which is not in repository ${name}`, { digest: d.digest });
   await Promise.all([
     ...parsed.blobs.map(async (d) => {
       if (d.urls && d.urls.length > 0) return;

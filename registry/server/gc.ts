@@ -22,8 +22,13 @@ export class GcMetrics {
   constructor(store: Store, registry: PromRegistry) {
     const registers = [registry];
     this.runs = new Counter({ name: 'tsbuild_gc_runs_total', help: 'Garbage collections run by this process', labelNames: ['result'], registers });
-    this.bytes = new Counter({ name: 'tsbuild_gc_bytes_reclaimed_total', help: 'Bytes of blobs deleted by this process\'s garbage collections', registers });
-    this.swept = new Counter({ name: 'tsbuild_gc_objects_swept_total', help: 'Blobs deleted and manifests unlinked by this process\'s garbage collections', labelNames: ['kind'], registers });
+    this.bytes = new Counter({ name: 'tsbuild_gc_bytes_reclaimed_total', help: "Bytes of blobs deleted by this process's garbage collections", registers });
+    this.swept = new Counter({
+      name: 'tsbuild_gc_objects_swept_total',
+      help: "Blobs deleted and manifests unlinked by this process's garbage collections",
+      labelNames: ['kind'],
+      registers,
+    });
     const last = (name: string, help: string, pick: (r: GcReport, g: Gauge<'kind'>) => void, labelNames: 'kind'[] = []) =>
       new Gauge({
         name,
@@ -77,7 +82,10 @@ export function startOnlineGc(store: Store, options: OnlineGcOptions, metrics: G
         ...(options.uploadExpiryMs !== undefined ? { uploadExpiryMs: options.uploadExpiryMs } : {}),
       });
       metrics.record(report);
-      logger.info({ blobs: report.blobsDeleted, bytes: report.bytesReclaimed, manifests: report.manifestsDeleted.length, ms: report.durationMs }, 'garbage collected');
+      logger.info(
+        { blobs: report.blobsDeleted, bytes: report.bytesReclaimed, manifests: report.manifestsDeleted.length, ms: report.durationMs },
+        'garbage collected',
+      );
     } catch (e) {
       if (e instanceof GcLockedError) {
         logger.info(e.message);

@@ -13,7 +13,10 @@ export class Htpasswd {
   private readonly users = new Map<string, string>();
   private readonly verified = new Map<string, { user: string; until: number }>();
 
-  constructor(text: string, readonly source = 'htpasswd') {
+  constructor(
+    text: string,
+    readonly source = 'htpasswd',
+  ) {
     text.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
       if (!line || line.startsWith('#')) return;

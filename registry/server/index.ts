@@ -163,7 +163,13 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       let registry: Registry = cache.enabled ? new CachedRegistry(local, cache) : local;
       if (options.mirrors && options.mirrors.length > 0) {
         const mirrorMetrics = new MirrorMetrics([metrics.registry]);
-        maintenance = new MirrorMaintenance(store, mirrorMetrics, options.mirrors.map((m) => m.registry), options.mirrorCache, logger);
+        maintenance = new MirrorMaintenance(
+          store,
+          mirrorMetrics,
+          options.mirrors.map((m) => m.registry),
+          options.mirrorCache,
+          logger,
+        );
         mirror = new MirrorRegistry(registry, store, { ...options.mirror, upstreams: options.mirrors }, mirrorMetrics, maintenance.touch);
         maintenance.start();
         registry = mirror;
@@ -186,18 +192,28 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         logger,
       );
       const handle = app.callback();
-      server = createHttpServer((req, res) => {
-        const handled = handle(req, res);
-        inFlight.add(handled);
-        void handled.finally(() => inFlight.delete(handled));
-      }, options.tls, {
-        headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
-        keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 75_000,
-      });
+      server = createHttpServer(
+        (req, res) => {
+          const handled = handle(req, res);
+          inFlight.add(handled);
+          void handled.finally(() => inFlight.delete(handled));
+        },
+        options.tls,
+        {
+          headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 75_000,
+        },
+      );
       const bindHost = options.host ?? '127.0.0.1';
       await new Promise<void>((resolve, reject) => {
         server!.once('error', (e: NodeJS.ErrnoException) =>
-          reject(new Error(e.code === 'EADDRINUSE' ? `cannot listen on ${bindHost}:${options.port ?? DEFAULT_PORT}: the address is in use; pick another with --listen` : `cannot listen on ${bindHost}: ${e.message}`)),
+          reject(
+            new Error(
+              e.code === 'EADDRINUSE'
+                ? `cannot listen on ${bindHost}:${options.port ?? DEFAULT_PORT}: the address is in use; pick another with --listen`
+                : `cannot listen on ${bindHost}: ${e.message}`,
+            ),
+          ),
         );
         server!.listen(options.port ?? DEFAULT_PORT, bindHost, () => resolve());
       });
@@ -205,9 +221,16 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       host = `${shownHost === '0.0.0.0' || shownHost === '[::]' ? '127.0.0.1' : shownHost}:${address.port}`;
       url = `${options.tls ? 'https' : 'http'}://${host}`;
-      stopExpiry = startUploadExpiry(deps.registry, { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 }, logger);
+      stopExpiry = startUploadExpiry(
+        deps.registry,
+        { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 },
+        logger,
+      );
       if (options.gc && options.gc.intervalMs > 0 && !options.readOnly) stopGc = startOnlineGc(store, options.gc, gcMetrics, logger);
-      logger.info({ url, storage: scaleout ? scaleout.driver.location : store.root, auth: Boolean(users), readOnly: options.readOnly ?? false }, 'registry listening');
+      logger.info(
+        { url, storage: scaleout ? scaleout.driver.location : store.root, auth: Boolean(users), readOnly: options.readOnly ?? false },
+        'registry listening',
+      );
       return url;
     },
 

@@ -27,7 +27,8 @@ function accepts(accept: string, mediaType: string): boolean {
 
 /** Manifests by tag or digest: exact stored bytes under their stored media type; validated pushes. */
 export function manifestRoutes(deps: RegistryDeps): MethodTable {
-  const unknown = (match: RouteMatch) => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: match.name, reference: match.reference.slice(0, 200) });
+  const unknown = (match: RouteMatch) =>
+    new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { name: match.name, reference: match.reference.slice(0, 200) });
 
   async function resolve(match: RouteMatch): Promise<StoredManifest> {
     const repository = deps.registry.repository(match.name, match.namespace);
@@ -45,7 +46,9 @@ export function manifestRoutes(deps: RegistryDeps): MethodTable {
   async function answer(ctx: Context, match: RouteMatch, withBody: boolean): Promise<void> {
     const m = await resolve(match);
     if (!accepts(ctx.get('Accept'), m.mediaType)) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `the manifest is ${m.mediaType}, which the request's Accept header does not list`, { mediaType: m.mediaType });
+      throw new RegistryError('MANIFEST_UNKNOWN', `the manifest is ${m.mediaType}, which the request's Accept header does not list`, {
+        mediaType: m.mediaType,
+      });
     }
     ctx.set('Docker-Content-Digest', m.digest);
     ctx.set('ETag', `"${m.digest}"`);

@@ -12,7 +12,12 @@ export class RegistryMetrics {
 
   constructor(services: RepositoryServices) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'tsbuild_registry_http_requests_total', help: 'HTTP requests by endpoint, method and status', labelNames: ['route', 'method', 'status'], registers });
+    this.requests = new Counter({
+      name: 'tsbuild_registry_http_requests_total',
+      help: 'HTTP requests by endpoint, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'tsbuild_registry_http_request_duration_seconds',
       help: 'Time to answer a request, by endpoint and method',

@@ -23,7 +23,8 @@ export function pageParams(query: Record<string, string | string[] | undefined>,
   const last = queryValue(query, 'last');
   const page: Page = {};
   if (n !== undefined && n !== '') {
-    if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: "${n.slice(0, 50)}"`, { n: n.slice(0, 50) });
+    if (!/^\d{1,9}$/.test(n))
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: "${n.slice(0, 50)}"`, { n: n.slice(0, 50) });
     page.n = Math.min(Number(n), maxEntries);
   }
   if (last !== undefined && last !== '') page.last = last;

@@ -14,7 +14,9 @@ export interface ByteSpan {
 export function parseRangeHeader(header: string | undefined, size: number): ByteSpan | undefined {
   if (header === undefined || header === '') return undefined;
   const unsatisfiable = () =>
-    new RegistryError('RANGE_INVALID', `range "${header.slice(0, 100)}" cannot be satisfied for a blob of ${size} bytes`, undefined, 416, { 'Content-Range': `bytes */${size}` });
+    new RegistryError('RANGE_INVALID', `range "${header.slice(0, 100)}" cannot be satisfied for a blob of ${size} bytes`, undefined, 416, {
+      'Content-Range': `bytes */${size}`,
+    });
   const m = /^bytes=(.+)$/.exec(header.trim());
   if (!m) throw unsatisfiable();
   if (m[1]!.includes(',')) return undefined;

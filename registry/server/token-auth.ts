@@ -56,7 +56,9 @@ export function tokenAuth(options: AuthOptions) {
     if (header && (!creds || creds.user !== '' || creds.password !== '')) {
       user = (creds && (await options.users.verify(creds.user, creds.password))) ?? '';
       if (!user) {
-        throw new RegistryError('UNAUTHORIZED', 'invalid username or password', undefined, 401, { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` });
+        throw new RegistryError('UNAUTHORIZED', 'invalid username or password', undefined, 401, {
+          'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"`,
+        });
       }
     }
     const token = issue(user);

@@ -365,7 +365,10 @@ export class S3Driver implements StorageDriver {
   }
 
   /** One ListObjectsV2 page: keys and common prefixes (full keys) in S3's (UTF-8 byte) order. */
-  private async listRaw(prefix: string, o: { delimiter?: string | undefined; startAfter?: string | undefined; token?: string | undefined; maxKeys?: number | undefined }) {
+  private async listRaw(
+    prefix: string,
+    o: { delimiter?: string | undefined; startAfter?: string | undefined; token?: string | undefined; maxKeys?: number | undefined },
+  ) {
     try {
       const out = await this.client.send(
         new (s3().ListObjectsV2Command)({

@@ -25,7 +25,12 @@ export function loadBusyboxIntoDocker(): Promise<void> {
     const store = await Store.open(join(dir, 'store'));
     const image = await makeBusyboxImage(store, 'busybox:latest');
     const file = join(dir, 'busybox.tar');
-    await writeImageArchive(store, [{ digest: image.digest, mediaType: image.manifest.mediaType!, size: image.manifestBytes.length, names: ['busybox:latest'] }], file, 'docker');
+    await writeImageArchive(
+      store,
+      [{ digest: image.digest, mediaType: image.manifest.mediaType!, size: image.manifestBytes.length, names: ['busybox:latest'] }],
+      file,
+      'docker',
+    );
     await docker(['load', '-i', file]);
   })();
   return busyboxLoaded;
@@ -79,7 +84,8 @@ export async function filesystemListing(image: string): Promise<string[]> {
           const name = '/' + h.name.replace(/^\.?\/*/, '').replace(/\/$/, '');
           // The container's own files docker adds at create time are not the image's.
           if (!/^\/(\.dockerenv|etc\/hosts|etc\/hostname|etc\/resolv\.conf|proc|sys|dev)(\/|$)/.test(name)) {
-            const what = h.type === 'file' ? hash.digest('hex').slice(0, 16) : h.type === 'symlink' ? `-> ${h.linkname}` : h.type === 'link' ? `=> /${h.linkname}` : '';
+            const what =
+              h.type === 'file' ? hash.digest('hex').slice(0, 16) : h.type === 'symlink' ? `-> ${h.linkname}` : h.type === 'link' ? `=> /${h.linkname}` : '';
             lines.push(`${name} ${h.type} ${(h.mode ?? 0).toString(8)} ${h.uid}:${h.gid} ${what}`.trimEnd());
           }
           next();
@@ -104,7 +110,14 @@ export async function imageConfig(image: string): Promise<Record<string, unknown
   const out: Record<string, unknown> = {};
   for (const k of keys) {
     const v = cfg[k];
-    if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0)) continue;
+    if (
+      v === null ||
+      v === undefined ||
+      v === '' ||
+      (Array.isArray(v) && v.length === 0) ||
+      (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0)
+    )
+      continue;
     out[k] = v;
   }
   return out;

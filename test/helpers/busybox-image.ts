@@ -28,10 +28,15 @@ export async function busyboxRootfsTar(): Promise<Buffer> {
   dir('tmp/', 0o1777);
   const bin = readFileSync(BUSYBOX);
   pack.entry({ name: 'bin/busybox', mode: statSync(BUSYBOX).mode & 0o7777, mtime, uid: 0, gid: 0, size: bin.length }, bin);
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const a of applets) pack.entry({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox', mode: 0o777, mtime, uid: 0, gid: 0 });
   const text = (name: string, body: string) => pack.entry({ name, mode: 0o644, mtime, uid: 0, gid: 0 }, body);
-  text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  text(
+    'etc/passwd',
+    'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n',
+  );
   text('etc/group', 'root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\napp:x:1000:\n');
   pack.finalize();
   await done;

@@ -13,4 +13,3 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
     clearTimeout(timer);
   }
 }
-

@@ -60,7 +60,10 @@ export async function startDistribution(extraConfig = '', env: Record<string, st
   const dir = tempDir('distribution-');
   const port = await freePort();
   writeFileSync(join(dir, 'config.yml'), distributionConfig(join(dir, 'data'), port, extraConfig));
-  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));

@@ -238,7 +238,7 @@ export async function startFaultProxy(target: string, initialRules: FaultRules =
       else if (!rules.refuse && !listening && !closed) await listen(port);
     },
     blobGets: (digest) => gets.get(digest) ?? 0,
-    bytesOut: (digest) => (digest ? bytesByDigest.get(digest) ?? 0 : totalBytes),
+    bytesOut: (digest) => (digest ? (bytesByDigest.get(digest) ?? 0) : totalBytes),
     reset() {
       requests.length = 0;
       gets.clear();

@@ -25,7 +25,12 @@ import { tsbuildBin } from './run.js';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-export const MANIFEST_ACCEPT = [OCI_MANIFEST, 'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
+export const MANIFEST_ACCEPT = [
+  OCI_MANIFEST,
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
 
 /** The size of multi:v1's big layer. */
 export const BIG_LAYER_BYTES = 8 << 20;
@@ -109,7 +114,16 @@ function imageOf(repo: string, tags: string[], layers: { layer: Blob; diffId: st
     }),
   );
   const blobs = [config, ...layers.map((l) => l.layer)];
-  return { repo, tags, digest: sha256(manifest), manifest, config, layers: layers.map((l) => l.layer), blobs, totalBytes: manifest.length + blobs.reduce((a, b) => a + b.size, 0) };
+  return {
+    repo,
+    tags,
+    digest: sha256(manifest),
+    manifest,
+    config,
+    layers: layers.map((l) => l.layer),
+    blobs,
+    totalBytes: manifest.length + blobs.reduce((a, b) => a + b.size, 0),
+  };
 }
 
 let busyboxLayer: Promise<{ layer: Blob; diffId: string }> | undefined;
@@ -172,11 +186,17 @@ export async function pushImageHttp(base: string, image: SeededImage, repo = ima
     if (start.status !== 202) throw new Error(`push ${repo}: POST upload answered ${start.status} ${start.body}`);
     const location = new URL(pathOf(start.headers.location!, base), base);
     location.searchParams.set('digest', b.digest);
-    const put = await call(base, 'PUT', `${location.pathname}${location.search}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': b.size }, body: b.bytes });
+    const put = await call(base, 'PUT', `${location.pathname}${location.search}`, {
+      headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': b.size },
+      body: b.bytes,
+    });
     if (put.status !== 201) throw new Error(`push ${repo}: PUT blob answered ${put.status} ${put.body}`);
   }
   for (const tag of image.tags.length ? image.tags : [image.digest]) {
-    const put = await call(base, 'PUT', `/v2/${repo}/manifests/${tag}`, { headers: { ...headers, 'Content-Type': OCI_MANIFEST, 'Content-Length': image.manifest.length }, body: image.manifest });
+    const put = await call(base, 'PUT', `/v2/${repo}/manifests/${tag}`, {
+      headers: { ...headers, 'Content-Type': OCI_MANIFEST, 'Content-Length': image.manifest.length },
+      body: image.manifest,
+    });
     if (put.status !== 201) throw new Error(`push ${repo}:${tag}: PUT manifest answered ${put.status} ${put.body}`);
   }
 }
@@ -309,7 +329,9 @@ function childMirror(impl: MirrorImpl, child: ChildProcess, port: number, storag
       });
       child.kill('SIGTERM');
     });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${impl} mirror exited (${code}) before serving: ${logs().slice(-2000)}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${impl} mirror exited (${code}) before serving: ${logs().slice(-2000)}`))),
+  );
   exited.catch(() => undefined);
   return Promise.race([waitForHttp(`${url}/v2/`, 20_000), exited]).then(
     () => ({ impl, url, host: `127.0.0.1:${port}`, storage, logs, metric: async (name, labels) => metricValue(await metricsOf(url), name, labels), close }),
@@ -355,7 +377,15 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       },
     };
     const reg: TestRegistry = await startTestRegistry(mirrorOptions as Partial<RegistryServerOptions>);
-    return { impl, url: reg.url, host: reg.host, storage, logs: () => '', metric: async (name, labels) => metricValue(await metricsOf(reg.url), name, labels), close: () => reg.close() };
+    return {
+      impl,
+      url: reg.url,
+      host: reg.host,
+      storage,
+      logs: () => '',
+      metric: async (name, labels) => metricValue(await metricsOf(reg.url), name, labels),
+      close: () => reg.close(),
+    };
   }
   const port = options.port ?? (await freePort());
   const aux = tempDir('mirror-cli-');
@@ -432,7 +462,12 @@ function skopeoEnv(): NodeJS.ProcessEnv {
 /** `skopeo copy docker://HOST/REPO:TAG oci:DIR:pulled` from a plain-HTTP registry; the layout is in `dir`. */
 export async function skopeoPull(host: string, ref: string, deadlineMs = 120_000): Promise<Timed & { dir: string }> {
   const dir = tempDir('mirror-pull-');
-  const r = await runFor('skopeo', ['copy', '--quiet', '--retry-times', '0', '--src-tls-verify=false', `docker://${host}/${ref}`, `oci:${dir}:pulled`], deadlineMs, skopeoEnv());
+  const r = await runFor(
+    'skopeo',
+    ['copy', '--quiet', '--retry-times', '0', '--src-tls-verify=false', `docker://${host}/${ref}`, `oci:${dir}:pulled`],
+    deadlineMs,
+    skopeoEnv(),
+  );
   return { ...r, dir };
 }
 
@@ -502,7 +537,12 @@ export function timedGet(base: string, path: string, headers: Record<string, str
         result.bytes += c.length;
         hash.update(c);
       });
-      res.on('end', () => finish(expected !== undefined && result.bytes !== expected, expected !== undefined && result.bytes !== expected ? `short body: ${result.bytes} of ${expected} bytes` : undefined));
+      res.on('end', () =>
+        finish(
+          expected !== undefined && result.bytes !== expected,
+          expected !== undefined && result.bytes !== expected ? `short body: ${result.bytes} of ${expected} bytes` : undefined,
+        ),
+      );
       res.on('aborted', () => finish(true, 'aborted'));
       res.on('error', (e) => finish(true, e.message));
       res.on('close', () => finish(!res.complete, res.complete ? undefined : 'connection closed before the body ended'));
@@ -520,7 +560,10 @@ export function timedGet(base: string, path: string, headers: Record<string, str
 export async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -551,7 +594,12 @@ export interface Answer {
  * One request with the path sent as given and a deadline: when it passes the request is destroyed and
  * the promise rejects naming it (a hang fails the test instead of waiting for ava's timeout).
  */
-export function request(base: string, method: string, path: string, options: { headers?: Record<string, string | number>; body?: Buffer | string; deadlineMs?: number } = {}): Promise<Answer> {
+export function request(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string | number>; body?: Buffer | string; deadlineMs?: number } = {},
+): Promise<Answer> {
   const url = new URL(base);
   const deadlineMs = options.deadlineMs ?? 30_000;
   return new Promise((resolve, reject) => {

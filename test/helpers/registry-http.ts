@@ -13,7 +13,12 @@ export interface Reply {
 }
 
 /** One HTTP request with the path sent exactly as given (fetch would normalize `..` and `//`). */
-export function call(base: string, method: string, path: string, options: { headers?: Record<string, string | number>; body?: Buffer | string | undefined } = {}): Promise<Reply> {
+export function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string | number>; body?: Buffer | string | undefined } = {},
+): Promise<Reply> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers: options.headers ?? {} }, (res) => {
@@ -57,13 +62,22 @@ export async function pushBlob(reg: TestRegistry, name: string, bytes: Buffer | 
   const digest = digestOf(data);
   const start = await reg.call('POST', `/v2/${name}/blobs/uploads/`, { headers });
   if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${start.body}`);
-  const put = await reg.call('PUT', `${start.headers.location}?digest=${digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }, body: data });
+  const put = await reg.call('PUT', `${start.headers.location}?digest=${digest}`, {
+    headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': data.length },
+    body: data,
+  });
   if (put.status !== 201) throw new Error(`PUT upload: ${put.status} ${put.body}`);
   return digest;
 }
 
 /** An OCI image manifest over a config and one layer pushed to `name`. */
-export async function pushImage(reg: TestRegistry, name: string, tag: string, seed = 'x', headers: Record<string, string> = {}): Promise<{ digest: Digest; bytes: Buffer; config: Digest; layer: Digest }> {
+export async function pushImage(
+  reg: TestRegistry,
+  name: string,
+  tag: string,
+  seed = 'x',
+  headers: Record<string, string> = {},
+): Promise<{ digest: Digest; bytes: Buffer; config: Digest; layer: Digest }> {
   const configBytes = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed });
   const layerBytes = `layer ${seed}`;
   const config = await pushBlob(reg, name, configBytes, headers);

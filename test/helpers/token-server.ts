@@ -29,7 +29,11 @@ export async function startTokenServer(users: Record<string, string>, refreshTok
   const dir = tempDir('token-server-');
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=tsbuild test token issuer'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=tsbuild test token issuer'],
+    { stdio: 'ignore' },
+  );
   const key = readFileSync(keyFile, 'utf8');
   const certDer = new X509Certificate(readFileSync(certFile)).raw;
   const service = 'tsbuild-test-registry';

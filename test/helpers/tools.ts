@@ -40,8 +40,24 @@ export function testWith(tools: string[]): TestFn {
       test(title, (t) => {
         t.fail(`required tool(s) missing under CI: ${missing.join(', ')} (run scripts/setup.sh and scripts/services.sh)`);
       })) as unknown as TestFn;
-    return Object.assign(failing, { serial: failing, skip: test.skip, only: failing, before: test.before, after: test.after, beforeEach: test.beforeEach, afterEach: test.afterEach, 'after.always': test.after.always }) as TestFn;
+    return Object.assign(failing, {
+      serial: failing,
+      skip: test.skip,
+      only: failing,
+      before: test.before,
+      after: test.after,
+      beforeEach: test.beforeEach,
+      afterEach: test.afterEach,
+      'after.always': test.after.always,
+    }) as TestFn;
   }
   console.warn(`skipping tests that need: ${missing.join(', ')} (install with scripts/setup.sh)`);
-  return Object.assign(test.skip, { serial: test.skip, skip: test.skip, before: () => undefined, after: Object.assign(() => undefined, { always: () => undefined }), beforeEach: () => undefined, afterEach: () => undefined }) as unknown as TestFn;
+  return Object.assign(test.skip, {
+    serial: test.skip,
+    skip: test.skip,
+    before: () => undefined,
+    after: Object.assign(() => undefined, { always: () => undefined }),
+    beforeEach: () => undefined,
+    afterEach: () => undefined,
+  }) as unknown as TestFn;
 }

@@ -1,4 +1,4 @@
-import type { Context, Next } from './context.js';
+import type { Context, Next } from './state.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Registry as RepositoryServices } from '../repository/index.js';
 

@@ -15,15 +15,14 @@
  * median of the pairs' ratios (the VM's speed drifts within a run). Both servers run with their default
  * settings (tsbuild's manifest cache: 5 s TTL) and log one line per request to a file.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { row, time } from './_measure.js';
-import { distributionConfig, freePort } from '../test/helpers/distribution.js';
+import { startDistribution, startTsbuild, type Peer } from './_peers.js';
 
 const REPOSITORIES = 10_000;
 const MANIFESTS = 15_000;
@@ -37,15 +36,8 @@ const LOAD_SECONDS = 10;
 const WARMUP_SECONDS = 3;
 const ROUNDS = 3;
 
-const tsbuildBin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const ACCEPT = `${MANIFEST_TYPE}, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json`;
-
-interface Peer {
-  name: string;
-  url: string;
-  stop(): Promise<void>;
-}
 
 interface Content {
   blobs: { digest: string; bytes: Buffer }[];
@@ -136,60 +128,6 @@ function writeDistribution(root: string, content: Content): void {
     put(join(repo, 'tags', m.tag, 'current', 'link'), m.digest);
     put(join(repo, 'tags', m.tag, 'index', 'sha256', hexOf(m.digest), 'link'), m.digest);
   }
-}
-
-async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
-  // tsbuild sweeps crash leftovers from the whole store at start: seconds for this many files
-  const until = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early: ${log().slice(-500)}`);
-    try {
-      const res = await fetch(`${url}/v2/`);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error(`timed out waiting for ${url}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-/** Logs go to a file: a pipe left undrained while wrk runs would stall the server on its own log. */
-async function startChild(name: string, cmd: string, args: string[], url: string, logFile: string): Promise<Peer> {
-  const fd = openSync(logFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  try {
-    await waitUp(url, child, () => readFileSync(logFile, 'utf8').slice(-4000));
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { name, url, stop };
-}
-
-async function startTsbuild(dir: string): Promise<Peer> {
-  const port = await freePort();
-  return startChild(
-    'tsbuild',
-    process.execPath,
-    [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'],
-    `http://127.0.0.1:${port}`,
-    join(dir, 'tsbuild.log'),
-  );
-}
-
-async function startDistribution(dir: string): Promise<Peer> {
-  const port = await freePort();
-  const config = join(dir, 'distribution.yml');
-  writeFileSync(config, distributionConfig(join(dir, 'distribution'), port));
-  return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });

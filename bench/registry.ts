@@ -9,16 +9,15 @@
  * bottleneck, as the Node client is on pulls). BENCH_VERBOSE=1 prints every round;
  * BENCH_OPS=push,parallel measures only those blob operations.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { mbps, row, time } from './_measure.js';
-import { distributionConfig, freePort } from '../test/helpers/distribution.js';
+import { startDistribution, startTsbuild, type Peer } from './_peers.js';
 
 const BIG = 512 << 20;
 const SMALL = 32 << 20;
@@ -26,71 +25,10 @@ const PARALLEL = 8;
 const CONNECTIONS = 64;
 const LOAD_SECONDS = 10;
 
-const tsbuildBin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-interface Peer {
-  name: string;
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
 /** CPU seconds a process (all its threads) has used, from /proc. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early: ${log().slice(-500)}`);
-    try {
-      const res = await fetch(`${url}/v2/`);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error(`timed out waiting for ${url}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-/**
- * Logs go to a file, never to a pipe this process drains: while the load generator runs, a full pipe
- * would stall the server on its own log writes.
- */
-function startChild(name: string, cmd: string, args: string[], url: string, logFile: string): Promise<Peer> {
-  const fd = openSync(logFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const log = () => readFileSync(logFile, 'utf8').slice(-4000);
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return waitUp(url, child, log).then(() => ({ name, url, pid: child.pid!, stop }));
-}
-
-/** Both log one line per request at info, to a discarded stdout, so logging costs the same kind of work. */
-async function startTsbuild(dir: string): Promise<Peer> {
-  const port = await freePort();
-  return startChild(
-    'tsbuild',
-    process.execPath,
-    [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'],
-    `http://127.0.0.1:${port}`,
-    join(dir, 'tsbuild.log'),
-  );
-}
-
-async function startDistribution(dir: string): Promise<Peer> {
-  const port = await freePort();
-  const config = join(dir, 'distribution.yml');
-  writeFileSync(config, distributionConfig(join(dir, 'distribution'), port));
-  return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });

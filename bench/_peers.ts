@@ -1,0 +1,77 @@
+/**
+ * The two registries the registry benches compare, as child processes on loopback: tsbuild's
+ * (`tsbuild registry`) and distribution's (`docker-registry serve`), each over its own storage under a
+ * bench directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distributionConfig, freePort } from '../test/helpers/distribution.js';
+
+export const tsbuildBin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface Peer {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early: ${log().slice(-500)}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${url}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * Logs go to a file, never to a pipe this process drains: while the load generator runs, a full pipe
+ * would stall the server on its own log writes.
+ */
+async function startChild(name: string, cmd: string, args: string[], url: string, logFile: string): Promise<Peer> {
+  const fd = openSync(logFile, 'w');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  try {
+    await waitUp(url, child, () => readFileSync(logFile, 'utf8').slice(-4000));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name, url, pid: child.pid ?? 0, stop };
+}
+
+/** `tsbuild registry` over `<dir>/tsbuild`, logging at info to `<dir>/tsbuild.log`. */
+export async function startTsbuild(dir: string): Promise<Peer> {
+  const port = await freePort();
+  return startChild(
+    'tsbuild',
+    process.execPath,
+    [tsbuildBin, 'registry', '--storage', join(dir, 'tsbuild'), '--listen', `127.0.0.1:${port}`, '--log-level', 'info'],
+    `http://127.0.0.1:${port}`,
+    join(dir, 'tsbuild.log'),
+  );
+}
+
+/** distribution over `<dir>/distribution` (filesystem driver, deletes on), logging to `<dir>/distribution.log`. */
+export async function startDistribution(dir: string): Promise<Peer> {
+  const port = await freePort();
+  const config = join(dir, 'distribution.yml');
+  writeFileSync(config, distributionConfig(join(dir, 'distribution'), port));
+  return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
+}

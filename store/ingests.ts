@@ -1,5 +1,6 @@
+import { Turns } from './turns.js';
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, IngestSupersededError, PathNotFoundError, SizeMismatchError } from './errors.js';
@@ -46,16 +47,8 @@ function forget(id: string): void {
   digesters.delete(id);
 }
 
-/** The operation holding an ingest in this process (an append, a commit or a cancel). */
-interface Turn {
-  /** Aborted when a newer operation on the same ingest takes over. */
-  readonly controller: AbortController;
-  /** Settles once the operation let go of the ingest. */
-  done: Promise<unknown>;
-}
-
-/** Operations running per ingest id; an id is here while one runs. */
-const turns = new Map<string, Turn>();
+/** The operation holding each ingest in this process (an append, a commit or a cancel). */
+const turns = new Turns();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
 
@@ -120,28 +113,9 @@ export class Ingest {
     }
   }
 
-  /**
-   * Runs `op` as the only operation on this ingest in this process. A newer operation never queues
-   * behind an older one (a PATCH whose client went silent would hold the session as long as its socket
-   * lives): it aborts the older one with `reason` and starts once that one let go, which an append
-   * waiting for its source does at once.
-   */
-  private async exclusive<T>(reason: Error, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const previous = turns.get(this.id);
-    previous?.controller.abort(reason);
-    const controller = new AbortController();
-    const run = (async () => {
-      await previous?.done;
-      controller.signal.throwIfAborted();
-      return op(controller.signal);
-    })();
-    const turn: Turn = { controller, done: run.catch(() => undefined) };
-    turns.set(this.id, turn);
-    try {
-      return await run;
-    } finally {
-      if (turns.get(this.id) === turn) turns.delete(this.id);
-    }
+  /** Runs `op` as the only operation on this ingest in this process (a newer one aborts it: turns.ts). */
+  private exclusive<T>(reason: Error, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return turns.take(this.id, reason, op);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { Turns } from './turns.js';
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 // the AWS SDK loads with the first S3 driver (s3-driver.ts): commands that never use S3 start without it
@@ -112,7 +113,7 @@ function decode(h: Record<string, string>): SessionState | undefined {
 const hashes = new LRUCache<string, { version: number; hash: Hash }>({ max: 4096, ttl: 3_600_000 });
 
 /** The operation holding a session in this process (as Ingest's turns: a newer one aborts the older). */
-const turns = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+const turns = new Turns();
 
 /** Shared between the sessions of one store: the driver (its S3 client), Redis and the key prefix. */
 interface Shared {
@@ -298,22 +299,8 @@ export class SharedIngest extends Ingest {
     return this.shared.driver.reader(s.tailKey, range);
   }
 
-  private async turn<T>(reason: Error, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const previous = turns.get(this.id);
-    previous?.controller.abort(reason);
-    const controller = new AbortController();
-    const run = (async () => {
-      await previous?.done;
-      controller.signal.throwIfAborted();
-      return op(controller.signal);
-    })();
-    const turn = { controller, done: run.catch(() => undefined) };
-    turns.set(this.id, turn);
-    try {
-      return await run;
-    } finally {
-      if (turns.get(this.id) === turn) turns.delete(this.id);
-    }
+  private turn<T>(reason: Error, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return turns.take(this.id, reason, op);
   }
 
   override append(source: Readable, options: AppendOptions = {}): Promise<number> {

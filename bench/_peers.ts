@@ -3,8 +3,9 @@
  * (`tsbuild registry`) and distribution's (`docker-registry serve`), each over its own storage under a
  * bench directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createWriteStream, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distributionConfig, freePort } from '../test/helpers/distribution.js';
@@ -74,4 +75,27 @@ export async function startDistribution(dir: string): Promise<Peer> {
   const config = join(dir, 'distribution.yml');
   writeFileSync(config, distributionConfig(join(dir, 'distribution'), port));
   return startChild('distribution', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, join(dir, 'distribution.log'));
+}
+
+/** The pull with curl as the client: its own CPU use is a fraction of Node's, so the server is what is measured. */
+export function curlPull(base: string, repo: string, digest: string, size: number): void {
+  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], {
+    encoding: 'utf8',
+  });
+  if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
+}
+
+/** A file of `size` bytes (whole MiB blocks, distinct per seed) at `path`; returns its sha256 digest. */
+export async function makeFile(path: string, size: number, seed: number): Promise<string> {
+  const block = randomBytes(1 << 20);
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let done = 0; done < size; done += block.length) {
+    block.writeUInt32LE(seed, 0);
+    block.writeUInt32LE(done, 4);
+    hash.update(block);
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  return `sha256:${hash.digest('hex')}`;
 }

@@ -11,13 +11,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { mbps, row, time } from './_measure.js';
-import { startDistribution, startTsbuild, type Peer } from './_peers.js';
+import { curlPull, makeFile, startDistribution, startTsbuild, type Peer } from './_peers.js';
 
 const BIG = 512 << 20;
 const SMALL = 32 << 20;
@@ -79,28 +79,6 @@ async function pullBlob(base: string, repo: string, digest: string, size: number
   const res = await request('GET', `${base}/v2/${repo}/blobs/${digest}`);
   expectStatus('GET blob', res.status, 200);
   if (res.bytes !== size) throw new Error(`GET blob: ${res.bytes} bytes, expected ${size}`);
-}
-
-/** The pull with curl as the client: its own CPU use is a fraction of Node's, so the server is what is measured. */
-function curlPull(base: string, repo: string, digest: string, size: number): void {
-  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], {
-    encoding: 'utf8',
-  });
-  if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
-}
-
-async function makeFile(path: string, size: number, seed: number): Promise<string> {
-  const block = randomBytes(1 << 20);
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  for (let done = 0; done < size; done += block.length) {
-    block.writeUInt32LE(seed, 0);
-    block.writeUInt32LE(done, 4);
-    hash.update(block);
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Pushes a config and a layer blob and a manifest tagged `v1`; returns the manifest path to load. */

@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
 import { S3Driver } from '../store/driver/s3-driver.js';
 import { row, time } from './_measure.js';
+import { curlPull, makeFile } from './_peers.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../../scripts/scaleout.sh', import.meta.url));
@@ -221,27 +222,6 @@ async function pushBlob(base: string, repo: string, file: string, digest: string
   const next = new URL(patch.headers.location!, base);
   next.searchParams.set('digest', digest);
   expect('PUT upload', await request('PUT', next.toString(), { 'Content-Length': 0 }), 201);
-}
-
-function curlPull(base: string, repo: string, digest: string, size: number): void {
-  const r = spawnSync('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${base}/v2/${repo}/blobs/${digest}`], {
-    encoding: 'utf8',
-  });
-  if (r.stdout !== `200 ${size}`) throw new Error(`curl GET blob: ${r.stdout} ${r.stderr}`.trim());
-}
-
-async function makeFile(path: string, size: number, seed: number): Promise<string> {
-  const block = randomBytes(1 << 20);
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  for (let done = 0; done < size; done += block.length) {
-    block.writeUInt32LE(seed, 0);
-    block.writeUInt32LE(done, 4);
-    hash.update(block);
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-  return `sha256:${hash.digest('hex')}`;
 }
 
 async function pushManifest(base: string, repo: string): Promise<string> {

@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { closeSync, createWriteStream, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,4 +99,39 @@ export async function makeFile(path: string, size: number, seed: number): Promis
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
   return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Requests per second of GETs (each path from `nextPath`) over `connections` keep-alive connections for
+ * `seconds`: the load generator when wrk is not installed. Any status but 200 fails the run.
+ */
+export async function nodeGetRate(
+  base: string,
+  nextPath: () => string,
+  headers: Record<string, string>,
+  connections: number,
+  seconds: number,
+): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  const worker = async () => {
+    while (Date.now() < until) {
+      const path = nextPath();
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get(`${base}${path}`, { agent, headers }, (res) => {
+            if (res.statusCode !== 200) reject(new Error(`GET ${path}: HTTP ${res.statusCode}`));
+            res.resume();
+            res.on('end', () => resolve());
+          })
+          .on('error', reject);
+      });
+      done++;
+    }
+  };
+  const start = Date.now();
+  await Promise.all(Array.from({ length: connections }, worker));
+  agent.destroy();
+  return done / ((Date.now() - start) / 1000);
 }

@@ -22,7 +22,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { row, time } from './_measure.js';
-import { startDistribution, startTsbuild, type Peer } from './_peers.js';
+import { nodeGetRate, startDistribution, startTsbuild, type Peer } from './_peers.js';
 
 const REPOSITORIES = 10_000;
 const MANIFESTS = 15_000;
@@ -202,28 +202,7 @@ end
     if (!m || /Non-2xx/.test(r.stdout)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
     return Number(m[1]);
   }
-  const loadAgent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const until = Date.now() + seconds * 1000;
-  let done = 0;
-  const worker = async () => {
-    while (Date.now() < until) {
-      const path = paths[Math.floor(Math.random() * paths.length)]!;
-      await new Promise<void>((resolve, reject) => {
-        http
-          .get(`${base}${path}`, { agent: loadAgent, headers: { Accept: ACCEPT } }, (res) => {
-            if (res.statusCode !== 200) reject(new Error(`manifest GET ${path}: HTTP ${res.statusCode}`));
-            res.resume();
-            res.on('end', () => resolve());
-          })
-          .on('error', reject);
-      });
-      done++;
-    }
-  };
-  const start = Date.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  loadAgent.destroy();
-  return done / ((Date.now() - start) / 1000);
+  return nodeGetRate(base, () => paths[Math.floor(Math.random() * paths.length)] ?? '/v2/', { Accept: ACCEPT }, CONNECTIONS, seconds);
 }
 
 function median(values: number[]): number {

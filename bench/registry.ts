@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { mbps, row, time } from './_measure.js';
-import { curlPull, makeFile, startDistribution, startTsbuild, type Peer } from './_peers.js';
+import { curlPull, makeFile, nodeGetRate, startDistribution, startTsbuild, type Peer } from './_peers.js';
 
 const BIG = 512 << 20;
 const SMALL = 32 << 20;
@@ -128,27 +128,7 @@ async function manifestLoad(base: string, path: string): Promise<number> {
     if (!m || /Non-2xx/.test(r.stdout)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
     return Number(m[1]);
   }
-  const loadAgent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const until = Date.now() + LOAD_SECONDS * 1000;
-  let done = 0;
-  const worker = async () => {
-    while (Date.now() < until) {
-      await new Promise<void>((resolve, reject) => {
-        http
-          .get(`${base}${path}`, { agent: loadAgent, headers: { Accept: ACCEPT } }, (res) => {
-            if (res.statusCode !== 200) reject(new Error(`manifest GET: HTTP ${res.statusCode}`));
-            res.resume();
-            res.on('end', () => resolve());
-          })
-          .on('error', reject);
-      });
-      done++;
-    }
-  };
-  const start = Date.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  loadAgent.destroy();
-  return done / ((Date.now() - start) / 1000);
+  return nodeGetRate(base, () => path, { Accept: ACCEPT }, CONNECTIONS, LOAD_SECONDS);
 }
 
 type Blob = { path: string; digest: string };

@@ -46,22 +46,19 @@ export async function readPins(driver: StorageDriver): Promise<Pin[]> {
     : [];
 }
 
+/** Rewrites the pins file (durably, under the state lock) with what `change` makes of the pins in it. */
+async function updatePins(driver: StorageDriver, change: (pins: Pin[]) => Pin[]): Promise<void> {
+  await updateState(driver, PINS_PATH, emptyPins, (doc) => ({ version: 1 as const, pins: change(Array.isArray(doc.pins) ? doc.pins : []) }), { durable: true });
+}
+
 /** Pins `ref`; false when it was pinned already. */
 export async function addPin(driver: StorageDriver, ref: Reference): Promise<boolean> {
   const pin = pinOf(ref);
   let added = false;
-  await updateState(
-    driver,
-    PINS_PATH,
-    emptyPins,
-    (doc) => {
-      const pins = Array.isArray(doc.pins) ? doc.pins : [];
-      if (pins.some((p) => p.reference === pin.reference)) return { version: 1 as const, pins };
-      added = true;
-      return { version: 1 as const, pins: [...pins, { ...pin, pinned: new Date().toISOString() }] };
-    },
-    { durable: true },
-  );
+  await updatePins(driver, (pins) => {
+    added = !pins.some((p) => p.reference === pin.reference);
+    return added ? [...pins, { ...pin, pinned: new Date().toISOString() }] : pins;
+  });
   return added;
 }
 
@@ -69,18 +66,11 @@ export async function addPin(driver: StorageDriver, ref: Reference): Promise<boo
 export async function removePin(driver: StorageDriver, ref: Reference): Promise<boolean> {
   const { reference } = pinOf(ref);
   let removed = false;
-  await updateState(
-    driver,
-    PINS_PATH,
-    emptyPins,
-    (doc) => {
-      const pins = Array.isArray(doc.pins) ? doc.pins : [];
-      const kept = pins.filter((p) => p.reference !== reference);
-      removed = kept.length !== pins.length;
-      return { version: 1 as const, pins: kept };
-    },
-    { durable: true },
-  );
+  await updatePins(driver, (pins) => {
+    const kept = pins.filter((p) => p.reference !== reference);
+    removed = kept.length !== pins.length;
+    return kept;
+  });
   return removed;
 }
 

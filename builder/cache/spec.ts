@@ -49,16 +49,19 @@ function modeOf(flag: string, spec: string, value: string | undefined): CacheMod
   throw new Error(`${flag} "${spec}": mode must be min or max, not "${value}"`);
 }
 
+/** `type=registry,ref=REF[,mode=…]`: the cache's image reference, required. */
+function registryRef(flag: string, spec: string, f: Map<string, string>): string {
+  refuseUnknown(flag, spec, f, ['type', 'ref', 'mode']);
+  const ref = f.get('ref');
+  if (!ref) throw new Error(`${flag} "${spec}": ref=REGISTRY/NAME:TAG is required`);
+  return ref;
+}
+
 export function parseCacheTo(spec: string): CacheExportSpec {
   const flag = '--cache-to';
   const f = fields(flag, spec);
   const type = f.get('type');
-  if (type === 'registry') {
-    refuseUnknown(flag, spec, f, ['type', 'ref', 'mode']);
-    const ref = f.get('ref');
-    if (!ref) throw new Error(`${flag} "${spec}": ref=REGISTRY/NAME:TAG is required`);
-    return { type, ref, mode: modeOf(flag, spec, f.get('mode')) };
-  }
+  if (type === 'registry') return { type, ref: registryRef(flag, spec, f), mode: modeOf(flag, spec, f.get('mode')) };
   if (type === 'local') {
     refuseUnknown(flag, spec, f, ['type', 'dest', 'mode', 'tag']);
     const dest = f.get('dest');
@@ -78,12 +81,7 @@ export function parseCacheFrom(spec: string): CacheImportSpec {
   const flag = '--cache-from';
   const f = fields(flag, spec);
   const type = f.get('type');
-  if (type === 'registry') {
-    refuseUnknown(flag, spec, f, ['type', 'ref', 'mode']);
-    const ref = f.get('ref');
-    if (!ref) throw new Error(`${flag} "${spec}": ref=REGISTRY/NAME:TAG is required`);
-    return { type, ref };
-  }
+  if (type === 'registry') return { type, ref: registryRef(flag, spec, f) };
   if (type === 'local') {
     refuseUnknown(flag, spec, f, ['type', 'src', 'tag', 'mode']);
     const src = f.get('src');

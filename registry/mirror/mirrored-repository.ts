@@ -101,6 +101,13 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
     return new RegistryError('UNKNOWN', `${what} is not cached here and upstream ${upstream.url} failed: ${message(e)}`, { upstream: upstream.url }, 502);
   };
 
+  /** The blob as the cache serves it, or undefined when it is not linked here (one stat, on every warm GET). */
+  const cachedBlob = (digest: Digest): Promise<BlobContent | undefined> =>
+    local.blobs.get(digest).catch((e) => {
+      if (e instanceof RegistryError && e.code === 'BLOB_UNKNOWN') return undefined;
+      throw e;
+    });
+
   const blobs: BlobService = {
     async stat(digest) {
       const linked = await local.blobs.stat(digest);
@@ -127,11 +134,15 @@ export function mirroredRepository(state: MirrorState, upstream: Upstream, name:
     },
 
     async get(digest): Promise<BlobContent> {
-      if (!(await local.blobs.stat(digest)) && (await store.blobs.has(digest))) await store.repositories.linkBlob(cached, digest);
-      if (await local.blobs.stat(digest)) {
+      let content = await cachedBlob(digest);
+      if (!content && (await store.blobs.has(digest))) {
+        // Cached for another repository of the upstream (a shared base layer): content-addressed, so link it.
+        await store.repositories.linkBlob(cached, digest);
+        content = await cachedBlob(digest);
+      }
+      if (content) {
         metrics.count(up, 'blob', 'hit');
         state.touch(cached, digest);
-        const content = await local.blobs.get(digest);
         metrics.servedFromCache(up, content.size);
         return content;
       }

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { closeSync, createWriteStream, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { distributionConfig, freePort } from '../test/helpers/distribution.js';
 
@@ -134,4 +135,69 @@ export async function nodeGetRate(
   await Promise.all(Array.from({ length: connections }, worker));
   agent.destroy();
   return done / ((Date.now() - start) / 1000);
+}
+
+/**
+ * One HTTP request of a bench through `agent`: the status, headers, body length in bytes, and the
+ * body's first 2,000 characters for error messages (a large body is counted, never held).
+ */
+export function request(
+  agent: http.Agent,
+  method: string,
+  url: string,
+  headers: Record<string, string | number> = {},
+  body?: Buffer | NodeJS.ReadableStream,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      let bytes = 0;
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (text.length < 2000) text += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else pipeline(body, req).catch(reject);
+  });
+}
+
+/**
+ * Pushes a config blob, a 4 KiB layer blob and an OCI manifest over them tagged `v1` into `repo` (POST then
+ * PUT with the body: distribution 2.8 has no single-request upload); returns the manifest's path.
+ */
+export async function pushManifest(agent: http.Agent, base: string, repo: string): Promise<string> {
+  const expect = (what: string, r: { status: number; body: string }, want: number) => {
+    if (r.status !== want) throw new Error(`${what}: HTTP ${r.status}, expected ${want}: ${r.body.slice(0, 300)}`);
+  };
+  const blob = async (bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const post = await request(agent, 'POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
+    expect('POST upload', post, 202);
+    const url = new URL(post.headers.location ?? '', base);
+    url.searchParams.set('digest', digest);
+    expect(
+      'PUT upload',
+      await request(agent, 'PUT', url.toString(), { 'Content-Length': bytes.length, 'Content-Type': 'application/octet-stream' }, bytes),
+      201,
+    );
+    return { digest, size: bytes.length };
+  };
+  const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
+  const layer = await blob(randomBytes(4096));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    }),
+  );
+  const headers = { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length };
+  expect('PUT manifest', await request(agent, 'PUT', `${base}/v2/${repo}/manifests/v1`, headers, manifest), 201);
+  return `/v2/${repo}/manifests/v1`;
 }

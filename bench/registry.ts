@@ -10,14 +10,21 @@
  * BENCH_OPS=push,parallel measures only those blob operations.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { mbps, row, time } from './_measure.js';
-import { curlPull, makeFile, nodeGetRate, startDistribution, startTsbuild, type Peer } from './_peers.js';
+import {
+  curlPull,
+  pushManifest as pushSmallImage,
+  request as benchRequest,
+  makeFile,
+  nodeGetRate,
+  startDistribution,
+  startTsbuild,
+  type Peer,
+} from './_peers.js';
 
 const BIG = 512 << 20;
 const SMALL = 32 << 20;
@@ -32,26 +39,7 @@ function cpuSeconds(pid: number): number {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-
-function request(
-  method: string,
-  url: string,
-  headers: Record<string, string | number> = {},
-  body?: Buffer | NodeJS.ReadableStream,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, bytes }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body === undefined) req.end();
-    else if (Buffer.isBuffer(body)) req.end(body);
-    else pipeline(body, req).catch(reject);
-  });
-}
+const request = (...args: [string, string, Record<string, string | number>?, (Buffer | NodeJS.ReadableStream)?]) => benchRequest(agent, ...args);
 
 function expectStatus(what: string, got: number, want: number): void {
   if (got !== want) throw new Error(`${what}: HTTP ${got}, expected ${want}`);
@@ -79,40 +67,6 @@ async function pullBlob(base: string, repo: string, digest: string, size: number
   const res = await request('GET', `${base}/v2/${repo}/blobs/${digest}`);
   expectStatus('GET blob', res.status, 200);
   if (res.bytes !== size) throw new Error(`GET blob: ${res.bytes} bytes, expected ${size}`);
-}
-
-/** Pushes a config and a layer blob and a manifest tagged `v1`; returns the manifest path to load. */
-async function pushManifest(base: string): Promise<string> {
-  const repo = 'bench/app';
-  const blob = async (bytes: Buffer) => {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    // POST then PUT with the body: distribution 2.8 has no single-request (POST ?digest=) upload.
-    const start = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
-    expectStatus('POST upload', start.status, 202);
-    const url = new URL(start.headers.location!, base);
-    url.searchParams.set('digest', digest);
-    const res = await request('PUT', url.toString(), { 'Content-Length': bytes.length, 'Content-Type': 'application/octet-stream' }, bytes);
-    expectStatus('PUT upload', res.status, 201);
-    return { digest, size: bytes.length };
-  };
-  const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
-  const layer = await blob(randomBytes(4096));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-    }),
-  );
-  const put = await request(
-    'PUT',
-    `${base}/v2/${repo}/manifests/v1`,
-    { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length },
-    manifest,
-  );
-  expectStatus('PUT manifest', put.status, 201);
-  return `/v2/${repo}/manifests/v1`;
 }
 
 const ACCEPT =
@@ -224,7 +178,7 @@ export async function run(): Promise<void> {
     const manifests: Record<string, number> = {};
     try {
       blobs = await measureBlobs(peers, big, smalls);
-      for (const peer of peers) manifests[peer.name] = await manifestLoad(peer.url, await pushManifest(peer.url));
+      for (const peer of peers) manifests[peer.name] = await manifestLoad(peer.url, await pushSmallImage(agent, peer.url, 'bench/app'));
     } finally {
       await Promise.all(peers.map((p) => p.stop()));
     }

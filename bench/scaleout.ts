@@ -21,13 +21,12 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
 import { S3Driver } from '../store/driver/s3-driver.js';
 import { row, time } from './_measure.js';
-import { curlPull, makeFile } from './_peers.js';
+import { curlPull, pushManifest as pushSmallImage, request as benchRequest, makeFile } from './_peers.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../../scripts/scaleout.sh', import.meta.url));
@@ -181,28 +180,7 @@ http:
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function request(
-  method: string,
-  url: string,
-  headers: Record<string, string | number> = {},
-  body?: Buffer | NodeJS.ReadableStream,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        if (text.length < 2000) text += c.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body === undefined) req.end();
-    else if (Buffer.isBuffer(body)) req.end(body);
-    else pipeline(body, req).catch(reject);
-  });
-}
+const request = (...args: [string, string, Record<string, string | number>?, (Buffer | NodeJS.ReadableStream)?]) => benchRequest(agent, ...args);
 
 function expect(what: string, r: { status: number; body: string }, want: number): void {
   if (r.status !== want) throw new Error(`${what}: HTTP ${r.status}, expected ${want}: ${r.body.slice(0, 300)}`);
@@ -222,39 +200,6 @@ async function pushBlob(base: string, repo: string, file: string, digest: string
   const next = new URL(patch.headers.location!, base);
   next.searchParams.set('digest', digest);
   expect('PUT upload', await request('PUT', next.toString(), { 'Content-Length': 0 }), 201);
-}
-
-async function pushManifest(base: string, repo: string): Promise<string> {
-  const blob = async (bytes: Buffer) => {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const post = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
-    expect('POST upload', post, 202);
-    const url = new URL(post.headers.location!, base);
-    url.searchParams.set('digest', digest);
-    expect('PUT upload', await request('PUT', url.toString(), { 'Content-Length': bytes.length, 'Content-Type': 'application/octet-stream' }, bytes), 201);
-    return { digest, size: bytes.length };
-  };
-  const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
-  const layer = await blob(randomBytes(4096));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-    }),
-  );
-  expect(
-    'PUT manifest',
-    await request(
-      'PUT',
-      `${base}/v2/${repo}/manifests/v1`,
-      { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': manifest.length },
-      manifest,
-    ),
-    201,
-  );
-  return `/v2/${repo}/manifests/v1`;
 }
 
 function wrk(url: string): number {
@@ -345,7 +290,7 @@ export async function run(): Promise<void> {
     reader.client.destroy();
     const gets: Record<string, number> = {};
     for (const p of peers) {
-      const path = await pushManifest(p.url, 'bench/app');
+      const path = await pushSmallImage(agent, p.url, 'bench/app');
       wrk(`${p.url}${path}`); // warm: caches filled, connections made
       gets[p.name] = wrk(`${p.url}${path}`);
     }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { BlobNotFoundError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
-import { restoreClaimed } from './gc-claims.js';
+import type { BlobClaims } from './gc-claims.js';
 import type { IngestStore } from './ingests.js';
 import { blobPath } from './layout.js';
 
@@ -18,27 +18,20 @@ export interface WriteExpectation {
 
 /** Content-addressed blobs: a blob is visible under its digest only after its bytes were verified. */
 export class BlobStore {
+  /** `claims`: how a garbage collection takes blobs out of use and how a stat or read takes them back (gc-claims.ts). */
   constructor(
     private readonly driver: StorageDriver,
     private readonly ingests: IngestStore,
+    private readonly claims: BlobClaims,
   ) {}
 
   /**
-   * Runs `op` on the blob's path; when the blob is missing because a garbage collection claimed it
-   * (store/gc-claims.ts), puts it back and runs `op` again: whoever reads or confirms a blob wants it.
+   * The blob's size, or undefined. This is a writer's confirmation too (a mount, a manifest push and an
+   * upload's commit stat what they linked): a blob a garbage collection claimed is taken back.
    */
-  private async present<T>(digest: Digest, op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (e) {
-      if (e instanceof PathNotFoundError && (await restoreClaimed(this.driver, digest))) return op();
-      throw e;
-    }
-  }
-
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
     try {
-      const info = await this.present(digest, () => this.driver.stat(blobPath(digest)));
+      const info = await this.claims.confirm(digest, () => this.driver.stat(blobPath(digest)));
       return { digest, size: info.size };
     } catch (e) {
       if (e instanceof PathNotFoundError) return undefined;
@@ -53,7 +46,7 @@ export class BlobStore {
   /** Streams a blob (or a byte range). Throws BlobNotFoundError. */
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     try {
-      return await this.present(digest, () => this.driver.reader(blobPath(digest), range));
+      return await this.claims.read(digest, () => this.driver.reader(blobPath(digest), range));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
       throw e;
@@ -63,7 +56,7 @@ export class BlobStore {
   /** A small blob's bytes (manifests, configs). */
   async readBuffer(digest: Digest): Promise<Buffer> {
     try {
-      return await this.present(digest, () => this.driver.getContent(blobPath(digest)));
+      return await this.claims.read(digest, () => this.driver.getContent(blobPath(digest)));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
       throw e;

@@ -13,7 +13,7 @@
  * restored by any reader, and all of them by the next GC, which then finishes the job).
  */
 import { mapLimit, type Digest } from '../oci/index.js';
-import { claimBlob, claimedInfo, deleteClaimed, lockGc, restoreAllClaimed, restoreClaimed } from './gc-claims.js';
+import type { GcLock } from './gc-claims.js';
 import { liveLeases } from './leases.js';
 import { blobFileInfo, markReachable, type DocumentRefs, type MarkOptions } from './reachability.js';
 import type { Store } from './store.js';
@@ -97,40 +97,47 @@ export async function sweepBlobs(
     mark: MarkOptions;
     onClaimed?: ((count: number) => Promise<void> | void) | undefined;
     onMarkedAgain?: (() => Promise<void> | void) | undefined;
+    /** The GC lock, checked before deciding (a shared lock may lapse). */
+    lock?: GcLock | undefined;
   },
 ): Promise<SweepResult> {
   const result: SweepResult = { deleted: [], bytes: 0, kept: [] };
+  const { claims } = store;
   const wanted = [...new Set(candidates)];
-  const claims = await mapLimit(wanted, IO_CONCURRENCY, (d) => claimBlob(store.driver, d));
-  const claimed = wanted.filter((_, i) => claims[i]);
+  const taken = await mapLimit(wanted, IO_CONCURRENCY, (d) => claims.claim(d, options.cutoff));
+  const claimed = wanted.filter((_, i) => taken[i]);
   if (claimed.length === 0) return result;
   try {
     await options.onClaimed?.(claimed.length);
     const again = await markReachable(store, options.mark);
     await options.onMarkedAgain?.();
+    options.lock?.check();
     await mapLimit(claimed, IO_CONCURRENCY, async (d) => {
       if (again.marked.has(d)) {
-        await restoreClaimed(store.driver, d);
+        await claims.restore(d);
         result.kept.push(d);
         return;
       }
-      const info = await claimedInfo(store.driver, d);
+      const info = await claims.claimedInfo(d);
       if (!info) {
-        result.kept.push(d); // a reader or writer put it back: it is wanted
+        result.kept.push(d); // a reader or writer took it back: it is wanted
         return;
       }
       if (info.modTime >= options.cutoff) {
-        await restoreClaimed(store.driver, d); // a fresh copy was claimed: written during this GC
+        await claims.restore(d); // a fresh copy was claimed: written during this GC
         result.kept.push(d);
         return;
       }
-      await deleteClaimed(store.driver, d);
+      if (!(await claims.deleteClaimed(d))) {
+        result.kept.push(d); // taken back at the last moment
+        return;
+      }
       result.deleted.push(d);
       result.bytes += info.size;
     });
   } catch (e) {
     // whatever was not decided goes back
-    for (const d of claimed) if (!result.deleted.includes(d)) await restoreClaimed(store.driver, d).catch(() => undefined);
+    for (const d of claimed) if (!result.deleted.includes(d)) await claims.restore(d).catch(() => undefined);
     throw e;
   }
   return result;
@@ -147,19 +154,19 @@ export async function deleteUnheld(store: Store, candidates: Iterable<Digest>, o
 
 /** One garbage collection (see the module comment). Throws GcLockedError when another one runs. */
 export async function collectGarbage(store: Store, options: GcOptions = {}): Promise<GcReport> {
-  const release = await lockGc(store.driver);
+  const lock = await store.claims.lock();
   try {
-    return await collect(store, options);
+    return await collect(store, options, lock);
   } finally {
-    await release();
+    await lock.release();
   }
 }
 
-async function collect(store: Store, options: GcOptions): Promise<GcReport> {
+async function collect(store: Store, options: GcOptions, lock: GcLock): Promise<GcReport> {
   const startedAt = options.now ?? Date.now();
   const clock = performance.now();
   const dryRun = !!options.dryRun;
-  const restoredFromCrash = dryRun ? 0 : await restoreAllClaimed(store.driver);
+  const restoredFromCrash = dryRun ? 0 : await store.claims.restoreAll();
   const graceMs = options.graceMs ?? 3_600_000;
   const cutoff = await gcCutoff(store, startedAt, graceMs);
   const linkCutoff = await gcCutoff(store, startedAt, options.linkGraceMs ?? graceMs);
@@ -216,7 +223,7 @@ async function collect(store: Store, options: GcOptions): Promise<GcReport> {
     report.deletedDigests = candidates;
     for (const s of sizes.values()) report.bytesReclaimed += s;
   } else {
-    const swept = await sweepBlobs(store, candidates, { cutoff, mark: markOptions, onClaimed: options.onClaimed, onMarkedAgain: options.onMarkedAgain });
+    const swept = await sweepBlobs(store, candidates, { cutoff, mark: markOptions, onClaimed: options.onClaimed, onMarkedAgain: options.onMarkedAgain, lock });
     report.blobsDeleted = swept.deleted.length;
     report.deletedDigests = swept.deleted;
     report.bytesReclaimed = swept.bytes;

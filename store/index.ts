@@ -35,7 +35,8 @@ export {
   type SweepResult,
   type SweepResult as DeleteUnheldResult,
 } from './gc.js';
-export { GcLockedError, restoreClaimed, listClaimed } from './gc-claims.js';
+export { GcLockedError, RenameClaims, type BlobClaims, type GcLock } from './gc-claims.js';
+export { SharedClaims } from './shared-gc-claims.js';
 export { acquireLease, holdLeaseUntilExit, liveLeases, type LeaseInfo } from './leases.js';
 export { pruneLocal, removeImageContent, type PruneOptions, type PruneReport, type RemovedContent } from './prune.js';
 export { diskUsage, type DiskUsage, type UsageCategory } from './disk-usage.js';

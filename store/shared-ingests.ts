@@ -11,6 +11,7 @@ import type { S3Driver } from './driver/s3-driver.js';
 import type { ByteRange, FileWriter } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, IngestSupersededError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { Ingest, IngestStore, type AppendOptions, type IngestCreateOptions } from './ingests.js';
+import type { BlobClaims } from './gc-claims.js';
 import { blobPath } from './layout.js';
 
 /** Largest object one CopyObject may copy (S3 API); larger blobs are copied part by part. */
@@ -121,6 +122,8 @@ interface Shared {
   redis: Redis;
   /** Redis key prefix, e.g. `tsbuild:registry/root:`. */
   prefix: string;
+  /** The store's GC claims: a commit confirms the digest before it trusts a copy already in place. */
+  claims: BlobClaims | undefined;
 }
 
 /**
@@ -387,7 +390,10 @@ export class SharedIngest extends Ingest {
           await this.removeAll(s);
           throw new SizeMismatchError(expectedSize, s.size);
         }
-        const existing = await driver.stat(blobPath(digest)).catch(() => undefined);
+        // Confirmed first: a copy already in place that a garbage collection is deleting is waited out
+        // (then missing: written again below), one it claimed is taken back, and none is claimed after.
+        const statBlob = () => driver.stat(blobPath(digest!)).catch(() => undefined);
+        const existing = await (this.shared.claims ? this.shared.claims.confirm(digest, statBlob) : statBlob());
         if (existing?.size !== s.size) {
           if (smallBytes) await driver.putContent(blobPath(digest), smallBytes);
           else await this.copyInto(dataPath!, blobPath(digest), s.size);
@@ -456,9 +462,9 @@ export class SharedIngest extends Ingest {
 export class SharedIngestStore extends IngestStore {
   readonly shared: Shared;
 
-  constructor(driver: S3Driver, redis: Redis, prefix: string) {
+  constructor(driver: S3Driver, redis: Redis, prefix: string, claims?: BlobClaims) {
     super(driver);
-    this.shared = { driver, redis, prefix };
+    this.shared = { driver, redis, prefix, claims };
   }
 
   override async create(options: IngestCreateOptions = {}): Promise<Ingest> {

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/index.js';
 import { BlobStore } from './blobs.js';
+import { RenameClaims, type BlobClaims } from './gc-claims.js';
 import { FilesystemDriver } from './driver/filesystem-driver.js';
 import type { StorageDriver } from './driver/storage-driver.js';
 import { ImageIndex } from './image-index.js';
@@ -17,6 +18,8 @@ export interface StoreOptions {
   noSweep?: boolean;
   /** Upload sessions other than the driver's files (SharedIngestStore: state in Redis for replicas on S3). */
   ingests?: (driver: StorageDriver) => IngestStore;
+  /** How garbage collection claims blobs (gc-claims.ts): by rename by default; SharedClaims (Redis) for replicas on S3. */
+  claims?: (driver: StorageDriver) => BlobClaims;
 }
 
 /** The one content-addressed store shared by the builder and the registry. */
@@ -25,14 +28,17 @@ export class Store {
   readonly ingests: IngestStore;
   readonly repositories: RepositoryStore;
   readonly images: ImageIndex;
+  readonly claims: BlobClaims;
 
   private constructor(
     readonly root: string,
     readonly driver: StorageDriver,
     ingests?: IngestStore,
+    claims?: BlobClaims,
   ) {
     this.ingests = ingests ?? new IngestStore(driver);
-    this.blobs = new BlobStore(driver, this.ingests);
+    this.claims = claims ?? new RenameClaims(driver);
+    this.blobs = new BlobStore(driver, this.ingests, this.claims);
     this.repositories = new RepositoryStore(driver);
     this.images = new ImageIndex(driver);
   }
@@ -40,7 +46,7 @@ export class Store {
   static async open(root: string, options: StoreOptions = {}): Promise<Store> {
     await fs.mkdir(root, { recursive: true });
     const driver = options.driver ?? new FilesystemDriver(join(root, 'content'));
-    const store = new Store(root, driver, options.ingests?.(driver));
+    const store = new Store(root, driver, options.ingests?.(driver), options.claims?.(driver));
     if (!options.noSweep) await sweepTempFiles(root);
     return store;
   }

@@ -1,5 +1,6 @@
 import { resolve, dirname } from 'node:path';
-import { duration, loadConfigFile, registryConfigSchema } from '../../config/index.js';
+import { duration, loadConfigFile, registryConfigSchema, type RegistryConfig } from '../../config/index.js';
+import type { ScaleoutOptions } from '../../registry/repository/scaleout.js';
 import { runRegistryGc } from '../../registry/server/gc-report.js';
 import { Store } from '../../store/index.js';
 import { type Command, stringOption, UsageError } from '../command.js';
@@ -12,6 +13,27 @@ export function durationFlag(value: string, flag: string): number {
   return parsed.data;
 }
 
+/** The shared bucket and Redis of a config with `storage: {s3: …}` (replicas), else undefined; `root` is this process's local directory. */
+export function scaleoutOptions(config: RegistryConfig, configFile: string | undefined, root: string): ScaleoutOptions | undefined {
+  const s3 = config.storageS3;
+  if (!s3) return undefined;
+  if (!config.redis)
+    throw new UsageError(`${configFile ?? 'the config'}: storage.s3 needs redis.url too (replicas share upload sessions, tags and GC through Redis)`);
+  return {
+    s3: {
+      endpoint: s3.endpoint,
+      bucket: s3.bucket,
+      region: s3.region,
+      rootDirectory: s3['root-directory'],
+      forcePathStyle: s3['force-path-style'],
+      accessKeyId: s3['access-key'],
+      secretAccessKey: s3['secret-key'],
+    },
+    redisUrl: config.redis.url,
+    root,
+  };
+}
+
 /**
  * `tsbuild registry garbage-collect`: distribution's `registry garbage-collect [--dry-run] [--delete-untagged]`,
  * but safe while a registry serves the same store (store/gc.ts): nothing younger than the grace period
@@ -22,7 +44,7 @@ export const garbageCollectCommand: Command = {
   summary: 'Delete blobs no manifest, tag, local image, build cache record or pin holds (safe while the registry runs)',
   usage: 'registry garbage-collect [--config FILE] [--storage DIR] [--dry-run] [--delete-untagged] [--grace-period DURATION]',
   help: [
-    '  --config FILE              the registry YAML (storage:, gc.grace-period, gc.delete-untagged)',
+    '  --config FILE              the registry YAML (storage: a directory, or s3 + redis shared with running replicas; gc.grace-period, gc.delete-untagged)',
     "  --storage DIR              the store (default: the config's storage:, else the tsbuild root, --root)",
     '  -d, --dry-run              print what would be deleted; change nothing',
     '  -m, --delete-untagged      also unlink manifests no tag reaches (older than the grace period)',
@@ -40,16 +62,28 @@ export const garbageCollectCommand: Command = {
     const configFile = stringOption(ctx, 'config');
     const config = configFile ? loadConfigFile(registryConfigSchema, configFile) : undefined;
     const fromFile = typeof config?.storage === 'string' && configFile ? resolve(dirname(configFile), config.storage) : undefined;
+    const local = resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root);
+    // On S3 the store is the bucket, shared with the running replicas through Redis (its GC lock and claims).
+    const shared = config ? scaleoutOptions(config, configFile, local) : undefined;
+    const scaleout = shared ? await (await import('../../registry/repository/scaleout.js')).openScaleout(shared) : undefined;
     // no start-up sweep of the whole tree: the GC needs none, and it is most of the start on a large store
-    const store = await Store.open(resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root), { noSweep: true });
+    const store = scaleout?.store ?? (await Store.open(local, { noSweep: true }));
     const grace = stringOption(ctx, 'grace-period');
-    const report = await runRegistryGc(store, {
-      graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),
-      deleteUntagged: ctx.values['delete-untagged'] === true || (config?.gc['delete-untagged'] ?? false),
-      dryRun: ctx.values['dry-run'] === true,
-      // upload sessions abandoned longer than uploads.expire-after (default 24h) go too
-      uploadExpiryMs: config?.uploads['expire-after'] ?? 24 * 3_600_000,
-    });
+    let report: Awaited<ReturnType<typeof runRegistryGc>>;
+    try {
+      report = await runRegistryGc(store, {
+        graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),
+        deleteUntagged: ctx.values['delete-untagged'] === true || (config?.gc['delete-untagged'] ?? false),
+        dryRun: ctx.values['dry-run'] === true,
+        // a shared bucket holds none of this machine's local images or build cache
+        registryOnly: scaleout !== undefined,
+        // upload sessions abandoned longer than uploads.expire-after (default 24h) go too
+        uploadExpiryMs: config?.uploads['expire-after'] ?? 24 * 3_600_000,
+      });
+      await scaleout?.collected(report);
+    } finally {
+      await scaleout?.close();
+    }
     const verb = report.dryRun ? 'eligible for deletion' : 'deleted';
     for (const m of report.manifestsDeleted) ctx.stdout.write(`manifest ${verb}: ${m.repository}@${m.digest}\n`);
     for (const d of report.deletedDigests) ctx.stdout.write(`blob ${verb}: ${d}\n`);

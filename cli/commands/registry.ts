@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { listenAddress, loadConfigFile, registryConfigSchema, validateConfig, type RegistryConfig } from '../../config/index.js';
 import type { MirrorUpstreamOptions } from '../../registry/index.js';
 import { type Command, listOption, stringOption, UsageError } from '../command.js';
-import { garbageCollectCommand } from './registry-gc.js';
+import { garbageCollectCommand, scaleoutOptions } from './registry-gc.js';
 
 function splitListen(value: string, source: string): { host: string; port: number } {
   const parsed = listenAddress.safeParse(value);
@@ -87,13 +87,13 @@ export const registryCommand: Command = {
     const htpasswd = stringOption(ctx, 'htpasswd') ?? fromFile(config.auth?.htpasswd);
     const mirrors = mirrorUpstreams(config, mirrorFlags);
     const defaultUpstream = config.mirror['default-upstream'];
-    const s3 = config.storageS3;
-    if (s3 && !config.redis) throw new UsageError(`${configFile}: storage.s3 needs redis.url too (replicas share upload sessions and tags through Redis)`);
-    if (s3 && config.gc.interval > 0) throw new UsageError(`${configFile}: gc.interval is not supported with storage.s3 yet; leave it 0`);
+    const storage = resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root);
+    // With S3, --storage (or the tsbuild root) is only this replica's local directory.
+    const scaleout = scaleoutOptions(config, configFile, storage);
     // loaded here, not at the top: `tsbuild registry garbage-collect` (a subcommand of this module) needs no server
     const { createRegistryServer } = await import('../../registry/index.js');
     const server = createRegistryServer({
-      storage: resolve(stringOption(ctx, 'storage') ?? fromFile(config.storage) ?? ctx.root),
+      storage,
       host,
       port,
       tls: tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : undefined,
@@ -119,21 +119,7 @@ export const registryCommand: Command = {
         upstreamTimeoutMs: config.mirror['upstream-timeout'],
       },
       mirrorCache: { maxBytes: config.mirror['max-size'], graceMs: config.mirror['eviction-grace'] },
-      // With S3, --storage (or the tsbuild root) is only this replica's local directory.
-      scaleout: s3
-        ? {
-            s3: {
-              endpoint: s3.endpoint,
-              bucket: s3.bucket,
-              region: s3.region,
-              rootDirectory: s3['root-directory'],
-              forcePathStyle: s3['force-path-style'],
-              accessKeyId: s3['access-key'],
-              secretAccessKey: s3['secret-key'],
-            },
-            redisUrl: config.redis!.url,
-          }
-        : undefined,
+      scaleout,
       gc: {
         intervalMs: config.gc.interval,
         graceMs: config.gc['grace-period'],
@@ -143,7 +129,7 @@ export const registryCommand: Command = {
     });
     const url = await server.listen();
     ctx.stderr.write(
-      `tsbuild registry: serving ${s3 ? `s3://${s3.bucket}/${s3['root-directory']}` : server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`,
+      `tsbuild registry: serving ${scaleout ? `s3://${scaleout.s3.bucket}/${scaleout.s3.rootDirectory ?? ''}` : server.store.root} at ${url}${mirrors.length ? `, mirroring ${mirrors.map((m) => `${m.registry} from ${m.url}`).join(', ')}` : ''}\n`,
     );
     await new Promise<void>((done) => {
       // One signal is enough: requests in flight get a grace period, then are cut (close()). A second

@@ -102,9 +102,14 @@ export class ManifestCache {
     this.tagsOf.delete(name);
   }
 
-  close(): void {
+  /** Forgets everything (close() is the same: nothing else is held). */
+  clear(): void {
     this.cache?.clear();
     this.tagsOf.clear();
+  }
+
+  close(): void {
+    this.clear();
   }
 
   private forgetTag(key: string): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Digest } from '../../oci/index.js';
-import { S3Driver, SharedIngestStore, Store, type S3DriverOptions } from '../../store/index.js';
+import { S3Driver, SharedClaims, SharedIngestStore, Store, type GcReport, type S3DriverOptions } from '../../store/index.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { ManifestService, Page, Registry, Repository, StoredManifest, TagService } from './types.js';
 
@@ -22,6 +22,11 @@ const LOCK_WAIT_MS = 15_000;
 /** Manifests by digest are kept this long in each replica's memory; deletes also reach every replica at once through Redis pub/sub. */
 const MANIFEST_TTL_SECONDS = 60;
 
+/** A message on `<prefix>invalidate` that drops every replica's whole manifest cache. */
+const ALL = '*';
+/** Beyond this many manifests unlinked at once, one ALL message replaces a message each. */
+const MAX_INVALIDATIONS = 1000;
+
 const UNLOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 function redisClient(url: string): Redis {
@@ -40,6 +45,8 @@ export interface Scaleout {
   prefix: string;
   /** The registry services over the shared store, with the shared tag cache (SharedCacheRegistry). */
   registry(local: Registry): Registry;
+  /** Tells every replica what a garbage collection (any replica's, or the CLI's) unlinked, so none serves it from memory. */
+  collected(report: GcReport): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,10 +69,16 @@ export async function openScaleout(options: ScaleoutOptions): Promise<Scaleout> 
     throw new Error(`redis at ${options.redisUrl} does not answer: ${(e as Error).message}`);
   }
   const prefix = `tsbuild:${driver.bucket}/${options.s3.rootDirectory ?? ''}:`;
-  const store = await Store.open(options.root, { driver, ingests: () => new SharedIngestStore(driver, redis, prefix) });
+  // Garbage collection across replicas: its lock, claims and the writers' confirmations live in Redis.
+  const claims = new SharedClaims(driver, redis, prefix);
+  const store = await Store.open(options.root, { driver, ingests: () => new SharedIngestStore(driver, redis, prefix, claims), claims: () => claims });
   const caches: SharedCacheRegistry[] = [];
   await subscriber.subscribe(`${prefix}invalidate`);
   subscriber.on('message', (_channel: string, message: string) => {
+    if (message === ALL) {
+      for (const c of caches) c.dropAllLocal();
+      return;
+    }
     const [name, digest] = message.split(' ');
     for (const c of caches) c.dropLocal(name!, digest!);
   });
@@ -78,6 +91,13 @@ export async function openScaleout(options: ScaleoutOptions): Promise<Scaleout> 
       const cached = new SharedCacheRegistry(local, redis, prefix, driver);
       caches.push(cached);
       return cached;
+    },
+    async collected(report: GcReport) {
+      const unlinked = report.manifestsDeleted;
+      if (unlinked.length === 0) return;
+      const channel = `${prefix}invalidate`;
+      if (unlinked.length > MAX_INVALIDATIONS) await redis.publish(channel, ALL);
+      else await Promise.all(unlinked.map((m) => redis.publish(channel, `${m.repository} ${m.digest}`)));
     },
     async close() {
       for (const c of caches) c.close();
@@ -111,6 +131,10 @@ export class SharedCacheRegistry implements Registry {
 
   dropLocal(name: string, digest: string): void {
     this.manifests.dropManifest(name, digest);
+  }
+
+  dropAllLocal(): void {
+    this.manifests.clear();
   }
 
   close(): void {

@@ -69,19 +69,38 @@ export interface OnlineGcOptions {
   deleteUntagged?: boolean;
   /** Upload sessions idle this long are removed by each run. */
   uploadExpiryMs?: number;
+  /** Only the registry's roots: a shared bucket holds none of this machine's local images or build cache. */
+  registryOnly?: boolean;
 }
 
-/** Runs a GC every `intervalMs` while the registry serves; returns stop (waits for a run under way). */
-export function startOnlineGc(store: Store, options: OnlineGcOptions, metrics: GcMetrics, logger: Logger): () => Promise<void> {
+/**
+ * Runs a GC every `intervalMs` while the registry serves; returns stop (waits for a run under way).
+ * Several registries on one store (replicas on S3, or processes sharing a directory) each run this
+ * timer; a run is skipped when the store's last GC, by whichever process, began less than an interval
+ * ago, and the store's GC lock (gc-claims.ts) keeps two from overlapping. `collected` is told each report
+ * (replicas drop what it unlinked from their caches).
+ */
+export function startOnlineGc(
+  store: Store,
+  options: OnlineGcOptions,
+  metrics: GcMetrics,
+  logger: Logger,
+  collected?: (report: GcReport) => Promise<void>,
+): () => Promise<void> {
   let running: Promise<void> | undefined;
   const run = async (): Promise<void> => {
     try {
+      const last = await lastGcReport(store).catch(() => undefined);
+      // a tenth of an interval of slack: timers of replicas started together fire a few ms apart
+      if (last && Date.now() - last.startedAt < options.intervalMs * 0.9) return;
       const report = await runRegistryGc(store, {
         graceMs: options.graceMs,
         deleteUntagged: !!options.deleteUntagged,
+        registryOnly: !!options.registryOnly,
         ...(options.uploadExpiryMs !== undefined ? { uploadExpiryMs: options.uploadExpiryMs } : {}),
       });
       metrics.record(report);
+      await collected?.(report).catch((e: unknown) => logger.warn({ err: e }, 'telling the replicas what the garbage collection unlinked failed'));
       logger.info(
         { blobs: report.blobsDeleted, bytes: report.bytesReclaimed, manifests: report.manifestsDeleted.length, ms: report.durationMs },
         'garbage collected',

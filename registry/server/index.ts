@@ -226,7 +226,8 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         { expireAfterMs: options.uploadExpiryMs ?? 24 * 3600_000, intervalMs: options.uploadPurgeIntervalMs ?? 10 * 60_000 },
         logger,
       );
-      if (options.gc && options.gc.intervalMs > 0 && !options.readOnly) stopGc = startOnlineGc(store, options.gc, gcMetrics, logger);
+      if (options.gc && options.gc.intervalMs > 0 && !options.readOnly)
+        stopGc = startOnlineGc(store, { ...options.gc, registryOnly: !!scaleout }, gcMetrics, logger, scaleout?.collected);
       logger.info(
         { url, storage: scaleout ? scaleout.driver.location : store.root, auth: Boolean(users), readOnly: options.readOnly ?? false },
         'registry listening',

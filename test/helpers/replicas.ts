@@ -54,6 +54,8 @@ export interface ReplicaSet {
   replicas: Replica[];
   /** The registry config file the replicas run with. */
   config: string;
+  /** The bucket key prefix (storage.s3.root-directory) of this set. */
+  rootDirectory: string;
   /** Starts one more replica (fresh empty root) on port `port` or a new one; it joins the balancer when it was in its config. */
   startReplica(port?: number, nodeArgs?: string[]): Promise<Replica>;
   /** SIGKILLs replica i and waits for it to be gone. */
@@ -62,7 +64,7 @@ export interface ReplicaSet {
 }
 
 /** A registry YAML for a replica on the shared bucket (a fresh key prefix per set) and Redis. */
-function replicaConfig(peers: ScaleoutPeers, rootDirectory: string): string {
+function replicaConfig(peers: ScaleoutPeers, rootDirectory: string, extra: string[]): string {
   const s3 = peers.s3;
   return [
     'storage:',
@@ -76,6 +78,7 @@ function replicaConfig(peers: ScaleoutPeers, rootDirectory: string): string {
     `  url: ${peers.redisUrl}`,
     'log:',
     '  level: warn',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -85,11 +88,15 @@ function replicaConfig(peers: ScaleoutPeers, rootDirectory: string): string {
  * `option http-server-close` (every request is balanced on its own: no stickiness), health checks on
  * /healthz every 300 ms. Connection failures are retried on another replica (idempotent requests only).
  */
-export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: { nodeArgs?: string[]; rootDirectory?: string } = {}): Promise<ReplicaSet> {
+export async function startReplicaSet(
+  peers: ScaleoutPeers,
+  count = 3,
+  options: { nodeArgs?: string[]; rootDirectory?: string /** More lines of the registry YAML (e.g. a gc: section). */; configLines?: string[] } = {},
+): Promise<ReplicaSet> {
   const dir = tempDir('tsbuild-replicas-');
   const config = join(dir, 'registry.yaml');
   const rootDirectory = options.rootDirectory ?? `replicas-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
-  writeFileSync(config, replicaConfig(peers, rootDirectory));
+  writeFileSync(config, replicaConfig(peers, rootDirectory, options.configLines ?? []));
   const replicas: Replica[] = [];
   const procs: ChildProcess[] = [];
   const startReplica = async (port?: number, nodeArgs = options.nodeArgs ?? []): Promise<Replica> => {
@@ -168,6 +175,7 @@ export async function startReplicaSet(peers: ScaleoutPeers, count = 3, options: 
     host: `127.0.0.1:${lbPort}`,
     replicas,
     config,
+    rootDirectory,
     startReplica,
     kill: (i) => stopProc(replicas[i]!.process, 'SIGKILL'),
     async stop() {

@@ -1,7 +1,6 @@
-import { createReadStream, createWriteStream, promises as fs, type Stats, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, promises as fs, readFileSync, readSync, type Stats, type WriteStream } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { mapLimit, type Digest } from '../../oci/index.js';
 import { encodeName, fsPath, readlinkName } from '../snapshot/index.js';
 import { batches, walkEntries, walkOrder, type TreeEntry, type WalkFilter } from './walk.js';
@@ -17,8 +16,20 @@ function hashStream(abs: string): Promise<string> {
   });
 }
 
+const SMALL_FILE = 256 * 1024;
+
+/**
+ * sha256 of a small file, read synchronously: for thousands of small files a thread-pool round trip per
+ * open, read and close costs several times the reads themselves.
+ */
+function hashSmallFile(abs: string): string {
+  return createHash('sha256')
+    .update(readFileSync(fsPath(abs)))
+    .digest('hex');
+}
+
 function hashFile(abs: string, size: number): Promise<string> {
-  return size <= 256 * 1024 ? fs.readFile(fsPath(abs)).then((b) => createHash('sha256').update(b).digest('hex')) : hashStream(abs);
+  return size <= SMALL_FILE ? Promise.resolve().then(() => hashSmallFile(abs)) : hashStream(abs);
 }
 
 /** What says a file is unchanged since its hash was taken (as git's index and BuildKit's contenthash trust). */
@@ -39,35 +50,61 @@ function describeSync(rel: string, stat: Stats, hex: string | undefined): string
 
 /**
  * The remembered hashes of one walk start, read in walk order alongside the walk (a merge join): memory
- * stays one line whatever the size of the tree. File format, one line per regular file in walk order:
- * `JSON(rel) TAB fingerprint TAB sha256-hex`.
+ * stays one chunk of the file whatever the size of the tree. File format, one line per regular file in
+ * walk order: `JSON(rel) TAB fingerprint TAB sha256-hex`. Read synchronously in 64 KiB chunks: a promise
+ * per line cost more than the walk it follows.
  */
 class RememberedHashes {
-  private lines?: AsyncIterator<string>;
-  private current?: { rel: string; fp: string; hex: string } | undefined;
-  private done = false;
+  private fd: number | undefined;
+  private opened = false;
+  private lines: string[] = [];
+  private nextLine = 0;
+  private tail = '';
+  private eof = false;
+  private current: { rel: string; fp: string; hex: string } | undefined;
+  /** Lines matched by a lookup with the same fingerprint, and valid lines passed over without one. */
+  hits = 0;
+  skipped = 0;
 
   constructor(private readonly file: string | undefined) {}
 
-  private async next(): Promise<void> {
-    if (this.done) return;
-    if (!this.lines) {
-      const opened = await fs.open(this.file!).catch(() => undefined);
-      if (!opened) {
-        this.done = true;
-        this.current = undefined;
-        return;
+  private readLine(): string | undefined {
+    while (this.nextLine >= this.lines.length) {
+      if (this.eof || this.fd === undefined) return undefined;
+      const buf = Buffer.allocUnsafe(1 << 16);
+      const n = readSync(this.fd, buf, 0, buf.length, null);
+      if (n === 0) {
+        this.eof = true;
+        this.lines = this.tail ? [this.tail] : [];
+        this.tail = '';
+      } else {
+        const parts = (this.tail + buf.toString('utf8', 0, n)).split('\n');
+        this.tail = parts.pop()!;
+        this.lines = parts;
       }
-      this.lines = createInterface({ input: opened.createReadStream({ highWaterMark: 1 << 16 }), crlfDelay: Infinity })[Symbol.asyncIterator]();
+      this.nextLine = 0;
+    }
+    return this.lines[this.nextLine++];
+  }
+
+  private advance(): void {
+    if (!this.opened) {
+      this.opened = true;
+      if (this.file) {
+        try {
+          this.fd = openSync(this.file, 'r');
+        } catch {
+          // nothing remembered yet
+        }
+      }
     }
     for (;;) {
-      const r = await this.lines.next();
-      if (r.done) {
-        this.done = true;
+      const line = this.readLine();
+      if (line === undefined) {
         this.current = undefined;
         return;
       }
-      const [rel, fp, hex] = r.value.split('\t');
+      const [rel, fp, hex] = line.split('\t');
       try {
         if (rel && fp && hex && /^[a-f0-9]{64}$/.test(hex)) {
           this.current = { rel: JSON.parse(rel) as string, fp, hex };
@@ -80,18 +117,83 @@ class RememberedHashes {
   }
 
   /** The remembered hash of `rel` when its fingerprint still matches; calls must come in walk order. */
-  async lookup(rel: string, fp: string): Promise<string | undefined> {
+  lookup(rel: string, fp: string): string | undefined {
     if (!this.file) return undefined;
-    if (!this.lines && !this.done) await this.next();
-    while (this.current && walkOrder(this.current.rel, rel) < 0) await this.next();
-    if (this.current && this.current.rel === rel) return this.current.fp === fp ? this.current.hex : undefined;
-    return undefined;
+    if (!this.opened) this.advance();
+    while (this.current && this.current.rel !== rel && walkOrder(this.current.rel, rel) < 0) {
+      this.skipped++;
+      this.advance();
+    }
+    if (!this.current || this.current.rel !== rel) return undefined;
+    const hex = this.current.fp === fp ? this.current.hex : undefined;
+    if (hex) this.hits++;
+    else this.skipped++;
+    this.advance();
+    return hex;
+  }
+
+  /** Whether valid lines follow the last lookup (files gone from the end of the walk). */
+  more(): boolean {
+    if (!this.opened) this.advance();
+    return this.current !== undefined;
   }
 
   close(): void {
-    void this.lines?.return?.();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
+
+/**
+ * The new remembered-hashes file of a walk, written only when it would differ from the old one (a rebuild
+ * of an unchanged context writes nothing): lines are held in memory up to a bound and go to a temp file
+ * once something differs or the bound is passed; `finish` renames it over the old file, or drops it.
+ */
+class HashesWriter {
+  private held: string[] = [];
+  private heldBytes = 0;
+  private out: WriteStream | undefined;
+  private readonly tmp: string;
+
+  constructor(private readonly file: string) {
+    this.tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  }
+
+  async write(text: string, changed: boolean): Promise<void> {
+    if (!this.out && !changed && this.heldBytes + text.length <= HELD_BYTES) {
+      this.held.push(text);
+      this.heldBytes += text.length;
+      return;
+    }
+    if (!this.out) {
+      this.out = createWriteStream(this.tmp);
+      text = this.held.join('') + text;
+      this.held = [];
+    }
+    if (!this.out.write(text)) await new Promise<void>((r) => this.out!.once('drain', () => r()));
+  }
+
+  async finish(changed: boolean): Promise<void> {
+    if (!this.out) {
+      if (!changed) return;
+      this.out = createWriteStream(this.tmp);
+      this.out.write(this.held.join(''));
+      this.held = [];
+    }
+    const out = this.out;
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (changed) await fs.rename(this.tmp, this.file).catch(() => fs.rm(this.tmp, { force: true }));
+    else await fs.rm(this.tmp, { force: true });
+  }
+
+  async abort(): Promise<void> {
+    this.out?.destroy();
+    if (this.out) await fs.rm(this.tmp, { force: true });
+  }
+}
+
+/** Remembered-hash lines held before a temp file is opened (an unchanged walk writes nothing). */
+const HELD_BYTES = 1 << 20;
 
 /**
  * Content checksums of trees for cache keys: per path its type, permission bits, size, link target and
@@ -154,44 +256,50 @@ export class TreeChecksummer {
     const h = createHash('sha256');
     const file = this.dir ? join(this.dir, createHash('sha256').update(`${root}\0${start}`).digest('hex').slice(0, 32)) : undefined;
     const remembered = new RememberedHashes(file);
-    const tmp = file ? `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}` : undefined;
-    let out: WriteStream | undefined;
-    if (tmp) out = createWriteStream(tmp);
+    const writer = file ? new HashesWriter(file) : undefined;
+    let changed = false;
     try {
       for await (const batch of batches<TreeEntry>(walkEntries(root, start, filter), 512)) {
-        // lookups in walk order, then the misses hashed in parallel
+        // lookups in walk order; small misses hashed here, large ones streamed in parallel
         const fps: (string | undefined)[] = [];
-        const known: (string | undefined)[] = [];
-        let misses = 0;
+        const hexes: (string | undefined)[] = [];
+        let large = 0;
         for (const e of batch) {
           const fp = e.stat.isFile() ? fingerprint(e.stat) : undefined;
-          const hex = fp ? await remembered.lookup(e.rel, fp) : undefined;
-          if (fp && !hex) misses++;
+          let hex = fp ? remembered.lookup(e.rel, fp) : undefined;
+          if (fp && !hex) {
+            changed = true;
+            if (e.stat.size <= SMALL_FILE) hex = hashSmallFile(e.abs);
+            else large++;
+          }
           fps.push(fp);
-          known.push(hex);
+          hexes.push(hex);
         }
-        const hexes = misses ? await mapLimit(batch, 32, (e, i) => (fps[i] && !known[i] ? hashFile(e.abs, e.stat.size) : Promise.resolve(known[i]))) : known;
+        if (large) {
+          const streamed = await mapLimit(batch, 8, (e, i) => (fps[i] && !hexes[i] ? hashStream(e.abs) : Promise.resolve(hexes[i])));
+          streamed.forEach((hex, i) => {
+            hexes[i] = hex;
+          });
+        }
         let lines = '';
         let text = '';
         for (const [i, e] of batch.entries()) {
           lines += (e.stat.isSymbolicLink() ? await this.describe(e.rel, e.abs, e.stat) : describeSync(e.rel, e.stat, hexes[i])) + '\n';
-          if (out && hexes[i]) text += `${JSON.stringify(e.rel)}\t${fps[i]}\t${hexes[i]}\n`;
+          if (writer && hexes[i]) text += `${JSON.stringify(e.rel)}\t${fps[i]}\t${hexes[i]}\n`;
         }
         // names as bytes: two names differing only in bytes that are not UTF-8 must not hash alike
         h.update(ESCAPED.test(lines) ? encodeName(lines) : lines);
-        if (out && text && !out.write(text)) await new Promise<void>((r) => out!.once('drain', () => r()));
+        changed ||= remembered.skipped > 0;
+        if (writer && text) await writer.write(text, changed);
       }
+      changed ||= remembered.skipped > 0 || remembered.more();
     } catch (e) {
-      out?.destroy();
-      if (tmp) await fs.rm(tmp, { force: true });
+      await writer?.abort();
       throw e;
     } finally {
       remembered.close();
     }
-    if (out && tmp && file) {
-      await new Promise<void>((resolve, reject) => out!.end((e?: Error | null) => (e ? reject(e) : resolve())));
-      await fs.rename(tmp, file).catch(() => fs.rm(tmp, { force: true }));
-    }
+    await writer?.finish(changed);
     return `sha256:${h.digest('hex')}` as Digest;
   }
 }

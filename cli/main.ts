@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { allCommands, findCommand } from './commands/index.js';
 import { type Command, type CommandContext, UsageError } from './command.js';
@@ -129,7 +130,8 @@ export async function main(argv: string[]): Promise<number> {
     const ctx: CommandContext = {
       values: parsed.values as CommandContext['values'],
       positionals: parsed.positionals,
-      root: root ?? process.env.TSBUILD_ROOT ?? defaultRoot(),
+      // absolute once: overlay mounts run with a cwd of their own and read relative paths against it
+      root: resolve(root ?? process.env.TSBUILD_ROOT ?? defaultRoot()),
       debug,
       stdout: process.stdout,
       stderr: process.stderr,

@@ -7,8 +7,10 @@ import type { Descriptor, DiffID, Digest } from '../../oci/index.js';
  *     "emptyLayer": false,
  *     "created": "2024-01-01T00:00:00Z" }                                            // the step's history time
  *
- * `layer.descriptor.digest` is the only blob a record holds (GC: a record whose blob is gone counts as a
- * miss, so records never keep blobs alive and may be deleted at any time). The key is the step's cache
+ * `layer.descriptor.digest` is the only blob a record holds, and it does hold it: records are GC roots
+ * (store/reachability.ts), so a garbage collection keeps a cached layer while its record exists; `tsbuild
+ * prune` removes the records (those no image holds, or all of them) and a GC then frees their layers. A
+ * record whose blob is gone anyway (removed by hand, a damaged store) reads as a miss. The key is the step's cache
  * key: sha256 over the parent step's key and the normalized instruction with its input checksums, so a
  * key names a whole chain of steps. Other build state under `<root>/cache`: `context-hashes/` (remembered
  * content hashes of context files), `layer-twins/` (a layer's compressed copies), `built-images/`,

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type Digest } from '../oci/index.js';
-import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
+import type { ByteRange, FileSender, StorageDriver } from './driver/storage-driver.js';
 import { BlobNotFoundError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import type { BlobClaims } from './gc-claims.js';
 import type { IngestStore } from './ingests.js';
@@ -47,6 +47,21 @@ export class BlobStore {
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     try {
       return await this.claims.read(digest, () => this.driver.reader(blobPath(digest), range));
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
+      throw e;
+    }
+  }
+
+  /**
+   * A range of a blob ready to be written to a socket from reused buffers, when the driver has such a
+   * path for it (StorageDriver.sender); else undefined, and the caller reads it. Throws BlobNotFoundError.
+   */
+  async sender(digest: Digest, range: Required<ByteRange>): Promise<FileSender | undefined> {
+    const driver = this.driver;
+    if (!driver.sender) return undefined;
+    try {
+      return await this.claims.read(digest, () => driver.sender!(blobPath(digest), range));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new BlobNotFoundError(digest);
       throw e;

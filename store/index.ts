@@ -7,7 +7,7 @@ export { resolveImage, selectPlatform, platformMatches, referencedBlobs, type Re
 export { exportOciLayout, importOciLayout, readLayoutIndex, REF_NAME, IMAGE_NAME, type LayoutImage } from './oci-layout.js';
 export { sweepTempFiles } from './sweep.js';
 export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
-export type { StorageDriver, FileInfo, ByteRange, PutOptions } from './driver/storage-driver.js';
+export type { StorageDriver, FileInfo, FileSender, ByteRange, PutOptions } from './driver/storage-driver.js';
 export * from './errors.js';
 export { SnapshotStore, chainIdOf, chainIdsOf, SNAPSHOT_TEMP_PREFIX, type Snapshot } from './snapshots.js';
 export {

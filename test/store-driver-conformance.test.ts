@@ -4,7 +4,7 @@
  * under CI=true). Each case gets a fresh root (a temp dir, or a fresh key prefix in the bucket).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { FilesystemDriver } from '../store/driver/filesystem-driver.js';
 import { S3Driver } from '../store/driver/s3-driver.js';
@@ -106,6 +106,39 @@ for (const [kind, make] of drivers) {
     ctx.is((await d.stat('big/file')).size, bytes.length);
     ctx.is(sha(await readAll(await d.reader('big/file'))), sha(bytes));
     ctx.true((await readAll(await d.reader('big/file', { start: (5 << 20) - 3, end: (5 << 20) + 3 }))).equals(bytes.subarray((5 << 20) - 3, (5 << 20) + 4)));
+  });
+
+  t('sender (drivers that have one): exact bytes of large ranges to fast and slow sockets; a sink that closes midway stops it', async (ctx, d) => {
+    if (!d.sender) {
+      ctx.pass(`${kind} has no sender`);
+      return;
+    }
+    const bytes = randomBytes(9 << 20);
+    await d.putContent('s/file', bytes);
+    // A sink keeps copies: the sender reuses a buffer once its write was called back.
+    const collect = async (range: { start: number; end: number }, delayMs: number, closeAfter = Infinity) => {
+      const sender = await d.sender!('s/file', range);
+      if (!sender) throw new Error('no sender for a large range');
+      ctx.is(sender.length, range.end - range.start + 1);
+      const parts: Buffer[] = [];
+      let got = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          parts.push(Buffer.from(chunk));
+          got += chunk.length;
+          if (got > closeAfter) return sink.destroy();
+          setTimeout(callback, delayMs);
+        },
+      });
+      await sender.writeTo(sink);
+      return Buffer.concat(parts);
+    };
+    ctx.true((await collect({ start: 0, end: bytes.length - 1 }, 0)).equals(bytes));
+    ctx.true((await collect({ start: 3, end: (6 << 20) + 5 }, 0)).equals(bytes.subarray(3, (6 << 20) + 6)));
+    ctx.true((await collect({ start: 1 << 20, end: bytes.length - 1 }, 5)).equals(bytes.subarray(1 << 20)));
+    await ctx.throwsAsync(collect({ start: 0, end: bytes.length - 1 }, 0, 2 << 20), { message: /closed/ });
+    ctx.true((await collect({ start: 7, end: bytes.length - 2 }, 0)).equals(bytes.subarray(7, bytes.length - 1)));
+    await ctx.throwsAsync(d.sender('s/missing', { start: 0, end: 2 << 20 }), { instanceOf: PathNotFoundError });
   });
 
   t('appends continue small and large files (≥ 5 MiB: an object store copies them server-side)', async (ctx, d) => {

@@ -75,6 +75,7 @@ export class LocalBlobService implements BlobService {
       size: info.size,
       ...(file !== undefined ? { file } : {}),
       open: (range) => this.store.blobs.read(digest, range),
+      sender: (range) => this.store.blobs.sender(digest, range),
     };
   }
 

@@ -9,6 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '../../oci/index.js';
+import type { FileSender } from '../../store/index.js';
 
 /** `n` and `last` of the tags and catalog endpoints (distribution spec "Listing Tags"). */
 export interface Page {
@@ -43,6 +44,11 @@ export interface BlobContent {
   file?: string;
   /** Streams the blob or a range of it. */
   open(range?: BlobRange): Promise<Readable>;
+  /**
+   * The range from the storage written to a socket from reused buffers (S3, large ranges: see
+   * StorageDriver.sender); undefined when the storage has no such path for it, and the handler uses `open`.
+   */
+  sender?(range: Required<BlobRange>): Promise<FileSender | undefined>;
 }
 
 /** What `append` may be told; passed through to the store's ingest (see store/ingests.ts AppendOptions). */

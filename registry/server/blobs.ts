@@ -4,7 +4,7 @@ import { RegistryError } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
 import { digestParam } from './params.js';
 import { parseRangeHeader } from './range.js';
-import { sendFileRange } from './send-file.js';
+import { sendFileRange, sendFromStorage } from './send-file.js';
 
 /** Blob GET/HEAD/DELETE. A blob is served in a repository only once it was pushed or mounted there. */
 export function blobRoutes(deps: RegistryDeps): MethodTable {
@@ -46,6 +46,8 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
       }
       const length = range ? range.end - range.start + 1 : size;
       if (blob.file !== undefined) return sendFileRange(ctx, blob.file, range?.start ?? 0, length);
+      const sender = length > 0 ? await blob.sender?.(range ?? { start: 0, end: size - 1 }) : undefined;
+      if (sender) return sendFromStorage(ctx, sender);
       ctx.body = await blob.open(range ? { start: range.start, end: range.end } : undefined);
       ctx.length = length;
     },

@@ -1,4 +1,5 @@
 import { promises as fs, readSync } from 'node:fs';
+import type { FileSender } from '../../store/index.js';
 import type { Context } from './context.js';
 
 /** Bytes per read; a few buffers are reused for the whole response. */
@@ -67,5 +68,26 @@ export async function sendFileRange(ctx: Context, path: string, start: number, l
   } finally {
     res.off('close', onClose);
     await file.close();
+  }
+}
+
+/**
+ * Sends a blob range straight from the storage (S3: s3-get.ts) as the response body, past Koa: the
+ * sender writes reused buffers to the socket (see FileSender). Status and headers come from the Koa
+ * context. A failure midway cuts the connection (the status line is gone already).
+ */
+export async function sendFromStorage(ctx: Context, sender: FileSender): Promise<void> {
+  ctx.length = sender.length;
+  ctx.respond = false;
+  const res = ctx.res;
+  res.statusCode = ctx.status;
+  for (const [name, value] of Object.entries(ctx.response.headers)) {
+    if (value !== undefined) res.setHeader(name, value as string | string[]);
+  }
+  try {
+    await sender.writeTo(res);
+    res.end();
+  } catch (e) {
+    res.destroy(e as Error);
   }
 }

@@ -3,11 +3,13 @@ import { createRequire } from 'node:module';
 import type * as S3 from '@aws-sdk/client-s3';
 import { PathNotFoundError } from '../errors.js';
 import { pumpInto } from './pump.js';
+import { openGet } from './s3-get.js';
 import {
   checkPath,
   type AppendControl,
   type ByteRange,
   type FileInfo,
+  type FileSender,
   type FileWriter,
   type PutOptions,
   type StorageDriver,
@@ -30,6 +32,14 @@ const MAX_COPY_BYTES = 5 * 1024 ** 3;
 const COPY_PART_BYTES = 1024 ** 3;
 /** Bytes a reader fetches ahead of its consumer. */
 const READ_AHEAD = 4 << 20;
+/**
+ * Reads from this many bytes on go through sender() (s3-get.ts) when the handler can use it; smaller ones
+ * through the SDK, whose kept-alive connections answer them sooner than a connection per GET would.
+ */
+const SENDER_MIN_BYTES = 1 << 20;
+const CONNECT_TIMEOUT_MS = 5000;
+/** The longest S3 may go silent in the middle of a body before the read fails. */
+const IDLE_TIMEOUT_MS = 60_000;
 /** Deletes of a subtree's objects in flight at once (one DeleteObject each: see delete()). */
 const DELETE_CONCURRENCY = 16;
 
@@ -69,6 +79,11 @@ function s3Error(op: string, key: string, e: unknown): Error {
   const name = (e as Error).name;
   const message = (e as Error).message;
   return new Error(`S3 ${op} ${key}: ${name}${status ? ` (HTTP ${status})` : ''}${message && message !== name ? `: ${message}` : ''}`, { cause: e });
+}
+
+/** A URI path segment as SigV4 and S3 encode it (RFC 3986: all but unreserved characters escaped). */
+function uriEscape(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** `bucket/key` for x-amz-copy-source, each segment URL-encoded (S3 API: CopyObject). */
@@ -339,6 +354,62 @@ export class S3Driver implements StorageDriver {
       if (httpStatus(e) === 416) return Readable.from([]);
       throw s3Error('GetObject', key, e);
     }
+  }
+
+  /**
+   * A large range of an object for a blob GET, sent from reused buffers (s3-get.ts): one GetObject on its
+   * own connection, signed by the client's own SigV4 signer. Only for an explicit http:// endpoint (TLS
+   * goes through the SDK); undefined too for reads under SENDER_MIN_BYTES, a 416, a chunked answer and
+   * connection failures or 5xx answers (the SDK's reader, with its retries, then has them).
+   */
+  async sender(path: string, range: Required<ByteRange>): Promise<FileSender | undefined> {
+    const length = range.end - range.start + 1;
+    const endpoint = this.options.endpoint ? new URL(this.options.endpoint) : undefined;
+    if (length < SENDER_MIN_BYTES || endpoint?.protocol !== 'http:') return undefined;
+    const key = this.key(path);
+    const encodedKey = key.split('/').map(uriEscape).join('/');
+    const base = endpoint.pathname.replace(/\/+$/, '');
+    const pathStyle = this.options.forcePathStyle ?? true;
+    const hostname = pathStyle ? endpoint.hostname : `${this.bucket}.${endpoint.hostname}`;
+    const port = endpoint.port === '' ? 80 : Number(endpoint.port);
+    const signer = await this.client.config.signer();
+    const signed = await signer.sign({
+      method: 'GET',
+      protocol: 'http:',
+      hostname,
+      port,
+      path: pathStyle ? `${base}/${uriEscape(this.bucket)}/${encodedKey}` : `${base}/${encodedKey}`,
+      query: {},
+      headers: {
+        host: endpoint.port === '' ? hostname : `${hostname}:${port}`,
+        'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+        range: `bytes=${range.start}-${range.end}`,
+      },
+    });
+    let opened: Awaited<ReturnType<typeof openGet>>;
+    try {
+      opened = await openGet({
+        host: endpoint.hostname,
+        port,
+        path: signed.path,
+        headers: signed.headers,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+      });
+    } catch {
+      return undefined;
+    }
+    const { status, sender } = opened;
+    if (sender) {
+      if (sender.length === length) return sender;
+      sender.cancel();
+      throw new Error(`S3 GetObject ${key}: ${sender.length} bytes answered for a range of ${length}`);
+    }
+    if (status === 404) throw new PathNotFoundError(path);
+    if (status < 300 || status === 416 || status >= 500) return undefined;
+    const code = /<Code>([^<]*)<\/Code>/.exec(opened.errorBody ?? '')?.[1] ?? 'UnknownError';
+    const message = /<Message>([^<]*)<\/Message>/.exec(opened.errorBody ?? '')?.[1];
+    throw new Error(`S3 GetObject ${key}: ${code} (HTTP ${status})${message ? `: ${message}` : ''}`);
   }
 
   async writer(path: string, options: WriterOptions = {}): Promise<FileWriter> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface FileInfo {
   path: string;
@@ -85,6 +85,23 @@ export interface AppendControl {
 }
 
 /**
+ * A file's bytes (or a range of them) on their way from the storage to a socket, written from a few
+ * reused buffers (see StorageDriver.sender).
+ */
+export interface FileSender {
+  /** Bytes it writes. */
+  readonly length: number;
+  /**
+   * Writes the bytes to `out` in order, without ending it; resolves once `out` has called back every
+   * write. A buffer is reused only after its write was called back. Rejects when the storage fails or
+   * `out` closes first (the caller then destroys `out`). Called at most once.
+   */
+  writeTo(out: Writable): Promise<void>;
+  /** Lets go of the storage's connection when writeTo will not be called. */
+  cancel(): void;
+}
+
+/**
  * The storage boundary under store/ (distribution's StorageDriver): a tree of named byte files addressed by
  * '/'-separated paths relative to the driver's root. The filesystem (filesystem-driver.ts) and S3
  * (s3-driver.ts) implement it: nothing here needs renaming directories, hard links, random writes or
@@ -130,6 +147,12 @@ export interface StorageDriver {
    * into OCI layouts, lock files); absent on object stores, where every caller falls back to the calls above.
    */
   localPath?(path: string): string;
+  /**
+   * The bytes `range.start`..`range.end` of a file, ready to be written to a socket from reused buffers
+   * (S3: a fast path for large blob GETs, cheaper than `reader` in CPU). Undefined when the driver has
+   * no such path for this read (the caller uses `reader`). Throws PathNotFoundError.
+   */
+  sender?(path: string, range: Required<ByteRange>): Promise<FileSender | undefined>;
 }
 
 /** Rejects paths that could escape the driver root or are not in canonical form. */

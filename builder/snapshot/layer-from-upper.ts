@@ -7,7 +7,7 @@ import { compressor } from './compression.js';
 import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 import { isWhiteout, LowerView } from './lower-view.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
-import { keepXattr, readXattrTree } from './xattrs.js';
+import { keepXattr, readXattrs, readXattrTree, type XattrMap } from './xattrs.js';
 import { decodeName, fsPath, readdirNamesSync, readlinkName } from './fs-names.js';
 
 export interface CommitOptions {
@@ -22,6 +22,11 @@ export interface CommitOptions {
   sourceDateEpoch?: number;
   /** Paths (relative, no leading slash) left out with everything below them, e.g. mount stubs. */
   exclude?: Iterable<string>;
+  /**
+   * The step set no xattrs (a COPY): only directories that exist below too can carry any (overlay copied
+   * them up with theirs), so only those are read instead of dumping the whole upper dir (a getfattr process).
+   */
+  xattrsOnCopiedUpDirsOnly?: boolean;
 }
 
 export interface CommitResult {
@@ -114,14 +119,23 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
 /** `planLayer`'s entries one at a time, as the walk finds them (what commits stream into the tar). */
 export async function* planEntries(options: CommitOptions): AsyncGenerator<{ header: TarHeader; file?: string }> {
   const exclude = new Set(options.exclude ?? []);
-  const xattrs = await readXattrTree(options.upper);
+  const lookups = lowerLookups(options.upper, exclude);
+  let xattrs: XattrMap;
+  let lowers: LowerView;
+  if (options.xattrsOnCopiedUpDirsOnly) {
+    lowers = await LowerView.load(options.lowers, lookups);
+    const copiedUp = lookups.filter((rel) => lowers.lookup(rel)?.isDirectory()).map((rel) => join(options.upper, rel));
+    xattrs = await readXattrs(copiedUp);
+  } else {
+    // the xattr dump (a getfattr process) and the lower layers' lookups run side by side
+    [xattrs, lowers] = await Promise.all([readXattrTree(options.upper), LowerView.load(options.lowers, lookups)]);
+  }
   const attrsOf = (abs: string) => xattrs.get(abs) ?? new Map<string, Buffer>();
   const kept = (abs: string) => {
     const m = new Map<string, Buffer>();
     for (const [k, v] of attrsOf(abs)) if (keepXattr(k)) m.set(k, v);
     return m.size ? m : undefined;
   };
-  const lowers = await LowerView.load(options.lowers, lowerLookups(options.upper, exclude));
   const clamp = options.sourceDateEpoch;
   const firstPathOfInode = new Map<string, string>();
   const plan = { push: (item: { header: TarHeader; file?: string }) => void pending.push(item) };

@@ -97,6 +97,8 @@ export async function copyStep(
         } catch (e) {
           throw new BuildStepError((e as Error).message, '', inst.location);
         }
+        // COPY writes no xattrs (ADD's archives may)
+        return inst.kind === 'COPY' ? { xattrsOnCopiedUpDirsOnly: true } : {};
       });
     } finally {
       await prepared.dispose();

@@ -67,7 +67,7 @@ export async function layerStep(
   createdBy: string,
   step: StepHandle,
   mode: 'mounted' | 'upper-only',
-  mutate: (fs: StepFs) => Promise<{ exclude?: string[] } | void>,
+  mutate: (fs: StepFs) => Promise<{ exclude?: string[]; xattrsOnCopiedUpDirsOnly?: boolean } | void>,
 ): Promise<void> {
   if (!ctx.noCache && !state.noCache) {
     const hit = await ctx.cache.get(key);
@@ -118,6 +118,7 @@ export async function layerStep(
       compression: 'none',
       ...(ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.sourceDateEpoch } : {}),
       ...(result.exclude ? { exclude: result.exclude } : {}),
+      ...(result.xattrsOnCopiedUpDirsOnly ? { xattrsOnCopiedUpDirsOnly: true } : {}),
     });
     state.created = ctx.created;
     if (commit.emptyLayer) {

@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { track } from './cleanup.js';
 
@@ -36,6 +37,9 @@ async function runc(args: string[]): Promise<void> {
 
 /** Kills and removes a container, ignoring one that is already gone. */
 export async function deleteContainer(id: string): Promise<void> {
+  // runc keeps a container's state in RUNC_ROOT/ID and `runc run` removes it as the container exits: without
+  // it there is nothing to delete, and a RUN that ended normally costs no further runc start
+  if (!existsSync(join(RUNC_ROOT, id))) return;
   await runc(['delete', '-f', id]).catch(() => undefined);
 }
 

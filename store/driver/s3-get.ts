@@ -203,7 +203,8 @@ export class ObjectSender implements FileSender {
       this.early = Buffer.alloc(0);
       if (early.length > 0 && !this.received(early)) return;
       if (this.remaining > 0) return this.resume();
-      this.socket.destroy();
+      this.allReceived();
+      this.socket.resume();
       this.settle();
     });
   }
@@ -257,9 +258,10 @@ export class ObjectSender implements FileSender {
       this.settle();
     });
     if (this.remaining === 0) {
-      this.socket.destroy();
+      this.allReceived();
       this.settle();
-      return false;
+      // read on: the next thing S3 sends is the end of the connection
+      return true;
     }
     if (this.inFlight >= WRITES_IN_FLIGHT) {
       this.paused = true;
@@ -284,10 +286,16 @@ export class ObjectSender implements FileSender {
 
   private release(): void {
     this.out?.off('close', this.onClientClose);
-    if (this.spare && this.socket.destroyed) {
-      giveBuffer(this.spare);
-      this.spare = undefined;
-    }
+  }
+
+  /**
+   * Every byte came. S3 closes the connection now (the request asked it to), so the TIME_WAIT is on its
+   * side: closing first here would hold one of this host's ephemeral ports for a minute per GET. A
+   * connection S3 leaves open is cut after a moment.
+   */
+  private allReceived(): void {
+    this.socket.setTimeout(0);
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   fail(e: Error): void {
@@ -304,5 +312,8 @@ export class ObjectSender implements FileSender {
 
   closed(): void {
     if (this.remaining > 0) this.fail(new Error(`the connection closed after ${this.length - this.remaining} of ${this.length} bytes`));
+    // closed, the socket reads into nothing any more
+    if (this.spare) giveBuffer(this.spare);
+    this.spare = undefined;
   }
 }

@@ -9,6 +9,15 @@ export {
   type CacheConfigRecord,
 } from './format.js';
 export { parseCacheTo, parseCacheFrom, type CacheExportSpec, type CacheImportSpec, type CacheMode } from './spec.js';
-export { importCache, ImportedCache } from './importer.js';
-export { exportCache, inlineCacheConfig, type CacheContents } from './exporter.js';
-export { restoreCacheMount } from './mounts.js';
+export type { ImportedCache } from './importer.js';
+export type { CacheContents } from './exporter.js';
+
+// Cache import, export and cache mount restores are loaded on first use: most builds use none of them.
+type Importer = typeof import('./importer.js');
+type Exporter = typeof import('./exporter.js');
+type Mounts = typeof import('./mounts.js');
+
+export const importCache: Importer['importCache'] = async (...args) => (await import('./importer.js')).importCache(...args);
+export const exportCache: Exporter['exportCache'] = async (...args) => (await import('./exporter.js')).exportCache(...args);
+export const inlineCacheConfig: Exporter['inlineCacheConfig'] = async (...args) => (await import('./exporter.js')).inlineCacheConfig(...args);
+export const restoreCacheMount: Mounts['restoreCacheMount'] = async (...args) => (await import('./mounts.js')).restoreCacheMount(...args);

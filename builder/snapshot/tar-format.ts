@@ -43,7 +43,10 @@ const typeFlags: Record<EntryType, string> = {
 
 /** A name's bytes into a header field (names are bytes: see fs-names.ts). */
 function writeString(buf: Buffer, value: string, offset: number, length: number): void {
-  encodeName(value).copy(buf, offset, 0, length);
+  if (value.length === 0) return;
+  // ASCII (most names) is written as it is; anything else through its bytes
+  if (Buffer.byteLength(value) === value.length) buf.write(value, offset, Math.min(length, value.length), 'latin1');
+  else encodeName(value).copy(buf, offset, 0, length);
 }
 
 function fitsOctal(value: number, digits: number): boolean {
@@ -90,7 +93,7 @@ function ustarBlock(h: TarHeader, name: string, linkname: string, typeflag: stri
   writeString(buf, prefix, 345, 155);
   buf.fill(' ', 148, 156);
   let sum = 0;
-  for (const b of buf) sum += b;
+  for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
   buf.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
   return buf;
 }

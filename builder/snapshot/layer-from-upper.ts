@@ -7,7 +7,7 @@ import { compressor } from './compression.js';
 import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 import { isWhiteout, LowerView } from './lower-view.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './tar-format.js';
-import { keepXattr, readXattrs, readXattrTree, type XattrMap } from './xattrs.js';
+import { keepXattr, readXattrTree, type XattrMap } from './xattrs.js';
 import { decodeName, fsPath, readdirNamesSync, readlinkName } from './fs-names.js';
 
 export interface CommitOptions {
@@ -123,9 +123,8 @@ export async function* planEntries(options: CommitOptions): AsyncGenerator<{ hea
   let xattrs: XattrMap;
   let lowers: LowerView;
   if (options.xattrsOnCopiedUpDirsOnly) {
-    lowers = await LowerView.load(options.lowers, lookups);
-    const copiedUp = lookups.filter((rel) => lowers.lookup(rel)?.isDirectory()).map((rel) => join(options.upper, rel));
-    xattrs = await readXattrs(copiedUp);
+    lowers = await LowerView.load(options.lowers, lookups, { upperXattrsOf: options.upper });
+    xattrs = lowers.upperXattrs;
   } else {
     // the xattr dump (a getfattr process) and the lower layers' lookups run side by side
     [xattrs, lowers] = await Promise.all([readXattrTree(options.upper), LowerView.load(options.lowers, lookups)]);

@@ -1,7 +1,7 @@
 import { promises as fs, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { fsPath } from './fs-names.js';
-import { readXattrs } from './xattrs.js';
+import { readXattrs, type XattrMap } from './xattrs.js';
 
 const OPAQUE = 'trusted.overlay.opaque';
 
@@ -26,8 +26,15 @@ export class LowerView {
 
   private constructor(private readonly lowers: string[]) {}
 
+  /**
+   * Every xattr of the directories of `upperXattrsOf` that are directories in some lower too (overlay copies
+   * a directory up with its xattrs), keyed by absolute path; read with the lowers' opaque markers in one
+   * process. Empty unless asked for.
+   */
+  upperXattrs: XattrMap = new Map();
+
   /** `lowers` topmost first; `paths` relative to the root, without leading slash. */
-  static async load(lowers: string[], paths: Iterable<string>): Promise<LowerView> {
+  static async load(lowers: string[], paths: Iterable<string>, options: { upperXattrsOf?: string } = {}): Promise<LowerView> {
     const view = new LowerView(lowers);
     const all = new Set<string>();
     for (const p of paths) {
@@ -56,8 +63,14 @@ export class LowerView {
         if (st?.isDirectory()) dirs.push(abs);
       }
     }
-    const attrs = await readXattrs(dirs, OPAQUE);
-    view.opaque = new Set([...attrs].filter(([, a]) => a.get(OPAQUE)?.toString() === 'y').map(([p]) => p));
+    const upper = options.upperXattrsOf;
+    const copiedUp = upper ? ordered.filter((rel) => lowers.some((l) => view.stats.get(join(l, rel))?.isDirectory())).map((rel) => join(upper, rel)) : [];
+    const attrs = await readXattrs([...dirs, ...copiedUp], upper ? undefined : OPAQUE);
+    view.opaque = new Set(dirs.filter((d) => attrs.get(d)?.get(OPAQUE)?.toString() === 'y'));
+    for (const p of copiedUp) {
+      const a = attrs.get(p);
+      if (a) view.upperXattrs.set(p, a);
+    }
     return view;
   }
 

@@ -91,6 +91,9 @@ export async function readXattrTree(dir: string): Promise<XattrMap> {
   return out;
 }
 
+/** Argument bytes below which paths are passed to getfattr directly (far under any system's limit). */
+const PLAIN_ARGS_BYTES = 64 * 1024;
+
 /** The xattrs of the given paths (those with none are absent from the result). */
 export async function readXattrs(paths: string[], name?: string): Promise<XattrMap> {
   const out: XattrMap = new Map();
@@ -98,8 +101,18 @@ export async function readXattrs(paths: string[], name?: string): Promise<XattrM
   // The paths go through xargs as NUL-separated bytes: arguments of a spawned process cannot carry names
   // that are not UTF-8, and xargs splits a long list at the system's argument limit.
   const select = name ? ['-n', name] : ['-d', '-m', '-'];
+  const args = ['-h', ...select, '-e', 'hex', '--absolute-names', '--'];
+  // A few plain names go straight to getfattr (one process, not two); names that are not UTF-8 and long
+  // lists go through xargs
+  const bytes = paths.reduce((n, p) => n + p.length + 1, 0);
+  if (bytes < PLAIN_ARGS_BYTES && paths.every((p) => Buffer.byteLength(p) === encodeName(p).length)) {
+    const r = await runTool('getfattr', [...args, ...paths]);
+    checkResult(r, 'reading xattrs');
+    parseDump(r.stdout, out);
+    return out;
+  }
   const list = Buffer.concat(paths.flatMap((p) => [encodeName(p), Buffer.from([0])]));
-  const r = await runTool('xargs', ['-0', '-r', 'getfattr', '-h', ...select, '-e', 'hex', '--absolute-names', '--'], list);
+  const r = await runTool('xargs', ['-0', '-r', 'getfattr', ...args], list);
   checkResult(r, 'reading xattrs');
   parseDump(r.stdout, out);
   return out;

@@ -5,7 +5,7 @@
  * checks), measured in one run, alternating which goes first:
  *   - push of a 128 MiB blob (docker's sequence: POST, one streamed PATCH, PUT ?digest=)
  *   - 8 parallel pushes of 16 MiB
- *   - pull of the 128 MiB blob (curl as the client)
+ *   - pull of the 128 MiB blob (curl as the client; 3 per round)
  *   - manifest GETs/s by tag (wrk, 2 threads, 32 connections)
  * and, for the choice store/shared-ingests.ts makes, the two ways to verify an upload whose PATCHes
  * went to several replicas: hashing every append with a hasher whose state Redis can keep (hash-wasm
@@ -36,6 +36,8 @@ const LOAD_SECONDS = Number(process.env.BENCH_SCALEOUT_LOAD_SECONDS ?? 8);
 const BIG = 128 << 20;
 const SMALL = 16 << 20;
 const PARALLEL = 8;
+/** Pulls per round per peer, alternating which goes first: a pull takes a fraction of a second, so one sample per round is at the mercy of whatever else the machine runs. */
+const PULLS = 3;
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 function freePort(): Promise<number> {
@@ -249,7 +251,11 @@ export async function run(): Promise<void> {
       for (const p of order) times.push![p.name]!.push(await time(() => pushBlob(p.url, `bench/big${round}`, big, bigDigest)));
       for (const p of order)
         times.parallel![p.name]!.push(await time(() => Promise.all(smalls.map((s, i) => pushBlob(p.url, `bench/r${round}/small${i}`, s.path, s.digest)))));
-      for (const p of order) times.pull![p.name]!.push(await time(async () => curlPull(p.url, `bench/big${round}`, bigDigest, BIG)));
+      for (let i = 0; i < PULLS; i++) {
+        for (const p of i % 2 === 0 ? order : [...order].reverse()) {
+          times.pull![p.name]!.push(await time(async () => curlPull(p.url, `bench/big${round}`, bigDigest, BIG)));
+        }
+      }
     }
     // Verification cost per 128 MiB: hash-wasm on the append path vs an S3 read back + OpenSSL at commit.
     const wasm = await createSHA256();

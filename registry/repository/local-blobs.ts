@@ -62,8 +62,13 @@ export class LocalBlobService implements BlobService {
 
   async stat(digest: Digest): Promise<{ digest: Digest; size: number } | undefined> {
     const repositories = this.store.repositories;
+    // The link and the blob are looked up at once: on an object store each is a round trip, and every
+    // blob GET and HEAD waits for both. (A stat of a blob this repository does not link may thus take it
+    // back from a garbage collection's claim: it waits for the next collection.)
+    const stored = this.store.blobs.stat(digest);
+    stored.catch(() => undefined);
     const linked = (await repositories.hasBlob(this.name, digest)) || (await repositories.getManifestLink(this.name, digest)) !== undefined;
-    return linked ? this.store.blobs.stat(digest) : undefined;
+    return linked ? stored : undefined;
   }
 
   async get(digest: Digest): Promise<BlobContent> {

@@ -96,6 +96,13 @@ export class MountStubs {
     for (const [rel, ino, ns] of restore) {
       const path = await this.current(rel, ino);
       if (!path) continue;
+      if (ns % 1_000_000_000n === 0n) {
+        // whole seconds (a dir unpacked from a tar: most parents) are exact through node:fs, no process needed
+        const atime = (await fs.lstat(path).catch(() => undefined))?.atime ?? new Date();
+        await fs.lutimes(path, atime, Number(ns / 1_000_000_000n)).catch(() => undefined);
+        continue;
+      }
+      // node:fs sets times to the microsecond: touch keeps the nanoseconds
       const stamp = `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
       await exec('touch', ['-h', '-m', '-d', stamp, path]).catch(() => undefined);
     }

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { commitUpperDir, openSnapshots } from '../builder/snapshot/index.js';
+import { allXattrFree, commitUpperDir, openSnapshots } from '../builder/snapshot/index.js';
 import { mountWritable } from '../builder/solver/overlay.js';
 import { Store } from '../store/index.js';
 import { baseSnapshot, listLayer } from './helpers/layers.js';
@@ -43,5 +43,35 @@ test('a COPY layer keeps the xattrs of copied-up directories and equals the laye
     );
   } finally {
     await rootfs.discard();
+  }
+});
+
+test('snapshots are marked xattr-free only when they hold no kept xattr and no opaque marker', async (t) => {
+  const store = await Store.open(tempDir());
+  const top = await baseSnapshot(store, [
+    [{ name: 'data/' }, { name: 'data/a.txt', body: 'a' }],
+    [{ name: 'data/' }, { name: 'data/.wh..wh..opq' }, { name: 'data/b.txt', body: 'b' }],
+  ]);
+  const snapshots = await openSnapshots(store);
+  const chain = (await snapshots.chain(top.chainId)).map((s) => s.chainId);
+  t.is(chain.length, 3);
+  t.true(await allXattrFree(store, chain.slice(1)), 'the base and the plain layer');
+  t.false(await allXattrFree(store, chain), 'the layer with an opaque directory');
+  t.true(await allXattrFree(store, []));
+
+  // a commit says whether its upper dir holds anything that matters as a lower
+  const plain = await mountWritable(snapshots, top.chainId);
+  const marked = await mountWritable(snapshots, top.chainId);
+  try {
+    writeFileSync(join(plain.merged, 'data', 'c.txt'), 'c');
+    writeFileSync(join(marked.merged, 'data', 'c.txt'), 'c');
+    await plain.release();
+    await marked.release();
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'x', join(marked.upper, 'data', 'c.txt')]);
+    t.true((await commitUpperDir(store, { upper: plain.upper, lowers: plain.lowers, compression: 'none' })).xattrFree);
+    t.false((await commitUpperDir(store, { upper: marked.upper, lowers: marked.lowers, compression: 'none' })).xattrFree);
+  } finally {
+    await plain.discard();
+    await marked.discard();
   }
 });

@@ -13,7 +13,8 @@ import type { Descriptor, DiffID, Digest } from '../../oci/index.js';
  * record whose blob is gone anyway (removed by hand, a damaged store) reads as a miss. The key is the step's cache
  * key: sha256 over the parent step's key and the normalized instruction with its input checksums, so a
  * key names a whole chain of steps. Other build state under `<root>/cache`: `context-hashes/` (remembered
- * content hashes of context files), `layer-twins/` (a layer's compressed copies), `built-images/`,
+ * content hashes of context files), `layer-twins/` (a layer's compressed copies), `xattr-free/` (snapshots known to hold no xattr that
+ * matters as a lower, builder/snapshot/xattr-free.ts), `built-images/`,
  * `imported/` (cache configs read by --cache-from, by manifest digest) and the `RUN --mount=type=cache`
  * dirs, `<sha256(id) first 32 hex>[-N]`.
  */

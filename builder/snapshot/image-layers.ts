@@ -1,6 +1,7 @@
 import { chainIdOf, SnapshotStore, type Snapshot, type Store } from '../../store/index.js';
 import { layerCompression, type ChainID, type Descriptor, type DiffID } from '../../oci/index.js';
 import { unpackLayer } from './layer-unpack.js';
+import { markXattrFree } from './xattr-free.js';
 
 /** The snapshot store of a store (`<root>/snapshots`). */
 export async function openSnapshots(store: Store): Promise<SnapshotStore> {
@@ -26,7 +27,8 @@ export async function unpackImageLayers(store: Store, snapshots: SnapshotStore, 
     top = await snapshots.prepare(chainId, parentChain, async (diffDir) => {
       const blob = await store.blobs.read(layer.descriptor.digest);
       const compression = layerCompression(layer.descriptor.mediaType) ?? 'auto';
-      await unpackLayer(blob, diffDir, { compression, expectedDiffId: layer.diffId, label: `layer ${layer.descriptor.digest}` });
+      const unpacked = await unpackLayer(blob, diffDir, { compression, expectedDiffId: layer.diffId, label: `layer ${layer.descriptor.digest}` });
+      if (unpacked.xattrPaths === 0) await markXattrFree(store, chainId);
     });
     parent = chainId;
   }

@@ -14,6 +14,7 @@
 export { unpackLayer, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, type UnpackMode, type UnpackOptions, type UnpackResult } from './layer-unpack.js';
 export { commitUpperDir, planLayer, tarStream, type CommitOptions, type CommitResult } from './layer-from-upper.js';
 export { openSnapshots, unpackImageLayers, type LayerRef } from './image-layers.js';
+export { allXattrFree, markXattrFree } from './xattr-free.js';
 export { decompress, compressor, detectCompression, type ArchiveCompression, type DecompressMode, type CompressOptions } from './compression.js';
 export { readTar, encodeHeader, padding, END_OF_ARCHIVE, type TarHeader, type TarEntry, type EntryType } from './tar-format.js';
 export { resolveInRoot, resolveInRootSync, cleanInside } from './safe-path.js';

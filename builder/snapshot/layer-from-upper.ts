@@ -27,6 +27,8 @@ export interface CommitOptions {
    * them up with theirs), so only those are read instead of dumping the whole upper dir (a getfattr process).
    */
   xattrsOnCopiedUpDirsOnly?: boolean;
+  /** Every lower is known to hold no kept xattr and no opaque marker (xattr-free.ts): none is read from them. */
+  lowersXattrFree?: boolean;
 }
 
 export interface CommitResult {
@@ -36,6 +38,8 @@ export interface CommitResult {
   emptyLayer: boolean;
   /** Bytes of the uncompressed tar. */
   uncompressedSize: number;
+  /** The upper dir holds no xattr a layer keeps and no opaque marker: as a snapshot it is xattr-free (xattr-free.ts). */
+  xattrFree: boolean;
 }
 
 interface UpperEntry {
@@ -117,18 +121,21 @@ export async function planLayer(options: CommitOptions): Promise<Array<{ header:
 }
 
 /** `planLayer`'s entries one at a time, as the walk finds them (what commits stream into the tar). */
-export async function* planEntries(options: CommitOptions): AsyncGenerator<{ header: TarHeader; file?: string }> {
+export async function* planEntries(options: CommitOptions, onXattrs?: (xattrs: XattrMap) => void): AsyncGenerator<{ header: TarHeader; file?: string }> {
   const exclude = new Set(options.exclude ?? []);
   const lookups = lowerLookups(options.upper, exclude);
   let xattrs: XattrMap;
   let lowers: LowerView;
+  const xattrFree = options.lowersXattrFree === true;
   if (options.xattrsOnCopiedUpDirsOnly) {
-    lowers = await LowerView.load(options.lowers, lookups, { upperXattrsOf: options.upper });
+    // copied-up directories carry their lower's xattrs: none when the lowers have none
+    lowers = await LowerView.load(options.lowers, lookups, { upperXattrsOf: options.upper, xattrFree });
     xattrs = lowers.upperXattrs;
   } else {
     // the xattr dump (a getfattr process) and the lower layers' lookups run side by side
-    [xattrs, lowers] = await Promise.all([readXattrTree(options.upper), LowerView.load(options.lowers, lookups)]);
+    [xattrs, lowers] = await Promise.all([readXattrTree(options.upper), LowerView.load(options.lowers, lookups, { xattrFree })]);
   }
+  onXattrs?.(xattrs);
   const attrsOf = (abs: string) => xattrs.get(abs) ?? new Map<string, Buffer>();
   const kept = (abs: string) => {
     const m = new Map<string, Buffer>();
@@ -274,8 +281,13 @@ export function tarStream(plan: Iterable<{ header: TarHeader; file?: string }> |
  */
 export async function commitUpperDir(store: Store, options: CommitOptions): Promise<CommitResult> {
   let entries = 0;
+  let xattrFree = false;
+  const matters = (xattrs: XattrMap) => {
+    for (const attrs of xattrs.values()) for (const [k, v] of attrs) if (keepXattr(k) || (k === OVERLAY_OPAQUE_XATTR && v.toString() === 'y')) return true;
+    return false;
+  };
   const counted = (async function* () {
-    for await (const item of planEntries(options)) {
+    for await (const item of planEntries(options, (x) => (xattrFree = !matters(x)))) {
       entries++;
       yield item;
     }
@@ -291,6 +303,7 @@ export async function commitUpperDir(store: Store, options: CommitOptions): Prom
       diffId: blob.digest as DiffID,
       emptyLayer: entries === 0,
       uncompressedSize: blob.size,
+      xattrFree,
     };
   }
   const diff = new DigestStream();
@@ -304,5 +317,6 @@ export async function commitUpperDir(store: Store, options: CommitOptions): Prom
     diffId: diff.digest() as DiffID,
     emptyLayer: entries === 0,
     uncompressedSize: diff.size,
+    xattrFree,
   };
 }

@@ -51,6 +51,8 @@ export interface UnpackResult {
   /** Bytes of the uncompressed tar. */
   size: number;
   entries: number;
+  /** Paths given xattrs a layer keeps, or an overlay opaque marker (0: the dir holds none that matters as a lower). */
+  xattrPaths: number;
 }
 
 /** Go's time.Unix(0, 1<<63-1): the last second a nanosecond count reaches (in 2262). */
@@ -72,7 +74,7 @@ class Applier {
   // Deferred work is recorded by path relative to the root and re-resolved inside the root when it runs:
   // a later entry of the same layer may have turned a parent dir into a symlink pointing outside.
   private readonly dirTimes: Array<{ rel: string; mtime: number }> = [];
-  private readonly xattrs = new Map<string, Map<string, Buffer>>();
+  readonly xattrs = new Map<string, Map<string, Buffer>>();
   private readonly whiteouts: string[] = [];
   private readonly created = new Set<string>();
   /**
@@ -287,5 +289,5 @@ export async function unpackLayer(source: Readable, dir: string, options: Unpack
   if (options.expectedDiffId && options.expectedDiffId !== diffId) {
     throw new Error(`${options.label ?? 'layer'} does not match its diffID: expected ${options.expectedDiffId}, unpacked ${diffId}; the image is corrupt`);
   }
-  return { diffId, size: digest.size, entries };
+  return { diffId, size: digest.size, entries, xattrPaths: applier.xattrs.size };
 }

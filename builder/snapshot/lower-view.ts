@@ -34,7 +34,7 @@ export class LowerView {
   upperXattrs: XattrMap = new Map();
 
   /** `lowers` topmost first; `paths` relative to the root, without leading slash. */
-  static async load(lowers: string[], paths: Iterable<string>, options: { upperXattrsOf?: string } = {}): Promise<LowerView> {
+  static async load(lowers: string[], paths: Iterable<string>, options: { upperXattrsOf?: string; xattrFree?: boolean } = {}): Promise<LowerView> {
     const view = new LowerView(lowers);
     const all = new Set<string>();
     for (const p of paths) {
@@ -63,6 +63,8 @@ export class LowerView {
         if (st?.isDirectory()) dirs.push(abs);
       }
     }
+    // lowers known to hold no opaque marker or kept xattr: nothing to ask (see xattr-free.ts)
+    if (options.xattrFree) return view;
     const upper = options.upperXattrsOf;
     const copiedUp = upper ? ordered.filter((rel) => lowers.some((l) => view.stats.get(join(l, rel))?.isDirectory())).map((rel) => join(upper, rel)) : [];
     const attrs = await readXattrs([...dirs, ...copiedUp], upper ? undefined : OPAQUE);

@@ -1,6 +1,6 @@
 import { layerCompression, type ChainID, type Digest } from '../../oci/index.js';
 import { chainIdOf } from '../../store/index.js';
-import { commitUpperDir, unpackLayer } from '../snapshot/index.js';
+import { allXattrFree, commitUpperDir, markXattrFree, unpackLayer } from '../snapshot/index.js';
 import type { StepHandle } from '../progress/index.js';
 import type { ImageLayer, ImageState } from '../image/index.js';
 import { promises as fs } from 'node:fs';
@@ -37,11 +37,12 @@ async function ensureSnapshot(ctx: SolveContext, parent: ChainID | undefined, la
   const chainId = chainIdOf(parent, layer.diffID);
   await ctx.snapshots.prepare(chainId, parent, async (diffDir) => {
     const blob = await ctx.store.blobs.read(layer.descriptor.digest);
-    await unpackLayer(blob, diffDir, {
+    const unpacked = await unpackLayer(blob, diffDir, {
       compression: layerCompression(layer.descriptor.mediaType) ?? 'auto',
       expectedDiffId: layer.diffID,
       label: `layer ${layer.descriptor.digest}`,
     });
+    if (unpacked.xattrPaths === 0) await markXattrFree(ctx.store, chainId);
   });
   return chainId;
 }
@@ -111,9 +112,11 @@ export async function layerStep(
     const result = (await mutate({ upper: rootfs.upper, lowers: rootfs.lowers, ...(mode === 'mounted' ? { merged: rootfs.merged } : {}) })) ?? {};
     await rootfs.release();
     if (ctx.signal.aborted) throw cancellation(ctx.signal);
+    const chain = state.top ? (await ctx.snapshots.chain(state.top)).map((snap) => snap.chainId) : [];
     const commit = await commitUpperDir(ctx.store, {
       upper: rootfs.upper,
       lowers: rootfs.lowers,
+      lowersXattrFree: await allXattrFree(ctx.store, chain),
       // Uncompressed until an output needs gzip (see image/compress-layers.ts): gzip would be most of the build.
       compression: 'none',
       ...(ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.sourceDateEpoch } : {}),
@@ -130,6 +133,7 @@ export async function layerStep(
       const layer: ImageLayer = { descriptor: commit.descriptor, diffID: commit.diffId };
       const chainId = chainIdOf(state.top, commit.diffId);
       await ctx.snapshots.adopt(chainId, state.top, rootfs.upper);
+      if (commit.xattrFree) await markXattrFree(ctx.store, chainId);
       state.top = chainId;
       state.image.addLayer(layer, createdBy, state.created);
       const record: CacheRecord = { layer: { descriptor: commit.descriptor, diffID: commit.diffId }, emptyLayer: false, created: state.created };

@@ -30,8 +30,11 @@ import { PathNotFoundError } from './errors.js';
 import { blobPath } from './layout.js';
 
 export class GcLockedError extends Error {
+  /** Who holds the lock: pid, host and since when. */
+  readonly owner: string;
   constructor(owner: string) {
     super(`another garbage collection is running on this store (${owner}); wait for it to finish`);
+    this.owner = owner;
     this.name = 'GcLockedError';
   }
 }

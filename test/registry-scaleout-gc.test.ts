@@ -49,10 +49,12 @@ async function inBucket(digest: Digest): Promise<boolean> {
   }
 }
 
-/** `tsbuild registry garbage-collect` on the replicas' config. */
+/** `tsbuild registry garbage-collect` on the replicas' config (`--config FILE`, or distribution's form: the file as the argument). */
 function gcCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const config = args[0] === 'positional' ? [set.config] : ['--config', set.config];
+  if (args[0] === 'positional') args.shift();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'registry', 'garbage-collect', '--config', set.config, '--storage', tempDir('gc-cli-'), ...args], {
+    const child = spawn(process.execPath, [CLI, 'registry', 'garbage-collect', ...config, '--storage', tempDir('gc-cli-'), ...args], {
       env: { ...process.env, ...peers!.env },
     });
     let stdout = '';
@@ -119,51 +121,61 @@ test.serial('garbage-collect beside three serving replicas deletes from the buck
   t.true(await inBucket(gone.layer));
 });
 
-test.serial('writers on the replicas keep the blobs a GC elsewhere has claimed; a second GC meanwhile is refused in one line', async (t) => {
-  const mounted = randomBytes(4000);
-  const reuploaded = randomBytes(5000);
-  const unused = randomBytes(6000);
-  const [m, r, u] = [await pushBlob(lb, 'gc/src', mounted), await pushBlob(lb, 'gc/src', reuploaded), await pushBlob(lb, 'gc/src', unused)];
-  const configBytes = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
-  const here = await openHere();
-  let manifest: Buffer = Buffer.alloc(0);
-  try {
-    let second: Awaited<ReturnType<typeof gcCli>> | undefined;
-    const report = await collectGarbage(here.store, {
-      graceMs: 0,
-      registryOnly: true,
-      // before the GC's second mark: a cross-repository mount and a manifest over it, through the balancer
-      onClaimed: async (count) => {
-        t.true(count >= 3);
-        second = await gcCli('--grace-period', '0s');
-        const mount = await lb.call('POST', `/v2/gc/dst/blobs/uploads/?mount=${m}&from=gc/src`);
-        t.is(mount.status, 201, 'the claimed blob is mounted');
-        const config = await pushBlob(lb, 'gc/dst', configBytes);
-        manifest = manifestOver(config, Buffer.byteLength(configBytes), m, mounted.length);
-        const put = await lb.call('PUT', '/v2/gc/dst/manifests/v1', { headers: { 'Content-Type': MediaType.ociManifest }, body: manifest });
-        t.is(put.status, 201, put.body.toString());
-      },
-      // after it: the same bytes uploaded again (the commit finds them in place and confirms them)
-      onMarkedAgain: async () => {
-        t.is(await pushBlob(lb, 'gc/again', reuploaded), r);
-      },
-    });
-    t.is(second?.code, 1);
-    t.regex(second?.stderr ?? '', /another garbage collection is running on this store/);
-    t.is(second?.stderr.trim().split('\n').length, 1, 'one line');
-    t.true(report.deletedDigests.includes(u), 'the blob nobody wanted is deleted');
-    t.false(report.deletedDigests.includes(m) || report.deletedDigests.includes(r), 'the wanted ones are not');
-    t.false(await inBucket(u));
-    t.true(await inBucket(m));
-    t.true(await inBucket(r));
-    await pullsExactly(t, 'gc/dst', 'v1', manifest, mounted);
-    const got = await lb.call('GET', `/v2/gc/again/blobs/${r}`);
-    t.is(got.status, 200);
-    t.true(got.body.equals(reuploaded));
-  } finally {
-    await here.close();
-  }
-});
+test.serial(
+  'writers on the replicas keep the blobs a GC elsewhere has claimed; a second GC meanwhile is refused in one line, or waits with --wait',
+  async (t) => {
+    const mounted = randomBytes(4000);
+    const reuploaded = randomBytes(5000);
+    const unused = randomBytes(6000);
+    const [m, r, u] = [await pushBlob(lb, 'gc/src', mounted), await pushBlob(lb, 'gc/src', reuploaded), await pushBlob(lb, 'gc/src', unused)];
+    const configBytes = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+    const here = await openHere();
+    let manifest: Buffer = Buffer.alloc(0);
+    try {
+      let second: Awaited<ReturnType<typeof gcCli>> | undefined;
+      let waiter: ReturnType<typeof gcCli> | undefined;
+      const report = await collectGarbage(here.store, {
+        graceMs: 0,
+        registryOnly: true,
+        // before the GC's second mark: a cross-repository mount and a manifest over it, through the balancer
+        onClaimed: async (count) => {
+          t.true(count >= 3);
+          second = await gcCli('--grace-period', '0s');
+          waiter = gcCli('positional', '--grace-period', '1h', '--wait', '60s');
+          await new Promise((r) => setTimeout(r, 1500));
+          const mount = await lb.call('POST', `/v2/gc/dst/blobs/uploads/?mount=${m}&from=gc/src`);
+          t.is(mount.status, 201, 'the claimed blob is mounted');
+          const config = await pushBlob(lb, 'gc/dst', configBytes);
+          manifest = manifestOver(config, Buffer.byteLength(configBytes), m, mounted.length);
+          const put = await lb.call('PUT', '/v2/gc/dst/manifests/v1', { headers: { 'Content-Type': MediaType.ociManifest }, body: manifest });
+          t.is(put.status, 201, put.body.toString());
+        },
+        // after it: the same bytes uploaded again (the commit finds them in place and confirms them)
+        onMarkedAgain: async () => {
+          t.is(await pushBlob(lb, 'gc/again', reuploaded), r);
+        },
+      });
+      t.is(second?.code, 1);
+      t.regex(second?.stderr ?? '', /another garbage collection is running on this store .*\(or pass --wait DURATION\)/);
+      t.is(second?.stderr.trim().split('\n').length, 1, 'one line');
+      t.true(report.deletedDigests.includes(u), 'the blob nobody wanted is deleted');
+      t.false(report.deletedDigests.includes(m) || report.deletedDigests.includes(r), 'the wanted ones are not');
+      t.false(await inBucket(u));
+      t.true(await inBucket(m));
+      t.true(await inBucket(r));
+      await pullsExactly(t, 'gc/dst', 'v1', manifest, mounted);
+      const got = await lb.call('GET', `/v2/gc/again/blobs/${r}`);
+      t.is(got.status, 200);
+      t.true(got.body.equals(reuploaded));
+      const waited = await waiter!;
+      t.is(waited.code, 0, waited.stderr);
+      t.regex(waited.stderr, /another garbage collection is running on this store \(.+\): waiting up to 60s/);
+      t.regex(waited.stdout, /blobs marked/);
+    } finally {
+      await here.close();
+    }
+  },
+);
 
 test.serial('a GC SIGKILLed midway blocks no push; the next GC, once its lock lapses, clears its claims and loses nothing reachable', async (t) => {
   const held = randomBytes(7000);

@@ -2,7 +2,7 @@ import { resolve, dirname } from 'node:path';
 import { duration, loadConfigFile, registryConfigSchema, type RegistryConfig } from '../../config/index.js';
 import type { ScaleoutOptions } from '../../registry/repository/scaleout.js';
 import { runRegistryGc } from '../../registry/server/gc-report.js';
-import { Store } from '../../store/index.js';
+import { GcLockedError, Store, type GcOptions, type GcReport } from '../../store/index.js';
 import { type Command, stringOption, UsageError } from '../command.js';
 import { formatSize } from '../format.js';
 
@@ -42,13 +42,16 @@ export function scaleoutOptions(config: RegistryConfig, configFile: string | und
 export const garbageCollectCommand: Command = {
   name: 'garbage-collect',
   summary: 'Delete blobs no manifest, tag, local image, build cache record or pin holds (safe while the registry runs)',
-  usage: 'registry garbage-collect [--config FILE] [--storage DIR] [--dry-run] [--delete-untagged] [--grace-period DURATION]',
+  usage: 'registry garbage-collect [--config FILE | FILE] [--storage DIR] [--dry-run] [--delete-untagged] [--grace-period DURATION] [--wait DURATION]',
   help: [
-    '  --config FILE              the registry YAML (storage: a directory, or s3 + redis shared with running replicas; gc.grace-period, gc.delete-untagged)',
+    '  --config FILE, FILE        the registry YAML (storage: a directory, or s3 + redis shared with running replicas; gc.grace-period,',
+    "                             gc.delete-untagged); distribution's form, the file as the argument, works too",
     "  --storage DIR              the store (default: the config's storage:, else the tsbuild root, --root)",
     '  -d, --dry-run              print what would be deleted; change nothing',
     '  -m, --delete-untagged      also unlink manifests no tag reaches (older than the grace period)',
     '  --grace-period DURATION    spare anything pushed, linked or written this recently (default 1h)',
+    "  --wait DURATION            when another GC runs on the store (a registry's own gc.interval), wait for it this long",
+    '                             (default 0: stop at once, saying who holds it)',
   ].join('\n'),
   options: {
     config: { type: 'string' },
@@ -56,10 +59,16 @@ export const garbageCollectCommand: Command = {
     'dry-run': { type: 'boolean', short: 'd' },
     'delete-untagged': { type: 'boolean', short: 'm' },
     'grace-period': { type: 'string' },
+    wait: { type: 'string' },
   },
   async run(ctx) {
-    if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" (see 'tsbuild registry garbage-collect --help')`);
-    const configFile = stringOption(ctx, 'config');
+    const [positional, extra] = ctx.positionals;
+    if (extra !== undefined || (positional !== undefined && stringOption(ctx, 'config') !== undefined)) {
+      throw new UsageError(`unexpected argument "${extra ?? positional}" (see 'tsbuild registry garbage-collect --help')`);
+    }
+    const configFile = stringOption(ctx, 'config') ?? positional;
+    const waitFlag = stringOption(ctx, 'wait');
+    const waitMs = waitFlag !== undefined ? durationFlag(waitFlag, '--wait') : 0;
     const config = configFile ? loadConfigFile(registryConfigSchema, configFile) : undefined;
     const fromFile = typeof config?.storage === 'string' && configFile ? resolve(dirname(configFile), config.storage) : undefined;
     const local = resolve(stringOption(ctx, 'storage') ?? fromFile ?? ctx.root);
@@ -70,8 +79,24 @@ export const garbageCollectCommand: Command = {
     const store = scaleout?.store ?? (await Store.open(local, { noSweep: true }));
     const grace = stringOption(ctx, 'grace-period');
     let report: Awaited<ReturnType<typeof runRegistryGc>>;
+    const deadline = Date.now() + waitMs;
+    let told = false;
+    const collect = async (options: GcOptions): Promise<GcReport> => {
+      for (;;) {
+        try {
+          return await runRegistryGc(store, options);
+        } catch (e) {
+          if (!(e instanceof GcLockedError)) throw e;
+          if (waitMs === 0) throw new Error(`${e.message} (or pass --wait DURATION)`);
+          if (Date.now() >= deadline) throw new Error(`another garbage collection is still running on this store (${e.owner}) after waiting ${waitFlag}`);
+          if (!told) ctx.stderr.write(`another garbage collection is running on this store (${e.owner}): waiting up to ${waitFlag}\n`);
+          told = true;
+          await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
+        }
+      }
+    };
     try {
-      report = await runRegistryGc(store, {
+      report = await collect({
         graceMs: grace !== undefined ? durationFlag(grace, '--grace-period') : (config?.gc['grace-period'] ?? 3_600_000),
         deleteUntagged: ctx.values['delete-untagged'] === true || (config?.gc['delete-untagged'] ?? false),
         dryRun: ctx.values['dry-run'] === true,

@@ -34,6 +34,7 @@ export const ErrorCodes = {
   PAGINATION_NUMBER_INVALID: 400,
   TAG_INVALID: 400,
   UNKNOWN: 500,
+  UNAVAILABLE: 503,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -89,10 +90,28 @@ export function toRegistryError(e: unknown): RegistryError {
   }
   if (e instanceof SourceError)
     return new RegistryError('BLOB_UPLOAD_INVALID', `the upload was interrupted; ${resync}`, undefined, undefined, { Connection: 'close' });
+  if (redisUnreachable(e)) {
+    return new RegistryError('UNAVAILABLE', "the registry's shared state (Redis) is unreachable; retry shortly", {
+      message: (e as Error).message,
+    });
+  }
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new RegistryError('UNKNOWN', 'the registry has no storage space left', { code }, 507);
   const message = e instanceof Error ? e.message : String(e);
   return new RegistryError('UNKNOWN', 'internal server error', { message });
+}
+
+/**
+ * ioredis's failures when Redis cannot be reached (replicas on S3: registry/repository/scaleout.ts): no
+ * connection (its offline queue is off), retries used up, or no answer in time. Matched by name and
+ * message because ioredis throws plain Errors for most of them.
+ */
+function redisUnreachable(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    /^(Connection is closed\.|Stream isn't writeable and enableOfflineQueue options is false|Command timed out)/.test(e.message)
+  );
 }
 
 /** Whether an error came from the store (its own failure kinds), not from the stream it was reading. */

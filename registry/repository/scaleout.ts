@@ -22,6 +22,8 @@ const LOCK_WAIT_MS = 15_000;
 /** Manifests by digest are kept this long in each replica's memory; deletes also reach every replica at once through Redis pub/sub. */
 const MANIFEST_TTL_SECONDS = 60;
 
+/** A Redis command unanswered this long fails (Redis answers in well under a millisecond when it is up). */
+const COMMAND_TIMEOUT_MS = 3000;
 /** A message on `<prefix>invalidate` that drops every replica's whole manifest cache. */
 const ALL = '*';
 /** Beyond this many manifests unlinked at once, one ALL message replaces a message each. */
@@ -29,8 +31,19 @@ const MAX_INVALIDATIONS = 1000;
 
 const UNLOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
+/**
+ * A connection to the shared Redis. While Redis is unreachable, commands fail at once (no offline queue)
+ * and a stalled Redis fails them after COMMAND_TIMEOUT_MS, so a request answers 503 UNAVAILABLE promptly
+ * (registry/repository/errors.ts) and reads fall back to S3 where they can; the client reconnects by itself.
+ */
 function redisClient(url: string): Redis {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 5000,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+  });
   // Errors surface on the commands; the client reconnects by itself.
   client.on('error', () => undefined);
   return client;
@@ -208,10 +221,23 @@ export class SharedCacheRegistry implements Registry {
     };
     const tags: TagService = {
       async resolve(tag: string): Promise<Digest | undefined> {
-        const hit = await self.redis.get(self.tagKey(name, tag));
+        let hit: string | null;
+        try {
+          hit = await self.redis.get(self.tagKey(name, tag));
+        } catch {
+          // Redis unreachable: the bucket has every tag (the cache only speeds it up); pulls go on.
+          return inner.tags.resolve(tag);
+        }
         if (hit) return hit as Digest;
         const found = await inner.tags.resolve(tag);
-        if (found) await self.redis.multi().set(self.tagKey(name, tag), found, 'EX', FILLED_TAG_SECONDS, 'NX').sadd(self.tagSet(name), tag).exec();
+        if (found) {
+          await self.redis
+            .multi()
+            .set(self.tagKey(name, tag), found, 'EX', FILLED_TAG_SECONDS, 'NX')
+            .sadd(self.tagSet(name), tag)
+            .exec()
+            .catch(() => undefined);
+        }
         return found;
       },
       list: (page: Page) => inner.tags.list(page),

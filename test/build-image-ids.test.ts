@@ -53,8 +53,7 @@ test('rmi by id removes its only name (and then the image, as docker does), refu
   const first = await built();
   await ok(first.root, ['tag', first.id, 'one:v1']);
   const removed = await ok(first.root, ['rmi', first.id.slice(7, 19)]);
-  t.regex(removed, /^Untagged: one:v1$/m);
-  t.regex(removed, /^Deleted: sha256:/m, 'its last name gone, the image goes');
+  t.is(removed, `Untagged: one:v1\nDeleted: ${first.id}\n`, 'its last name gone, the image goes: docker prints its id, not a manifest digest');
   t.is((await tsbuild(first.root, ['tag', first.id, 'two:a'])).code, 1);
   const { root, id } = await built();
   const short = id.slice(7, 19);
@@ -67,6 +66,33 @@ test('rmi by id removes its only name (and then the image, as docker does), refu
   t.regex(forced, /Untagged: two:a/);
   t.regex(forced, /Untagged: two:b/);
   t.notRegex(await ok(root, ['images']), /two/);
+  t.is(forced, `Untagged: two:a\nUntagged: two:b\nDeleted: ${id}\n`);
+});
+
+test('rmi removes an image without a name by its short id, full id or bare hex, with or without -f, as docker rmi $(docker images -q -f dangling=true)', async (t) => {
+  const root = await storeWithBusybox();
+  const ctx = tempDir('ids-dangling-');
+  const ids: string[] = [];
+  for (const n of ['1', '2', '3', '4']) {
+    await fs.writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nRUN echo ${n} > /n\n`);
+    ids.push((await ok(root, ['build', '-q', ctx])).trim());
+  }
+  // one more whose name moved on to a newer build: dangling, as in docker
+  await fs.writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo 5 > /n\n');
+  const moved = (await ok(root, ['build', '-q', '-t', 'app:v1', ctx])).trim();
+  await fs.writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo 6 > /n\n');
+  const current = (await ok(root, ['build', '-q', '-t', 'app:v1', ctx])).trim();
+  const dangling = (await ok(root, ['images', '-q', '-f', 'dangling=true'])).trim().split('\n').sort();
+  t.deepEqual(dangling, [...ids, moved].map((i) => i.slice(7, 19)).sort());
+  t.is(await ok(root, ['rmi', moved.slice(7, 19)]), `Deleted: ${moved}\n`);
+  t.is(await ok(root, ['rmi', ids[0]!]), `Deleted: ${ids[0]}\n`);
+  t.is(await ok(root, ['rmi', ids[1]!.slice(7)]), `Deleted: ${ids[1]}\n`);
+  t.is(await ok(root, ['rmi', '-f', ids[2]!.slice(7, 19), ids[3]!]), `Deleted: ${ids[2]}\nDeleted: ${ids[3]}\n`);
+  t.is(await ok(root, ['images', '-q', '-f', 'dangling=true']), '');
+  t.regex(await ok(root, ['images']), new RegExp(`app\\s+v1\\s+${current.slice(7, 19)}`), 'the named image stays');
+  const again = await tsbuild(root, ['rmi', ids[0]!]);
+  t.is(again.code, 1);
+  t.is(again.stderr, `tsbuild: image not found: ${ids[0]}\n`);
 });
 
 test('save and push take an id; push by id needs a destination', async (t) => {

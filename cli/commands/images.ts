@@ -1,5 +1,5 @@
 import { familiarReference, parseNormalized, parseReference, formatReference, type Reference } from '../../oci/index.js';
-import { ImageNotFoundError, resolveImage, type ImageRecord } from '../../store/index.js';
+import { ImageNotFoundError, resolveImage, type ImageRecord, type Store } from '../../store/index.js';
 import { type Command, UsageError, listOption, stringOption } from '../command.js';
 import { builtImagesById } from '../../builder/image/index.js';
 import { asGoMap, dockerFormat, GoTemplate, renderFormat } from '../go-template.js';
@@ -213,21 +213,30 @@ export const tagCommand: Command = {
 
 export const rmiCommand: Command = {
   name: 'rmi',
-  summary: 'Remove image names from the local store',
+  summary: 'Remove images from the local store',
   usage: 'rmi [-f] REF|ID [REF|ID...]',
-  help: '  REF is a name or a manifest digest, ID an image id (full, sha256:…, or short as `images` shows it)\n  -f, --force    remove every name of an image id that has several',
+  help: [
+    '  REF is a name or a manifest digest, ID an image id (full, sha256:…, or short as `images` shows it);',
+    '  an image without a name (built without -t, or whose name moved on: `images -f dangling=true`) goes by its id',
+    '  -f, --force    remove every name of an image id that has several',
+  ].join('\n'),
   options: { force: { type: 'boolean', short: 'f' } },
   async run(ctx) {
     if (ctx.positionals.length === 0) throw new UsageError('expected at least one image reference: tsbuild rmi REF [REF...]');
     const store = await openStore(ctx);
     for (const input of ctx.positionals) {
-      let names: string[];
+      let names: string[] = [];
+      // the manifests whose content may go: the named ones untagged here, or an unnamed image's own
+      const manifests = new Set<Digest>();
       try {
         names = [(await store.images.get(input)).name];
       } catch (e) {
-        if (!looksLikeImageId(input)) throw e;
+        if (!(e instanceof ImageNotFoundError) || !looksLikeImageId(input)) throw e;
         const records = await recordsForId(store, input);
-        if (records.length === 0) throw e;
+        if (records.length === 0) {
+          // no name points at it: docker's dangling image, found by its id alone
+          manifests.add((await findImage(store, input)).digest);
+        }
         names = [...new Set(records.map((r) => r.name))];
         if (names.length > 1 && ctx.values.force !== true) {
           throw new Error(
@@ -235,20 +244,39 @@ export const rmiCommand: Command = {
           );
         }
       }
-      const digests = new Set<ImageRecord['digest']>();
       for (const name of names) {
         const removed = await store.images.remove(name);
-        digests.add(removed.digest);
+        manifests.add(removed.digest);
         ctx.stdout.write(`Untagged: ${familiarReference(parseReference(removed.name))}\n`);
       }
-      // docker's rmi: once no name points at the image, its content goes unless something else holds it
-      for (const digest of digests) {
-        const gone = await removeImageContent(store, digest);
-        if (gone.blobs > 0) ctx.stdout.write(`Deleted: ${digest}\n`);
+      // docker's rmi: once no name points at the image (its id, the config digest), the image goes
+      // unless something else holds its content; docker then prints the id, not a manifest digest
+      const ids = new Map<Digest, Set<Digest>>();
+      for (const digest of manifests) {
+        const id = await imageId(store, digest);
+        if (!id) continue;
+        const group = ids.get(id) ?? new Set<Digest>();
+        group.add(digest);
+        ids.set(id, group);
+      }
+      const remaining = await store.images.list();
+      for (const [id, digests] of ids) {
+        let named = false;
+        for (const r of remaining) if (digests.has(r.digest) || (await imageId(store, r.digest)) === id) named = true;
+        if (named) continue;
+        // the same id may be remembered as built under another manifest (another media type): it goes too
+        for (const built of await builtImagesById(store, id.slice(7))) if (built.id === id) digests.add(built.digest);
+        for (const digest of digests) await removeImageContent(store, digest);
+        ctx.stdout.write(`Deleted: ${id}\n`);
       }
     }
   },
 };
+
+/** The image id (config digest) of a stored manifest, or undefined when its content is gone. */
+async function imageId(store: Store, digest: Digest): Promise<Digest | undefined> {
+  return (await resolveImage(store.blobs, digest).catch(() => undefined))?.manifest.config.digest;
+}
 
 export const inspectCommand: Command = {
   name: 'inspect',

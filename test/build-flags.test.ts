@@ -1,7 +1,7 @@
 /**
  * Build flags docker and buildx users type: --iidfile, --metadata-file (buildx's keys), --label (compared
  * with docker), RUN --mount=type=secret,env=NAME (BuildKit), and tsbuild's own one-line error for an
- * unknown flag.
+ * unknown flag; a lowercase dockerfile and a missing context as docker handles them.
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -93,3 +93,38 @@ test("an unknown flag gets tsbuild's one-line error", async (t) => {
   t.is(r.code, 2);
   t.is(r.stderr, `tsbuild: unknown flag --no-such-flag for "tsbuild build" (see 'tsbuild build --help')\n`);
 });
+
+test.serial(
+  'a context with a lowercase dockerfile builds from it, as docker does; a missing context or a file as context is one line, as docker says it',
+  async (t) => {
+    await loadBusyboxIntoDocker();
+    const root = await storeWithBusybox();
+    const dir = tempDir('flags-lower-');
+    await fs.writeFile(join(dir, 'dockerfile'), 'FROM busybox\nRUN echo lower > /which\nCMD ["cat", "/which"]\n');
+    const built = await tsbuild(root, ['build', '-q', '-t', 'tsbuild-lower:v1', dir]);
+    t.is(built.code, 0, built.stderr);
+    const check = await tsbuild(root, ['build', '--check', dir]);
+    t.is(check.code, 0, check.stderr);
+    // through standard input too (the daemon looks for it in a tar context as well)
+    const tar = await run('tar', ['-C', dir, '-cf', join(dir, '..', 'lower.tar'), 'dockerfile']);
+    t.is(tar.code, 0);
+    const piped = await tsbuild(root, ['build', '-q', '-'], { input: await fs.readFile(join(dir, '..', 'lower.tar')) });
+    t.is(piped.code, 0, piped.stderr);
+    t.is(piped.stdout, built.stdout, 'the same image');
+    // both present: Dockerfile wins
+    await fs.writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo upper > /which\n');
+    t.not((await tsbuild(root, ['build', '-q', dir])).stdout, built.stdout);
+    const cwd = tempDir('flags-cwd-');
+    await fs.writeFile(join(cwd, 'afile'), 'x');
+    for (const [context, expected] of [
+      ['nodir', 'unable to prepare context: path "nodir" not found'],
+      ['afile', `unable to prepare context: context must be a directory: ${join(cwd, 'afile')}`],
+    ] as const) {
+      const ours = await tsbuild(root, ['build', context], { cwd });
+      t.is(ours.code, 1);
+      t.is(ours.stderr, `tsbuild: ${expected}\n`);
+      const docker = await run(DOCKER, ['build', context], { cwd, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+      t.true(docker.stderr.includes(expected), docker.stderr);
+    }
+  },
+);

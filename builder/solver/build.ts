@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { digestOf, familiarReference, formatReference, parseNormalized, parsePlatform, type Digest, type Platform } from '../../oci/index.js';
 import type { Store } from '../../store/index.js';
 // the registry client (and the config parsers it brings) loads only when a build talks to a registry
 import type { ProgressListener, RegistryClient, RegistrySettingsSources } from '../../registry/client/index.js';
-import { BuildContext, TreeChecksummer } from '../context/index.js';
+import { BuildContext, contextDirProblem, defaultDockerfile, TreeChecksummer } from '../context/index.js';
 import { onInterrupt, sweepLeftovers } from '../exec/index.js';
 import {
   buildTimestamp,
@@ -87,11 +87,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (ref.digest) throw new Error(`-t ${t}: a tag must not contain a digest`);
   }
   const contextDir = resolve(options.contextDir);
+  const notContext = await contextDirProblem(options.contextDir, contextDir);
+  if (notContext) throw new Error(notContext);
   const dockerfilePath = options.dockerfile
     ? isAbsolute(options.dockerfile)
       ? options.dockerfile
       : resolve(options.dockerfile)
-    : join(contextDir, 'Dockerfile');
+    : options.dockerfileText === undefined
+      ? await defaultDockerfile(contextDir)
+      : join(contextDir, 'Dockerfile');
   let text: string;
   if (options.dockerfileText !== undefined) text = options.dockerfileText;
   else {
@@ -104,9 +108,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   await sweepLeftovers(store).catch(() => undefined);
   const plan: Plan = buildPlan(text, {
     file:
-      options.dockerfileText !== undefined || dockerfilePath === join(contextDir, 'Dockerfile')
+      options.dockerfileText !== undefined
         ? 'Dockerfile'
-        : relative(process.cwd(), dockerfilePath) || dockerfilePath,
+        : dockerfilePath === join(contextDir, basename(dockerfilePath)) && /^[Dd]ockerfile$/.test(basename(dockerfilePath))
+          ? basename(dockerfilePath)
+          : relative(process.cwd(), dockerfilePath) || dockerfilePath,
     buildArgs: options.buildArgs ?? {},
     ...(options.target ? { target: options.target } : {}),
     ...(options.platform ? { platform: options.platform } : {}),

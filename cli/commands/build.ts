@@ -4,6 +4,7 @@ import path from 'node:path';
 // build runs (a no-op rebuild is answered from builder/cache/noop.ts: process start plus a stat of the context).
 import { parseCacheFrom, parseCacheTo } from '../../builder/cache/spec.js';
 import { cachedOnRebuild, noopCheck, recordingProgress, rememberNoop, type NoopRecord, type NoopRequest, type NoopSnapshot } from '../../builder/cache/noop.js';
+import { contextDirProblem, defaultDockerfile } from '../../builder/context/dockerfile-name.js';
 import { createProgress } from '../../builder/progress/index.js';
 import type { BuildResult, SecretSource } from '../../builder/solver/index.js';
 import { formatReference, parseNormalized } from '../../oci/reference.js';
@@ -143,7 +144,7 @@ export const buildCommand: Command = {
   usage:
     'build [-t REF]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull] [--push] [--load] [--output SPEC] [--progress auto|plain|tty] [--network none|host] [--platform linux/amd64] [--secret id=..,src=..] [--ssh default|ID=SOCKET] [--label K=V] [--annotation K=V] [--add-host HOST:IP] [--build-context NAME=DIR|docker-image://REF] [--iidfile FILE] [--metadata-file FILE] [--check] CONTEXT|-',
   help: [
-    '  -f, --file PATH            Dockerfile (default CONTEXT/Dockerfile; - reads stdin)',
+    '  -f, --file PATH            Dockerfile (default CONTEXT/Dockerfile, or CONTEXT/dockerfile; - reads stdin)',
     '  --build-arg K=V            set a build argument (repeatable; K alone takes it from the environment)',
     '  --target STAGE             build this stage and only the stages it needs',
     '  --check                    evaluate the Dockerfile and report problems without building',
@@ -213,6 +214,15 @@ export const buildCommand: Command = {
   },
   async run(ctx) {
     const req = parseBuildRequest(ctx);
+    if (req.context !== '-') {
+      const problem = await contextDirProblem(req.context, path.resolve(req.context));
+      if (problem) {
+        // a URL or git context is not a missing directory: the build's refusal says what to do instead
+        await (await import('../build-flags.js')).refuseRemoteContext(req.context);
+        throw new Error(problem);
+      }
+      if (stringOption(ctx, 'file') === undefined) req.dockerfile = await defaultDockerfile(req.context);
+    }
     if (req.check) return runCheck(req, ctx);
     const noop = noopRequest(req, ctx);
     const earlier = noop ? await noopCheck(noop) : undefined;
@@ -372,7 +382,12 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
   const started = Date.now();
   const stdinContext = req.context === '-' ? await contextFromStdin(store) : undefined;
   const dockerfileText = stdinContext?.dockerfileText ?? (req.dockerfile === '-' ? await readDockerfile('-') : undefined);
-  const dockerfile = stdinContext && !dockerfileText ? path.join(stdinContext.dir, req.dockerfile || 'Dockerfile') : req.dockerfile;
+  const dockerfile =
+    stdinContext && !dockerfileText
+      ? req.dockerfile
+        ? path.join(stdinContext.dir, req.dockerfile)
+        : await defaultDockerfile(stdinContext.dir)
+      : req.dockerfile;
   try {
     const result = await build({
       store,

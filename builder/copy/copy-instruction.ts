@@ -97,6 +97,11 @@ function absoluteDest(spec: CopySpec): { path: string; isDir: boolean } {
   return { path: path.length > 1 ? path.replace(/\/+$/, '') : '/', isDir };
 }
 
+/** The first component of a COPY's absolute destination (`app` for `/app/files/`), or undefined for `/`. */
+export function destinationTop(spec: CopySpec): string | undefined {
+  return absoluteDest(spec).path.split('/')[1] || undefined;
+}
+
 async function isDirectory(path: string): Promise<boolean> {
   return fs.stat(fsPath(path)).then(
     (s) => s.isDirectory(),

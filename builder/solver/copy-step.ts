@@ -1,13 +1,13 @@
 import { promises as fs } from 'node:fs';
-import { posix } from 'node:path';
-import { prepareCopy, resolveInRoot, type CopySpec, type SourceRoot } from '../copy/index.js';
-import { unpackImageLayers } from '../snapshot/index.js';
+import { join, posix } from 'node:path';
+import { destinationTop, prepareCopy, resolveInRoot, type CopySpec, type SourceRoot } from '../copy/index.js';
+import { fsPath, unpackImageLayers } from '../snapshot/index.js';
 import type { StepHandle } from '../progress/index.js';
 import { cacheKey } from './build-cache.js';
 import { BuildStepError } from './errors.js';
 import type { StageScope } from '../frontend/index.js';
 import { layerStep, type StageState } from './layer-step.js';
-import { mountReadOnly, type ReadOnlyRootfs } from './overlay.js';
+import { lowersOf, mountReadOnly, type ReadOnlyRootfs } from './overlay.js';
 import { resolveStageRef, type AddInstruction, type CopyInstruction } from './plan.js';
 import type { SolveContext } from './solve-context.js';
 
@@ -45,6 +45,21 @@ export async function makeWorkdir(merged: string, dir: string): Promise<void> {
     await fs.mkdir(p, { mode: 0o755 });
     await fs.chmod(p, 0o755);
   }
+}
+
+/** Whether no lower of the stage's rootfs has an entry (a whiteout included) named `top` at its root. */
+async function absentBelow(ctx: SolveContext, state: StageState, top: string | undefined): Promise<boolean> {
+  if (!top) return false;
+  const { dirs } = await lowersOf(ctx.snapshots, state.top);
+  for (const dir of dirs)
+    if (
+      await fs.lstat(fsPath(join(dir, top))).then(
+        () => true,
+        () => false,
+      )
+    )
+      return false;
+  return true;
 }
 
 /** COPY and ADD: sources resolved and checksummed for the key, then copied through the overlay's merged view. */
@@ -90,10 +105,14 @@ export async function copyStep(
     const { heredocs, ...shape } = spec;
     const createdBy = `${inst.kind} ${[...spec.sources, spec.dest].join(' ')}`;
     const key = cacheKey(state.key, inst.kind, JSON.stringify(shape), JSON.stringify(heredocs ?? []), prepared.inputs, fromKey);
+    // A COPY into a top-level directory no layer below has needs no overlay: nothing of the lowers is
+    // looked at, copied up or hidden, so writing into the upper dir gives the same layer without the
+    // mount and unmount processes (a chown by name reads /etc/passwd through the merged view: mounted).
+    const fresh = inst.kind === 'COPY' && !spec.chown && (await absentBelow(ctx, state, destinationTop(spec)));
     try {
-      await layerStep(ctx, state, key, createdBy, step, 'mounted', async ({ merged }) => {
+      await layerStep(ctx, state, key, createdBy, step, fresh ? 'upper-only' : 'mounted', async ({ merged, upper }) => {
         try {
-          await prepared.apply(merged!);
+          await prepared.apply(fresh ? upper : merged!);
         } catch (e) {
           throw new BuildStepError((e as Error).message, '', inst.location);
         }

@@ -57,7 +57,7 @@ export class BlobStore {
    * A range of a blob ready to be written to a socket from reused buffers, when the driver has such a
    * path for it (StorageDriver.sender); else undefined, and the caller reads it. Throws BlobNotFoundError.
    */
-  async sender(digest: Digest, range: Required<ByteRange>): Promise<FileSender | undefined> {
+  async sender(digest: Digest, range: ByteRange): Promise<FileSender | undefined> {
     const driver = this.driver;
     if (!driver.sender) return undefined;
     try {

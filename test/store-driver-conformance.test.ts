@@ -116,10 +116,10 @@ for (const [kind, make] of drivers) {
     const bytes = randomBytes(9 << 20);
     await d.putContent('s/file', bytes);
     // A sink keeps copies: the sender reuses a buffer once its write was called back.
-    const collect = async (range: { start: number; end: number }, delayMs: number, closeAfter = Infinity) => {
+    const collect = async (range: { start: number; end?: number }, delayMs: number, closeAfter = Infinity) => {
       const sender = await d.sender!('s/file', range);
       if (!sender) throw new Error('no sender for a large range');
-      ctx.is(sender.length, range.end - range.start + 1);
+      ctx.is(sender.length, (range.end ?? bytes.length - 1) - range.start + 1);
       const parts: Buffer[] = [];
       let got = 0;
       const sink = new Writable({
@@ -138,7 +138,25 @@ for (const [kind, make] of drivers) {
     ctx.true((await collect({ start: 1 << 20, end: bytes.length - 1 }, 5)).equals(bytes.subarray(1 << 20)));
     await ctx.throwsAsync(collect({ start: 0, end: bytes.length - 1 }, 0, 2 << 20), { message: /closed/ });
     ctx.true((await collect({ start: 7, end: bytes.length - 2 }, 0)).equals(bytes.subarray(7, bytes.length - 1)));
+    // to the end: the length comes from the storage's answer
+    ctx.true((await collect({ start: 0 }, 0)).equals(bytes));
+    ctx.true((await collect({ start: 5 }, 0)).equals(bytes.subarray(5)));
     await ctx.throwsAsync(d.sender('s/missing', { start: 0, end: 2 << 20 }), { instanceOf: PathNotFoundError });
+    await ctx.throwsAsync(d.sender('s/missing', { start: 0 }), { instanceOf: PathNotFoundError });
+    // a small file to its end comes whole too
+    await d.putContent('s/small', 'hello');
+    const small = await d.sender('s/small', { start: 0 });
+    if (small) {
+      const parts: Buffer[] = [];
+      const sink = new Writable({
+        write(c: Buffer, _encoding, callback) {
+          parts.push(Buffer.from(c));
+          callback();
+        },
+      });
+      await small.writeTo(sink);
+      ctx.is(Buffer.concat(parts).toString(), 'hello');
+    }
   });
 
   t('appends continue small and large files (≥ 5 MiB: an object store copies them server-side)', async (ctx, d) => {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isValidRepositoryName, type Digest } from '../../oci/index.js';
-import { BlobNotFoundError, IngestNotFoundError, type Ingest, type Store } from '../../store/index.js';
+import { BlobNotFoundError, IngestNotFoundError, type FileSender, type Ingest, type Store } from '../../store/index.js';
 import { RegistryError } from './errors.js';
 import type { BlobContent, BlobService, UploadAppendOptions, UploadSession } from './types.js';
 
@@ -61,14 +61,34 @@ export class LocalBlobService implements BlobService {
   ) {}
 
   async stat(digest: Digest): Promise<{ digest: Digest; size: number } | undefined> {
-    const repositories = this.store.repositories;
     // The link and the blob are looked up at once: on an object store each is a round trip, and every
     // blob GET and HEAD waits for both. (A stat of a blob this repository does not link may thus take it
     // back from a garbage collection's claim: it waits for the next collection.)
     const stored = this.store.blobs.stat(digest);
     stored.catch(() => undefined);
-    const linked = (await repositories.hasBlob(this.name, digest)) || (await repositories.getManifestLink(this.name, digest)) !== undefined;
-    return linked ? stored : undefined;
+    return (await this.linked(digest)) ? stored : undefined;
+  }
+
+  /** Whether this repository may serve the blob: pushed or mounted here, or one of its manifests. */
+  private async linked(digest: Digest): Promise<boolean> {
+    const repositories = this.store.repositories;
+    return (await repositories.hasBlob(this.name, digest)) || (await repositories.getManifestLink(this.name, digest)) !== undefined;
+  }
+
+  async sender(digest: Digest): Promise<FileSender | undefined> {
+    if (!this.store.driver.sender) return undefined;
+    const opening = this.store.blobs.sender(digest, { start: 0 });
+    opening.catch(() => undefined);
+    if (!(await this.linked(digest))) {
+      (await opening.catch(() => undefined))?.cancel();
+      throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    }
+    try {
+      return await opening;
+    } catch (e) {
+      if (e instanceof BlobNotFoundError) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+      throw e;
+    }
   }
 
   async get(digest: Digest): Promise<BlobContent> {

@@ -85,6 +85,13 @@ export interface BlobService {
   stat(digest: Digest): Promise<{ digest: Digest; size: number } | undefined>;
   /** The blob for serving; throws BLOB_UNKNOWN when this repository may not serve it. */
   get(digest: Digest): Promise<BlobContent>;
+  /**
+   * The whole blob ready to be sent from the storage (see StorageDriver.sender), its size read from the
+   * storage's answer: the repository's link and the bytes are looked up at once, with no stat before
+   * (on S3, one round trip less before the first byte). Undefined when the storage has no such path
+   * (then `get`). Throws BLOB_UNKNOWN when this repository may not serve it.
+   */
+  sender?(digest: Digest): Promise<FileSender | undefined>;
   /** Unlinks the blob from this repository; false when it was not linked. */
   delete(digest: Digest): Promise<boolean>;
   /** Links a blob visible in repository `from` into this one; false when it is not there (upload instead). */

@@ -33,8 +33,8 @@ const COPY_PART_BYTES = 1024 ** 3;
 /** Bytes a reader fetches ahead of its consumer. */
 const READ_AHEAD = 4 << 20;
 /**
- * Reads from this many bytes on go through sender() (s3-get.ts) when the handler can use it; smaller ones
- * through the SDK, whose kept-alive connections answer them sooner than a connection per GET would.
+ * Bounded ranges from this many bytes on go through sender() (s3-get.ts) when the handler can use it;
+ * smaller ones through the SDK, whose kept-alive connections answer them sooner than a connection per GET.
  */
 const SENDER_MIN_BYTES = 1 << 20;
 const CONNECT_TIMEOUT_MS = 5000;
@@ -357,15 +357,16 @@ export class S3Driver implements StorageDriver {
   }
 
   /**
-   * A large range of an object for a blob GET, sent from reused buffers (s3-get.ts): one GetObject on its
-   * own connection, signed by the client's own SigV4 signer. Only for an explicit http:// endpoint (TLS
-   * goes through the SDK); undefined too for reads under SENDER_MIN_BYTES, a 416, a chunked answer and
-   * connection failures or 5xx answers (the SDK's reader, with its retries, then has them).
+   * A range of an object for a blob GET, sent from reused buffers (s3-get.ts): one GetObject on its own
+   * connection, signed by the client's own SigV4 signer. Only for an explicit http:// endpoint (TLS goes
+   * through the SDK); undefined too for a bounded range under SENDER_MIN_BYTES, a 416 (an empty object
+   * read to its end, or a range past it), a chunked answer and connection failures or 5xx answers (the
+   * SDK's reader, with its retries, then has them).
    */
-  async sender(path: string, range: Required<ByteRange>): Promise<FileSender | undefined> {
-    const length = range.end - range.start + 1;
+  async sender(path: string, range: ByteRange): Promise<FileSender | undefined> {
+    const length = range.end === undefined ? undefined : range.end - range.start + 1;
     const endpoint = this.options.endpoint ? new URL(this.options.endpoint) : undefined;
-    if (length < SENDER_MIN_BYTES || endpoint?.protocol !== 'http:') return undefined;
+    if ((length !== undefined && length < SENDER_MIN_BYTES) || endpoint?.protocol !== 'http:') return undefined;
     const key = this.key(path);
     const encodedKey = key.split('/').map(uriEscape).join('/');
     const base = endpoint.pathname.replace(/\/+$/, '');
@@ -383,7 +384,7 @@ export class S3Driver implements StorageDriver {
       headers: {
         host: endpoint.port === '' ? hostname : `${hostname}:${port}`,
         'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-        range: `bytes=${range.start}-${range.end}`,
+        range: `bytes=${range.start}-${range.end ?? ''}`,
       },
     });
     let opened: Awaited<ReturnType<typeof openGet>>;
@@ -401,7 +402,7 @@ export class S3Driver implements StorageDriver {
     }
     const { status, sender } = opened;
     if (sender) {
-      if (sender.length === length) return sender;
+      if (length === undefined || sender.length === length) return sender;
       sender.cancel();
       throw new Error(`S3 GetObject ${key}: ${sender.length} bytes answered for a range of ${length}`);
     }

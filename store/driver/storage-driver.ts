@@ -148,11 +148,12 @@ export interface StorageDriver {
    */
   localPath?(path: string): string;
   /**
-   * The bytes `range.start`..`range.end` of a file, ready to be written to a socket from reused buffers
-   * (S3: a fast path for large blob GETs, cheaper than `reader` in CPU). Undefined when the driver has
-   * no such path for this read (the caller uses `reader`). Throws PathNotFoundError.
+   * The bytes `range.start`..`range.end` (to the end of the file when absent) of a file, ready to be
+   * written to a socket from reused buffers (S3: a fast path for blob GETs, cheaper than `reader` in
+   * CPU). Undefined when the driver has no such path for this read (the caller uses `reader`). Throws
+   * PathNotFoundError.
    */
-  sender?(path: string, range: Required<ByteRange>): Promise<FileSender | undefined>;
+  sender?(path: string, range: ByteRange): Promise<FileSender | undefined>;
 }
 
 /** Rejects paths that could escape the driver root or are not in canonical form. */

@@ -17,6 +17,7 @@ import {
   type ImageIndex as OciIndex,
 } from '../oci/index.js';
 import type { BlobStore } from './blobs.js';
+import { makeDirs } from './make-dirs.js';
 import { referencedBlobs } from './image-reader.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -48,7 +49,7 @@ async function exists(path: string): Promise<boolean> {
 async function copyBlobOut(blobs: BlobStore, localPath: ((d: Digest) => string) | undefined, dir: string, d: Digest): Promise<void> {
   const target = layoutBlobPath(dir, d);
   if (await exists(target)) return;
-  await fs.mkdir(join(dir, 'blobs', digestAlgorithm(d)), { recursive: true });
+  await makeDirs(join(dir, 'blobs', digestAlgorithm(d)));
   const tmp = `${target}.tmp-${process.pid}`;
   if (localPath) {
     try {
@@ -68,7 +69,7 @@ async function copyBlobOut(blobs: BlobStore, localPath: ((d: Digest) => string) 
  * `index.json` and `blobs/`. Existing entries with the same tag are replaced.
  */
 export async function exportOciLayout(blobs: BlobStore, dir: string, images: LayoutImage[], localBlobPath?: (d: Digest) => string): Promise<void> {
-  await fs.mkdir(join(dir, 'blobs'), { recursive: true });
+  await makeDirs(join(dir, 'blobs'));
   await fs.writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   let index: OciIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
   let existing: Buffer | undefined;

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/index.js';
 import { BlobStore } from './blobs.js';
@@ -9,6 +8,7 @@ import { ImageIndex } from './image-index.js';
 import { IngestStore } from './ingests.js';
 import { blobPath } from './layout.js';
 import { RepositoryStore } from './repositories.js';
+import { makeDirs } from './make-dirs.js';
 import { sweepTempFiles } from './sweep.js';
 
 export interface StoreOptions {
@@ -44,7 +44,9 @@ export class Store {
   }
 
   static async open(root: string, options: StoreOptions = {}): Promise<Store> {
-    await fs.mkdir(root, { recursive: true });
+    await makeDirs(root);
+    // a root where no directory can be made (procfs) fails here in one line, not in a mkdir that spins
+    await makeDirs(join(root, 'tmp'));
     const driver = options.driver ?? new FilesystemDriver(join(root, 'content'));
     const store = new Store(root, driver, options.ingests?.(driver), options.claims?.(driver));
     if (!options.noSweep) await sweepTempFiles(root);
@@ -54,7 +56,7 @@ export class Store {
   /** A local directory for state that must be on a real filesystem (snapshots, build cache, temp dirs). */
   async localDir(name: 'snapshots' | 'cache' | 'tmp' | string): Promise<string> {
     const dir = join(this.root, name);
-    await fs.mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     return dir;
   }
 

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import {
   familiarReference,
   MediaType,
@@ -9,7 +8,7 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from '../../oci/index.js';
-import { exportOciLayout, IMAGE_NAME, REF_NAME, resolveImage, type Store } from '../../store/index.js';
+import { exportOciLayout, IMAGE_NAME, makeDirs, REF_NAME, resolveImage, type Store } from '../../store/index.js';
 import { TarFileWriter } from './tar-writer.js';
 
 /** An image to export: the manifest in the store and the names it should carry. */
@@ -87,7 +86,7 @@ export async function writeImageArchive(store: Store, images: ExportImage[], des
 
 /** Writes images into an OCI layout directory (created or extended). */
 export async function writeOciDirectory(store: Store, images: ExportImage[], dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const layoutImages = images.flatMap((image) => {
     if (image.names.length === 0) return [{ digest: image.digest, mediaType: image.mediaType, size: image.size }];
     return image.names.map((n) => {

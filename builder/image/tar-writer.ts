@@ -29,7 +29,10 @@ export class TarFileWriter {
       });
     } else {
       this.tmp = tempName(dest);
-      this.done = pipeline(this.out, createWriteStream(this.tmp));
+      this.done = pipeline(this.out, createWriteStream(this.tmp)).catch((e: NodeJS.ErrnoException) => {
+        // the temporary name is ours, not the person's: name the file they asked for
+        throw Object.assign(new Error(`cannot write ${dest}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/s, '')}`), { code: e.code });
+      });
     }
     this.done.catch(() => undefined);
   }

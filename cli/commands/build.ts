@@ -263,6 +263,20 @@ export function buildMetadata(result: BuildResult): Record<string, unknown> {
   };
 }
 
+/** `--iidfile` (the id without a newline, as docker writes it) and `--metadata-file`; a failure names the flag and file. */
+async function writeResultFiles(req: BuildRequest, result: BuildResult): Promise<void> {
+  const files: Array<[string, string | undefined, string]> = [
+    ['--iidfile', req.iidfile, result.imageId],
+    ['--metadata-file', req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n'],
+  ];
+  for (const [flag, file, text] of files) {
+    if (file === undefined) continue;
+    await fs.writeFile(file, text).catch((e: Error) => {
+      throw new Error(`cannot write ${flag} ${file}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/s, '')}`);
+    });
+  }
+}
+
 /** A flag value's parse error as a usage error (exit 2, one line). */
 function usage<T>(parse: () => T): T {
   try {
@@ -338,8 +352,7 @@ async function replayNoop(req: BuildRequest, ctx: CommandContext, earlier: NoopR
   } as BuildResult;
   if (!ctx.values.quiet) ctx.stderr.write(`Built ${result.imageId} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   ctx.stdout.write(`${result.imageId}\n`);
-  if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
-  if (req.metadataFile) await fs.writeFile(req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n');
+  await writeResultFiles(req, result);
   return 0;
 }
 
@@ -443,9 +456,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
         }),
       );
     }
-    // docker writes the id without a newline
-    if (req.iidfile) await fs.writeFile(req.iidfile, result.imageId);
-    if (req.metadataFile) await fs.writeFile(req.metadataFile, JSON.stringify(buildMetadata(result), null, 2) + '\n');
+    await writeResultFiles(req, result);
     return 0;
   } catch (e) {
     progress.close();

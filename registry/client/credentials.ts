@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { makeDirs } from '../../store/index.js';
 
 /** What a registry login yields: a user and password, or an OAuth2 refresh (identity) token. */
 export interface Credentials {
@@ -90,7 +91,7 @@ export class DockerCredentials {
   }
 
   private async write(config: ConfigFile): Promise<void> {
-    await fs.mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await makeDirs(dirname(this.file), 0o700);
     const tmp = `${this.file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(config, null, '\t') + '\n', { mode: 0o600 });
     await fs.rename(tmp, this.file);

@@ -237,3 +237,60 @@ test.serial('a missing or unreadable cache is a warning, never a failed build', 
   t.is(bad.code, 2);
   t.regex(bad.stderr, /^tsbuild: --cache-to "type=s3,bucket=x": type must be registry, local or inline\n$/);
 });
+
+test.serial(
+  "--cache-to options change what is written as BuildKit's do: compression=zstd round trips, digest= picks a manifest, ignore-error=true makes a failed export a warning; options tsbuild cannot honour are refused",
+  async (t) => {
+    const dir = tempDir('cache-options-');
+    const dest = join(dir, 'zstd');
+    await roundTrip(
+      t,
+      [`type=local,dest=${dest},mode=max,compression=zstd,compression-level=5,oci-mediatypes=true,image-manifest=true`],
+      [`type=local,src=${dest}`],
+    );
+    const raw = await run('skopeo', ['inspect', '--raw', `oci:${dest}:latest`]);
+    const manifest = JSON.parse(raw.stdout) as { layers: { mediaType: string }[] };
+    t.true(manifest.layers.length > 0 && manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+zstd'), raw.stdout);
+    // digest= reads that manifest even when the tag names another
+    const index = JSON.parse(await fs.readFile(join(dest, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const ctx = await context();
+    const b = await storeWithBusybox();
+    const picked = await ok(
+      b,
+      ['build', '--progress', 'plain', '-t', 'app:v1', '--cache-from', `type=local,src=${dest},tag=nosuch,digest=${index.manifests[0]!.digest}`, ctx],
+      EPOCH,
+    );
+    t.true(allCached(outcomes(picked.stderr)), picked.stderr);
+    // an export that fails: an error, or with ignore-error=true a warning and the image is built
+    const root = await storeWithBusybox();
+    const failing = await tsbuild(root, ['build', '-q', '--cache-to', 'type=local,dest=/proc/tsbuild-nope', ctx]);
+    t.is(failing.code, 1);
+    const ignored = await tsbuild(root, [
+      'build',
+      '--progress',
+      'plain',
+      '-t',
+      'ignored:v1',
+      '--cache-to',
+      'type=local,dest=/proc/tsbuild-nope,ignore-error=true',
+      ctx,
+    ]);
+    t.is(ignored.code, 0, ignored.stderr);
+    t.regex(ignored.stderr, /\[Warning\] exporting the cache to \/proc\/tsbuild-nope failed: cannot create directory/);
+    t.regex(ignored.stdout, /^sha256:[a-f0-9]{64}\n$/);
+    for (const [spec, message] of [
+      [`type=local,dest=${dir}/x,oci-mediatypes=false`, 'oci-mediatypes=false is not supported'],
+      [`type=local,dest=${dir}/x,image-manifest=false`, 'image-manifest=false is not supported'],
+      [`type=local,dest=${dir}/x,compression=brotli`, 'compression must be gzip, zstd or uncompressed, not "brotli"'],
+      [`type=local,dest=${dir}/x,ignore-error=maybe`, 'ignore-error must be true or false'],
+      [`type=local,dest=${dir}/x,shiny=yes`, 'unknown option "shiny"'],
+    ]) {
+      const refused = await tsbuild(root, ['build', '--cache-to', spec!, ctx]);
+      t.is(refused.code, 2, spec);
+      t.true(
+        refused.stderr.startsWith(`tsbuild: --cache-to "${spec}": `) && refused.stderr.includes(message!) && refused.stderr.split('\n').length === 2,
+        refused.stderr,
+      );
+    }
+  },
+);

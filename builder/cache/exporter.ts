@@ -6,9 +6,10 @@ import type { RegistryClient } from '../../registry/client/index.js';
 import { commitUpperDir } from '../snapshot/index.js';
 import { encodeLayers, type ImageLayer } from '../image/index.js';
 import { CACHE_CONFIG_MEDIA_TYPE, UNCOMPRESSED_ANNOTATION, type CacheConfig, type CacheLayer, type CacheRecord } from './format.js';
-import type { CacheExportSpec } from './spec.js';
+import type { CacheEncoding, CacheExportSpec } from './spec.js';
 
 const GZIP = { compression: 'gzip', level: 6, force: false, family: 'oci' } as const;
+const GZIP_CACHE: CacheEncoding = { compression: 'gzip', force: false };
 
 /** What a build hands the exporter: its step records and, for mode=max, its cache mount dirs. */
 export interface CacheContents {
@@ -21,8 +22,13 @@ export interface CacheContents {
   sourceDateEpoch?: number;
 }
 
-/** The cache config and the blobs it lists (gzip, in the store), in layer order. */
-async function cacheConfigOf(store: Store, contents: CacheContents, withMounts: boolean): Promise<{ config: CacheConfig; blobs: Descriptor[] }> {
+/** The cache config and the blobs it lists (compressed as asked, in the store), in layer order. */
+async function cacheConfigOf(
+  store: Store,
+  contents: CacheContents,
+  withMounts: boolean,
+  encoding: CacheEncoding,
+): Promise<{ config: CacheConfig; blobs: Descriptor[] }> {
   const uncompressed: Descriptor[] = [];
   const diffIds: string[] = [];
   const indexOf = new Map<string, number>();
@@ -32,7 +38,7 @@ async function cacheConfigOf(store: Store, contents: CacheContents, withMounts: 
     uncompressed.push(r.layer.descriptor);
     diffIds.push(r.layer.diffID);
   }
-  const blobs = await encodeLayers(store, uncompressed, GZIP);
+  const blobs = await encodeLayers(store, uncompressed, { ...encoding, family: 'oci' });
   const layers: CacheLayer[] = blobs.map((b, i) => ({ blob: b.digest, parent: -1, annotations: { [UNCOMPRESSED_ANNOTATION]: diffIds[i]! } }));
   const config: CacheConfig = {
     layers,
@@ -47,7 +53,8 @@ async function cacheConfigOf(store: Store, contents: CacheContents, withMounts: 
       const commit = await commitUpperDir(store, {
         upper: dir,
         lowers: [contents.emptyDir],
-        compression: 'gzip',
+        compression: encoding.compression,
+        ...(encoding.compression === 'gzip' && encoding.level !== undefined ? { gzipLevel: encoding.level } : {}),
         ...(contents.sourceDateEpoch !== undefined ? { sourceDateEpoch: contents.sourceDateEpoch } : {}),
       });
       config['tsbuild.cacheMounts'].push({ id, layer: layers.length });
@@ -63,15 +70,16 @@ async function writeCacheManifest(
   store: Store,
   contents: CacheContents,
   withMounts: boolean,
+  encoding: CacheEncoding,
 ): Promise<{ digest: Digest; size: number; records: number; layers: number }> {
-  const { config, blobs } = await cacheConfigOf(store, contents, withMounts);
+  const { config, blobs } = await cacheConfigOf(store, contents, withMounts, encoding);
   const configBlob = await store.blobs.put(JSON.stringify(config));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: configBlob.digest, size: configBlob.size },
     layers: blobs.map((b, i) => ({
-      mediaType: MediaType.ociLayerGzip,
+      mediaType: b.mediaType,
       digest: b.digest,
       size: b.size,
       annotations: { [UNCOMPRESSED_ANNOTATION]: config.layers[i]!.annotations[UNCOMPRESSED_ANNOTATION] },
@@ -92,7 +100,7 @@ export async function exportCache(
   contents: CacheContents,
   client: () => Promise<RegistryClient>,
 ): Promise<string> {
-  const written = await writeCacheManifest(store, contents, spec.mode === 'max');
+  const written = await writeCacheManifest(store, contents, spec.mode === 'max', spec.encoding ?? GZIP_CACHE);
   const what = `${written.records} records, ${written.layers} blobs`;
   if (spec.type === 'local') {
     await exportOciLayout(

@@ -128,7 +128,7 @@ function fromInline(configBytes: Buffer, manifest: ImageManifest): { config: Cac
 
 /** Reads one --cache-from source. Throws a one-line reason (the caller turns it into a warning). */
 export async function importCache(store: Store, spec: CacheImportSpec, client: () => Promise<RegistryClient>): Promise<ImportedCache> {
-  if (spec.type === 'local') return importLocal(store, spec.src, spec.tag);
+  if (spec.type === 'local') return importLocal(store, spec.src, spec.tag, spec.digest);
   const { fetchManifest, fetchBlob } = await import('../../registry/client/index.js');
   const c = await client();
   const ref = parseNormalized(spec.ref);
@@ -147,13 +147,23 @@ export async function importCache(store: Store, spec: CacheImportSpec, client: (
   return ImportedCache.from(read.config, read.descriptors, blobs);
 }
 
-async function importLocal(store: Store, dir: string, tag: string): Promise<ImportedCache> {
+/** A cache in an OCI layout dir: the manifest tagged `tag` (or the only one), or — as BuildKit's digest= — the manifest `digest`. */
+async function importLocal(store: Store, dir: string, tag: string, digest?: Digest): Promise<ImportedCache> {
   const index = await readLayoutIndex(dir);
-  const entry =
-    index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag) ??
-    (index.manifests.length === 1 ? index.manifests[0] : undefined);
+  const entry = digest
+    ? (index.manifests.find((m) => m.digest === digest) ?? { digest, mediaType: MediaType.ociManifest })
+    : (index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag) ??
+      (index.manifests.length === 1 ? index.manifests[0] : undefined));
   if (!entry) throw new Error(`${dir} holds no cache tagged "${tag}"`);
   const blobFile = (d: Digest) => join(dir, 'blobs', d.split(':')[0]!, d.split(':')[1]!);
+  if (
+    digest &&
+    !(await fs.access(blobFile(digest)).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new Error(`${dir} holds no manifest ${digest}`);
   const fetch = async (desc: Descriptor) => {
     if (await store.blobs.has(desc.digest)) return;
     await fs.access(blobFile(desc.digest)).catch(() => {

@@ -37,6 +37,25 @@ function bool(spec: string, key: string, value: string | undefined, fallback: bo
   throw new Error(`--output "${spec}": ${key} must be true or false, not "${value}"`);
 }
 
+/**
+ * BuildKit's `compression=gzip|zstd|uncompressed` (default gzip) and `compression-level=N` (gzip 0–9, zstd
+ * 1–22) of an output or a cache export.
+ * @throws Error `FLAG "SPEC": …` for a value outside those
+ */
+export function layerCompressionOf(flag: string, spec: string, fields: Map<string, string>): { compression: LayerCompression; level?: number } {
+  const named = fields.get('compression') ?? 'gzip';
+  const compression: LayerCompression | undefined = named === 'uncompressed' ? 'none' : named === 'gzip' || named === 'zstd' ? named : undefined;
+  if (!compression) throw new Error(`${flag} "${spec}": compression must be gzip, zstd or uncompressed, not "${named}"`);
+  const levelText = fields.get('compression-level');
+  if (levelText === undefined) return { compression };
+  const [min, max] = compression === 'zstd' ? [1, 22] : [0, 9];
+  const level = Number(levelText);
+  if (compression === 'none') throw new Error(`${flag} "${spec}": compression-level needs compression=gzip or zstd`);
+  if (!/^\d+$/.test(levelText) || level < min || level > max)
+    throw new Error(`${flag} "${spec}": compression-level for ${compression} must be ${min} to ${max}, not "${levelText}"`);
+  return { compression, level };
+}
+
 export function parseOutputSpec(spec: string): OutputSpec {
   const fields = new Map<string, string>();
   for (const part of spec.split(',')) {
@@ -56,18 +75,7 @@ export function parseOutputSpec(spec: string): OutputSpec {
   if (dest === '-' && tarRequested === 'false') throw new Error(`--output "${spec}": dest=- (standard output) takes a tar; tar=false needs a directory`);
   const directory = type === 'oci' && dest !== '-' && !bool(spec, 'tar', tarRequested, /\.tar$/i.test(dest));
 
-  const named = fields.get('compression') ?? 'gzip';
-  const compression: LayerCompression | undefined = named === 'uncompressed' ? 'none' : named === 'gzip' || named === 'zstd' ? named : undefined;
-  if (!compression) throw new Error(`--output "${spec}": compression must be gzip, zstd or uncompressed, not "${named}"`);
-  let level: number | undefined;
-  const levelText = fields.get('compression-level');
-  if (levelText !== undefined) {
-    const [min, max] = compression === 'zstd' ? [1, 22] : [0, 9];
-    level = Number(levelText);
-    if (compression === 'none') throw new Error(`--output "${spec}": compression-level needs compression=gzip or zstd`);
-    if (!/^\d+$/.test(levelText) || level < min || level > max)
-      throw new Error(`--output "${spec}": compression-level for ${compression} must be ${min} to ${max}, not "${levelText}"`);
-  }
+  const { compression, level } = layerCompressionOf('--output', spec, fields);
   const family: MediaFamily = bool(spec, 'oci-mediatypes', fields.get('oci-mediatypes'), type === 'oci') ? 'oci' : 'docker';
   if (family === 'docker' && compression === 'zstd')
     throw new Error(`--output "${spec}": docker media types have no zstd layers; add oci-mediatypes=true or use compression=gzip`);

@@ -290,8 +290,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       step.note(what);
       step.done();
     } catch (e) {
-      step.error((e as Error).message);
-      throw new Error(`exporting the cache to ${label} failed: ${(e as Error).message.split('\n')[0]}`);
+      const message = `exporting the cache to ${label} failed: ${(e as Error).message.split('\n')[0]}`;
+      if (!to.ignoreError) {
+        step.error((e as Error).message);
+        throw new Error(message);
+      }
+      // BuildKit's ignore-error=true: the image is built; the cache export failing is a warning
+      step.note('failed; ignored (ignore-error=true)');
+      step.done();
+      progress.message(`[Warning] ${message}`);
     }
   }
   return { digest: written.digest, imageId: written.configDigest, mediaType: written.mediaType, size: written.size, tags: options.tags };

@@ -196,3 +196,63 @@ test('independent stages run at the same time', async (t) => {
   // Both RUNs (each sleeping 2 s) started before either finished.
   t.true(Math.max(left, right) < Math.min(done(left), done(right)), r.stderr);
 });
+
+test("-o type=local / DIR and type=tar write the final stage's filesystem as buildx does (what docker export of the image holds); --provenance=false and --sbom=false are accepted", async (t) => {
+  await loadBusyboxIntoDocker();
+  const root = await storeWithBusybox();
+  const ctx = tempDir('fs-out-ctx-');
+  await fs.writeFile(
+    join(ctx, 'Dockerfile'),
+    'FROM busybox AS build\nRUN echo built > /artifact\nFROM busybox\nCOPY --from=build /artifact /out/artifact\nRUN mkdir -p /d && echo hi > /d/f && ln -s f /d/l && chown 7:8 /d/f && rm /bin/vi\n',
+  );
+  const out = tempDir('fs-out-');
+  const env = { SOURCE_DATE_EPOCH: '1700000000' };
+  const built = await ok(root, ['build', '-q', '-t', 'tsbuild-fsout:v1', '--provenance=false', '--sbom=false', '-o', join(out, 'plain'), ctx], env);
+  await ok(root, ['build', '-q', '-o', `type=local,dest=${join(out, 'local')}`, '-o', `type=tar,dest=${join(out, 'fs.tar')}`, ctx], env);
+  const piped = await run('sh', ['-c', `"${process.execPath}" "${tsbuildBin}" --root "${root}" build -q -o - "${ctx}" > "${join(out, 'piped.tar')}"`], {
+    env: { ...process.env, ...env },
+  });
+  t.is(piped.code, 0, piped.stderr);
+  t.regex(built.stdout, /^sha256:/);
+  for (const dir of ['plain', 'local']) {
+    t.is(await fs.readFile(join(out, dir, 'out', 'artifact'), 'utf8'), 'built\n');
+    t.is(await fs.readlink(join(out, dir, 'd', 'l')), 'f');
+    const st = await fs.stat(join(out, dir, 'd', 'f'));
+    t.deepEqual([st.uid, st.gid], [7, 8]);
+    await t.throwsAsync(fs.lstat(join(out, dir, 'bin', 'vi')), { code: 'ENOENT' }, 'a file a step removed is not there');
+  }
+  const tarNames = (await run('tar', ['-tf', join(out, 'fs.tar')])).stdout.split('\n').filter(Boolean);
+  t.true(tarNames.includes('out/artifact') && tarNames.includes('d/l') && !tarNames.includes('bin/vi'));
+  t.deepEqual(await fs.readFile(join(out, 'piped.tar')), await fs.readFile(join(out, 'fs.tar')), 'a tar on standard output, and nothing else there');
+  // the same paths docker export gives for the image (less what docker adds for a container)
+  const archive = join(out, 'image.tar');
+  await ok(root, ['save', '-o', archive, 'tsbuild-fsout:v1']);
+  t.is((await run(DOCKER, ['load', '-i', archive])).code, 0);
+  try {
+    const id = (await run(DOCKER, ['create', '--network', 'none', 'tsbuild-fsout:v1', 'true'])).stdout.trim();
+    const exported = await run('sh', ['-c', `${DOCKER} export ${id} | tar -t`]);
+    await run(DOCKER, ['rm', id]);
+    const docker = exported.stdout
+      .split('\n')
+      .filter((n) => n && !/^(\.dockerenv|dev\/|proc\/|sys\/|etc\/(hosts|hostname|resolv\.conf|mtab))/.test(n))
+      .map((n) => n.replace(/\/$/, ''))
+      .sort();
+    const ours = tarNames
+      .map((n) => n.replace(/\/$/, ''))
+      .filter((n) => !/^(dev|proc|sys)$/.test(n) && !/^etc\/(hosts|hostname|resolv\.conf|mtab)$/.test(n))
+      .sort();
+    t.deepEqual(ours, docker);
+  } finally {
+    await removeImages('tsbuild-fsout:v1');
+  }
+  for (const [flag, message] of [
+    ['--provenance=mode=max', '--provenance=mode=max is not supported: tsbuild makes no attestations'],
+    ['--sbom=true', '--sbom=true is not supported: tsbuild makes no attestations'],
+  ]) {
+    const r = await tsbuild(root, ['build', flag!, ctx]);
+    t.is(r.code, 2);
+    t.true(r.stderr.startsWith(`tsbuild: ${message}`) && r.stderr.split('\n').length === 2, r.stderr);
+  }
+  const bad = await tsbuild(root, ['build', '-o', 'type=foo,dest=x', ctx]);
+  t.regex(bad.stderr, /type must be oci, docker \(images\), local \(a directory\) or tar/);
+});

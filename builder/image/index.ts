@@ -3,7 +3,7 @@ export { buildTimestamp, sourceDateEpoch } from './timestamp.js';
 export { writeImage, tagImage, type WrittenImage } from './write-image.js';
 export type { ExportImage, ArchiveFormat } from './archive-export.js';
 export type { LoadedImage } from './archive-import.js';
-export { parseOutputSpec, type OutputSpec, type LayerEncoding } from './output-spec.js';
+export { parseOutputSpec, isFilesystemOutput, type OutputSpec, type BuildOutputSpec, type FilesystemOutputSpec, type LayerEncoding } from './output-spec.js';
 export { rememberBuiltImage, builtImagesById, type BuiltImage } from './built-images.js';
 export { renameLayerType, layerTypeIn, manifestTypeIn, configTypeIn, type MediaFamily } from './media-family.js';
 

@@ -28,7 +28,25 @@ export interface OutputSpec extends LayerEncoding {
   names?: string[];
 }
 
+/**
+ * `-o type=local,dest=DIR` (the final stage's filesystem written into DIR) or `type=tar[,dest=FILE|-]` (that
+ * filesystem as one tar; no dest or `-` is standard output), as buildx; `-o DIR` alone means type=local and
+ * `-o -` type=tar to standard output.
+ */
+export interface FilesystemOutputSpec {
+  type: 'local' | 'tar';
+  dest: string;
+}
+
+/** What `-o` asks for: an image (oci, docker) or the final stage's filesystem (local, tar). */
+export type BuildOutputSpec = OutputSpec | FilesystemOutputSpec;
+
+export function isFilesystemOutput(out: BuildOutputSpec): out is FilesystemOutputSpec {
+  return out.type === 'local' || out.type === 'tar';
+}
+
 const KNOWN = ['type', 'dest', 'tar', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'name'];
+const TYPES = 'type must be oci, docker (images), local (a directory) or tar (a tar of the filesystem)';
 
 function bool(spec: string, key: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
@@ -56,7 +74,9 @@ export function layerCompressionOf(flag: string, spec: string, fields: Map<strin
   return { compression, level };
 }
 
-export function parseOutputSpec(spec: string): OutputSpec {
+export function parseOutputSpec(spec: string): BuildOutputSpec {
+  // buildx: a value without key=value pairs is a destination: `-` a tar on standard output, else a directory
+  if (!spec.includes('=') && spec.trim() !== '') return spec.trim() === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec.trim() };
   const fields = new Map<string, string>();
   for (const part of spec.split(',')) {
     const eq = part.indexOf('=');
@@ -67,7 +87,12 @@ export function parseOutputSpec(spec: string): OutputSpec {
   }
   const type = fields.get('type');
   const dest = fields.get('dest');
-  if (type !== 'oci' && type !== 'docker') throw new Error(`--output "${spec}": type must be oci or docker`);
+  if (type === 'local' || type === 'tar') {
+    for (const key of fields.keys()) if (key !== 'type' && key !== 'dest') throw new Error(`--output "${spec}": type=${type} takes only dest=, not "${key}"`);
+    if (type === 'local' && (!dest || dest === '-')) throw new Error(`--output "${spec}": type=local needs dest=DIR`);
+    return { type, dest: dest || '-' };
+  }
+  if (type !== 'oci' && type !== 'docker') throw new Error(`--output "${spec}": ${TYPES}${type === undefined ? '' : `, not "${type}"`}`);
   if (!dest) throw new Error(`--output "${spec}": dest=PATH is required`);
   const tarRequested = fields.get('tar');
   if (type === 'docker' && tarRequested === 'false') throw new Error(`--output "${spec}": type=docker writes a tar; use type=oci,tar=false for a directory`);

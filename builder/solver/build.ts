@@ -16,7 +16,8 @@ import {
   writeImage,
   writeImageArchive,
   writeOciDirectory,
-  type OutputSpec,
+  isFilesystemOutput,
+  type BuildOutputSpec,
 } from '../image/index.js';
 import { openSnapshots } from '../snapshot/index.js';
 import type { ProgressDisplay } from '../progress/index.js';
@@ -51,7 +52,7 @@ export interface BuildOptions {
   noCache?: boolean;
   pull?: boolean;
   push?: boolean;
-  outputs?: OutputSpec[];
+  outputs?: BuildOutputSpec[];
   network?: 'host' | 'none';
   platform?: string;
   secrets?: SecretSource[];
@@ -241,6 +242,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   exportStep.done();
 
   for (const out of options.outputs ?? []) {
+    if (isFilesystemOutput(out)) {
+      const step = progress.step(
+        `exporting the filesystem to ${out.type === 'local' ? 'directory' : 'tar'} ${out.dest === '-' ? 'standard output' : out.dest}`,
+      );
+      const { writeFilesystem } = await import('./filesystem-output.js');
+      await writeFilesystem(await openSnapshots(store), result.top, out.dest === '-' ? out : { ...out, dest: resolve(out.dest) }, epoch);
+      step.done();
+      continue;
+    }
     const step = progress.step(`exporting to ${out.type} ${out.directory ? 'layout' : 'archive'} ${out.dest}`);
     if (out.compression !== 'none') step.note(`compressing layers (${out.compression})`);
     const variant = await withLayerEncoding(store, written.digest, out.compression !== 'none' ? { ...out, onProgress: byteNotes(step, 'compressing') } : out);

@@ -47,6 +47,12 @@ export interface BuildRequest {
 }
 
 export function parseBuildRequest(ctx: CommandContext): BuildRequest {
+  for (const flag of ['provenance', 'sbom']) {
+    const value = stringOption(ctx, flag);
+    // CI scripts turn attestations off; tsbuild makes none, so that is what it does anyway
+    if (value === undefined || /^(false|0)$/i.test(value.trim())) continue;
+    throw new UsageError(`--${flag}=${value} is not supported: tsbuild makes no attestations (--${flag}=false is accepted)`);
+  }
   if (ctx.positionals.length > 1) throw new UsageError(`expected one build context, got ${ctx.positionals.length}: tsbuild build [FLAGS] CONTEXT`);
   const context = ctx.positionals[0] ?? '.';
   const buildArgs: Record<string, string> = {};
@@ -152,12 +158,15 @@ export const buildCommand: Command = {
     '  --no-cache                 build every step again (the cache is still refreshed)',
     "  --no-cache-filter STAGE    build these stages' steps again (repeatable or comma-separated)",
     '  --cache-to SPEC            export the build cache (repeatable): type=registry,ref=REF[,mode=min|max],',
-    '                             type=local,dest=DIR[,mode=min|max], type=inline (in the pushed image)',
+    '                             type=local,dest=DIR[,mode=min|max], type=inline (in the pushed image); options',
+    '                             compression=gzip|zstd|uncompressed, compression-level=N, ignore-error=true',
     '  --cache-from SPEC          import a build cache (repeatable): type=registry,ref=REF (a cache or an image',
     '                             with an inline cache), type=local,src=DIR; an unreadable one is a warning',
     '  --pull                     ask the registry for base images even when the store has them',
     '  --push                     push every -t name to its registry after the build',
-    '  -o, --output SPEC          type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar (repeatable); options',
+    "  -o, --output SPEC          type=local,dest=DIR or DIR alone (the final stage's files), type=tar[,dest=FILE|-]",
+    '                             (them as a tar; - or no dest: standard output), or an image: type=oci,dest=DIR|FILE.tar',
+    '                             or type=docker,dest=FILE.tar (repeatable); image options',
     '                             compression=gzip|zstd|uncompressed, compression-level=N, force-compression=true,',
     '                             oci-mediatypes=true|false, tar=false, name=REF',
     '  --progress MODE            auto (default), plain (one line per event) or tty (live display)',
@@ -173,6 +182,7 @@ export const buildCommand: Command = {
     '  --ssh default|ID=SOCKET    an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK) (repeatable)',
     '  --load                     load the image into dockerd through its API (also -o type=docker without dest)',
     '  --rm, --force-rm           accepted for docker compatibility (RUN containers are always removed)',
+    '  --provenance=false, --sbom=false  accepted (tsbuild makes no attestations; =true or mode=… is refused)',
     '  CONTEXT                    a directory, or - for a tar (or just a Dockerfile) on standard input;',
     '                             -f - reads the Dockerfile from standard input; -o ...,dest=- writes the tar to stdout',
     '  --network MODE             host (default, like docker build) or none for RUN steps',
@@ -211,6 +221,8 @@ export const buildCommand: Command = {
     load: { type: 'boolean' },
     rm: { type: 'boolean' },
     'force-rm': { type: 'boolean' },
+    provenance: { type: 'string' },
+    sbom: { type: 'string' },
   },
   async run(ctx) {
     const req = parseBuildRequest(ctx);
@@ -288,6 +300,8 @@ function usage<T>(parse: () => T): T {
 
 /** Flags a no-op rebuild can vouch for; any other flag set means a full build. */
 const NOOP_FLAGS = new Set([
+  'provenance',
+  'sbom',
   'file',
   'build-arg',
   'target',
@@ -383,8 +397,7 @@ async function runBuild(req: BuildRequest, ctx: CommandContext, noop?: { request
   if (req.context !== '-') await refuseRemoteContext(req.context);
   if (req.context === '-' && req.dockerfile === '-') throw new UsageError('the context and the Dockerfile cannot both come from standard input');
   const toStdout = outputs.some((o) => o.dest === '-');
-  if (toStdout && process.stdout.isTTY)
-    throw new UsageError('refusing to write an image archive to a terminal (dest=-): redirect standard output or give dest=FILE');
+  if (toStdout && process.stdout.isTTY) throw new UsageError('refusing to write a tar to a terminal (dest=-): redirect standard output or give dest=FILE');
   const extras = await parseBuildExtras(req);
   requireRoot();
   const shown = createProgress(ctx.values.quiet ? 'quiet' : (req.progress ?? 'auto'), ctx.stderr);

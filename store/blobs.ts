@@ -25,22 +25,32 @@ export class BlobStore {
     private readonly claims: BlobClaims,
   ) {}
 
-  /**
-   * The blob's size, or undefined. This is a writer's confirmation too (a mount, a manifest push and an
-   * upload's commit stat what they linked): a blob a garbage collection claimed is taken back.
-   */
+  /** The blob's size, or undefined (a reader's look: see confirm() for a writer's). */
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    return this.statThrough(digest, (op) => this.claims.read(digest, op));
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
+  }
+
+  /**
+   * A writer's stat: a mount, a manifest push and an upload's commit confirm what they linked, and a
+   * write confirms the bytes it would skip. A blob a garbage collection claimed is taken back (gc-claims.ts);
+   * undefined when it is gone. On a filesystem store the same as stat(); replicas on S3 ask Redis.
+   */
+  async confirm(digest: Digest): Promise<BlobInfo | undefined> {
+    return this.statThrough(digest, (op) => this.claims.confirm(digest, op));
+  }
+
+  private async statThrough(digest: Digest, through: (op: () => Promise<{ size: number }>) => Promise<{ size: number }>): Promise<BlobInfo | undefined> {
     try {
-      const info = await this.claims.confirm(digest, () => this.driver.stat(blobPath(digest)));
+      const info = await through(() => this.driver.stat(blobPath(digest)));
       return { digest, size: info.size };
     } catch (e) {
       if (e instanceof PathNotFoundError) return undefined;
       throw e;
     }
-  }
-
-  async has(digest: Digest): Promise<boolean> {
-    return (await this.stat(digest)) !== undefined;
   }
 
   /** Streams a blob (or a byte range). Throws BlobNotFoundError. */
@@ -88,7 +98,7 @@ export class BlobStore {
     const digest = digestOf(bytes, expected?.digest ? expected.digest.split(':')[0] : 'sha256');
     if (expected?.digest && expected.digest !== digest) throw new DigestMismatchError(expected.digest, digest);
     if (expected?.size !== undefined && expected.size !== bytes.length) throw new SizeMismatchError(expected.size, bytes.length);
-    if (!(await this.has(digest))) await this.driver.putContent(blobPath(digest), bytes);
+    if (!(await this.confirm(digest))) await this.driver.putContent(blobPath(digest), bytes);
     return { digest, size: bytes.length };
   }
 

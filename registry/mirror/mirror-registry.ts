@@ -151,7 +151,7 @@ export class MirrorRegistry implements Registry {
     return this.local.catalog(page);
   }
 
-  checkHealth(): Promise<void> {
+  checkHealth(): Promise<string | undefined> {
     return this.local.checkHealth();
   }
 

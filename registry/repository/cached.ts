@@ -64,7 +64,7 @@ export class CachedRegistry implements Registry {
     return this.inner.catalog(page);
   }
 
-  checkHealth(): Promise<void> {
+  checkHealth(): Promise<string | undefined> {
     return this.inner.checkHealth();
   }
 

@@ -41,7 +41,7 @@ class LocalUploadSession implements UploadSession {
     return this.ingest.commit(digest, undefined, async () => {
       await this.store.repositories.linkBlob(this.name, digest);
       // The same bytes were in the store already and a garbage collection claimed them: put them back.
-      if (!(await this.store.blobs.has(digest))) throw new BlobNotFoundError(digest);
+      if (!(await this.store.blobs.confirm(digest))) throw new BlobNotFoundError(digest);
     });
   }
 
@@ -114,7 +114,7 @@ export class LocalBlobService implements BlobService {
     await this.store.repositories.linkBlob(this.name, digest);
     // Confirmed after linking (a garbage collection may have claimed it meanwhile): gone means no mount, and
     // the client uploads the blob instead.
-    if (await this.store.blobs.has(digest)) return true;
+    if (await this.store.blobs.confirm(digest)) return true;
     await this.store.repositories.unlinkBlob(this.name, digest);
     return false;
   }

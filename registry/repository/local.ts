@@ -47,7 +47,7 @@ class LocalManifestService implements ManifestService {
     // A garbage collection may have claimed a blob between the check above and the link (store/gc-claims.ts):
     // confirming each one after linking restores it, or finds it gone and takes the manifest back.
     for (const d of [{ digest }, ...parsed.blobs, ...parsed.manifests]) {
-      if (await store.blobs.has(d.digest as Digest)) continue;
+      if (await store.blobs.confirm(d.digest as Digest)) continue;
       await store.repositories.unlinkManifest(name, digest).catch(() => undefined);
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${d.digest}, which is no longer in repository ${name}`, { digest: d.digest });
     }
@@ -134,9 +134,10 @@ export class LocalRegistry implements Registry {
     return this.store.repositories.catalog(page);
   }
 
-  async checkHealth(): Promise<void> {
+  async checkHealth(): Promise<string | undefined> {
     try {
       await fs.access(this.store.root);
+      return undefined;
     } catch (e) {
       throw new Error(`storage ${this.store.root} is not reachable: ${(e as Error).message}`);
     }

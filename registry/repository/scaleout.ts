@@ -256,12 +256,13 @@ export class SharedCacheRegistry implements Registry {
     return this.inner.catalog(page);
   }
 
-  async checkHealth(): Promise<void> {
+  async checkHealth(): Promise<string | undefined> {
     await this.driver.check();
     try {
       await this.redis.ping();
+      return undefined;
     } catch (e) {
-      throw new Error(`redis does not answer: ${(e as Error).message}`);
+      return `redis does not answer (${(e as Error).message}): pulls are served from the bucket, pushes fail until it is back`;
     }
   }
 

@@ -163,8 +163,11 @@ export interface Registry {
   repository(name: string, namespace?: string): Repository;
   /** Repository names in lexical order, paginated. */
   catalog(page: Page): Promise<Listing>;
-  /** Throws when the storage cannot be reached (for /healthz). */
-  checkHealth(): Promise<void>;
+  /**
+   * Throws when the storage cannot be reached (for /healthz: 503). Resolves to a sentence when the registry
+   * serves but degraded (replicas whose Redis is unreachable: pulls go on, pushes fail), else undefined.
+   */
+  checkHealth(): Promise<string | undefined>;
   /** Upload sessions open (a gauge for /metrics). */
   uploadSessionCount(): Promise<number>;
   /** Removes upload sessions that received no bytes for `maxIdleMs`; returns their ids. */

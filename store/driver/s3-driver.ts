@@ -308,6 +308,16 @@ export class S3Driver implements StorageDriver {
     try {
       await this.client.send(new (s3().HeadBucketCommand)({ Bucket: this.bucket }));
     } catch (e) {
+      // HEAD answers carry no error body, so the SDK can only say "UnknownError": name the two usual causes.
+      const status = httpStatus(e);
+      const where = `${this.options.endpoint ?? 'AWS S3'}`;
+      if (status === 403) {
+        throw new Error(
+          `S3 at ${where} denied access to bucket ${this.bucket} (HTTP 403): check the access key and secret key (storage.s3 access-key/secret-key, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket's policy`,
+          { cause: e },
+        );
+      }
+      if (status === 404) throw new Error(`S3 at ${where} has no bucket ${this.bucket} (HTTP 404): create it, or fix storage.s3.bucket`, { cause: e });
       throw s3Error('HeadBucket', this.bucket, e);
     }
   }

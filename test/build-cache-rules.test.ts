@@ -172,3 +172,48 @@ test('a no-op rebuild answered from the memo still sees a retagged base, a moved
   t.regex(rebased.stderr, /writing image/);
   t.not(await manifestDigest(root, 'memo:v1'), digest, 'a new base gives a new image');
 });
+
+test("config-only steps' history takes the build's time as BuildKit's exporter gives it, not the base's; a no-op rebuild keeps the digest", async (t) => {
+  const root = await storeWithBusybox();
+  const history = async (ref: string) =>
+    (JSON.parse((await ok(root, ['inspect', ref])).stdout) as { History: Array<{ created: string; created_by: string }> }).History.map(
+      (h) => [h.created_by, h.created] as const,
+    );
+  const baseTimes = new Set((await history('busybox')).map(([, c]) => c));
+  const ctx = await context({ Dockerfile: 'FROM busybox:latest\nENV A=1\nLABEL x=y\nRUN echo one > /one\nENV B=2\n' });
+  await ok(root, ['build', '-q', '-t', 'times:v1', ctx]);
+  const first = (await history('times:v1')).slice(-4);
+  t.deepEqual(
+    first.map(([by]) => by),
+    ['ENV A=1', 'LABEL x=y', 'RUN /bin/sh -c echo one > /one', 'ENV B=2'],
+  );
+  const runTime = first[2]![1];
+  t.false(baseTimes.has(runTime));
+  t.deepEqual(
+    first.map(([, created]) => created),
+    [runTime, runTime, runTime, runTime],
+    "ENV and LABEL before the RUN take its time (the build's), the ENV after it the RUN's",
+  );
+  const digest = await manifestDigest(root, 'times:v1');
+  await new Promise((r) => setTimeout(r, 1100));
+  const again = await ok(root, ['build', '--progress', 'plain', '-t', 'times:v1', ctx]);
+  t.true(allCached(outcomes(again.stderr)), again.stderr);
+  t.is(await manifestDigest(root, 'times:v1'), digest, 'a no-op rebuild gives the same image');
+  // a later layer step: the ENV between two RUNs takes the first new layer's time, as in BuildKit
+  await fs.writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nENV A=1\nLABEL x=y\nRUN echo one > /one\nENV B=2\nRUN echo two > /two\n');
+  await ok(root, ['build', '-q', '-t', 'times:v2', ctx]);
+  const second = (await history('times:v2')).slice(-5);
+  t.is(second[2]![1], runTime, 'the cached RUN keeps its time');
+  t.not(second[4]![1], runTime);
+  t.deepEqual(
+    second.map(([, c]) => c),
+    [runTime, runTime, runTime, runTime, second[4]![1]],
+  );
+  // only config steps: the base's time stays (there is no new layer to take one from)
+  await fs.writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nENV C=3\n');
+  await ok(root, ['build', '-q', '-t', 'times:v3', ctx]);
+  t.true(baseTimes.has((await history('times:v3')).at(-1)![1]));
+  // SOURCE_DATE_EPOCH: every new entry
+  await ok(root, ['build', '-q', '--no-cache', '-t', 'times:v4', ctx], { SOURCE_DATE_EPOCH: '1700000000' });
+  t.is((await history('times:v4')).at(-1)![1], '2023-11-14T22:13:20Z');
+});

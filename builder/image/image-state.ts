@@ -21,6 +21,12 @@ export interface ImageLayer {
  * each step adds history (with `empty_layer` for steps that change only the config).
  */
 export class ImageState {
+  /**
+   * History entries of config-only steps given a provisional time, to take the time of the layer step
+   * after them; 'settled' once a layer step followed such an entry (see addConfigHistory).
+   */
+  private untimed: number[] | 'settled' = [];
+
   private constructor(
     public config: ImageConfig,
     public layers: ImageLayer[],
@@ -76,10 +82,12 @@ export class ImageState {
   }
 
   clone(): ImageState {
-    return new ImageState(
+    const copy = new ImageState(
       structuredClone(this.config),
       this.layers.map((l) => ({ descriptor: { ...l.descriptor }, diffID: l.diffID })),
     );
+    copy.untimed = this.untimed === 'settled' ? 'settled' : [...this.untimed];
+    return copy;
   }
 
   get container(): ContainerConfig {
@@ -91,14 +99,36 @@ export class ImageState {
     return this.layers.map((l) => l.diffID);
   }
 
+  /** A layer step's layer and history entry; `created` is when its layer was made (kept on a cache hit). */
   addLayer(layer: ImageLayer, createdBy: string, created: string): void {
+    this.settleUntimed(created);
     this.layers.push(layer);
     this.config.rootfs.diff_ids.push(layer.diffID);
     this.config.history!.push({ created, created_by: createdBy });
   }
 
+  /** A layer step that changed nothing: an `empty_layer` entry with the step's time. */
   addEmptyHistory(createdBy: string, created: string): void {
+    this.settleUntimed(created);
     this.config.history!.push({ created, created_by: createdBy, empty_layer: true });
+  }
+
+  /**
+   * A config-only step (ENV, LABEL, CMD…): an `empty_layer` entry timed as BuildKit's exporter times
+   * them (normalizeLayersAndHistory): the first run of such entries takes the time of the layer step
+   * after it — the build's time, or the cached layer's on a rebuild, so a no-op rebuild gives the same
+   * digest — and later ones the time of the layer step before them. `provisional` (the stage's time so
+   * far: the base's creation, or SOURCE_DATE_EPOCH) stays when no layer step follows.
+   */
+  addConfigHistory(createdBy: string, provisional: string): void {
+    if (this.untimed !== 'settled') this.untimed.push(this.config.history!.length);
+    this.config.history!.push({ created: provisional, created_by: createdBy, empty_layer: true });
+  }
+
+  private settleUntimed(created: string): void {
+    if (this.untimed === 'settled' || this.untimed.length === 0) return;
+    for (const i of this.untimed) this.config.history![i]!.created = created;
+    this.untimed = 'settled';
   }
 
   // ---- metadata instructions, with docker's semantics ----

@@ -136,7 +136,7 @@ export async function buildStage(ctx: SolveContext, stage: PlanStage): Promise<S
       } else {
         const text = applyMetadata(state.image, inst, flags);
         if (text === undefined) throw new Error(`${inst.kind} cannot be used here`);
-        state.image.addEmptyHistory(text, state.created);
+        state.image.addConfigHistory(text, state.created);
         state.key = cacheKey(state.key, text);
       }
       step.done();

@@ -30,3 +30,26 @@ test('a relative --root or TSBUILD_ROOT builds RUN steps and keeps its state the
   t.regex(images.stdout, /rel\s+v1/);
   t.regex(images.stdout, /rel\s+v2/);
 });
+
+test("a --root inside the build context is left out of it, as if .dockerignore'd, whatever the .dockerignore says: COPY . and bind mounts never see it, rebuilds stay cached", async (t) => {
+  const ctx = tempDir('root-in-ctx-');
+  // the fixture store at CONTEXT/.tsb, also through a symlinked path
+  const made = await storeWithBusybox();
+  await fs.rename(made, join(ctx, '.tsb'));
+  await fs.writeFile(join(ctx, 'a.txt'), 'a\n');
+  await fs.writeFile(join(ctx, '.dockerignore'), '!.tsb\n');
+  await fs.writeFile(
+    join(ctx, 'Dockerfile'),
+    'FROM busybox:latest\nCOPY . /app\nRUN --mount=type=bind,target=/ctx ls -A /ctx/.tsb > /ctx-seen\nRUN ls -a /app > /app-seen && echo made > /x\n',
+  );
+  const tsb = (args: string[]) => run(process.execPath, [tsbuildBin, '--root', '.tsb', ...args], { cwd: ctx });
+  const first = await tsb(['build', '--progress', 'plain', '-t', 'inside:v1', '-o', join(ctx, '..', `${basename(ctx)}-out`), '.']);
+  t.is(first.code, 0, first.stderr.slice(-2000));
+  const out = join(ctx, '..', `${basename(ctx)}-out`);
+  t.deepEqual((await fs.readFile(join(out, 'app-seen'), 'utf8')).split('\n').filter(Boolean), ['.', '..', '.dockerignore', 'Dockerfile', 'a.txt']);
+  t.is(await fs.readFile(join(out, 'ctx-seen'), 'utf8'), '', 'a bind mount of the context shows the state dir empty');
+  // the store changed under the context by that build: nothing of it counts as a change
+  const again = await tsb(['build', '--progress', 'plain', '-t', 'inside:v1', '.']);
+  t.is(again.code, 0, again.stderr);
+  t.is((again.stderr.match(/CACHED/g) ?? []).length, 3, again.stderr);
+});

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, promises as fs, readdirSync, statSync } from 'node:fs';
+import { lstatSync, promises as fs, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatReference, parseNormalized } from '../../oci/reference.js';
@@ -93,10 +93,15 @@ async function keyOf(req: NoopRequest): Promise<{ file: string; dockerfileText: 
   return { file: join(resolve(req.root), 'cache', 'noop', h.digest('hex').slice(0, 40)), dockerfileText };
 }
 
-/** Every entry of the context: names as bytes, type, mode, owner, size, identity and times (no contents). */
-export function contextFingerprint(dir: string): string {
+/**
+ * Every entry of the context: names as bytes, type, mode, owner, size, identity and times (no contents).
+ * `leaveOut` (tsbuild's state root, when it lies inside the context) is not part of it, as in the build.
+ */
+export function contextFingerprint(dir: string, leaveOut?: string): string {
   const h = createHash('sha256');
+  const skip = leaveOut === undefined ? undefined : Buffer.from(realOrResolved(leaveOut));
   const visit = (abs: Buffer, rel: Buffer): void => {
+    if (skip?.equals(abs)) return;
     const st = lstatSync(abs);
     h.update(rel);
     h.update(`\0${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}\n`);
@@ -104,8 +109,16 @@ export function contextFingerprint(dir: string): string {
     const names = readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
     for (const n of names) visit(Buffer.concat([abs, Buffer.from('/'), n]), rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n);
   };
-  visit(Buffer.from(resolve(dir)), Buffer.alloc(0));
+  visit(Buffer.from(realOrResolved(dir)), Buffer.alloc(0));
   return h.digest('hex');
+}
+
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 /** The local image names except `tags`, with their digests, as one hash; and what `tags` name now. */
@@ -143,7 +156,7 @@ export async function noopCheck(req: NoopRequest): Promise<{ hit?: NoopRecord; s
     const key = await keyOf(req);
     if (!key) return {};
     const images = await imagesState(req.root, req.tags);
-    const context = contextFingerprint(req.contextDir);
+    const context = contextFingerprint(req.contextDir, req.root);
     const snapshot: NoopSnapshot = { file: key.file, context, images: images.others };
     const record = await fs
       .readFile(key.file, 'utf8')

@@ -43,8 +43,10 @@ export class DockerignoreMatcher {
   private readonly rules: IgnoreRule[];
   /** Whether a walk may skip an excluded directory when no exception names a path below it. */
   private readonly prefixExceptionsOnly: boolean;
+  private readonly patterns: string[];
 
   constructor(patterns: string[]) {
+    this.patterns = patterns;
     this.rules = [];
     for (const raw of patterns) {
       // As moby's ignorefile.ReadAll: `#` starts a comment only at the very start of the line.
@@ -75,6 +77,15 @@ export class DockerignoreMatcher {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new DockerignoreMatcher([]);
       throw new Error(`cannot read ${contextDir}/.dockerignore: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * This matcher with a literal context-relative path (and all below it) left out whatever the rules
+   * say: as a last rule, no `!` exception can bring it back. For tsbuild's own state dir (--root) inside
+   * the context, which must never be sent, as if .dockerignore'd.
+   */
+  excluding(relPath: string): DockerignoreMatcher {
+    return new DockerignoreMatcher([...this.patterns, cleanRelative(relPath).replace(/[*?[\]\\]/g, '\\$&')]);
   }
 
   get empty(): boolean {

@@ -159,7 +159,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // Ctrl-C / SIGTERM: the running steps are cancelled (their containers stopped) before cleanup runs
   const stopListening = onInterrupt((signal) => abort.abort(new BuildCancelledError(signal)));
   if (plan.unusedBuildArgs.length) progress.message(`[Warning] One or more build-args [${plan.unusedBuildArgs.join(' ')}] were not consumed`);
-  const context = await BuildContext.open(contextDir, options.dockerfileText === undefined ? dockerfilePath : undefined);
+  // the store's own dirs (its overlay mounts among them) are never part of a context holding them
+  const context = await BuildContext.open(contextDir, options.dockerfileText === undefined ? dockerfilePath : undefined, { leaveOut: [store.root] });
   // Content hashes of this context survive the build, so a rebuild need not read every file again.
   const hashesDir = join(await store.localDir('cache'), 'context-hashes');
   await fs.mkdir(hashesDir, { recursive: true });

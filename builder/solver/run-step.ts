@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, posix, relative } from 'node:path';
 import { tempName } from '../../store/index.js';
 import { trackDir, type RunMount as ExecMount } from '../exec/index.js';
 import { runOnSnapshot } from './overlay.js';
@@ -117,6 +117,15 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
           if (!source.startsWith(root)) throw new Error(`RUN --mount=type=bind source ${m.source} leaves its root`);
           if (!m.from) fromKey = await ctx.checksummer.checksum(ctx.context.dir, [(m.source ?? '.').replace(/^\/+/, '') || '.'], ctx.context.ignore);
           mounts.push({ type: 'bind', target: target!, source, readwrite: !m.readOnly });
+          if (!m.from) {
+            // tsbuild's own state dir inside the context (--root there) is hidden under an empty dir
+            const sub = relative(ctx.context.dir, source);
+            for (const rel of ctx.context.leftOut) {
+              const below = sub === '' ? rel : relative(sub, rel);
+              if (below.startsWith('..') || isAbsolute(below)) continue;
+              mounts.push({ type: 'bind', target: posix.join(target!, below), source: await ctx.snapshots.emptyLower(), readwrite: false });
+            }
+          }
           keyParts.push(`bind ${target} ${m.source ?? ''} ${fromKey}`);
           break;
         }

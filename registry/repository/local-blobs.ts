@@ -61,9 +61,10 @@ export class LocalBlobService implements BlobService {
   ) {}
 
   async stat(digest: Digest): Promise<{ digest: Digest; size: number } | undefined> {
-    // The link and the blob are looked up at once: on an object store each is a round trip, and every
-    // blob GET and HEAD waits for both. (A stat of a blob this repository does not link may thus take it
-    // back from a garbage collection's claim: it waits for the next collection.)
+    // On an object store the link and the blob are looked up at once: each is a round trip, and every
+    // blob GET and HEAD waits for both. A local file is looked up only once linked (there a read takes a
+    // blob back from a garbage collection's claim: gc-claims.ts).
+    if (this.store.blobFile(digest) !== undefined) return (await this.linked(digest)) ? this.store.blobs.stat(digest) : undefined;
     const stored = this.store.blobs.stat(digest);
     stored.catch(() => undefined);
     return (await this.linked(digest)) ? stored : undefined;

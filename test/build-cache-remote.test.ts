@@ -13,6 +13,8 @@ import { tempDir } from './helpers/temp.js';
 import { freePort, startDistribution, waitForHttp, type RunningRegistry } from './helpers/distribution.js';
 import { storeWithBusybox } from './helpers/build-compare.js';
 import { allCached, outcomes } from './helpers/cache-progress.js';
+import { MediaType, parseNormalized, type ImageManifest } from '../oci/index.js';
+import { Store } from '../store/index.js';
 
 const test = testWith(['runc', 'docker-registry', 'skopeo']);
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
@@ -291,6 +293,36 @@ test.serial(
         refused.stderr.startsWith(`tsbuild: --cache-to "${spec}": `) && refused.stderr.includes(message!) && refused.stderr.split('\n').length === 2,
         refused.stderr,
       );
+    }
+  },
+);
+
+test.serial(
+  'the same base image packaged otherwise (docker media types, an annotation: as a docker push or a registry re-publishes it) hits a --cache-from made against the original: FROM is keyed by the image id, not the manifest digest',
+  async (t) => {
+    const ctx = await context();
+    const dest = join(tempDir('repackaged-cache-'), 'cache');
+    const a = await storeWithBusybox();
+    await ok(a, ['build', '-q', '-t', 'app:v1', '--cache-to', `type=local,dest=${dest},mode=max`, ctx], EPOCH);
+    for (const repackage of [
+      (m: ImageManifest): ImageManifest => ({
+        schemaVersion: 2,
+        mediaType: MediaType.dockerManifest,
+        config: { ...m.config, mediaType: MediaType.dockerConfig },
+        layers: m.layers.map((l) => ({ ...l, mediaType: MediaType.dockerLayerGzip })),
+      }),
+      (m: ImageManifest): ImageManifest => ({ ...m, annotations: { 'org.opencontainers.image.created': '2025-01-01T00:00:00Z' } }),
+    ]) {
+      const b = await storeWithBusybox();
+      const store = await Store.open(b);
+      const original = await store.images.get('busybox:latest');
+      const manifest = JSON.parse((await store.blobs.readBuffer(original.digest)).toString()) as ImageManifest;
+      const other = repackage(manifest);
+      const put = await store.blobs.put(JSON.stringify(other));
+      t.not(put.digest, original.digest);
+      await store.images.set(parseNormalized('busybox:latest'), put.digest, other.mediaType!);
+      const r = await ok(b, ['build', '--progress', 'plain', '-t', 'app:v1', '--cache-from', `type=local,src=${dest}`, ctx], EPOCH);
+      t.true(allCached(outcomes(r.stderr)), `every step is CACHED against the repackaged base:\n${r.stderr}`);
     }
   },
 );

@@ -15,6 +15,17 @@ export function cacheKey(...parts: string[]): Digest {
 }
 
 /**
+ * What an image stands for in cache keys (FROM, COPY --from, RUN --mount from an image): its config
+ * digest, the image id. Not the manifest digest: the same image re-packaged (docker push re-encodes the
+ * manifest, a registry adds annotations, another media type) is the same filesystem and config, and a
+ * --cache-from made against one packaging must hit for the other, as BuildKit keys an image source by its
+ * config (cacheKeyFromConfig). The config names the platform, so platforms stay apart.
+ */
+export function imageCacheKey(image: { manifest: { config: { digest: Digest } } }): Digest {
+  return image.manifest.config.digest;
+}
+
+/**
  * The shared dir of `RUN --mount=type=cache,id=ID` under `<root>/cache`, as builder/exec/mounts.ts names
  * it (sha256 of the id, first 32 hex; `private` sharing adds `-N` to copies in use).
  */

@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import { destinationTop, prepareCopy, resolveInRoot, type CopySpec, type SourceRoot } from '../copy/index.js';
 import { fsPath, unpackImageLayers } from '../snapshot/index.js';
 import type { StepHandle } from '../progress/index.js';
-import { cacheKey } from './build-cache.js';
+import { cacheKey, imageCacheKey } from './build-cache.js';
 import { BuildStepError } from './errors.js';
 import type { StageScope } from '../frontend/index.js';
 import { layerStep, type StageState } from './layer-step.js';
@@ -24,7 +24,7 @@ async function fromRoot(ctx: SolveContext, from: string): Promise<{ view: ReadOn
     ctx.snapshots,
     image.manifest.layers.map((d, i) => ({ descriptor: d, diffId: image.config.rootfs.diff_ids[i]! })),
   );
-  return { view: await mountReadOnly(ctx.snapshots, top?.chainId), key: image.manifestDigest, label: `image ${image.reference}` };
+  return { view: await mountReadOnly(ctx.snapshots, top?.chainId), key: imageCacheKey(image), label: `image ${image.reference}` };
 }
 
 /** Creates the WORKDIR when it is missing (root-owned, 0755, as docker does). */

@@ -4,7 +4,7 @@ import { tempName } from '../../store/index.js';
 import { trackDir, type RunMount as ExecMount } from '../exec/index.js';
 import { runOnSnapshot } from './overlay.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
-import { cacheKey, cacheMountDir } from './build-cache.js';
+import { cacheKey, cacheMountDir, imageCacheKey } from './build-cache.js';
 import { BuildStepError, cancellation } from './errors.js';
 import type { StageScope } from '../frontend/index.js';
 import { layerStep, type StageState } from './layer-step.js';
@@ -107,7 +107,7 @@ async function resolveMounts(ctx: SolveContext, specs: RunMount[], scratch: stri
                 image.manifest.layers.map((d, i) => ({ descriptor: d, diffId: image.config.rootfs.diff_ids[i]! })),
               );
               top = snap?.chainId;
-              fromKey = image.manifestDigest;
+              fromKey = imageCacheKey(image);
             }
             const view = await mountReadOnly(ctx.snapshots, top);
             releases.push(view.release);

@@ -1,6 +1,6 @@
 import { ImageState } from '../image/index.js';
 import { unpackImageLayers } from '../snapshot/index.js';
-import { cacheKey } from './build-cache.js';
+import { cacheKey, imageCacheKey } from './build-cache.js';
 import { copyStep, makeWorkdir } from './copy-step.js';
 import { BuildCancelledError, BuildStepError, cancellation } from './errors.js';
 import { layerStep, type StageState } from './layer-step.js';
@@ -72,7 +72,7 @@ async function startStage(ctx: SolveContext, stage: PlanStage): Promise<Started>
     state: {
       image,
       top: top?.chainId,
-      key: cacheKey('image', resolved.manifestDigest),
+      key: cacheKey('image', imageCacheKey(resolved)),
       created: ctx.sourceDateEpoch === undefined && resolved.config.created ? resolved.config.created : ctx.created,
       records: new Map(),
       noCache: noCacheFor(ctx, stage),

@@ -43,6 +43,8 @@ test('a build whose cache or output dest, --root, --iidfile or save -o is below 
       'cannot create directory /proc/tsbuild-nope: no such file or directory',
     ],
     [root, ['build', '-q', '-o', 'type=oci,dest=/proc/tsbuild-nope/out.tar', ctx], 'cannot write /proc/tsbuild-nope/out.tar: no such file or directory'],
+    [root, ['build', '-q', '-o', 'type=local,dest=/proc/tsbuild-nope/fs', ctx], 'cannot create directory /proc/tsbuild-nope: no such file or directory'],
+    [root, ['build', '-q', '-o', 'type=tar,dest=/proc/tsbuild-nope/fs.tar', ctx], 'cannot write /proc/tsbuild-nope/fs.tar: no such file or directory'],
     [root, ['build', '-q', '--iidfile', '/proc/tsbuild-nope/iid', ctx], 'cannot write --iidfile /proc/tsbuild-nope/iid: no such file or directory'],
     [root, ['save', '-o', '/proc/tsbuild-nope/x.tar', 'busybox'], 'cannot write /proc/tsbuild-nope/x.tar: no such file or directory'],
     ['/proc', ['images'], 'cannot create directory /proc/tmp: no such file or directory'],

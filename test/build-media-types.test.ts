@@ -158,7 +158,7 @@ test('unknown output options and values are refused with one line', async (t) =>
     ['type=oci,dest=x.tar,compression=lz4', /compression must be gzip, zstd or uncompressed/],
     ['type=oci,dest=x.tar,compression-level=42', /compression-level/],
     ['type=docker,dest=x.tar,compression=zstd', /zstd.*oci-mediatypes/],
-    ['type=local,dest=x', /type must be oci or docker/],
+    ['type=registry,dest=x', /type must be oci, docker \(images\), local \(a directory\) or tar \(a tar of the filesystem\), not "registry"/],
   ] as const) {
     const r = await tsbuild(root, ['build', '-o', spec, ctx]);
     t.is(r.code, 2, spec);

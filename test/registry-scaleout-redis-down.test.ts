@@ -27,7 +27,7 @@ async function startRedis(): Promise<void> {
       const probe = spawn('redis-cli', ['-p', String(redisPort), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let out = '';
       probe.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      probe.on('exit', () => resolve(out.includes('PONG')));
+      probe.on('close', () => resolve(out.includes('PONG')));
     });
     if (pong) return;
   }

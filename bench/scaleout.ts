@@ -18,13 +18,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
 import { S3Driver } from '../store/driver/s3-driver.js';
+import { freePort } from '../test/helpers/distribution.js';
 import { row, time } from './_measure.js';
 import { curlPull, pushManifest as pushSmallImage, request as benchRequest, makeFile } from './_peers.js';
 
@@ -39,17 +39,6 @@ const PARALLEL = 8;
 /** Pulls per round per peer, alternating which goes first: a pull takes a fraction of a second, so one sample per round is at the mercy of whatever else the machine runs. */
 const PULLS = 3;
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitHttp(url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -123,7 +123,7 @@ interface Shared {
   /** Redis key prefix, e.g. `tsbuild:registry/root:`. */
   prefix: string;
   /** The store's GC claims: a commit confirms the digest before it trusts a copy already in place. */
-  claims: BlobClaims | undefined;
+  claims: BlobClaims;
 }
 
 /**
@@ -392,8 +392,7 @@ export class SharedIngest extends Ingest {
         }
         // Confirmed first: a copy already in place that a garbage collection is deleting is waited out
         // (then missing: written again below), one it claimed is taken back, and none is claimed after.
-        const statBlob = () => driver.stat(blobPath(digest!)).catch(() => undefined);
-        const existing = await (this.shared.claims ? this.shared.claims.confirm(digest, statBlob) : statBlob());
+        const existing = await this.shared.claims.confirm(digest, () => driver.stat(blobPath(digest!)).catch(() => undefined));
         if (existing?.size !== s.size) {
           if (smallBytes) await driver.putContent(blobPath(digest), smallBytes);
           else await this.copyInto(dataPath!, blobPath(digest), s.size);
@@ -462,7 +461,7 @@ export class SharedIngest extends Ingest {
 export class SharedIngestStore extends IngestStore {
   readonly shared: Shared;
 
-  constructor(driver: S3Driver, redis: Redis, prefix: string, claims?: BlobClaims) {
+  constructor(driver: S3Driver, redis: Redis, prefix: string, claims: BlobClaims) {
     super(driver);
     this.shared = { driver, redis, prefix, claims };
   }

@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { MediaType } from '../oci/index.js';
 import { withDeadline } from './helpers/deadline.js';
 import { call, pushImage, type TestRegistry } from './helpers/registry-http.js';
-import { freePort, startReplicaSet, type ReplicaSet } from './helpers/replicas.js';
+import { freePort } from './helpers/distribution.js';
+import { startReplicaSet, type ReplicaSet } from './helpers/replicas.js';
 import { testWithScaleout } from './helpers/scaleout.js';
 
 const { test, peers } = await testWithScaleout();

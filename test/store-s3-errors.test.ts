@@ -4,7 +4,7 @@
  * listening. Against the Ceph RGW of scripts/scaleout.sh (skipped with the reason without it, failing under CI=true).
  */
 import { S3Driver } from '../store/driver/s3-driver.js';
-import { freePort } from './helpers/replicas.js';
+import { freePort } from './helpers/distribution.js';
 import { testWithScaleout } from './helpers/scaleout.js';
 
 const { test, peers } = await testWithScaleout();

@@ -1,26 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Driver } from '../../store/driver/s3-driver.js';
+import { freePort } from './distribution.js';
 import { call, type TestRegistry } from './registry-http.js';
 import type { ScaleoutPeers } from './scaleout.js';
 import { tempDir } from './temp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, process?: ChildProcess, log?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

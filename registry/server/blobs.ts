@@ -4,7 +4,7 @@ import { RegistryError } from '../repository/index.js';
 import { answerEmpty, type MethodTable, type RegistryDeps, type RouteMatch } from './context.js';
 import { digestParam } from './params.js';
 import { parseRangeHeader } from './range.js';
-import { sendFileRange, sendFromStorage } from './send-file.js';
+import { cutWhenStalled, sendFileRange, sendFromStorage } from './send-file.js';
 
 /** Blob GET/HEAD/DELETE. A blob is served in a repository only once it was pushed or mounted there. */
 export function blobRoutes(deps: RegistryDeps): MethodTable {
@@ -30,6 +30,7 @@ export function blobRoutes(deps: RegistryDeps): MethodTable {
     },
 
     async GET(ctx, match) {
+      cutWhenStalled(ctx, deps.bodyIdleTimeoutMs);
       const blobs = blobsOf(match);
       if (blobs.sender && !ctx.get('Range') && !ctx.get('If-None-Match')) {
         // The whole blob: sent straight from the storage, its size from the storage's answer.

@@ -72,6 +72,36 @@ export async function sendFileRange(ctx: Context, path: string, start: number, l
 }
 
 /**
+ * Cuts a response whose client stopped reading: no new write reached its socket for `idleMs`. Writes are
+ * up to 1 MiB and a new one starts when an earlier one was taken by the kernel, so a client is cut when it
+ * drains less than about 1 MiB per `idleMs` (35 KB/s at the default 30 s). The server
+ * has no request timeout (http-server.ts: a large blob over a slow link takes as long as it takes), so a
+ * client that stalls would otherwise hold its file or S3 connection for ever. The uploads' body idle
+ * timeout (`uploads.body-idle-timeout`) serves downloads too; undefined never cuts. A stalled storage read
+ * is cut the same way (S3 reads also time out on their own: s3-get.ts).
+ */
+export function cutWhenStalled(ctx: Context, idleMs: number | undefined): void {
+  if (!idleMs) return;
+  const socket = ctx.req.socket;
+  let written = socket.bytesWritten;
+  let movedAt = Date.now();
+  // polled, not socket.setTimeout: the server sets that for keep-alive once the response is done
+  const timer = setInterval(
+    () => {
+      if (socket.bytesWritten !== written) {
+        written = socket.bytesWritten;
+        movedAt = Date.now();
+      } else if (Date.now() - movedAt >= idleMs) {
+        socket.destroy(new Error(`the client read nothing of the blob for ${idleMs / 1000} s`));
+      }
+    },
+    Math.max(50, Math.min(idleMs / 4, 5000)),
+  );
+  timer.unref();
+  ctx.res.once('close', () => clearInterval(timer));
+}
+
+/**
  * Sends a blob range straight from the storage (S3: s3-get.ts) as the response body, past Koa: the
  * sender writes reused buffers to the socket (see FileSender). Status and headers come from the Koa
  * context. A failure midway cuts the connection (the status line is gone already).

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseDigest, digestHex, type ChainID, type DiffID } from '../oci/index.js';
+import { spreadChildren } from './spread-dirs.js';
 
 /**
  * Unpacked layer snapshots, one directory per layer keyed by its chainID, laid out like docker's overlay2:
@@ -61,6 +62,7 @@ export class SnapshotStore {
 
   static async open(root: string): Promise<SnapshotStore> {
     await fs.mkdir(join(root, LINK_DIR), { recursive: true });
+    await spreadChildren(root);
     return new SnapshotStore(root);
   }
 

@@ -6,6 +6,7 @@ export { ImageIndex, type ImageRecord, processAlive } from './image-index.js';
 export { resolveImage, selectPlatform, platformMatches, referencedBlobs, type ResolvedImage } from './image-reader.js';
 export { exportOciLayout, importOciLayout, readLayoutIndex, REF_NAME, IMAGE_NAME, type LayoutImage } from './oci-layout.js';
 export { sweepTempFiles } from './sweep.js';
+export { warmHashThread } from './off-thread-digester.js';
 export { makeDirs } from './make-dirs.js';
 export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
 export type { StorageDriver, FileInfo, FileSender, ByteRange, PutOptions } from './driver/storage-driver.js';

@@ -5,7 +5,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, IngestSupersededError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { blobPath } from './layout.js';
-import { OffThreadDigester } from './off-thread-digester.js';
+import { OffThreadDigester, warmHashThread } from './off-thread-digester.js';
 
 interface IngestMeta {
   id: string;
@@ -51,6 +51,9 @@ function forget(id: string): void {
 const turns = new Turns();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
+
+/** An append this large, written and hashed without a thread, starts one for the appends after it. */
+const LARGE_APPEND = 8 << 20;
 
 /**
  * A resumable write: bytes are appended (possibly across requests and process restarts), then committed
@@ -145,6 +148,8 @@ export class Ingest {
       // (its size then lags, and the bytes are hashed at commit).
       const size = await this.driver.appendFrom(this.dataPath, source, digester ? { ...control, hashOnThread: { hasher: digester, handOver } } : control);
       if (digester?.size !== size) forget(this.id);
+      // large blobs come in runs (a pull, an import): the next ones are hashed on a thread
+      if (!digester && size - current >= LARGE_APPEND) void warmHashThread();
       return size;
     } catch (e) {
       // The hash state stays only while it covers exactly the bytes in the file (a cut source leaves it

@@ -25,6 +25,8 @@ function writeError(error: { message: string; code?: string | undefined }): Erro
 class HashThread {
   private worker: Worker | undefined;
   private failed = false;
+  /** The thread has started running; until then its streams' bytes are written and hashed by their callers. */
+  online = false;
   private outstanding = 0;
   /** Digesters on this thread, by id, until digested or disposed. */
   readonly pending = new Map<number, Pending>();
@@ -44,6 +46,9 @@ class HashThread {
       this.failed = true;
       return undefined;
     }
+    this.worker.once('online', () => {
+      this.online = true;
+    });
     this.worker.on('message', (m: Reply) => this.answer(m));
     this.worker.on('error', () => this.lost());
     // After the listeners: adding a 'message' listener refs the worker again.
@@ -69,6 +74,7 @@ class HashThread {
   /** The thread died: its hash states are gone. Writes fail, digests too (callers rehash from disk). */
   private lost(): void {
     this.failed = true;
+    this.online = false;
     this.worker = undefined;
     this.outstanding = 0;
     for (const p of this.pending.values()) p.resolveDigest?.(undefined);
@@ -79,6 +85,27 @@ class HashThread {
 
   available(): boolean {
     return this.start() !== undefined;
+  }
+
+  /** Starts the thread; resolves once it runs or could not start. */
+  running(): Promise<void> {
+    const worker = this.start();
+    if (!worker || this.online) return Promise.resolve();
+    // held while starting, so that a caller awaiting this is not left with an event loop that has ended
+    worker.ref();
+    return new Promise((resolve) => {
+      const settled = () => {
+        if (this.outstanding === 0) this.worker?.unref();
+        resolve();
+      };
+      worker.once('online', settled);
+      worker.once('error', settled);
+    });
+  }
+
+  /** Asked to start (it may still be starting, or have failed). */
+  get started(): boolean {
+    return this.worker !== undefined || this.failed;
   }
 
   /** Posts a message the thread answers; false when the thread is gone. */
@@ -109,8 +136,22 @@ class HashThread {
 const threads = Array.from({ length: THREADS }, () => new HashThread());
 let nextId = 1;
 
-/** The thread with the fewest streams; unstarted threads count as empty, so a second starts only for concurrent streams. */
+/**
+ * Starts a hashing thread now, for what is about to write large blobs (a server taking uploads, a RUN
+ * step's layer), so that they find it running. Until then blobs are written and hashed by their callers.
+ * Resolves once the thread runs or could not start (callers need not wait).
+ */
+export function warmHashThread(): Promise<void> {
+  return threads[0]!.running();
+}
+
+/**
+ * The thread with the fewest streams; unstarted threads count as empty, so a second starts only for
+ * concurrent streams. None before a first thread was asked for (warmHashThread): a thread costs 40–60 ms
+ * to start and as much again to stop at exit if it is still starting, more than a small blob's hashing.
+ */
 function leastLoaded(): HashThread | undefined {
+  if (!threads[0]!.started) return undefined;
   const pick = threads.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
   return pick.available() ? pick : threads.find((t) => t.available());
 }
@@ -142,9 +183,15 @@ export class OffThreadDigester {
     return this.thread?.pending.get(this.id);
   }
 
-  /** Whether write() is served by a hashing thread (it stops being when the thread dies or after dispose()). */
+  /**
+   * Whether write() is served by a hashing thread: not before the thread runs (it stops being when the
+   * thread dies or after dispose()). A thread takes ~40–60 ms to start, far more than writing and hashing
+   * a small blob in place, so a caller asks at the start of each append and writes the bytes itself while
+   * the thread is still starting (they are then hashed at commit). The first small layers of a build and
+   * the first upload after a start do not wait for the thread; the large ones after them use it.
+   */
   get writesFiles(): boolean {
-    return this.state !== undefined;
+    return this.state !== undefined && this.thread!.online;
   }
 
   /**

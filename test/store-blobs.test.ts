@@ -5,7 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { digestOf, parseDigest } from '../oci/index.js';
-import { BlobNotFoundError, DigestMismatchError, IngestNotFoundError, IngestOffsetError, SizeMismatchError, Store } from '../store/index.js';
+import { BlobNotFoundError, DigestMismatchError, IngestNotFoundError, IngestOffsetError, SizeMismatchError, Store, warmHashThread } from '../store/index.js';
 import { tempDir } from './helpers/temp.js';
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -134,6 +134,7 @@ test('resumable ingest: appends at offsets, refuses a wrong offset, survives a r
 
 test('handed-over chunks are written and hashed on the hashing thread; chunks sharing memory are copied', async (t) => {
   const store = await Store.open(tempDir());
+  await warmHashThread();
   // slices of one buffer: handing them over must not take the memory from under their owner
   const shared = randomBytes(3 << 20);
   const slices = [shared.subarray(0, 1 << 20), shared.subarray(1 << 20, 2 << 20), shared.subarray(2 << 20)];

@@ -107,8 +107,9 @@ test('a full disk refuses an ingest start and leaves neither its directory nor a
 });
 
 test('hashing threads never keep the process alive once nothing waits on them', (t) => {
-  const script = `import { OffThreadDigester } from ${JSON.stringify(new URL('../store/off-thread-digester.js', import.meta.url).href)};
+  const script = `import { OffThreadDigester, warmHashThread } from ${JSON.stringify(new URL('../store/off-thread-digester.js', import.meta.url).href)};
 import { openSync, closeSync } from 'node:fs';
+await warmHashThread();
 const a = new OffThreadDigester('sha256');
 new OffThreadDigester('sha256'); // made, never used
 const fd = openSync(${JSON.stringify(join(tempDir(), 'f'))}, 'a');
@@ -122,6 +123,42 @@ console.log(await a.digest());`;
     `sha256:${createHash('sha256')
       .update(new Uint8Array((3 << 20) + 17))
       .digest('hex')}`,
+    r.stderr,
+  );
+});
+
+test('blobs written before a hashing thread runs are written and hashed by their caller; a large one starts the thread for the next', (t) => {
+  // a fresh process: no thread was asked for yet (a build's small COPY layers, a server's first start)
+  const script = `import { Readable } from 'node:stream';
+import { Store } from ${JSON.stringify(new URL('../store/index.js', import.meta.url).href)};
+const store = await Store.open(${JSON.stringify(tempDir())});
+const out = [];
+const write = async (chunks) => {
+  const ingest = await store.ingests.create();
+  await ingest.append(Readable.from(chunks), { handOver: true });
+  out.push({ digest: (await ingest.commit()).digest, moved: chunks.every((c) => c.byteLength === 0) });
+};
+const mk = (n, size, seed) => Array.from({ length: n }, (_, i) => new Uint8Array(size).fill((seed + i) & 255));
+await write(mk(4, 64 << 10, 1)); // small: in place
+await write(mk(160, 64 << 10, 2)); // 10 MiB, still in place: the thread starts for what follows
+await new Promise((r) => setTimeout(r, 1500));
+await write(mk(4, 64 << 10, 3)); // on the thread now: handed-over chunks move to it
+console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  t.is(r.signal, null, 'exited by itself');
+  const out = JSON.parse(r.stdout.trim() || '[]') as Array<{ digest: string; moved: boolean }>;
+  const expect = (n: number, size: number, seed: number) => {
+    const h = createHash('sha256');
+    for (let i = 0; i < n; i++) h.update(new Uint8Array(size).fill((seed + i) & 255));
+    return `sha256:${h.digest('hex')}`;
+  };
+  t.deepEqual(
+    out,
+    [
+      { digest: expect(4, 64 << 10, 1), moved: false },
+      { digest: expect(160, 64 << 10, 2), moved: false },
+      { digest: expect(4, 64 << 10, 3), moved: true },
+    ],
     r.stderr,
   );
 });

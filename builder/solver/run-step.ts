@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { isAbsolute, join, posix, relative } from 'node:path';
-import { tempName } from '../../store/index.js';
+import { tempName, warmHashThread } from '../../store/index.js';
 import { trackDir, type RunMount as ExecMount } from '../exec/index.js';
 import { runOnSnapshot } from './overlay.js';
 import { TailBuffer, type StepHandle } from '../progress/index.js';
@@ -208,6 +208,8 @@ export async function runStep(ctx: SolveContext, state: StageState, inst: RunIns
         tail.push(chunk);
         step.log(chunk);
       };
+      // a RUN's layer is often large: its hashing thread starts while the container runs
+      void warmHashThread();
       const { exitCode } = await runOnSnapshot(ctx.store, {
         lowers: state.top,
         upperDir: upper,

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type Koa from 'koa';
 import pino, { type Logger } from 'pino';
-import { Store } from '../../store/index.js';
+import { Store, warmHashThread } from '../../store/index.js';
 import { createRegistryApp } from './app.js';
 import type { RegistryDeps, RegistryState } from './context.js';
 import { Htpasswd } from './htpasswd.js';
@@ -153,6 +153,8 @@ export function createRegistryServer(options: RegistryServerOptions): RegistrySe
         store = scaleout.store;
       }
       store ??= await Store.open(options.storage!);
+      // Uploads write and hash on a thread; one that is still starting would leave the first upload to be hashed again at commit.
+      void warmHashThread();
       // Replicas share their tag cache through Redis; a per-process cache would answer stale tags.
       cache = new ManifestCache(scaleout ? 0 : (options.manifestCacheSeconds ?? 5));
       const local: Registry = scaleout ? scaleout.registry(new LocalRegistry(store)) : new LocalRegistry(store);

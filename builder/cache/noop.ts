@@ -75,7 +75,8 @@ async function keyOf(req: NoopRequest): Promise<{ file: string; dockerfileText: 
   if (dockerfileText === undefined || REMOTE.test(dockerfileText)) return undefined;
   const context = resolve(req.contextDir);
   const ignores = ['path' in req.dockerfile ? `${resolve(req.dockerfile.path)}.dockerignore` : '', join(context, '.dockerignore')];
-  const stamp = statSync(fileURLToPath(new URL('../solver/build.js', import.meta.url)), { throwIfNoEntry: false });
+  // this code's own file: rewritten by every build of tsbuild (tsc's noop.js, or the bundle's chunk)
+  const stamp = statSync(fileURLToPath(import.meta.url), { throwIfNoEntry: false });
   const h = createHash('sha256');
   h.update(
     JSON.stringify({

@@ -36,8 +36,9 @@ test('a blob GET whose client stops reading is cut after the idle timeout; one t
   t.false(cut.complete, 'the server cut the connection');
   t.true(cut.received < data.length, `${cut.received} of ${data.length} bytes`);
 
-  // 8 MiB read slowly, a piece every 30 ms (about 2 MB/s: ~4 s in all, longer than the timeout, but the
-  // server's 1 MiB writes keep completing)
+  // 8 MiB read slowly, at 3 MiB/s by the clock whatever size the pieces come in (~2.7 s in all, longer than
+  // the timeout, but the server's 1 MiB writes keep completing); a pause per piece made the rate depend on
+  // the piece size, which a loaded machine makes small
   const small = randomBytes(8 << 20);
   const smallDigest = await pushBlob(reg, 'dl/slow', small);
   const got = await withDeadline(
@@ -45,10 +46,15 @@ test('a blob GET whose client stops reading is cut after the idle timeout; one t
       http
         .get(new URL(`${reg.url}/v2/dl/slow/blobs/${smallDigest}`), (res) => {
           const chunks: Buffer[] = [];
+          const start = Date.now();
+          let received = 0;
           res.on('data', (c: Buffer) => {
             chunks.push(c);
+            received += c.length;
+            const ahead = (received / (3 << 20)) * 1000 - (Date.now() - start);
+            if (ahead <= 0) return;
             res.pause();
-            setTimeout(() => res.resume(), 30);
+            setTimeout(() => res.resume(), ahead);
           });
           res.on('end', () => resolve(Buffer.concat(chunks)));
           res.on('error', reject);

@@ -14,6 +14,8 @@ export interface BlobInfo {
 export interface WriteExpectation {
   digest?: Digest;
   size?: number;
+  /** About how many bytes will come, not verified (e.g. a layer's size before it is compressed): see IngestCreateOptions.expectedSize. */
+  sizeHint?: number;
 }
 
 /** Content-addressed blobs: a blob is visible under its digest only after its bytes were verified. */
@@ -107,7 +109,7 @@ export class BlobStore {
    * A broken stream or a mismatch leaves nothing visible.
    */
   async write(source: Readable | AsyncIterable<Uint8Array>, expected?: WriteExpectation): Promise<BlobInfo> {
-    const ingest = await this.ingests.create();
+    const ingest = await this.ingests.create({ expectedSize: expected?.size ?? expected?.sizeHint });
     try {
       const stream = source instanceof Readable ? source : Readable.from(source);
       await ingest.append(stream);

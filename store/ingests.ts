@@ -5,7 +5,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/index.js';
 import type { ByteRange, StorageDriver } from './driver/storage-driver.js';
 import { DigestMismatchError, IngestNotFoundError, IngestOffsetError, IngestSupersededError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import { blobPath } from './layout.js';
-import { OffThreadDigester, warmHashThread } from './off-thread-digester.js';
+import { OffThreadDigester, THREAD_WORTHY_BYTES, warmHashThread } from './off-thread-digester.js';
 
 interface IngestMeta {
   id: string;
@@ -16,6 +16,11 @@ interface IngestMeta {
 
 export interface IngestCreateOptions {
   labels?: Record<string, string>;
+  /**
+   * About how many bytes will come, when known (a descriptor's size): a large blob waits for a hashing
+   * thread to start (once per process, 40–60 ms) so that its bytes are hashed beside their writing.
+   */
+  expectedSize?: number | undefined;
 }
 
 export interface AppendOptions {
@@ -51,9 +56,6 @@ function forget(id: string): void {
 const turns = new Turns();
 
 const ID_PATTERN = /^[A-Za-z0-9-]{8,64}$/;
-
-/** An append this large, written and hashed without a thread, starts one for the appends after it. */
-const LARGE_APPEND = 8 << 20;
 
 /**
  * A resumable write: bytes are appended (possibly across requests and process restarts), then committed
@@ -149,7 +151,7 @@ export class Ingest {
       const size = await this.driver.appendFrom(this.dataPath, source, digester ? { ...control, hashOnThread: { hasher: digester, handOver } } : control);
       if (digester?.size !== size) forget(this.id);
       // large blobs come in runs (a pull, an import): the next ones are hashed on a thread
-      if (!digester && size - current >= LARGE_APPEND) void warmHashThread();
+      if (!digester && size - current >= THREAD_WORTHY_BYTES) void warmHashThread();
       return size;
     } catch (e) {
       // The hash state stays only while it covers exactly the bytes in the file (a cut source leaves it
@@ -240,6 +242,7 @@ export class IngestStore {
   constructor(private readonly driver: StorageDriver) {}
 
   async create(options: IngestCreateOptions = {}): Promise<Ingest> {
+    if ((options.expectedSize ?? 0) >= THREAD_WORTHY_BYTES) await warmHashThread();
     const id = randomUUID();
     const meta: IngestMeta = { id, startedAt: new Date().toISOString(), ...(options.labels ? { labels: options.labels } : {}) };
     try {

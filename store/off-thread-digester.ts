@@ -136,6 +136,9 @@ class HashThread {
 const threads = Array.from({ length: THREADS }, () => new HashThread());
 let nextId = 1;
 
+/** Blobs this large (bytes) are worth a hashing thread: below, writing and hashing in place costs less than its start. */
+export const THREAD_WORTHY_BYTES = 8 << 20;
+
 /**
  * Starts a hashing thread now, for what is about to write large blobs (a server taking uploads, a RUN
  * step's layer), so that they find it running. Until then blobs are written and hashed by their callers.

@@ -169,7 +169,7 @@ async function importLocal(store: Store, dir: string, tag: string, digest?: Dige
     await fs.access(blobFile(desc.digest)).catch(() => {
       throw new Error(`${dir} lacks blob ${desc.digest}`);
     });
-    await store.blobs.write(createReadStream(blobFile(desc.digest), { highWaterMark: 1 << 20 }), { digest: desc.digest });
+    await store.blobs.write(createReadStream(blobFile(desc.digest), { highWaterMark: 1 << 20 }), { digest: desc.digest, size: desc.size });
   };
   const manifestBytes = await fs.readFile(blobFile(entry.digest));
   const doc = parseImageDocument(manifestBytes, { mediaType: entry.mediaType });

@@ -84,7 +84,7 @@ async function encodeLayer(store: Store, twins: string, layer: Descriptor, enc: 
     if (have !== 'none') source = await decompress(source, have);
     const squeeze = compressor(enc.compression, enc.compression === 'zstd' ? { zstdLevel: level } : { gzipLevel: level });
     if (squeeze) source.on('error', (e) => squeeze.destroy(e));
-    const blob = await store.blobs.write(squeeze ? source.pipe(squeeze) : source);
+    const blob = await store.blobs.write(squeeze ? source.pipe(squeeze) : source, { sizeHint: layer.size });
     twin = { mediaType: layerTypeIn('oci', enc.compression), digest: blob.digest, size: blob.size };
     const tmp = tempName(record);
     await fs.writeFile(tmp, JSON.stringify(twin));

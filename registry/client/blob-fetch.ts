@@ -90,7 +90,7 @@ class BlobDownload {
    * worth another attempt), or what the request or the store threw.
    */
   async attempt(): Promise<void> {
-    this.ingest ??= await this.store.ingests.create();
+    this.ingest ??= await this.store.ingests.create({ expectedSize: this.desc.size });
     let offset = await this.ingest.size();
     const res = await this.client.request(this.endpoint, {
       method: 'GET',
@@ -148,7 +148,7 @@ class BlobDownload {
 
   private async restart(): Promise<void> {
     await this.cancel();
-    this.ingest = await this.store.ingests.create();
+    this.ingest = await this.store.ingests.create({ expectedSize: this.desc.size });
   }
 }
 

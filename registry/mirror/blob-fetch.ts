@@ -88,7 +88,7 @@ export class BlobFetch {
     try {
       let opened = await this.upstream.openBlob(this.remote, this.digest, 0);
       this.size = opened.size;
-      this.ingest = await this.store.ingests.create({ labels: { mirror: this.upstream.registry } });
+      this.ingest = await this.store.ingests.create({ labels: { mirror: this.upstream.registry }, expectedSize: this.size });
       sink = new PassThrough({ highWaterMark: 1 << 20 });
       appending = this.ingest.append(sink);
       appending.catch(() => undefined);

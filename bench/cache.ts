@@ -152,6 +152,8 @@ export async function run(): Promise<void> {
         }
       }
       for (const p of PHASES) ratios[p]!.push(roundTimes.tsbuild![p]! / roundTimes.buildah![p]!);
+      const shown = PHASES.map((p) => `${p} ${roundTimes.tsbuild![p]!.toFixed(2)}/${roundTimes.buildah![p]!.toFixed(2)} s`).join(', ');
+      console.log(`round ${round + 1} (${pair[0]!.name} first), tsbuild/buildah: ${shown}`);
     }
     const w = [26, 12, 12, 10, 34];
     console.log('rebuilds (2,000-file COPY, 64 MiB RUN, late COPY), medians of', ROUNDS, 'alternating rounds');

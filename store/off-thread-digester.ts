@@ -94,7 +94,10 @@ class HashThread {
     // held while starting, so that a caller awaiting this is not left with an event loop that has ended
     worker.ref();
     return new Promise((resolve) => {
+      // bounded: a thread that neither runs nor fails in 5 s leaves its callers to write and hash in place
+      const timer = setTimeout(() => settled(), 5_000);
       const settled = () => {
+        clearTimeout(timer);
         if (this.outstanding === 0) this.worker?.unref();
         resolve();
       };

@@ -42,50 +42,72 @@ COPY c.txt /c.txt
 CMD ["sh"]
 `;
 
-test('a no-op rebuild is all CACHED with the same digest, across processes and store sweeps; plain progress times each step', async (t) => {
-  const root = await storeWithBusybox();
-  const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n' });
-  const first = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v1', ctx]);
-  t.notRegex(first.stderr, /CACHED/);
-  t.regex(first.stderr, /#\d+ DONE \d+\.\ds\n/, 'each step that ran shows its time');
-  // other commands open (and sweep) the store in between: the cache outlives them
-  await ok(root, ['images']);
-  const second = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v2', ctx]);
-  const o = outcomes(second.stderr);
-  for (const s of ['COPY a.txt /a.txt', 'RUN cat /a.txt > /a-seen', 'COPY b/ /b/', 'RUN ls /b > /b-seen', 'COPY c.txt /c.txt'])
-    t.is(o.get(s), 'CACHED', `${s}\n${second.stderr}`);
-  t.is(await manifestDigest(root, 'noop:v2'), await manifestDigest(root, 'noop:v1'));
-  // times and owners are not content: a touched file keeps the cache
-  const later = new Date(Date.now() + 60_000);
-  await fs.utimes(join(ctx, 'b/x.txt'), later, later);
-  const touched = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v3', ctx]);
-  t.is(outcomes(touched.stderr).get('COPY b/ /b/'), 'CACHED', touched.stderr);
-  t.is(await manifestDigest(root, 'noop:v3'), await manifestDigest(root, 'noop:v1'));
-});
+/**
+ * 300 more files under b/: a context and a COPY source that large are checked by one find(1) listing of
+ * their metadata once a build has seen their size (builder/context/tree-stats.ts); smaller ones by lstat.
+ */
+function filler(files: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: files }, (_, i) => [`b/fill/${i}.txt`, `${i}\n`]));
+}
 
-test('one changed file invalidates exactly the COPY that selects it and what follows', async (t) => {
-  const root = await storeWithBusybox();
-  const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n', 'unused.txt': 'u\n' });
-  await ok(root, ['build', '-q', '-t', 'files:v1', ctx]);
-  // a file no COPY selects changes nothing
-  await fs.writeFile(join(ctx, 'unused.txt'), 'changed\n');
-  const unused = outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v2', ctx])).stderr);
-  t.true(allCached(unused), JSON.stringify([...unused]));
-  t.is(await manifestDigest(root, 'files:v2'), await manifestDigest(root, 'files:v1'));
-  // same size, other bytes: content decides, not size
-  await fs.writeFile(join(ctx, 'b/y.txt'), 'z\n');
-  const r = await ok(root, ['build', '--progress', 'plain', '-t', 'files:v3', ctx]);
-  const o = outcomes(r.stderr);
-  t.is(o.get('COPY a.txt /a.txt'), 'CACHED', r.stderr);
-  t.is(o.get('RUN cat /a.txt > /a-seen'), 'CACHED');
-  t.is(o.get('COPY b/ /b/'), 'DONE');
-  t.is(o.get('RUN ls /b > /b-seen'), 'DONE');
-  t.is(o.get('COPY c.txt /c.txt'), 'DONE');
-  t.not(await manifestDigest(root, 'files:v3'), await manifestDigest(root, 'files:v1'));
-  // a new file under a copied dir counts as a change of that COPY too
-  await fs.writeFile(join(ctx, 'b/new.txt'), 'new\n');
-  t.is(outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v4', ctx])).stderr).get('COPY b/ /b/'), 'DONE');
-});
+for (const extra of [0, 300])
+  test(`a no-op rebuild is all CACHED with the same digest, across processes and store sweeps; plain progress times each step (${extra} more files)`, async (t) => {
+    const root = await storeWithBusybox();
+    const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n', ...filler(extra) });
+    const first = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v1', ctx]);
+    t.notRegex(first.stderr, /CACHED/);
+    t.regex(first.stderr, /#\d+ DONE \d+\.\ds\n/, 'each step that ran shows its time');
+    // other commands open (and sweep) the store in between: the cache outlives them
+    await ok(root, ['images']);
+    const second = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v2', ctx]);
+    const o = outcomes(second.stderr);
+    for (const s of ['COPY a.txt /a.txt', 'RUN cat /a.txt > /a-seen', 'COPY b/ /b/', 'RUN ls /b > /b-seen', 'COPY c.txt /c.txt'])
+      t.is(o.get(s), 'CACHED', `${s}\n${second.stderr}`);
+    t.is(await manifestDigest(root, 'noop:v2'), await manifestDigest(root, 'noop:v1'));
+    // times and owners are not content: a touched file keeps the cache
+    const later = new Date(Date.now() + 60_000);
+    await fs.utimes(join(ctx, 'b/x.txt'), later, later);
+    const touched = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v3', ctx]);
+    t.is(outcomes(touched.stderr).get('COPY b/ /b/'), 'CACHED', touched.stderr);
+    t.is(await manifestDigest(root, 'noop:v3'), await manifestDigest(root, 'noop:v1'));
+  });
+
+for (const extra of [0, 300])
+  test(`one changed file invalidates exactly the COPY that selects it and what follows (${extra} more files)`, async (t) => {
+    const root = await storeWithBusybox();
+    const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n', 'unused.txt': 'u\n', ...filler(extra) });
+    await ok(root, ['build', '-q', '-t', 'files:v1', ctx]);
+    // a second build, answered from the no-op memo, which now knows the context's size
+    await ok(root, ['build', '-q', '-t', 'files:v1', ctx]);
+    // a file no COPY selects changes nothing
+    await fs.writeFile(join(ctx, 'unused.txt'), 'changed\n');
+    const unused = outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v2', ctx])).stderr);
+    t.true(allCached(unused), JSON.stringify([...unused]));
+    t.is(await manifestDigest(root, 'files:v2'), await manifestDigest(root, 'files:v1'));
+    // same size, other bytes: content decides, not size
+    await fs.writeFile(join(ctx, 'b/y.txt'), 'z\n');
+    const r = await ok(root, ['build', '--progress', 'plain', '-t', 'files:v3', ctx]);
+    const o = outcomes(r.stderr);
+    t.is(o.get('COPY a.txt /a.txt'), 'CACHED', r.stderr);
+    t.is(o.get('RUN cat /a.txt > /a-seen'), 'CACHED');
+    t.is(o.get('COPY b/ /b/'), 'DONE');
+    t.is(o.get('RUN ls /b > /b-seen'), 'DONE');
+    t.is(o.get('COPY c.txt /c.txt'), 'DONE');
+    t.not(await manifestDigest(root, 'files:v3'), await manifestDigest(root, 'files:v1'));
+    // a new file under a copied dir counts as a change of that COPY too
+    await fs.writeFile(join(ctx, 'b/new.txt'), 'new\n');
+    t.is(outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v4', ctx])).stderr).get('COPY b/ /b/'), 'DONE');
+    // and so does a file's mode, and a .dockerignore that leaves a file out
+    await fs.chmod(join(ctx, 'b/x.txt'), 0o600);
+    t.is(outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v5', ctx])).stderr).get('COPY b/ /b/'), 'DONE');
+    await fs.writeFile(join(ctx, '.dockerignore'), 'b/new.txt\n');
+    const ignored = outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v6', ctx])).stderr);
+    t.is(ignored.get('COPY b/ /b/'), 'DONE', JSON.stringify([...ignored]));
+    // unchanged since: every step cached, the same image
+    const same = outcomes((await ok(root, ['build', '--progress', 'plain', '-t', 'files:v7', ctx])).stderr);
+    t.true(allCached(same), JSON.stringify([...same]));
+    t.is(await manifestDigest(root, 'files:v7'), await manifestDigest(root, 'files:v6'));
+  });
 
 const ARGS = `FROM busybox:latest AS tools
 RUN echo tools > /tools

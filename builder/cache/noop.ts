@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatReference, parseNormalized } from '../../oci/reference.js';
 import type { ProgressDisplay, StepHandle } from '../progress/progress.js';
+import { treeStats } from '../context/tree-stats.js';
 
 /**
  * The no-op rebuild: a build whose every input is as it was when it last finished is answered from a
@@ -26,6 +27,8 @@ import type { ProgressDisplay, StepHandle } from '../progress/progress.js';
 export interface NoopRecord {
   v: 1;
   context: string;
+  /** Entries of the context when it was fingerprinted (chooses how the next check fingerprints it). */
+  entries?: number;
   images: string;
   result: { digest: string; imageId: string; mediaType: string; size: number };
   /** Progress steps of the build: name, and whether a rebuild shows it CACHED (steps that made layers). */
@@ -94,16 +97,31 @@ async function keyOf(req: NoopRequest): Promise<{ file: string; dockerfileText: 
   return { file: join(resolve(req.root), 'cache', 'noop', h.digest('hex').slice(0, 40)), dockerfileText };
 }
 
+/** A context this large (entries at the last check) is fingerprinted by one find process (tree-stats.ts) instead of lstat calls here. */
+const FIND_ENTRIES = 256;
+
 /**
  * Every entry of the context: names as bytes, type, mode, owner, size, identity and times (no contents).
  * `leaveOut` (tsbuild's state root, when it lies inside the context) is not part of it, as in the build.
+ * A context that had `FIND_ENTRIES` or more at the last check is listed by find(1); the two ways give
+ * different strings, so a switch between them is one miss.
  */
-export function contextFingerprint(dir: string, leaveOut?: string): string {
+export async function contextFingerprint(dir: string, leaveOut?: string, lastEntries = 0): Promise<{ context: string; entries: number }> {
+  if (lastEntries >= FIND_ENTRIES) {
+    try {
+      const found = await treeStats(realOrResolved(dir), leaveOut === undefined ? undefined : realOrResolved(leaveOut));
+      return { context: `find:${found.hex}`, entries: found.entries };
+    } catch {
+      // a path that is not UTF-8, find missing or failing: lstat calls below
+    }
+  }
   const h = createHash('sha256');
+  let entries = 0;
   const skip = leaveOut === undefined ? undefined : Buffer.from(realOrResolved(leaveOut));
   const visit = (abs: Buffer, rel: Buffer): void => {
     if (skip?.equals(abs)) return;
     const st = lstatSync(abs);
+    entries++;
     h.update(rel);
     h.update(`\0${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}\n`);
     if (!st.isDirectory()) return;
@@ -111,7 +129,7 @@ export function contextFingerprint(dir: string, leaveOut?: string): string {
     for (const n of names) visit(Buffer.concat([abs, Buffer.from('/'), n]), rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n);
   };
   visit(Buffer.from(realOrResolved(dir)), Buffer.alloc(0));
-  return h.digest('hex');
+  return { context: `lstat:${h.digest('hex')}`, entries };
 }
 
 function realOrResolved(path: string): string {
@@ -144,6 +162,7 @@ function blobExists(root: string, digest: string): boolean {
 export interface NoopSnapshot {
   file: string;
   context: string;
+  entries: number;
   images: string;
 }
 
@@ -157,13 +176,13 @@ export async function noopCheck(req: NoopRequest): Promise<{ hit?: NoopRecord; s
     const key = await keyOf(req);
     if (!key) return {};
     const images = await imagesState(req.root, req.tags);
-    const context = contextFingerprint(req.contextDir, req.root);
-    const snapshot: NoopSnapshot = { file: key.file, context, images: images.others };
     const record = await fs
       .readFile(key.file, 'utf8')
       .then((t) => JSON.parse(t) as NoopRecord)
       .catch(() => undefined);
-    if (!record || record.v !== 1 || record.images !== images.others || record.context !== context) return { snapshot };
+    const { context, entries } = await contextFingerprint(req.contextDir, req.root, typeof record?.entries === 'number' ? record.entries : 0);
+    const snapshot: NoopSnapshot = { file: key.file, context, entries, images: images.others };
+    if (record?.v !== 1 || record.images !== images.others || record.context !== context) return { snapshot };
     for (const t of req.tags) if (images.tagged.get(formatReference(parseNormalized(t))) !== record.result.digest) return { snapshot };
     if (!blobExists(req.root, record.result.digest) || !blobExists(req.root, record.result.imageId)) return { snapshot };
     return { hit: record };
@@ -176,7 +195,7 @@ export async function noopCheck(req: NoopRequest): Promise<{ hit?: NoopRecord; s
 export async function rememberNoop(req: NoopRequest, before: NoopSnapshot, result: NoopRecord['result'], steps: NoopRecord['steps']): Promise<void> {
   const after = await imagesState(req.root, req.tags);
   if (after.others !== before.images) return;
-  const record: NoopRecord = { v: 1, context: before.context, images: before.images, result, steps };
+  const record: NoopRecord = { v: 1, context: before.context, entries: before.entries, images: before.images, result, steps };
   await fs.mkdir(join(before.file, '..'), { recursive: true });
   const tmp = `${before.file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   await fs.writeFile(tmp, JSON.stringify(record));

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { mapLimit, type Digest } from '../../oci/index.js';
 import { encodeName, fsPath, readlinkName } from '../snapshot/index.js';
+import { treeStats } from './tree-stats.js';
 import { batches, walkEntries, walkOrder, type TreeEntry, type WalkFilter } from './walk.js';
 
 /** sha256 of a large file, streamed. */
@@ -196,6 +197,32 @@ class HashesWriter {
 const HELD_BYTES = 1 << 20;
 
 /**
+ * A walk start whose last walk found at least this many entries is first checked whole (tree-stats.ts,
+ * one process): below it, walking costs less than the process.
+ */
+const WHOLE_TREE_ENTRIES = 256;
+
+/** `<remembered-hashes file>.tree`: a walk start's checksum and the metadata of its tree when it was taken. */
+interface TreeMemo {
+  v: 1;
+  /** sha256 of the filter's identity ('' without a filter). */
+  filter: string;
+  /** treeStats of the start, taken before the walk that gave `digest` read anything (absent: not taken). */
+  stats?: string;
+  entries: number;
+  digest: Digest;
+}
+
+async function readTreeMemo(file: string): Promise<TreeMemo | undefined> {
+  try {
+    const memo = JSON.parse(await fs.readFile(file, 'utf8')) as TreeMemo;
+    return memo.v === 1 && typeof memo.digest === 'string' && typeof memo.entries === 'number' ? memo : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Content checksums of trees for cache keys: per path its type, permission bits, size, link target and
  * content hash — not times or owners, so a fresh checkout of the same files hits the cache.
  *
@@ -252,9 +279,39 @@ export class TreeChecksummer {
     return run;
   }
 
+  /**
+   * The checksum of one walk start, from its memo when the tree's metadata is as it was when the memo's
+   * checksum was taken (a large unchanged tree costs one find, not a walk); else by walking it.
+   */
   private async walkAndHash(root: string, start: string, filter?: WalkFilter): Promise<Digest> {
-    const h = createHash('sha256');
     const file = this.dir ? join(this.dir, createHash('sha256').update(`${root}\0${start}`).digest('hex').slice(0, 32)) : undefined;
+    const identity = filter ? filter.identity : '';
+    if (!file || identity === undefined) return this.walk(root, start, filter, file);
+    const memoFile = `${file}.tree`;
+    const filterHash = createHash('sha256').update(identity).digest('hex');
+    const memo = await readTreeMemo(memoFile);
+    // the stats come before the walk reads anything: a file changed meanwhile leaves stats that no longer match
+    let stats: string | undefined;
+    const worth = memo ? memo.entries >= WHOLE_TREE_ENTRIES : (await fs.lstat(fsPath(join(root, start))).catch(() => undefined))?.isDirectory();
+    if (worth)
+      stats = await treeStats(join(root, start)).then(
+        (r) => r.hex,
+        () => undefined,
+      );
+    if (memo && stats !== undefined && memo.stats === stats && memo.filter === filterHash) return memo.digest;
+    const counted = { entries: 0 };
+    const digest = await this.walk(root, start, filter, file, counted);
+    const next: TreeMemo = { v: 1, filter: filterHash, ...(stats !== undefined ? { stats } : {}), entries: counted.entries, digest };
+    const tmp = `${memoFile}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    await fs
+      .writeFile(tmp, JSON.stringify(next))
+      .then(() => fs.rename(tmp, memoFile))
+      .catch(() => fs.rm(tmp, { force: true }));
+    return digest;
+  }
+
+  private async walk(root: string, start: string, filter: WalkFilter | undefined, file: string | undefined, counted?: { entries: number }): Promise<Digest> {
+    const h = createHash('sha256');
     const remembered = new RememberedHashes(file);
     const writer = file ? new HashesWriter(file) : undefined;
     let changed = false;
@@ -264,6 +321,7 @@ export class TreeChecksummer {
         const fps: (string | undefined)[] = [];
         const hexes: (string | undefined)[] = [];
         let large = 0;
+        if (counted) counted.entries += batch.length;
         for (const e of batch) {
           const fp = e.stat.isFile() ? fingerprint(e.stat) : undefined;
           let hex = fp ? remembered.lookup(e.rel, fp) : undefined;

@@ -65,6 +65,11 @@ export class DockerignoreMatcher {
     this.prefixExceptionsOnly = !this.rules.some((r) => r.exclusion && PATTERN_CHARS.test(withoutTrailingGlob(r.pattern)));
   }
 
+  /** The patterns as given (WalkFilter.identity). */
+  get identity(): string {
+    return this.patterns.join('\n');
+  }
+
   static parse(text: string): DockerignoreMatcher {
     return new DockerignoreMatcher(text.replace(/^\uFEFF/, '').split(/\r?\n/));
   }

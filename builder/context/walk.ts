@@ -21,6 +21,8 @@ export interface WalkFilter {
   excludes(rel: string): boolean;
   /** For an excluded directory: nothing below it can be re-included. */
   canSkipDirectory(rel: string): boolean;
+  /** Equal for filters that keep the same entries (their patterns), so results may be remembered by it; absent: never remembered. */
+  readonly identity?: string;
 }
 
 /**

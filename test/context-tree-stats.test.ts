@@ -1,0 +1,59 @@
+/**
+ * The metadata listing of a tree by find(1) (builder/context/tree-stats.ts) that large contexts and
+ * COPY sources are checked with, and the no-op memo's fingerprint built on it.
+ */
+import test from 'ava';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { contextFingerprint } from '../builder/cache/noop.js';
+import { treeStats } from '../builder/context/tree-stats.js';
+import { tempDir } from './helpers/temp.js';
+
+function tree(files: number): string {
+  const dir = tempDir('tree-stats-');
+  mkdirSync(join(dir, 'sub'));
+  for (let i = 0; i < files; i++) writeFileSync(join(dir, 'sub', `${i}.txt`), `${i}\n`);
+  return dir;
+}
+
+test('treeStats counts every entry and changes with any rewrite, added file or mode, not with nothing', async (t) => {
+  const dir = tree(10);
+  const first = await treeStats(dir);
+  t.is(first.entries, 12, 'the start, sub and 10 files');
+  t.deepEqual(await treeStats(dir), first);
+  writeFileSync(join(dir, 'sub', '3.txt'), '9\n'); // same size, other bytes
+  const rewritten = await treeStats(dir);
+  t.not(rewritten.hex, first.hex);
+  writeFileSync(join(dir, 'new'), '');
+  const added = await treeStats(dir);
+  t.is(added.entries, 13);
+  t.not(added.hex, rewritten.hex);
+  chmodSync(join(dir, 'new'), 0o600);
+  t.not((await treeStats(dir)).hex, added.hex);
+});
+
+test('treeStats leaves a pruned directory out, and refuses a path that is not UTF-8', async (t) => {
+  const dir = tree(3);
+  mkdirSync(join(dir, 'state[1]'));
+  const before = await treeStats(dir, join(dir, 'state[1]'));
+  t.is(before.entries, 5, 'the pruned dir (a name with glob characters) is not listed');
+  writeFileSync(join(dir, 'state[1]', 'x'), 'x');
+  t.deepEqual(await treeStats(dir, join(dir, 'state[1]')), before);
+  await t.throwsAsync(treeStats(`${dir}/\udc80`), { message: /not a UTF-8 path/ });
+});
+
+test('the no-op fingerprint lists a context by find once it was large, leaving the state root out; else by lstat', async (t) => {
+  const dir = tree(300);
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  const small = await contextFingerprint(dir, root, 0);
+  t.regex(small.context, /^lstat:/);
+  t.is(small.entries, 302);
+  const large = await contextFingerprint(dir, root, small.entries);
+  t.regex(large.context, /^find:/);
+  t.is(large.entries, 302);
+  writeFileSync(join(root, 'state'), 'changes of the state root are not the context');
+  t.deepEqual(await contextFingerprint(dir, root, small.entries), large);
+  writeFileSync(join(dir, 'sub', '7.txt'), '8\n');
+  t.not((await contextFingerprint(dir, root, small.entries)).context, large.context);
+});

@@ -3,7 +3,7 @@
  * COPY sources are checked with, and the no-op memo's fingerprint built on it.
  */
 import test from 'ava';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { contextFingerprint } from '../builder/cache/noop.js';
 import { treeStats } from '../builder/context/tree-stats.js';
@@ -40,6 +40,21 @@ test('treeStats leaves a pruned directory out, and refuses a path that is not UT
   writeFileSync(join(dir, 'state[1]', 'x'), 'x');
   t.deepEqual(await treeStats(dir, join(dir, 'state[1]')), before);
   await t.throwsAsync(treeStats(`${dir}/\udc80`), { message: /not a UTF-8 path/ });
+});
+
+test('a relative path that looks like an option is a path to find, never an expression', async (t) => {
+  const dir = tree(1);
+  writeFileSync(join(dir, '-delete'), 'kept');
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    const r = await treeStats('-delete');
+    t.is(r.entries, 1);
+  } finally {
+    process.chdir(cwd);
+  }
+  t.is(readFileSync(join(dir, '-delete'), 'utf8'), 'kept');
+  t.is(readFileSync(join(dir, 'sub', '0.txt'), 'utf8'), '0\n');
 });
 
 test('the no-op fingerprint lists a context by find once it was large, leaving the state root out; else by lstat', async (t) => {

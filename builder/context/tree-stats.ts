@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 // fs-names directly, not the snapshot index: the no-op check loads this and must stay small
 import { fsPath } from '../snapshot/fs-names.js';
 
@@ -23,8 +24,9 @@ const TIMEOUT_MS = 60_000;
  * cannot read, find missing) or takes over 60 s.
  */
 export function treeStats(path: string, prune?: string): Promise<{ hex: string; entries: number }> {
-  const arg = fsPath(path);
-  const pruned = prune === undefined ? undefined : fsPath(prune);
+  // absolute, so that no path is read by find as an option or expression (`-delete`)
+  const arg = fsPath(resolve(path));
+  const pruned = prune === undefined ? undefined : fsPath(resolve(prune));
   // process arguments are strings: a path that is not UTF-8 is walked by the caller instead
   if (typeof arg !== 'string' || (pruned !== undefined && typeof pruned !== 'string')) return Promise.reject(new Error(`${path} is not a UTF-8 path`));
   const args = pruned === undefined ? [arg] : [arg, '-path', pruned.replace(/[*?[\]\\]/g, '\\$&'), '-prune', '-o'];

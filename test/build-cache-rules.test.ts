@@ -56,6 +56,19 @@ for (const extra of [0, 300])
     const ctx = await context({ Dockerfile: STEPS, 'a.txt': 'a\n', 'b/x.txt': 'x\n', 'b/y.txt': 'y\n', 'c.txt': 'c\n', ...filler(extra) });
     const first = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v1', ctx]);
     t.notRegex(first.stderr, /CACHED/);
+    // the no-op memo: a large context is recorded as find(1) lists it, a small one by lstat calls
+    const memo = async () => {
+      const dir = join(root, 'cache', 'noop');
+      const names = (await fs.readdir(dir)).filter((n) => !n.includes('.tmp-'));
+      t.is(names.length, 1, names.join(' '));
+      const st = await fs.stat(join(dir, names[0]!));
+      return { context: (JSON.parse(await fs.readFile(join(dir, names[0]!), 'utf8')) as { context: string }).context, mtimeMs: st.mtimeMs };
+    };
+    const recorded = await memo();
+    t.regex(recorded.context, extra > 0 ? /^find:/ : /^lstat:/);
+    const memoHit = await ok(root, ['build', '--progress', 'plain', '-t', 'noop:v1', ctx]);
+    t.true(allCached(outcomes(memoHit.stderr)), memoHit.stderr);
+    t.deepEqual(await memo(), recorded, 'the first rebuild is answered from the memo, which it leaves as it was');
     t.regex(first.stderr, /#\d+ DONE \d+\.\ds\n/, 'each step that ran shows its time');
     // other commands open (and sweep) the store in between: the cache outlives them
     await ok(root, ['images']);

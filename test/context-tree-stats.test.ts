@@ -57,18 +57,20 @@ test('a relative path that looks like an option is a path to find, never an expr
   t.is(readFileSync(join(dir, 'sub', '0.txt'), 'utf8'), '0\n');
 });
 
-test('the no-op fingerprint lists a context by find once it was large, leaving the state root out; else by lstat', async (t) => {
+test('the no-op fingerprint by lstat or by find, each leaving the state root out', async (t) => {
   const dir = tree(300);
   const root = join(dir, 'root');
   mkdirSync(root);
-  const small = await contextFingerprint(dir, root, 0);
-  t.regex(small.context, /^lstat:/);
-  t.is(small.entries, 302);
-  const large = await contextFingerprint(dir, root, small.entries);
-  t.regex(large.context, /^find:/);
-  t.is(large.entries, 302);
+  const byLstat = await contextFingerprint(dir, root, 'lstat');
+  t.regex(byLstat.context, /^lstat:/);
+  t.is(byLstat.entries, 302);
+  const byFind = await contextFingerprint(dir, root, 'find');
+  t.regex(byFind.context, /^find:/);
+  t.is(byFind.entries, 302);
   writeFileSync(join(root, 'state'), 'changes of the state root are not the context');
-  t.deepEqual(await contextFingerprint(dir, root, small.entries), large);
+  t.deepEqual(await contextFingerprint(dir, root, 'find'), byFind);
+  t.deepEqual(await contextFingerprint(dir, root, 'lstat'), byLstat);
   writeFileSync(join(dir, 'sub', '7.txt'), '8\n');
-  t.not((await contextFingerprint(dir, root, small.entries)).context, large.context);
+  t.not((await contextFingerprint(dir, root, 'find')).context, byFind.context);
+  t.not((await contextFingerprint(dir, root, 'lstat')).context, byLstat.context);
 });

@@ -27,8 +27,6 @@ import { treeStats } from '../context/tree-stats.js';
 export interface NoopRecord {
   v: 1;
   context: string;
-  /** Entries of the context when it was fingerprinted (chooses how the next check fingerprints it). */
-  entries?: number;
   images: string;
   result: { digest: string; imageId: string; mediaType: string; size: number };
   /** Progress steps of the build: name, and whether a rebuild shows it CACHED (steps that made layers). */
@@ -97,17 +95,17 @@ async function keyOf(req: NoopRequest): Promise<{ file: string; dockerfileText: 
   return { file: join(resolve(req.root), 'cache', 'noop', h.digest('hex').slice(0, 40)), dockerfileText };
 }
 
-/** A context this large (entries at the last check) is fingerprinted by one find process (tree-stats.ts) instead of lstat calls here. */
+/** A context this large is recorded as find(1) lists it (one process, tree-stats.ts), so its next checks take that way. */
 const FIND_ENTRIES = 256;
 
 /**
  * Every entry of the context: names as bytes, type, mode, owner, size, identity and times (no contents).
  * `leaveOut` (tsbuild's state root, when it lies inside the context) is not part of it, as in the build.
- * A context that had `FIND_ENTRIES` or more at the last check is listed by find(1); the two ways give
- * different strings, so a switch between them is one miss.
+ * `way`: by lstat calls here (cheaper for small contexts), or listed by find(1) (for large ones; lstat
+ * calls when find fails). The strings start with the way that made them, and only equal ways compare.
  */
-export async function contextFingerprint(dir: string, leaveOut?: string, lastEntries = 0): Promise<{ context: string; entries: number }> {
-  if (lastEntries >= FIND_ENTRIES) {
+export async function contextFingerprint(dir: string, leaveOut?: string, way: 'lstat' | 'find' = 'lstat'): Promise<{ context: string; entries: number }> {
+  if (way === 'find') {
     try {
       const found = await treeStats(realOrResolved(dir), leaveOut === undefined ? undefined : realOrResolved(leaveOut));
       return { context: `find:${found.hex}`, entries: found.entries };
@@ -162,7 +160,6 @@ function blobExists(root: string, digest: string): boolean {
 export interface NoopSnapshot {
   file: string;
   context: string;
-  entries: number;
   images: string;
 }
 
@@ -180,12 +177,20 @@ export async function noopCheck(req: NoopRequest): Promise<{ hit?: NoopRecord; s
       .readFile(key.file, 'utf8')
       .then((t) => JSON.parse(t) as NoopRecord)
       .catch(() => undefined);
-    const { context, entries } = await contextFingerprint(req.contextDir, req.root, typeof record?.entries === 'number' ? record.entries : 0);
-    const snapshot: NoopSnapshot = { file: key.file, context, entries, images: images.others };
-    if (record?.v !== 1 || record.images !== images.others || record.context !== context) return { snapshot };
-    for (const t of req.tags) if (images.tagged.get(formatReference(parseNormalized(t))) !== record.result.digest) return { snapshot };
-    if (!blobExists(req.root, record.result.digest) || !blobExists(req.root, record.result.imageId)) return { snapshot };
-    return { hit: record };
+    const now = await contextFingerprint(req.contextDir, req.root, record?.context?.startsWith('find:') ? 'find' : 'lstat');
+    const hit =
+      record?.v === 1 &&
+      record.images === images.others &&
+      record.context === now.context &&
+      req.tags.every((t) => images.tagged.get(formatReference(parseNormalized(t))) === record.result.digest) &&
+      blobExists(req.root, record.result.digest) &&
+      blobExists(req.root, record.result.imageId);
+    if (hit) return { hit: record };
+    // a miss builds anyway: a large context is recorded as find lists it (taken now, before the build),
+    // so that its next checks take the cheaper way without a miss of their own
+    const context =
+      now.context.startsWith('lstat:') && now.entries >= FIND_ENTRIES ? (await contextFingerprint(req.contextDir, req.root, 'find')).context : now.context;
+    return { snapshot: { file: key.file, context, images: images.others } };
   } catch {
     return {};
   }
@@ -195,7 +200,7 @@ export async function noopCheck(req: NoopRequest): Promise<{ hit?: NoopRecord; s
 export async function rememberNoop(req: NoopRequest, before: NoopSnapshot, result: NoopRecord['result'], steps: NoopRecord['steps']): Promise<void> {
   const after = await imagesState(req.root, req.tags);
   if (after.others !== before.images) return;
-  const record: NoopRecord = { v: 1, context: before.context, entries: before.entries, images: before.images, result, steps };
+  const record: NoopRecord = { v: 1, context: before.context, images: before.images, result, steps };
   await fs.mkdir(join(before.file, '..'), { recursive: true });
   const tmp = `${before.file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   await fs.writeFile(tmp, JSON.stringify(record));

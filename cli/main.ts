@@ -77,6 +77,8 @@ function takeGlobals(argv: string[]): { root?: string | undefined; debug: boolea
 
 export async function main(argv: string[]): Promise<number> {
   const { root, debug, rest } = takeGlobals(argv);
+  // stack traces name the TypeScript sources (the bundle's maps; modules loaded from here on)
+  if (debug) process.setSourceMapsEnabled(true);
   try {
     if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
       if (rest[0] === 'help' && rest[1]) {
@@ -117,9 +119,11 @@ export async function main(argv: string[]): Promise<number> {
       path += ` ${sub.name}`;
       args = args.slice(1);
     }
-    if (args.includes('--help') || args.includes('-h') || !cmd.run) {
+    const askedHelp = args.includes('--help') || args.includes('-h');
+    if (askedHelp || !cmd.run) {
       process.stdout.write(commandHelp(cmd) + '\n');
-      return cmd.run ? 0 : 2;
+      // help asked for is an answer; a command group named without a subcommand is a usage error
+      return askedHelp ? 0 : 2;
     }
     let parsed;
     try {
@@ -145,6 +149,15 @@ export async function main(argv: string[]): Promise<number> {
     if (debug && err?.stack) process.stderr.write(err.stack + '\n');
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+// A reader that went away (`tsbuild images | head -1`) ends the command as a broken pipe ends docker
+// (SIGPIPE; a shell shows status 141), without an unhandled 'error' event and its stack trace.
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
 }
 
 process.on('unhandledRejection', (e) => {

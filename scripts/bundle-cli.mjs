@@ -26,9 +26,11 @@ try {
     packages: 'external',
     outdir: out,
     chunkNames: 'chunk-[hash]',
+    // read by Node only under --debug (process.setSourceMapsEnabled), through tsc's maps to the .ts sources
+    sourcemap: 'linked',
     logLevel: 'warning',
   });
-  for (const name of readdirSync(cli)) if (/^chunk-[A-Z0-9]+\.js$/.test(name) || name === 'hash-thread.js') rmSync(join(cli, name));
+  for (const name of readdirSync(cli)) if (/^(chunk-[A-Z0-9]+|hash-thread)\.js(\.map)?$/.test(name)) rmSync(join(cli, name));
   for (const name of readdirSync(out)) renameSync(join(out, name), join(cli, name));
   chmodSync(join(cli, 'main.js'), 0o755);
   // a file named relative to a module's URL must be where the bundle's files are (not where tsc's were)

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { Store } from '../store/index.js';
 import { makeBusyboxImage } from './helpers/busybox-image.js';
-import { tsbuild } from './helpers/run.js';
+import { spawn } from 'node:child_process';
+import { tsbuild, tsbuildBin } from './helpers/run.js';
 import { tempDir } from './helpers/temp.js';
 
 test('--help lists the commands and --version prints the version', async (t) => {
@@ -14,6 +15,24 @@ test('--help lists the commands and --version prints the version', async (t) => 
   t.regex(version.stdout, /^tsbuild \d+\.\d+\.\d+\n$/);
   const sub = await tsbuild(root, ['tag', '--help']);
   t.regex(sub.stdout, /Usage: tsbuild tag SOURCE TARGET/);
+  // a command group: help asked for exits 0, the group named alone is a usage error
+  const group = await tsbuild(root, ['system', '--help']);
+  t.is(group.code, 0);
+  t.regex(group.stdout, /Subcommands:/);
+  t.is((await tsbuild(root, ['system'])).code, 2);
+});
+
+test('a reader that goes away ends a command quietly, as a broken pipe ends docker (status 141)', async (t) => {
+  const root = tempDir();
+  await makeBusyboxImage(await Store.open(root), 'piped:v1');
+  // the read side is closed before the command writes (as `tsbuild images | head -0`)
+  const child = spawn(process.execPath, [tsbuildBin, '--root', root, 'images'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  t.is(stderr, '', 'no stack trace, no message');
+  t.is(code, 141);
 });
 
 test('mistakes give one line on stderr and a non-zero exit, a stack only with --debug', async (t) => {
@@ -35,6 +54,7 @@ test('mistakes give one line on stderr and a non-zero exit, a stack only with --
   t.is(badRef.stderr.split('\n').length, 2, badRef.stderr);
   const debug = await tsbuild(root, ['--debug', 'inspect', 'nothere:v1']);
   t.regex(debug.stderr, /tsbuild: image not found: nothere:v1\n.*\n\s+at /);
+  t.regex(debug.stderr, /cli\/commands\/images\.ts:\d+/, "the stack names the TypeScript source, through the bundle's source maps");
 });
 
 test('images, tag, inspect and rmi work on the store', async (t) => {

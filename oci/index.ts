@@ -7,3 +7,4 @@ export { parseJsonTree, JsonSyntaxError, type JsonNode, type JsonObject, type Js
 export { GoStruct, JsonFieldError, goFoldKey, childPath, readStruct, readString, readStringList, readStringMap, readArray, readInteger } from './go-json.js';
 export { mapLimit } from './concurrency.js';
 export { processAlive } from './process.js';
+export { loadOnUse } from './load-on-use.js';

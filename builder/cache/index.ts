@@ -1,3 +1,4 @@
+import { loadOnUse } from '../../oci/index.js';
 export {
   CACHE_CONFIG_MEDIA_TYPE,
   INLINE_CACHE_KEY,
@@ -13,11 +14,7 @@ export type { ImportedCache } from './importer.js';
 export type { CacheContents } from './exporter.js';
 
 // Cache import, export and cache mount restores are loaded on first use: most builds use none of them.
-type Importer = typeof import('./importer.js');
-type Exporter = typeof import('./exporter.js');
-type Mounts = typeof import('./mounts.js');
-
-export const importCache: Importer['importCache'] = async (...args) => (await import('./importer.js')).importCache(...args);
-export const exportCache: Exporter['exportCache'] = async (...args) => (await import('./exporter.js')).exportCache(...args);
-export const inlineCacheConfig: Exporter['inlineCacheConfig'] = async (...args) => (await import('./exporter.js')).inlineCacheConfig(...args);
-export const restoreCacheMount: Mounts['restoreCacheMount'] = async (...args) => (await import('./mounts.js')).restoreCacheMount(...args);
+export const importCache = loadOnUse(() => import('./importer.js'), 'importCache');
+export const exportCache = loadOnUse(() => import('./exporter.js'), 'exportCache');
+export const inlineCacheConfig = loadOnUse(() => import('./exporter.js'), 'inlineCacheConfig');
+export const restoreCacheMount = loadOnUse(() => import('./mounts.js'), 'restoreCacheMount');

@@ -1,3 +1,4 @@
+import { loadOnUse } from '../../oci/index.js';
 export { ImageState, type ImageLayer, defaultLayerMediaType } from './image-state.js';
 export { buildTimestamp, sourceDateEpoch } from './timestamp.js';
 export { writeImage, tagImage, type WrittenImage } from './write-image.js';
@@ -9,14 +10,10 @@ export { renameLayerType, layerTypeIn, manifestTypeIn, configTypeIn, type MediaF
 
 // Archives and layer compression are loaded on first use: a build without outputs, pushes or cache exports
 // needs none of them, and their modules (tar-stream and its dependencies) were a tenth of a build's start-up.
-type ArchiveExport = typeof import('./archive-export.js');
-type ArchiveImport = typeof import('./archive-import.js');
-type CompressLayers = typeof import('./compress-layers.js');
-
-export const writeImageArchive: ArchiveExport['writeImageArchive'] = async (...args) => (await import('./archive-export.js')).writeImageArchive(...args);
-export const writeOciDirectory: ArchiveExport['writeOciDirectory'] = async (...args) => (await import('./archive-export.js')).writeOciDirectory(...args);
-export const loadImageArchive: ArchiveImport['loadImageArchive'] = async (...args) => (await import('./archive-import.js')).loadImageArchive(...args);
-export const withGzipLayers: CompressLayers['withGzipLayers'] = async (...args) => (await import('./compress-layers.js')).withGzipLayers(...args);
-export const withLayerEncoding: CompressLayers['withLayerEncoding'] = async (...args) => (await import('./compress-layers.js')).withLayerEncoding(...args);
-export const encodeLayers: CompressLayers['encodeLayers'] = async (...args) => (await import('./compress-layers.js')).encodeLayers(...args);
-export const rememberLayerTwin: CompressLayers['rememberLayerTwin'] = async (...args) => (await import('./compress-layers.js')).rememberLayerTwin(...args);
+export const writeImageArchive = loadOnUse(() => import('./archive-export.js'), 'writeImageArchive');
+export const writeOciDirectory = loadOnUse(() => import('./archive-export.js'), 'writeOciDirectory');
+export const loadImageArchive = loadOnUse(() => import('./archive-import.js'), 'loadImageArchive');
+export const withGzipLayers = loadOnUse(() => import('./compress-layers.js'), 'withGzipLayers');
+export const withLayerEncoding = loadOnUse(() => import('./compress-layers.js'), 'withLayerEncoding');
+export const encodeLayers = loadOnUse(() => import('./compress-layers.js'), 'encodeLayers');
+export const rememberLayerTwin = loadOnUse(() => import('./compress-layers.js'), 'rememberLayerTwin');

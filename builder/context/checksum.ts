@@ -286,7 +286,7 @@ export class TreeChecksummer {
   private async walkAndHash(root: string, start: string, filter?: WalkFilter): Promise<Digest> {
     const file = this.dir ? join(this.dir, createHash('sha256').update(`${root}\0${start}`).digest('hex').slice(0, 32)) : undefined;
     const identity = filter ? filter.identity : '';
-    if (!file || identity === undefined) return this.walk(root, start, filter, file);
+    if (!file || identity === undefined) return (await this.walk(root, start, filter, file)).digest;
     const memoFile = `${file}.tree`;
     const filterHash = createHash('sha256').update(identity).digest('hex');
     const memo = await readTreeMemo(memoFile);
@@ -299,9 +299,8 @@ export class TreeChecksummer {
         () => undefined,
       );
     if (memo && stats !== undefined && memo.stats === stats && memo.filter === filterHash) return memo.digest;
-    const counted = { entries: 0 };
-    const digest = await this.walk(root, start, filter, file, counted);
-    const next: TreeMemo = { v: 1, filter: filterHash, ...(stats !== undefined ? { stats } : {}), entries: counted.entries, digest };
+    const { digest, entries } = await this.walk(root, start, filter, file);
+    const next: TreeMemo = { v: 1, filter: filterHash, ...(stats !== undefined ? { stats } : {}), entries, digest };
     const tmp = `${memoFile}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     await fs
       .writeFile(tmp, JSON.stringify(next))
@@ -310,8 +309,10 @@ export class TreeChecksummer {
     return digest;
   }
 
-  private async walk(root: string, start: string, filter: WalkFilter | undefined, file: string | undefined, counted?: { entries: number }): Promise<Digest> {
+  /** The checksum of one walk start by walking it (and the entries it kept), keeping the remembered hashes in `file`. */
+  private async walk(root: string, start: string, filter: WalkFilter | undefined, file: string | undefined): Promise<{ digest: Digest; entries: number }> {
     const h = createHash('sha256');
+    let entries = 0;
     const remembered = new RememberedHashes(file);
     const writer = file ? new HashesWriter(file) : undefined;
     let changed = false;
@@ -321,7 +322,7 @@ export class TreeChecksummer {
         const fps: (string | undefined)[] = [];
         const hexes: (string | undefined)[] = [];
         let large = 0;
-        if (counted) counted.entries += batch.length;
+        entries += batch.length;
         for (const e of batch) {
           const fp = e.stat.isFile() ? fingerprint(e.stat) : undefined;
           let hex = fp ? remembered.lookup(e.rel, fp) : undefined;
@@ -358,6 +359,6 @@ export class TreeChecksummer {
       remembered.close();
     }
     await writer?.finish(changed);
-    return `sha256:${h.digest('hex')}` as Digest;
+    return { digest: `sha256:${h.digest('hex')}` as Digest, entries };
   }
 }

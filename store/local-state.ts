@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseDigest, type ChainID, type Digest, type DiffID } from '../oci/index.js';
 import { documentRefs, type DocumentRefs } from './reachability.js';
 import { chainIdsOf } from './snapshots.js';
+import { SPREAD_MARKER } from './spread-dirs.js';
 import type { Store } from './store.js';
 
 /** Bytes of the files under `path` (apparent sizes, as `du -b`; directories count 0). */
@@ -112,7 +113,7 @@ export async function otherCacheEntries(store: Store): Promise<{ path: string; m
   const root = join(store.root, 'cache');
   const out: { path: string; modTime: number }[] = [];
   for (const name of await fs.readdir(root).catch(() => [] as string[])) {
-    if (name === 'build' || name === 'built-images') continue;
+    if (name === 'build' || name === 'built-images' || name === SPREAD_MARKER) continue;
     const path = join(root, name);
     const st = await fs.lstat(path).catch(() => undefined);
     if (st) out.push({ path, modTime: st.mtimeMs });

@@ -5,8 +5,12 @@ import { join } from 'node:path';
 /** The file that says a directory was already offered the attribute (kept inside it). */
 export const SPREAD_MARKER = '.spread-children';
 
+/** Directories offered it by this process: later calls cost nothing. */
+const offered = new Set<string>();
+
 /**
- * Marks `dir`, whose children are large independent trees (one per snapshot or step), as the top of a
+ * Marks `dir`, whose children are large independent trees (snapshots and step dirs; RUN cache mounts and
+ * build records under cache/; extracted contexts and scratch dirs under tmp/), as the top of a
  * directory hierarchy: ext4's `T` attribute (chattr(1), EXT4_TOPDIR_FL). ext4's Orlov allocator then
  * places each new child directory in a block group it picks for free inodes, instead of in the parent's
  * group, and a child's files follow their directory.
@@ -21,6 +25,8 @@ export const SPREAD_MARKER = '.spread-children';
  * refuse it, and a missing chattr is the same: both are ignored, nothing else depends on it.
  */
 export async function spreadChildren(dir: string): Promise<void> {
+  if (offered.has(dir)) return;
+  offered.add(dir);
   const marker = join(dir, SPREAD_MARKER);
   try {
     await fs.access(marker);

@@ -8,6 +8,7 @@ import { ImageIndex } from './image-index.js';
 import { IngestStore } from './ingests.js';
 import { blobPath } from './layout.js';
 import { RepositoryStore } from './repositories.js';
+import { spreadChildren } from './spread-dirs.js';
 import { makeDirs } from './make-dirs.js';
 import { sweepTempFiles } from './sweep.js';
 
@@ -57,6 +58,8 @@ export class Store {
   async localDir(name: 'snapshots' | 'cache' | 'tmp' | string): Promise<string> {
     const dir = join(this.root, name);
     await makeDirs(dir);
+    // their children are trees builds fill with many files: each gets a block group of its own (spread-dirs.ts)
+    if (name === 'snapshots' || name === 'cache' || name === 'tmp') await spreadChildren(dir);
     return dir;
   }
 

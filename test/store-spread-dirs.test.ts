@@ -6,7 +6,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { SnapshotStore } from '../store/index.js';
+import { SnapshotStore, Store } from '../store/index.js';
+import { otherCacheEntries } from '../store/local-state.js';
 import { SPREAD_MARKER } from '../store/spread-dirs.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -43,4 +44,15 @@ test('a filesystem without the attribute (tmpfs) opens the same', async (t) => {
   const snap = await store.prepare(('sha256:' + 'b'.repeat(64)) as never, undefined, async () => undefined);
   t.true(existsSync(snap.diffDir));
   t.false(attributes(join(dir, 'snapshots')).includes('T'));
+});
+
+test('the store marks its cache and tmp dirs T too (RUN cache mounts, records, extracted contexts); the marker is no cache entry', async (t) => {
+  const root = tempDir();
+  if (fsType(root) !== 'ext2/ext3') return t.pass(`skipped: ${fsType(root)} is not ext4 (the attribute is ext4's)`);
+  const store = await Store.open(root);
+  for (const name of ['snapshots', 'cache', 'tmp']) {
+    const dir = await store.localDir(name);
+    t.true(attributes(dir).includes('T'), `${name}: ${attributes(dir)}`);
+  }
+  t.false((await otherCacheEntries(store)).some((e) => e.path.endsWith(SPREAD_MARKER)));
 });

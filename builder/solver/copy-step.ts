@@ -108,11 +108,12 @@ export async function copyStep(
     // A COPY into a top-level directory no layer below has needs no overlay: nothing of the lowers is
     // looked at, copied up or hidden, so writing into the upper dir gives the same layer without the
     // mount and unmount processes (a chown by name reads /etc/passwd through the merged view: mounted).
-    const fresh = inst.kind === 'COPY' && !spec.chown && (await absentBelow(ctx, state, destinationTop(spec)));
+    // decided on a cache miss only: a hit looks at no lower
+    const how = async () => (inst.kind === 'COPY' && !spec.chown && (await absentBelow(ctx, state, destinationTop(spec))) ? 'upper-only' : 'mounted');
     try {
-      await layerStep(ctx, state, key, createdBy, step, fresh ? 'upper-only' : 'mounted', async ({ merged, upper }) => {
+      await layerStep(ctx, state, key, createdBy, step, how, async ({ merged, upper }) => {
         try {
-          await prepared.apply(fresh ? upper : merged!);
+          await prepared.apply(merged ?? upper);
         } catch (e) {
           throw new BuildStepError((e as Error).message, '', inst.location);
         }

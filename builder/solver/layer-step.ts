@@ -61,13 +61,17 @@ export interface StepFs {
   merged?: string;
 }
 
+/** A mounted overlay (the merged view to work in), or only an upper dir (the step writes its changes there itself). */
+export type StepMode = 'mounted' | 'upper-only';
+
 export async function layerStep(
   ctx: SolveContext,
   state: StageState,
   key: Digest,
   createdBy: string,
   step: StepHandle,
-  mode: 'mounted' | 'upper-only',
+  /** How the step sees the rootfs; a function is asked only on a cache miss (a hit needs neither). */
+  how: StepMode | (() => Promise<StepMode>),
   mutate: (fs: StepFs) => Promise<{ exclude?: string[]; xattrsOnCopiedUpDirsOnly?: boolean } | void>,
 ): Promise<void> {
   if (!ctx.noCache && !state.noCache) {
@@ -88,6 +92,7 @@ export async function layerStep(
       return;
     }
   }
+  const mode = typeof how === 'function' ? await how() : how;
   let rootfs: WritableRootfs;
   if (mode === 'mounted') {
     rootfs = await mountWritable(ctx.snapshots, state.top);

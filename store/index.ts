@@ -8,6 +8,7 @@ export { exportOciLayout, importOciLayout, readLayoutIndex, REF_NAME, IMAGE_NAME
 export { sweepTempFiles } from './sweep.js';
 export { warmHashThread } from './off-thread-digester.js';
 export { makeDirs } from './make-dirs.js';
+export { errnoReason } from './errno.js';
 export { FilesystemDriver, tempName } from './driver/filesystem-driver.js';
 export type { StorageDriver, FileInfo, FileSender, ByteRange, PutOptions } from './driver/storage-driver.js';
 export * from './errors.js';

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
+import { errnoReason } from './errno.js';
 
 /**
  * Creates `dir` and its missing parents, one level at a time (`mkdir -p`), for directories a person names
@@ -18,7 +19,7 @@ export async function makeDirs(dir: string, mode?: number): Promise<void> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && (await isDirectory(dir))) return;
-    if (code !== 'ENOENT' || dirname(dir) === dir) throw failure(dir, code, reason(e));
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw failure(dir, code, errnoReason(e));
   }
   await makeDirs(dirname(dir), mode);
   try {
@@ -26,7 +27,7 @@ export async function makeDirs(dir: string, mode?: number): Promise<void> {
   } catch (e) {
     // another process made it in between
     if ((e as NodeJS.ErrnoException).code === 'EEXIST' && (await isDirectory(dir))) return;
-    throw failure(dir, (e as NodeJS.ErrnoException).code, reason(e));
+    throw failure(dir, (e as NodeJS.ErrnoException).code, errnoReason(e));
   }
 }
 
@@ -35,11 +36,6 @@ function isDirectory(path: string): Promise<boolean> {
     (s) => s.isDirectory(),
     () => false,
   );
-}
-
-/** `ENOENT: no such file or directory, mkdir '/x'` → `no such file or directory`. */
-function reason(e: unknown): string {
-  return (e as Error).message.replace(/^[A-Z]+: /, '').replace(/, mkdir .*$/s, '');
 }
 
 function failure(dir: string, code: string | undefined, why: string): Error {

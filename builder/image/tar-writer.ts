@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tempName } from '../../store/index.js';
+import { errnoReason, tempName } from '../../store/index.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from '../snapshot/index.js';
 
 /**
@@ -31,7 +31,7 @@ export class TarFileWriter {
       this.tmp = tempName(dest);
       this.done = pipeline(this.out, createWriteStream(this.tmp)).catch((e: NodeJS.ErrnoException) => {
         // the temporary name is ours, not the person's: name the file they asked for
-        throw Object.assign(new Error(`cannot write ${dest}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/s, '')}`), { code: e.code });
+        throw Object.assign(new Error(`cannot write ${dest}: ${errnoReason(e)}`), { code: e.code });
       });
     }
     this.done.catch(() => undefined);

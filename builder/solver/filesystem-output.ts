@@ -2,7 +2,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { ChainID } from '../../oci/index.js';
-import { makeDirs, tempName, type SnapshotStore } from '../../store/index.js';
+import { errnoReason, makeDirs, tempName, type SnapshotStore } from '../../store/index.js';
 import type { FilesystemOutputSpec } from '../image/index.js';
 import { planLayer, tarStream, unpackLayer } from '../snapshot/index.js';
 import { mountReadOnly } from './overlay.js';
@@ -34,7 +34,7 @@ export async function writeFilesystem(snapshots: SnapshotStore, top: ChainID | u
         await fs.rename(tmp, out.dest);
       } catch (e) {
         await fs.rm(tmp, { force: true });
-        throw new Error(`cannot write ${out.dest}: ${(e as Error).message.replace(/^[A-Z]+: /, '').replace(/, open .*$/s, '')}`);
+        throw new Error(`cannot write ${out.dest}: ${errnoReason(e)}`);
       }
     }
   } finally {

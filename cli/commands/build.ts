@@ -8,6 +8,8 @@ import { contextDirProblem, defaultDockerfile } from '../../builder/context/dock
 import { createProgress } from '../../builder/progress/index.js';
 import type { BuildResult, SecretSource } from '../../builder/solver/index.js';
 import { formatReference, parseNormalized } from '../../oci/reference.js';
+// the file, not the store's index: a no-op rebuild loads this module and must stay small
+import { errnoReason } from '../../store/errno.js';
 import { type Command, type CommandContext, UsageError, listOption, stringOption } from '../command.js';
 
 /** Everything `tsbuild build` was asked to do, flags parsed; the builder consumes this. */
@@ -284,7 +286,7 @@ async function writeResultFiles(req: BuildRequest, result: BuildResult): Promise
   for (const [flag, file, text] of files) {
     if (file === undefined) continue;
     await fs.writeFile(file, text).catch((e: Error) => {
-      throw new Error(`cannot write ${flag} ${file}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/s, '')}`);
+      throw new Error(`cannot write ${flag} ${file}: ${errnoReason(e)}`);
     });
   }
 }

@@ -10,7 +10,7 @@ const offered = new Set<string>();
 
 /**
  * Marks `dir`, whose children are large independent trees (snapshots and step dirs; RUN cache mounts and
- * build records under cache/; extracted contexts and scratch dirs under tmp/), as the top of a
+ * build records under cache/), as the top of a
  * directory hierarchy: ext4's `T` attribute (chattr(1), EXT4_TOPDIR_FL). ext4's Orlov allocator then
  * places each new child directory in a block group it picks for free inodes, instead of in the parent's
  * group, and a child's files follow their directory.

@@ -58,8 +58,9 @@ export class Store {
   async localDir(name: 'snapshots' | 'cache' | 'tmp' | string): Promise<string> {
     const dir = join(this.root, name);
     await makeDirs(dir);
-    // their children are trees builds fill with many files: each gets a block group of its own (spread-dirs.ts)
-    if (name === 'snapshots' || name === 'cache' || name === 'tmp') await spreadChildren(dir);
+    // their children are trees builds fill with many files: each gets a block group of its own (spread-dirs.ts);
+    // tmp/ holds small scratch dirs and stays as empty as its owners leave it (no marker)
+    if (name === 'snapshots' || name === 'cache') await spreadChildren(dir);
     return dir;
   }
 
